@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Run the test suite; a run that collects no test fails (pytest exit 5).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${VENV:-.venv}/bin/python
+"$PY" -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
+rc=$?
+if [ "$rc" -eq 5 ]; then
+    echo "run-tests: pytest collected no tests; that is a failure" >&2
+    exit 1
+fi
+exit "$rc"

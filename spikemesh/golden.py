@@ -1,0 +1,126 @@
+"""The golden reference: chip.md §2–§4 on a network, in plain numpy.
+
+Written for clarity, not speed. It defines what every other model must
+produce, spike for spike.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .network import Network
+from .neuron import lif_update, wrap
+
+
+@dataclass
+class Result:
+    """What a run produces, whichever backend ran it.
+
+    Members
+    -------
+    spikes : bool [T, N]
+        Neuron spikes per tick, neurons in declaration order across populations.
+    inputs : bool [T, S]
+        The external input spikes that were applied.
+    recorded : int [R]
+        Global ids of the recorded neurons.
+    u, v : int32 [T, R]
+        State of the recorded neurons after each tick's update.
+    final_u, final_v : int32 [N]
+        State of every neuron after the last tick.
+    cycles : int [T] or None
+        Cycles per tick (timed backends only).
+    """
+
+    spikes: np.ndarray
+    inputs: np.ndarray
+    recorded: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    final_u: np.ndarray
+    final_v: np.ndarray
+    cycles: np.ndarray | None = None
+    backend: str = "golden"
+    wall_time: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ticks(self) -> int:
+        return int(self.spikes.shape[0])
+
+    def save(self, path, network: Network | None = None):
+        """Save as .npz (keys documented in docs/network-format.md)."""
+        data = dict(spikes=self.spikes, inputs=self.inputs, recorded=self.recorded, u=self.u,
+                    v=self.v, final_u=self.final_u, final_v=self.final_v,
+                    backend=np.array(self.backend))
+        if self.cycles is not None:
+            data["cycles"] = self.cycles
+        if network is not None:
+            data["population_names"] = np.array([p.name for p in network.populations])
+            data["population_offsets"] = np.array([p.offset for p in network.populations] + [network.num_neurons])
+        np.savez_compressed(path, **data)
+
+    def diff(self, other: "Result", *, cycles=False) -> list[str]:
+        """Human-readable differences (empty when equal); first differing tick first."""
+        out = []
+        if self.spikes.shape != other.spikes.shape:
+            return [f"spike rasters differ in shape: {self.spikes.shape} vs {other.spikes.shape}"]
+        bad = np.flatnonzero((self.spikes != other.spikes).any(axis=1))
+        if bad.size:
+            t = int(bad[0])
+            n = np.flatnonzero(self.spikes[t] != other.spikes[t])
+            out.append(f"spikes differ at {bad.size} tick(s); first at tick {t}, neurons {n[:10].tolist()}")
+        for key in ("u", "v", "final_u", "final_v"):
+            a, b = getattr(self, key), getattr(other, key)
+            if a.shape != b.shape or not np.array_equal(a, b):
+                out.append(f"{key} differs")
+        if cycles and self.cycles is not None and other.cycles is not None:
+            bad = np.flatnonzero(self.cycles != other.cycles)
+            if bad.size:
+                t = int(bad[0])
+                out.append(f"cycles differ at {bad.size} tick(s); first at tick {t}: "
+                           f"{int(self.cycles[t])} vs {int(other.cycles[t])}")
+        return out
+
+
+def run_golden(net: Network, ticks: int, *, acc_bits: int = 24, inputs=None) -> Result:
+    """Run ``net`` for ``ticks`` ticks.
+
+    Parameters
+    ----------
+    acc_bits : int
+        Accumulator width; the summed input wraps modulo 2^acc_bits (chip.md §4).
+    inputs : bool [ticks, S], optional
+        Input raster; by default ``net.input_raster(ticks)``.
+    """
+    t0 = time.perf_counter()
+    n = net.num_neurons
+    params = net.neuron_params()
+    u, v = net.initial_state()
+    ref = np.zeros(n, dtype=np.int64)
+    inputs = net.input_raster(ticks) if inputs is None else np.asarray(inputs, dtype=bool)
+    pre, post, w, e = net.synapse_arrays()
+    wv = w << e  # what one event adds: w << weight exponent
+    rec = net.recorded()
+
+    spikes = np.zeros((ticks, n), dtype=bool)
+    u_tr = np.zeros((ticks, rec.size), dtype=np.int32)
+    v_tr = np.zeros((ticks, rec.size), dtype=np.int32)
+    a = np.zeros(n, dtype=np.int64)  # input accumulated for the current tick (none at t = 0)
+    for t in range(ticks):
+        u, v, ref, spk = lif_update(u, v, ref, a, params)
+        spikes[t] = spk
+        u_tr[t], v_tr[t] = u[rec], v[rec]
+        # Events emitted at tick t (neuron spikes and inputs stamped t) are
+        # integrated at tick t + 1: exactly one tick of delay.
+        fired = np.concatenate([spk, inputs[t]])
+        hit = fired[pre]
+        a = np.zeros(n, dtype=np.int64)
+        np.add.at(a, post[hit], wv[hit])
+        a = wrap(a, acc_bits)  # modular, so the order of events never matters
+    return Result(spikes=spikes, inputs=inputs, recorded=rec, u=u_tr, v=v_tr,
+                  final_u=u.astype(np.int32), final_v=v.astype(np.int32),
+                  backend="golden", wall_time=time.perf_counter() - t0)

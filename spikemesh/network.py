@@ -1,0 +1,491 @@
+"""Network description: what a user writes (Python API; the YAML form is in netfile.py).
+
+A :class:`Network` holds populations of LIF neurons (chip.md §3), spike
+sources, and projections (sparse synapse lists with one weight exponent each).
+It knows nothing about a chip: the golden reference runs it directly, and the
+firmware compiler maps it onto cores.
+
+Numbering, used by every model and output file:
+
+- neurons are numbered 0..N-1 across populations in declaration order;
+- sources are numbered 0..S-1 across spike sources in declaration order;
+- a presynaptic id is a neuron id (0..N-1) or N + a source id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import PARAM_RANGES, STATE_RANGE, WEIGHT_EXP_RANGE, WEIGHT_RANGE
+from .errors import NetworkError
+
+_NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+
+
+def _check_name(name, what):
+    if not isinstance(name, str) or not name or not set(name) <= _NAME_OK:
+        raise NetworkError(f"{what} name must be a non-empty string of letters, digits, '_', '-', '.', not {name!r}")
+
+
+def _as_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise NetworkError(f"{what} must be an integer, not {value!r}")
+    return int(value)
+
+
+def _check_in(value, lo, hi, what):
+    v = _as_int(value, what)
+    if not lo <= v <= hi:
+        raise NetworkError(f"{what} must be between {lo:,} and {hi:,}, not {v:,}")
+    return v
+
+
+def _int_array(values, n, lo, hi, what, *, seed=None):
+    """Per-element integers from a scalar, a sequence of length n, or a seeded uniform range.
+
+    ``{"uniform": [lo, hi]}`` draws integers from the half-open range [lo, hi).
+    """
+    if isinstance(values, dict):
+        keys = set(values)
+        if keys - {"uniform", "seed"} or "uniform" not in keys:
+            raise NetworkError(f"{what}: a random range is written {{uniform: [lo, hi], seed: S}}, not {values!r}")
+        rng_spec = values["uniform"]
+        if not (isinstance(rng_spec, (list, tuple)) and len(rng_spec) == 2):
+            raise NetworkError(f"{what}: uniform needs [lo, hi], not {rng_spec!r}")
+        a = _as_int(rng_spec[0], f"{what} uniform lo")
+        b = _as_int(rng_spec[1], f"{what} uniform hi")
+        if b <= a:
+            raise NetworkError(f"{what}: uniform range [{a}, {b}) is empty")
+        if a < lo or b - 1 > hi:
+            raise NetworkError(f"{what}: uniform range [{a}, {b}) must lie within {lo:,}..{hi:,}")
+        s = values.get("seed", seed)
+        if s is None:
+            raise NetworkError(f"{what}: a random range needs a seed")
+        return np.random.default_rng(_as_int(s, f"{what} seed")).integers(a, b, size=n, dtype=np.int64)
+    if np.isscalar(values) or isinstance(values, (int, np.integer)):
+        v = _check_in(values, lo, hi, what)
+        return np.full(n, v, dtype=np.int64)
+    try:
+        arr = np.asarray(values)
+    except Exception:  # pragma: no cover - numpy accepts almost anything
+        raise NetworkError(f"{what} must be an integer, a list of integers, or a uniform range") from None
+    if arr.dtype == object or arr.dtype.kind not in "iub":
+        raise NetworkError(f"{what} must contain integers, not {arr.dtype} values")
+    if arr.dtype.kind == "b":
+        raise NetworkError(f"{what} must contain integers, not booleans")
+    if arr.shape != (n,):
+        raise NetworkError(f"{what} must have {n:,} entries, not {arr.size:,} (shape {arr.shape})")
+    arr = arr.astype(np.int64)
+    if n and (arr.min() < lo or arr.max() > hi):
+        bad = int(np.flatnonzero((arr < lo) | (arr > hi))[0])
+        raise NetworkError(f"{what}[{bad}] = {int(arr[bad]):,} is outside {lo:,}..{hi:,}")
+    return arr
+
+
+@dataclass(frozen=True, kw_only=True)
+class NeuronParams:
+    """One LIF parameter set (chip.md §3); a population shares one.
+
+    Parameters
+    ----------
+    du : int
+        Current decay, 0..4095 (effective decay du + 1).
+    dv : int
+        Voltage decay, 0..4095.
+    vth : int
+        Threshold mantissa, 0..131071 (threshold vth << 6).
+    bias_mant : int
+        Bias mantissa, -4096..4095.
+    bias_exp : int
+        Bias exponent, 0..7.
+    refractory : int
+        Ticks v is held at 0 after a spike, 0..15 (0 = off).
+    """
+
+    du: int = 0
+    dv: int = 0
+    vth: int = 100
+    bias_mant: int = 0
+    bias_exp: int = 0
+    refractory: int = 0
+
+    def __post_init__(self):
+        for key, (lo, hi) in PARAM_RANGES.items():
+            _check_in(getattr(self, key), lo, hi, f"neuron parameter {key}")
+
+    def as_tuple(self):
+        return (self.du, self.dv, self.vth, self.bias_mant, self.bias_exp, self.refractory)
+
+
+class Population:
+    """A group of neurons with one parameter set.
+
+    Members
+    -------
+    name, size, params : NeuronParams
+    u0, v0 : ndarray of int64, initial state (24-bit signed)
+    record : bool
+        Whether u and v traces are kept for this population.
+    offset : int
+        Global id of its first neuron (set when added to a network).
+    """
+
+    def __init__(self, name, size, params, *, u0=0, v0=0, record=False):
+        _check_name(name, "Population")
+        self.name = name
+        self.size = _check_in(size, 1, 1 << 24, f"population {name!r} size")
+        self.params = params
+        lo, hi = STATE_RANGE
+        self.u0 = _int_array(u0, self.size, lo, hi, f"population {name!r} u0")
+        self.v0 = _int_array(v0, self.size, lo, hi, f"population {name!r} v0")
+        self.record = bool(record)
+        self.offset = 0
+
+    def __repr__(self):
+        return f"Population({self.name!r}, {self.size})"
+
+
+class SpikeSource:
+    """External input spikes.
+
+    Exactly one of:
+
+    - ``spikes``: explicit events, a list of ``(tick, index)`` pairs or a
+      mapping ``tick -> [indices]``;
+    - ``bernoulli=p``: each index fires independently with probability p per tick;
+    - ``poisson=rate``: a Poisson process of ``rate`` expected spikes per tick,
+      seen at tick resolution (fires when the count in a tick is at least one).
+
+    The random kinds need a ``seed``. ``raster(T)`` of a longer run always
+    starts with ``raster`` of a shorter one.
+    """
+
+    def __init__(self, name, size, *, spikes=None, bernoulli=None, poisson=None, seed=None):
+        _check_name(name, "Spike source")
+        self.name = name
+        self.size = _check_in(size, 1, 1 << 24, f"source {name!r} size")
+        given = [k for k, v in (("spikes", spikes), ("bernoulli", bernoulli), ("poisson", poisson)) if v is not None]
+        if len(given) != 1:
+            raise NetworkError(
+                f"source {name!r} needs exactly one of spikes, bernoulli, poisson; got {given or 'none'}"
+            )
+        self.kind = given[0]
+        self.seed = None if seed is None else _as_int(seed, f"source {name!r} seed")
+        self.offset = 0
+        if self.kind == "spikes":
+            self.events = self._parse_events(spikes)
+        else:
+            p = bernoulli if self.kind == "bernoulli" else poisson
+            if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
+                raise NetworkError(f"source {name!r} {self.kind} must be a number, not {p!r}")
+            p = float(p)
+            if self.kind == "bernoulli" and not 0.0 <= p <= 1.0:
+                raise NetworkError(f"source {name!r} bernoulli probability must be within 0..1, not {p}")
+            if self.kind == "poisson" and not 0.0 <= p <= 1e3:
+                raise NetworkError(f"source {name!r} poisson rate must be within 0..1000 per tick, not {p}")
+            if self.seed is None:
+                raise NetworkError(f"source {name!r}: a {self.kind} source needs a seed")
+            self.rate = p
+
+    def _parse_events(self, spikes):
+        name = self.name
+        pairs = []
+        if isinstance(spikes, dict):
+            for t, idx in spikes.items():
+                t = _as_int(t, f"source {name!r} tick")
+                idx = [idx] if isinstance(idx, (int, np.integer)) else idx
+                for i in idx:
+                    pairs.append((t, i))
+        else:
+            arr = np.asarray(spikes, dtype=object)
+            if arr.size and (arr.ndim != 2 or arr.shape[1] != 2):
+                raise NetworkError(f"source {name!r} spikes must be (tick, index) pairs or a tick -> indices mapping")
+            pairs = [tuple(p) for p in arr.tolist()] if arr.size else []
+        ev = np.zeros((len(pairs), 2), dtype=np.int64)
+        for k, (t, i) in enumerate(pairs):
+            t = _as_int(t, f"source {name!r} spikes[{k}] tick")
+            i = _as_int(i, f"source {name!r} spikes[{k}] index")
+            if t < 0:
+                raise NetworkError(f"source {name!r} spikes[{k}]: tick must be >= 0, not {t}")
+            if not 0 <= i < self.size:
+                raise NetworkError(f"source {name!r} spikes[{k}]: index {i} is outside 0..{self.size - 1}")
+            ev[k] = (t, i)
+        return ev
+
+    def raster(self, ticks: int) -> np.ndarray:
+        """Boolean array [ticks, size]: which inputs fire at each tick."""
+        if self.kind == "spikes":
+            r = np.zeros((ticks, self.size), dtype=bool)
+            ev = self.events[self.events[:, 0] < ticks]
+            r[ev[:, 0], ev[:, 1]] = True
+            return r
+        rng = np.random.default_rng(self.seed)
+        if self.kind == "bernoulli":
+            return rng.random((ticks, self.size)) < self.rate
+        return rng.poisson(self.rate, (ticks, self.size)) > 0
+
+    def __repr__(self):
+        return f"SpikeSource({self.name!r}, {self.size}, {self.kind})"
+
+
+def _distinct_targets(rng, counts, n_post, exclude=None):
+    """For row r draw counts[r] distinct targets in 0..n_post-1 (never exclude[r]).
+
+    Vectorised rejection: draw all, then redraw duplicates until none remain.
+    Deterministic for a given generator state.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    rows = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
+    pool = n_post - (0 if exclude is None else 1)
+
+    def draw(k, r):
+        t = rng.integers(0, pool, size=k, dtype=np.int64)
+        if exclude is not None:
+            t += t >= exclude[r]  # skip the excluded index: uniform over the others
+        return t
+
+    tgt = draw(rows.size, rows)
+    while True:
+        # One int64 sort key (row, target) is much faster than a lexsort.
+        key = rows * n_post + tgt
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+        dup = np.zeros(rows.size, dtype=bool)
+        dup[1:] = ks[1:] == ks[:-1]
+        if not dup.any():
+            return rows, tgt
+        idx = np.sort(order[dup])
+        tgt[idx] = draw(idx.size, rows[idx])
+
+
+class Projection:
+    """Synapses from one population or source to one population.
+
+    Members
+    -------
+    pre, post : str
+        Names of the presynaptic population/source and the postsynaptic population.
+    pre_idx, post_idx : ndarray of int64
+        Local indices of each synapse's ends.
+    weight : ndarray of int64
+        8-bit signed weights.
+    weight_exp : int
+        The event adds ``weight << weight_exp`` (0..7).
+    """
+
+    def __init__(self, pre, post, pre_idx, post_idx, weight, weight_exp):
+        self.pre, self.post = pre, post
+        self.pre_idx, self.post_idx = pre_idx, post_idx
+        self.weight = weight
+        self.weight_exp = weight_exp
+
+    def __len__(self):
+        return int(self.pre_idx.size)
+
+    def __repr__(self):
+        return f"Projection({self.pre!r} -> {self.post!r}, {len(self)} synapses, exp {self.weight_exp})"
+
+
+CONNECTIVITY = ("explicit", "one_to_one", "all_to_all", "fixed_fanout", "fixed_probability")
+
+
+class Network:
+    """A spiking network: populations, spike sources and projections."""
+
+    def __init__(self, name="network"):
+        self.name = name
+        self.populations: list[Population] = []
+        self.sources: list[SpikeSource] = []
+        self.projections: list[Projection] = []
+        self._names = {}
+
+    # --- building ---
+    def _claim(self, name):
+        if name in self._names:
+            raise NetworkError(f"name {name!r} is already used by a {self._names[name]}")
+
+    def population(self, name, size, *, du=0, dv=0, vth=100, bias_mant=0, bias_exp=0,
+                   refractory=0, u0=0, v0=0, record=False) -> Population:
+        """Add a population of ``size`` LIF neurons sharing one parameter set."""
+        self._claim(name)
+        try:
+            params = NeuronParams(du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp,
+                                  refractory=refractory)
+        except NetworkError as e:
+            raise NetworkError(f"population {name!r}: {e}") from None
+        pop = Population(name, size, params, u0=u0, v0=v0, record=record)
+        pop.offset = self.num_neurons
+        self.populations.append(pop)
+        self._names[name] = "population"
+        return pop
+
+    def source(self, name, size, *, spikes=None, bernoulli=None, poisson=None, seed=None) -> SpikeSource:
+        """Add a spike source (see :class:`SpikeSource`)."""
+        self._claim(name)
+        src = SpikeSource(name, size, spikes=spikes, bernoulli=bernoulli, poisson=poisson, seed=seed)
+        src.offset = self.num_sources
+        self.sources.append(src)
+        self._names[name] = "source"
+        return src
+
+    def connect(self, pre, post, *, connectivity="all_to_all", weight=0, weight_exp=0, seed=None,
+                pairs=None, fanout=None, p=None, allow_self=False) -> Projection:
+        """Add a projection.
+
+        Parameters
+        ----------
+        pre, post : str or Population/SpikeSource
+        connectivity : str
+            ``explicit`` (``pairs`` = list of (i, j) or (i, j, w)), ``one_to_one``,
+            ``all_to_all``, ``fixed_fanout`` (``fanout`` distinct targets per
+            presynaptic element) or ``fixed_probability`` (each pair with
+            probability ``p``). The random kinds need ``seed``.
+        weight : int, list of int, or {uniform: [lo, hi], seed: S}
+            8-bit signed weights (-128..127); one per synapse when a list.
+        weight_exp : int
+            0..7; the event adds ``weight << weight_exp``.
+        allow_self : bool
+            For a population onto itself, whether i -> i synapses may be drawn
+            (random kinds only).
+        """
+        pre_name = getattr(pre, "name", pre)
+        post_name = getattr(post, "name", post)
+        where = f"projection {pre_name!r} -> {post_name!r}"
+        pre_obj = self._lookup(pre_name, where, ("population", "source"))
+        post_obj = self._lookup(post_name, where, ("population",))
+        n_pre, n_post = pre_obj.size, post_obj.size
+        exp = _check_in(weight_exp, *WEIGHT_EXP_RANGE, f"{where} weight_exp")
+        self_proj = pre_obj is post_obj
+        explicit_w = None
+        if connectivity == "explicit":
+            if pairs is None:
+                raise NetworkError(f"{where}: explicit connectivity needs pairs")
+            rows = list(pairs)
+            pi = np.zeros(len(rows), dtype=np.int64)
+            po = np.zeros(len(rows), dtype=np.int64)
+            ws = []
+            for k, row in enumerate(rows):
+                if not isinstance(row, (list, tuple)) or len(row) not in (2, 3):
+                    raise NetworkError(f"{where}: pairs[{k}] must be (pre, post) or (pre, post, weight), not {row!r}")
+                pi[k] = _check_in(row[0], 0, n_pre - 1, f"{where} pairs[{k}] pre index")
+                po[k] = _check_in(row[1], 0, n_post - 1, f"{where} pairs[{k}] post index")
+                if len(row) == 3:
+                    ws.append(row[2])
+            if ws and len(ws) != len(rows):
+                raise NetworkError(f"{where}: either every pair carries a weight or none does")
+            if ws:
+                explicit_w = ws
+        elif connectivity == "one_to_one":
+            if n_pre != n_post:
+                raise NetworkError(f"{where}: one_to_one needs equal sizes, not {n_pre} and {n_post}")
+            pi = np.arange(n_pre, dtype=np.int64)
+            po = pi.copy()
+        elif connectivity == "all_to_all":
+            pi = np.repeat(np.arange(n_pre, dtype=np.int64), n_post)
+            po = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
+            if self_proj and not allow_self:
+                keep = pi != po
+                pi, po = pi[keep], po[keep]
+        elif connectivity in ("fixed_fanout", "fixed_probability"):
+            if seed is None:
+                raise NetworkError(f"{where}: {connectivity} needs a seed")
+            rng = np.random.default_rng(_as_int(seed, f"{where} seed"))
+            excl = np.arange(n_pre, dtype=np.int64) if (self_proj and not allow_self) else None
+            avail = n_post - (1 if excl is not None else 0)
+            if connectivity == "fixed_fanout":
+                k = _check_in(fanout, 0, avail, f"{where} fanout")
+                counts = np.full(n_pre, k, dtype=np.int64)
+            else:
+                if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+                    raise NetworkError(f"{where}: fixed_probability needs p within 0..1, not {p!r}")
+                counts = rng.binomial(avail, float(p), size=n_pre).astype(np.int64)
+            pi, po = _distinct_targets(rng, counts, n_post, excl)
+        else:
+            raise NetworkError(f"{where}: unknown connectivity {connectivity!r}; known: {', '.join(CONNECTIVITY)}")
+        if explicit_w is not None:
+            w = _int_array(explicit_w, pi.size, *WEIGHT_RANGE, f"{where} weight")
+        else:
+            w = _int_array(weight, pi.size, *WEIGHT_RANGE, f"{where} weight", seed=seed)
+        proj = Projection(pre_name, post_name, pi, po, w, exp)
+        self.projections.append(proj)
+        return proj
+
+    def _lookup(self, name, where, kinds):
+        kind = self._names.get(name)
+        if kind is None:
+            raise NetworkError(f"{where}: no population or source named {name!r}")
+        if kind not in kinds:
+            raise NetworkError(f"{where}: {name!r} is a {kind}; expected a {' or '.join(kinds)}")
+        return self[name]
+
+    # --- lookup and flat views used by every model ---
+    def __getitem__(self, name):
+        for x in self.populations + self.sources:
+            if x.name == name:
+                return x
+        raise KeyError(name)
+
+    @property
+    def num_neurons(self) -> int:
+        return sum(p.size for p in self.populations)
+
+    @property
+    def num_sources(self) -> int:
+        return sum(s.size for s in self.sources)
+
+    @property
+    def num_synapses(self) -> int:
+        return sum(len(p) for p in self.projections)
+
+    def pre_global(self, proj: Projection) -> np.ndarray:
+        """Presynaptic ids of a projection's synapses (neurons 0..N-1, sources N + id)."""
+        obj = self[proj.pre]
+        base = obj.offset if isinstance(obj, Population) else self.num_neurons + obj.offset
+        return proj.pre_idx + base
+
+    def post_global(self, proj: Projection) -> np.ndarray:
+        return proj.post_idx + self[proj.post].offset
+
+    def synapse_arrays(self):
+        """All synapses as flat arrays (pre id, post id, weight, weight_exp), in declaration order."""
+        if not self.projections:
+            z = np.zeros(0, dtype=np.int64)
+            return z, z.copy(), z.copy(), z.copy()
+        pre = np.concatenate([self.pre_global(p) for p in self.projections])
+        post = np.concatenate([self.post_global(p) for p in self.projections])
+        w = np.concatenate([p.weight for p in self.projections])
+        e = np.concatenate([np.full(len(p), p.weight_exp, dtype=np.int64) for p in self.projections])
+        return pre, post, w, e
+
+    def neuron_params(self) -> np.ndarray:
+        """[N, 6] int64: du, dv, vth, bias_mant, bias_exp, refractory per neuron."""
+        if not self.populations:
+            return np.zeros((0, 6), dtype=np.int64)
+        return np.concatenate(
+            [np.tile(np.array(p.params.as_tuple(), dtype=np.int64), (p.size, 1)) for p in self.populations]
+        )
+
+    def initial_state(self):
+        """(u0, v0) for all neurons, int64."""
+        if not self.populations:
+            z = np.zeros(0, dtype=np.int64)
+            return z, z.copy()
+        return (np.concatenate([p.u0 for p in self.populations]),
+                np.concatenate([p.v0 for p in self.populations]))
+
+    def input_raster(self, ticks: int) -> np.ndarray:
+        """Boolean [ticks, S]: every source's spikes, sources in declaration order."""
+        if not self.sources:
+            return np.zeros((ticks, 0), dtype=bool)
+        return np.concatenate([s.raster(ticks) for s in self.sources], axis=1)
+
+    def recorded(self) -> np.ndarray:
+        """Global ids of the neurons whose u/v traces are recorded."""
+        ids = [np.arange(p.offset, p.offset + p.size) for p in self.populations if p.record]
+        return np.concatenate(ids).astype(np.int64) if ids else np.zeros(0, dtype=np.int64)
+
+    def __repr__(self):
+        return (f"Network({self.name!r}: {len(self.populations)} populations, {self.num_neurons} neurons, "
+                f"{self.num_sources} inputs, {self.num_synapses} synapses)")
