@@ -1,0 +1,34 @@
+"""Shared helpers for tests on Amaranth's simulator (async testbenches, Amaranth 0.5)."""
+
+from amaranth.sim import Simulator
+
+
+async def stream_put(ctx, stream, payload):
+    """Offer one payload on a stream (driving valid) and wait for the transfer."""
+    ctx.set(stream.valid, 1)
+    ctx.set(stream.payload, payload)
+    await ctx.tick().until(stream.ready)
+    ctx.set(stream.valid, 0)
+
+
+async def stream_get(ctx, stream):
+    """Accept one payload from a stream (driving ready) and return it."""
+    ctx.set(stream.ready, 1)
+    (payload,) = await ctx.tick().sample(stream.payload).until(stream.valid)
+    ctx.set(stream.ready, 0)
+    return payload
+
+
+def run_sim(dut, *testbenches, processes=(), vcd=None, deadline=None):
+    """Simulate ``dut`` on a 100 MHz clock with the given async testbenches."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    for tb in testbenches:
+        sim.add_testbench(tb)
+    for p in processes:
+        sim.add_process(p)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run_until(deadline) if deadline else sim.run()
+    else:
+        sim.run_until(deadline) if deadline else sim.run()
