@@ -1,1 +1,6 @@
-"""spikemesh.firmware"""
+"""spikemesh.firmware: the network compiler, the chip image format, and loaders."""
+
+from .compiler import Utilization, compile_network
+from .image import IMAGE_VERSION, ChipImage
+
+__all__ = ["ChipImage", "IMAGE_VERSION", "Utilization", "compile_network"]

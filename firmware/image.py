@@ -1,0 +1,167 @@
+"""The chip image: one network compiled for one chip, and its file format.
+
+File layout (all integers little-endian)::
+
+    offset  size  field
+    0       8     magic  b"SPKMIMG\\0"
+    8       4     format version (uint32), currently IMAGE_VERSION
+    12      8     payload length in bytes (uint64)
+    20      32    SHA-256 of the payload
+    52      ...   payload: a numpy .npz archive (no pickles) holding the chip
+                  config as JSON, the mapping tables and every core's tables
+
+A file with another magic, another version, a short payload or a checksum
+mismatch is refused with an :class:`~spikemesh.errors.ImageError` that says
+which.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spikemesh.config import ChipConfig
+from spikemesh.coreimage import CoreImage
+from spikemesh.errors import ConfigError, ImageError
+
+MAGIC = b"SPKMIMG\0"
+IMAGE_VERSION = 1
+_HEADER = struct.Struct("<8sIQ32s")
+
+
+@dataclass(eq=False)
+class ChipImage:
+    """Everything needed to run one network on one chip.
+
+    Members
+    -------
+    chip : ChipConfig
+    cores : list of CoreImage, indexed by tile = y * width + x
+    neuron_slot : int [N]
+        Network neuron id -> chip slot (tile * core.neurons + index in core).
+    src_ptr, src_x, src_y, src_axon : int arrays
+        Host-side input table: source s sends flits to
+        (src_x[k], src_y[k]) axon src_axon[k] for k in src_ptr[s]..src_ptr[s+1]-1.
+    recorded : int [R]
+        Network ids of recorded neurons.
+    population_names, population_offsets
+        For mapping results back to populations.
+    """
+
+    chip: ChipConfig
+    cores: list
+    neuron_slot: np.ndarray
+    src_ptr: np.ndarray
+    src_x: np.ndarray
+    src_y: np.ndarray
+    src_axon: np.ndarray
+    recorded: np.ndarray
+    population_names: list = field(default_factory=list)
+    population_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    network_name: str = "network"
+
+    @property
+    def num_neurons(self) -> int:
+        return int(self.neuron_slot.size)
+
+    @property
+    def num_sources(self) -> int:
+        return int(self.src_ptr.size - 1)
+
+    def core(self, x: int, y: int) -> CoreImage:
+        return self.cores[y * self.chip.width + x]
+
+    def check(self) -> None:
+        """Raise ImageError unless every table is consistent with the chip config."""
+        c = self.chip
+        if len(self.cores) != c.tiles:
+            raise ImageError(f"image has {len(self.cores)} cores, the chip has {c.tiles}")
+        for t, img in enumerate(self.cores):
+            img.check(c, where=f"core ({t % c.width},{t // c.width})")
+        if self.neuron_slot.size and (self.neuron_slot.min() < 0 or self.neuron_slot.max() >= c.neurons):
+            raise ImageError("neuron_slot points outside the chip")
+        if self.src_ptr.size < 1 or self.src_ptr[0] != 0 or np.any(np.diff(self.src_ptr) < 0) \
+                or self.src_ptr[-1] != self.src_axon.size:
+            raise ImageError("input table pointers are inconsistent")
+
+    def __eq__(self, other):
+        if not isinstance(other, ChipImage):
+            return NotImplemented
+        arrays = ("neuron_slot", "src_ptr", "src_x", "src_y", "src_axon", "recorded", "population_offsets")
+        return (self.chip == other.chip and self.cores == other.cores
+                and all(np.array_equal(getattr(self, k), getattr(other, k)) for k in arrays)
+                and list(self.population_names) == list(other.population_names)
+                and self.network_name == other.network_name)
+
+    # --- file format ---
+    def to_bytes(self) -> bytes:
+        arrays = {
+            "meta": np.frombuffer(json.dumps({
+                "chip": self.chip.to_dict(),
+                "population_names": list(self.population_names),
+                "network_name": self.network_name,
+            }).encode(), dtype=np.uint8),
+            "neuron_slot": self.neuron_slot, "src_ptr": self.src_ptr, "src_x": self.src_x,
+            "src_y": self.src_y, "src_axon": self.src_axon, "recorded": self.recorded,
+            "population_offsets": self.population_offsets,
+        }
+        for t, img in enumerate(self.cores):
+            for name in CoreImage.ARRAYS:
+                arrays[f"core{t}.{name}"] = getattr(img, name)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        payload = buf.getvalue()
+        return _HEADER.pack(MAGIC, IMAGE_VERSION, len(payload), hashlib.sha256(payload).digest()) + payload
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, where: str = "image") -> "ChipImage":
+        if len(data) < _HEADER.size:
+            raise ImageError(f"{where}: {len(data)} bytes is too short for a spikemesh image header")
+        magic, version, length, digest = _HEADER.unpack_from(data)
+        if magic != MAGIC:
+            raise ImageError(f"{where}: not a spikemesh image (bad magic {magic!r})")
+        if version != IMAGE_VERSION:
+            raise ImageError(f"{where}: image format version {version}; this spikemesh reads version "
+                             f"{IMAGE_VERSION} (recompile the network)")
+        payload = data[_HEADER.size:]
+        if len(payload) != length:
+            raise ImageError(f"{where}: image is truncated or padded: header says {length:,} payload "
+                             f"bytes, the file has {len(payload):,}")
+        if hashlib.sha256(payload).digest() != digest:
+            raise ImageError(f"{where}: image is corrupted (SHA-256 checksum mismatch)")
+        try:
+            with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            meta = json.loads(arrays.pop("meta").tobytes().decode())
+            chip = ChipConfig.from_dict(meta["chip"])
+            cores = []
+            for t in range(chip.tiles):
+                cores.append(CoreImage(**{n: arrays[f"core{t}.{n}"] for n in CoreImage.ARRAYS}))
+            img = cls(chip=chip, cores=cores, neuron_slot=arrays["neuron_slot"],
+                      src_ptr=arrays["src_ptr"], src_x=arrays["src_x"], src_y=arrays["src_y"],
+                      src_axon=arrays["src_axon"], recorded=arrays["recorded"],
+                      population_names=meta["population_names"],
+                      population_offsets=arrays["population_offsets"],
+                      network_name=meta["network_name"])
+        except ConfigError as e:
+            raise ImageError(f"{where}: image holds an invalid chip config: {e}") from None
+        except (KeyError, ValueError, TypeError) as e:
+            raise ImageError(f"{where}: image payload is malformed ({e})") from None
+        img.check()
+        return img
+
+    def save(self, path) -> None:
+        Path(path).write_bytes(self.to_bytes())
+
+    @classmethod
+    def load(cls, path) -> "ChipImage":
+        p = Path(path)
+        if not p.exists():
+            raise ImageError(f"image file {p} does not exist")
+        return cls.from_bytes(p.read_bytes(), where=str(p))
