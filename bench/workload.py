@@ -28,8 +28,16 @@ def vth_for(n: int) -> int:
     return 1700 if n <= 4096 else 1500
 
 
-def make_workload(n: int = 4096, *, seed: int = 1, sources: int = SOURCES, p: float = P_INPUT,
-                  fanout: int = FANOUT, vth: int | None = None, record: bool = False) -> Network:
+def make_workload(
+    n: int = 4096,
+    *,
+    seed: int = 1,
+    sources: int = SOURCES,
+    p: float = P_INPUT,
+    fanout: int = FANOUT,
+    vth: int | None = None,
+    record: bool = False,
+) -> Network:
     """Build the standard workload with ``n`` neurons.
 
     Parameters
@@ -49,20 +57,47 @@ def make_workload(n: int = 4096, *, seed: int = 1, sources: int = SOURCES, p: fl
     rng_w = np.random.default_rng(s_w)
     rng_v = np.random.default_rng(s_v)
     net = Network(f"recurrent-lif-{n}")
-    net.population("lif", n, du=DU, dv=DV, vth=vth, bias_mant=BIAS_MANT, bias_exp=BIAS_EXP,
-                   refractory=0, u0=0, v0=rng_v.integers(0, vth << 6, size=n), record=record)
+    net.population(
+        "lif",
+        n,
+        du=DU,
+        dv=DV,
+        vth=vth,
+        bias_mant=BIAS_MANT,
+        bias_exp=BIAS_EXP,
+        refractory=0,
+        u0=0,
+        v0=rng_v.integers(0, vth << 6, size=n),
+        record=record,
+    )
     net.source("in", sources, bernoulli=p, seed=s_in)
     # Input weights uniform in [-64, 127].
     w_in = rng_w.integers(-64, 128, size=sources * fanout, dtype=np.int64)
     # Recurrent weights: inhibitory (uniform [-64, -1]) with probability 0.75, else
     # excitatory (uniform [0, 127]).
     inh = rng_w.random(n * fanout) < 0.75
-    w_rec = np.where(inh, rng_w.integers(-64, 0, size=n * fanout),
-                     rng_w.integers(0, 128, size=n * fanout))
-    net.connect("in", "lif", connectivity="fixed_fanout", fanout=fanout, weight=w_in,
-                weight_exp=WEIGHT_EXP, seed=s_conn_in)
-    net.connect("lif", "lif", connectivity="fixed_fanout", fanout=fanout, weight=w_rec,
-                weight_exp=WEIGHT_EXP, seed=s_conn_rec, allow_self=False)
+    w_rec = np.where(
+        inh, rng_w.integers(-64, 0, size=n * fanout), rng_w.integers(0, 128, size=n * fanout)
+    )
+    net.connect(
+        "in",
+        "lif",
+        connectivity="fixed_fanout",
+        fanout=fanout,
+        weight=w_in,
+        weight_exp=WEIGHT_EXP,
+        seed=s_conn_in,
+    )
+    net.connect(
+        "lif",
+        "lif",
+        connectivity="fixed_fanout",
+        fanout=fanout,
+        weight=w_rec,
+        weight_exp=WEIGHT_EXP,
+        seed=s_conn_rec,
+        allow_self=False,
+    )
     return net
 
 
@@ -79,8 +114,19 @@ def export_workload(net: Network, ticks: int, path) -> None:
     raster = net.input_raster(ticks)
     t_in, i_in = np.nonzero(raster)
     prm = pop.params
-    np.savez(path, n=net.num_neurons, sources=net.num_sources, ticks=ticks,
-             pre=pre.astype(np.int32), post=post.astype(np.int32), weight=(w << e).astype(np.int32),
-             inputs_t=t_in.astype(np.int32), inputs_i=i_in.astype(np.int32),
-             v0=pop.v0.astype(np.int32), du=prm.du, dv=prm.dv, vth=prm.vth,
-             bias=prm.bias_mant << prm.bias_exp)
+    np.savez(
+        path,
+        n=net.num_neurons,
+        sources=net.num_sources,
+        ticks=ticks,
+        pre=pre.astype(np.int32),
+        post=post.astype(np.int32),
+        weight=(w << e).astype(np.int32),
+        inputs_t=t_in.astype(np.int32),
+        inputs_i=i_in.astype(np.int32),
+        v0=pop.v0.astype(np.int32),
+        du=prm.du,
+        dv=prm.dv,
+        vth=prm.vth,
+        bias=prm.bias_mant << prm.bias_exp,
+    )

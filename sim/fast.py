@@ -73,15 +73,90 @@ def _csr_fill(pre_idx, post_idx, weight, shift, pre_base, post_base, fill, post_
         w_out[j] = weight[k] << shift
 
 
-@nb.njit(cache=True, nogil=True, boundscheck=False)
+@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
 def _shr12(x):
-    """T(x) of chip.md §3: the 12-bit product shift, rounding toward zero."""
-    return (x >> DECAY_SHIFT) if x >= 0 else -((-x) >> DECAY_SHIFT)
+    """T(x) of chip.md §3: the 12-bit product shift, rounding toward zero.
+
+    Branch-free so that the update loop vectorises: adding 2^12 - 1 to a negative x before
+    the arithmetic shift turns its rounding toward minus infinity into rounding toward zero.
+    """
+    return (x + ((x >> 63) & ((1 << DECAY_SHIFT) - 1))) >> DECAY_SHIFT
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _sext(x, bits):
+    """x reduced to ``bits``-bit two's complement (modular), for int64 x and bits <= 32."""
+    return (x << (64 - bits)) >> (64 - bits)
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
-def _run_ticks(t0, t1, indptr, post, weight, seg, u, v, ref, acc, acc_bits,
-               in_ptr, in_ids, spk_buf, spk_ptr, rec, u_tr, v_tr, events):
+def _update_plain(fu, fv, bias, thr, acc_bits, u, v, acc, flag):
+    """chip.md §3 for a run of neurons without refractoriness; flag[i] = 1 where i spiked.
+
+    Branch-free (selects, min/max) so that LLVM vectorises it: this loop, not event
+    delivery, dominated the first profile. The caller passes views and the index starts
+    at 0, so LLVM can prove it non-negative and drop numba's negative-index wraparound,
+    which would otherwise block vectorisation.
+    """
+    for i in range(u.size):
+        a = _sext(np.int64(acc[i]), acc_bits)  # the input sum modulo 2^acc_bits (chip.md §4)
+        acc[i] = 0
+        # u wraps to 24 bits: true modular arithmetic, never saturation.
+        un = _sext(_shr12(np.int64(u[i]) * fu) + (a << ACC_SHIFT), STATE_BITS)
+        vn = _shr12(np.int64(v[i]) * fv) + un + bias
+        vn = min(max(vn, -SAT_MAX), SAT_MAX)  # v saturates symmetrically
+        f = vn > thr  # strictly greater
+        u[i] = un
+        v[i] = 0 if f else vn
+        flag[i] = f
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _update_refractory(fu, fv, bias, thr, refr, acc_bits, u, v, ref, acc, flag):
+    """chip.md §3 for a run of neurons with a refractory period ``refr`` > 0."""
+    for i in range(u.size):
+        a = _sext(np.int64(acc[i]), acc_bits)
+        acc[i] = 0
+        un = _sext(_shr12(np.int64(u[i]) * fu) + (a << ACC_SHIFT), STATE_BITS)
+        u[i] = un
+        if ref[i] > 0:  # held at 0, no spike; u still integrates
+            ref[i] -= 1
+            v[i] = 0
+            flag[i] = 0
+            continue
+        vn = _shr12(np.int64(v[i]) * fv) + un + bias
+        vn = min(max(vn, -SAT_MAX), SAT_MAX)
+        if vn > thr:
+            vn = 0
+            ref[i] = refr
+            flag[i] = 1
+        else:
+            flag[i] = 0
+        v[i] = vn
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _run_ticks(
+    t0,
+    t1,
+    indptr,
+    post,
+    weight,
+    seg,
+    u,
+    v,
+    ref,
+    acc,
+    acc_bits,
+    in_ptr,
+    in_ids,
+    spk_buf,
+    spk_ptr,
+    rec,
+    u_tr,
+    v_tr,
+    events,
+):
     """Run ticks t0..t1-1; return the first tick not run (early when spk_buf is nearly full).
 
     seg : int64 [n_seg, 7]
@@ -100,8 +175,7 @@ def _run_ticks(t0, t1, indptr, post, weight, seg, u, v, ref, acc, acc_bits,
         Running count of delivered synaptic events (SOPs).
     """
     n = u.size
-    acc_half = np.int64(1) << (acc_bits - 1)
-    acc_mask = (np.int64(1) << acc_bits) - 1
+    flag = np.zeros(n, dtype=np.uint8)
     ev = events[0]
     for t in range(t0, t1):
         k = spk_ptr[t]
@@ -112,26 +186,29 @@ def _run_ticks(t0, t1, indptr, post, weight, seg, u, v, ref, acc, acc_bits,
         for s in range(seg.shape[0]):
             lo, hi = seg[s, 0], seg[s, 1]
             fu, fv, bias, thr, refr = seg[s, 2], seg[s, 3], seg[s, 4], seg[s, 5], seg[s, 6]
-            for i in range(lo, hi):
-                a = np.int64(acc[i])
-                acc[i] = 0
-                a = ((a + acc_half) & acc_mask) - acc_half  # wrap to acc_bits (chip.md §4)
-                # u wraps to 24 bits: true modular arithmetic, never saturation.
-                un = _shr12(np.int64(u[i]) * fu) + (a << ACC_SHIFT)
-                un = ((un + _STATE_HALF) & _STATE_MASK) - _STATE_HALF
-                u[i] = un
-                if refr != 0 and ref[i] > 0:
-                    ref[i] -= 1
-                    v[i] = 0
-                    continue
-                vn = _shr12(np.int64(v[i]) * fv) + un + bias
-                vn = min(max(vn, -SAT_MAX), SAT_MAX)  # v saturates symmetrically
-                if vn > thr:  # strictly greater
-                    vn = 0
-                    ref[i] = refr
-                    spk_buf[k] = i
-                    k += 1
-                v[i] = vn
+            if refr == 0:
+                _update_plain(
+                    fu, fv, bias, thr, acc_bits, u[lo:hi], v[lo:hi], acc[lo:hi], flag[lo:hi]
+                )
+            else:
+                _update_refractory(
+                    fu,
+                    fv,
+                    bias,
+                    thr,
+                    refr,
+                    acc_bits,
+                    u[lo:hi],
+                    v[lo:hi],
+                    ref[lo:hi],
+                    acc[lo:hi],
+                    flag[lo:hi],
+                )
+        # Compact the spike flags into ids without a data-dependent branch: always write,
+        # advance only on a spike (spk_buf has room for n more ids, checked above).
+        for i in range(n):
+            spk_buf[k] = i
+            k += flag[i]
         spk_ptr[t + 1] = k
         for r in range(rec.size):
             u_tr[t, r] = u[rec[r]]
@@ -208,18 +285,42 @@ class FastSim:
         Seconds spent in :meth:`from_network` (or the constructor).
     """
 
-    def __init__(self, *, indptr, post, weight, du, dv, vth, bias_mant, bias_exp, refractory,
-                 u0, v0, num_sources, acc_bits=24, recorded=None):
+    def __init__(
+        self,
+        *,
+        indptr,
+        post,
+        weight,
+        du,
+        dv,
+        vth,
+        bias_mant,
+        bias_exp,
+        refractory,
+        u0,
+        v0,
+        num_sources,
+        acc_bits=24,
+        recorded=None,
+    ):
         t_start = time.perf_counter()
-        if isinstance(acc_bits, bool) or not isinstance(acc_bits, (int, np.integer)) or not (
-            1 <= acc_bits <= 32
+        if (
+            isinstance(acc_bits, bool)
+            or not isinstance(acc_bits, (int, np.integer))
+            or not (1 <= acc_bits <= 32)
         ):
-            raise ConfigError(f"Accumulator width (acc_bits) must be between 1 and 32, not {acc_bits!r}")
+            raise ConfigError(
+                f"Accumulator width (acc_bits) must be between 1 and 32, not {acc_bits!r}"
+            )
         indptr = np.ascontiguousarray(indptr, dtype=np.int64)
         self.num_neurons = n = int(indptr.size - 1 - num_sources) if indptr.size else 0
         self.num_sources = int(num_sources)
-        params = {k: _per_neuron(val, n, k) for k, val in zip(
-            _PARAM_NAMES, (du, dv, vth, bias_mant, bias_exp, refractory), strict=True)}
+        params = {
+            k: _per_neuron(val, n, k)
+            for k, val in zip(
+                _PARAM_NAMES, (du, dv, vth, bias_mant, bias_exp, refractory), strict=True
+            )
+        }
         for key, (lo, hi) in PARAM_RANGES.items():
             arr = params[key]
             if n and (arr.min() < lo or arr.max() > hi):
@@ -227,11 +328,13 @@ class FastSim:
         post = np.asarray(post)
         weight = np.asarray(weight)
         if post.size != weight.size or post.size != int(indptr[-1]):
-            raise NetworkError(f"CSR arrays disagree: indptr ends at {int(indptr[-1]):,}, "
-                               f"post has {post.size:,} entries, weight {weight.size:,}")
+            raise NetworkError(
+                f"CSR arrays disagree: indptr ends at {int(indptr[-1]):,}, "
+                f"post has {post.size:,} entries, weight {weight.size:,}"
+            )
         if post.size and (int(post.min()) < 0 or int(post.max()) >= n):
             raise NetworkError(f"post ids must be within 0..{n - 1:,}")
-        pdt = np.dtype(np.uint16) if n <= 1 << 16 else np.dtype(np.int32)
+        pdt = np.dtype(np.uint16) if n <= 1 << 16 else np.dtype(np.uint32)
         self.indptr = indptr
         self.post = post if post.dtype == pdt else post.astype(pdt)
         wdt = _narrow_int(weight, (np.int8, np.int16, np.int32))
@@ -247,8 +350,11 @@ class FastSim:
                 raise NetworkError(f"{name} must be between {lo:,} and {hi:,}")
         self.ref = np.zeros(n, dtype=np.int8)
         self.acc = np.zeros(n, dtype=np.int32)
-        self.recorded = (np.zeros(0, dtype=np.int64) if recorded is None
-                         else np.ascontiguousarray(recorded, dtype=np.int64))
+        self.recorded = (
+            np.zeros(0, dtype=np.int64)
+            if recorded is None
+            else np.ascontiguousarray(recorded, dtype=np.int64)
+        )
         self.tick = 0
         self.events = 0
         self.setup_time = time.perf_counter() - t_start
@@ -264,17 +370,23 @@ class FastSim:
         starts = np.concatenate([[0], change]).astype(np.int64)
         ends = np.concatenate([change, [n]]).astype(np.int64)
         du, dv, vth, bm, be, rf = (table[starts, k] for k in range(6))
-        return np.ascontiguousarray(np.stack([
-            starts, ends,
-            DECAY_ONE - (du + 1),  # effective current decay du + 1
-            DECAY_ONE - dv,
-            bm << be,
-            vth << VTH_SHIFT,
-            rf,
-        ], axis=1).astype(np.int64))
+        return np.ascontiguousarray(
+            np.stack(
+                [
+                    starts,
+                    ends,
+                    DECAY_ONE - (du + 1),  # effective current decay du + 1
+                    DECAY_ONE - dv,
+                    bm << be,
+                    vth << VTH_SHIFT,
+                    rf,
+                ],
+                axis=1,
+            ).astype(np.int64)
+        )
 
     @classmethod
-    def from_network(cls, net: Network, *, acc_bits: int = 24) -> "FastSim":
+    def from_network(cls, net: Network, *, acc_bits: int = 24) -> FastSim:
         """Build the CSR form of ``net`` (one pass per projection, no int64 temporaries)."""
         t_start = time.perf_counter()
         n, s = net.num_neurons, net.num_sources
@@ -291,17 +403,36 @@ class FastSim:
                 wmin = min(wmin, int(proj.weight.min()) << proj.weight_exp)
                 wmax = max(wmax, int(proj.weight.max()) << proj.weight_exp)
         indptr = np.cumsum(counts)
-        post = np.empty(nnz, dtype=np.uint16 if n <= 1 << 16 else np.int32)
-        weight = np.empty(nnz, dtype=_narrow_int(np.array([wmin, wmax]), (np.int8, np.int16, np.int32)))
+        post = np.empty(nnz, dtype=np.uint16 if n <= 1 << 16 else np.uint32)
+        weight = np.empty(
+            nnz, dtype=_narrow_int(np.array([wmin, wmax]), (np.int8, np.int16, np.int32))
+        )
         fill = indptr[:-1].copy()
         for proj, (pre_base, post_base) in zip(net.projections, bases, strict=True):
-            _csr_fill(proj.pre_idx, proj.post_idx, proj.weight, proj.weight_exp, pre_base,
-                      post_base, fill, post, weight)
+            _csr_fill(
+                proj.pre_idx,
+                proj.post_idx,
+                proj.weight,
+                proj.weight_exp,
+                pre_base,
+                post_base,
+                fill,
+                post,
+                weight,
+            )
         params = net.neuron_params()
         u0, v0 = net.initial_state()
-        sim = cls(indptr=indptr, post=post, weight=weight,
-                  **{k: params[:, i] for i, k in enumerate(_PARAM_NAMES)},
-                  u0=u0, v0=v0, num_sources=s, acc_bits=acc_bits, recorded=net.recorded())
+        sim = cls(
+            indptr=indptr,
+            post=post,
+            weight=weight,
+            **{k: params[:, i] for i, k in enumerate(_PARAM_NAMES)},
+            u0=u0,
+            v0=v0,
+            num_sources=s,
+            acc_bits=acc_bits,
+            recorded=net.recorded(),
+        )
         sim.setup_time = time.perf_counter() - t_start
         return sim
 
@@ -353,9 +484,27 @@ class FastSim:
         t_start = time.perf_counter()
         while t < ticks:
             t_end = min(ticks, t + chunk)
-            t_new = _run_ticks(t, t_end, self.indptr, self.post, self.weight, self.seg, self.u,
-                               self.v, self.ref, self.acc, self.acc_bits, in_ptr, in_ids,
-                               spk_buf, spk_ptr, self.recorded, u_tr, v_tr, ev)
+            t_new = _run_ticks(
+                t,
+                t_end,
+                self.indptr,
+                self.post,
+                self.weight,
+                self.seg,
+                self.u,
+                self.v,
+                self.ref,
+                self.acc,
+                self.acc_bits,
+                in_ptr,
+                in_ids,
+                spk_buf,
+                spk_ptr,
+                self.recorded,
+                u_tr,
+                v_tr,
+                ev,
+            )
             if t_new < t_end:  # spike buffer full: grow and go on
                 spk_buf = np.concatenate([spk_buf, np.empty(spk_buf.size + n, dtype=np.int32)])
             t = t_new
@@ -383,13 +532,29 @@ class FastSim:
         ticks = int(ticks)
         spikes = np.zeros((ticks, self.num_neurons), dtype=bool)
         spikes[np.repeat(np.arange(ticks), np.diff(spk_ptr)), spk_ids] = True
-        inputs = (np.zeros((ticks, self.num_sources), dtype=bool) if inputs is None
-                  else np.asarray(inputs, dtype=bool))
-        extra = dict(events=self.events - ev0, neuron_spikes=int(spk_ids.size),
-                     input_spikes=int(inputs.sum()), setup_time=self.setup_time)
-        return Result(spikes=spikes, inputs=inputs, recorded=self.recorded.copy(), u=u_tr,
-                      v=v_tr, final_u=self.u.copy(), final_v=self.v.copy(), backend="tlm",
-                      wall_time=wall, extra=extra)
+        inputs = (
+            np.zeros((ticks, self.num_sources), dtype=bool)
+            if inputs is None
+            else np.asarray(inputs, dtype=bool)
+        )
+        extra = {
+            "events": self.events - ev0,
+            "neuron_spikes": int(spk_ids.size),
+            "input_spikes": int(inputs.sum()),
+            "setup_time": self.setup_time,
+        }
+        return Result(
+            spikes=spikes,
+            inputs=inputs,
+            recorded=self.recorded.copy(),
+            u=u_tr,
+            v=v_tr,
+            final_u=self.u.copy(),
+            final_v=self.v.copy(),
+            backend="tlm",
+            wall_time=wall,
+            extra=extra,
+        )
 
 
 class _Progress:
@@ -399,8 +564,13 @@ class _Progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._p = Progress(
-            TextColumn("tlm"), BarColumn(), TextColumn("{task.completed}/{task.total} ticks"),
-            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=True)
+            TextColumn("tlm"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} ticks"),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            transient=True,
+        )
         self._task = self._p.add_task("tlm", total=ticks, rate="")
         self._t0 = time.perf_counter()
         self._ev0 = events0
@@ -415,8 +585,9 @@ class _Progress:
         self._p.stop()
 
 
-def run_fast(net: Network, ticks: int, *, acc_bits: int = 24, inputs=None,
-             progress: bool = False) -> Result:
+def run_fast(
+    net: Network, ticks: int, *, acc_bits: int = 24, inputs=None, progress: bool = False
+) -> Result:
     """Run ``net`` for ``ticks`` ticks in the functional TLM; bit-exact with ``run_golden``.
 
     Parameters
