@@ -13,7 +13,9 @@ all it knows about a network:
 
 - per presynaptic id ``p`` (neurons ``0..N-1``, then sources ``N..N+S-1``, the
   numbering of :mod:`spikemesh.network`), a row ``indptr[p]:indptr[p+1]`` of
-  ``(post, weight)`` with ``weight = w << weight_exp`` already shifted;
+  ``(post, weight)`` and one weight exponent ``row_exp[p]``: an event adds
+  ``weight << row_exp[p]``, as a chip synapse group (one axon's row) does. Rows whose
+  synapses came with different exponents are stored pre-shifted with ``row_exp = 0``;
 - per neuron, the six LIF parameters and the initial ``u``, ``v``.
 
 :meth:`FastSim.from_network` builds it from a :class:`~spikemesh.network.Network`;
@@ -21,9 +23,9 @@ a chip image can produce the same arrays over chip neuron slots and call the
 constructor directly.
 
 Narrow dtypes cut the bytes each event touches: ``post`` is ``uint16`` when
-``N <= 65,536`` (``int32`` otherwise) and ``weight`` is ``int8`` when every
-shifted weight fits (``int16`` otherwise), so an event reads 3 bytes of
-synapse memory and read-modify-writes one 4-byte accumulator.
+``N <= 65,536`` (``uint32`` otherwise) and ``weight`` is ``int8`` when every
+weight fits (``int16`` otherwise), so an event reads 3 bytes of synapse memory
+and read-modify-writes one 4-byte accumulator.
 """
 
 from __future__ import annotations
@@ -56,6 +58,19 @@ def _csr_count(pre_idx, pre_base, counts):
     """counts[pre_base + i + 1] += 1 for every synapse (prefix-summed into indptr later)."""
     for k in range(pre_idx.size):
         counts[pre_idx[k] + pre_base + 1] += 1
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _csr_row_exp(pre_idx, pre_base, exp, row_exp):
+    """Give the rows of one projection its exponent; return False if a row already has another."""
+    ok = True
+    for k in range(pre_idx.size):
+        p = pre_idx[k] + pre_base
+        if row_exp[p] < 0:
+            row_exp[p] = exp
+        elif row_exp[p] != exp:
+            ok = False
+    return ok
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
@@ -142,6 +157,7 @@ def _run_ticks(
     indptr,
     post,
     weight,
+    row_exp,
     seg,
     u,
     v,
@@ -216,16 +232,16 @@ def _run_ticks(
         # (b) events emitted at t (neuron spikes, inputs stamped t) are integrated at t + 1.
         for j in range(spk_ptr[t], k):
             p = spk_buf[j]
-            lo, hi = indptr[p], indptr[p + 1]
+            lo, hi, e = indptr[p], indptr[p + 1], row_exp[p]
             ev += hi - lo
             for q in range(lo, hi):
-                acc[post[q]] += weight[q]
+                acc[post[q]] += np.int32(weight[q]) << e
         for j in range(in_ptr[t], in_ptr[t + 1]):
             p = in_ids[j]
-            lo, hi = indptr[p], indptr[p + 1]
+            lo, hi, e = indptr[p], indptr[p + 1], row_exp[p]
             ev += hi - lo
             for q in range(lo, hi):
-                acc[post[q]] += weight[q]
+                acc[post[q]] += np.int32(weight[q]) << e
     events[0] = ev
     return t1
 
@@ -263,7 +279,10 @@ class FastSim:
     post : int [nnz]
         Target neuron of each synapse.
     weight : int [nnz]
-        What one event adds to the target's accumulator: ``w << weight_exp``.
+        Synaptic weights; one event adds ``weight << row_exp[pre]`` to the target's
+        accumulator.
+    row_exp : int [N + S], optional
+        Weight exponent of each row, 0..7 (all 0 when omitted: weights pre-shifted).
     du, dv, vth, bias_mant, bias_exp, refractory : int or int [N]
         chip.md §3 parameters, one value or one per neuron.
     u0, v0 : int or int [N]
@@ -291,6 +310,7 @@ class FastSim:
         indptr,
         post,
         weight,
+        row_exp=None,
         du,
         dv,
         vth,
@@ -336,6 +356,11 @@ class FastSim:
             raise NetworkError(f"post ids must be within 0..{n - 1:,}")
         pdt = np.dtype(np.uint16) if n <= 1 << 16 else np.dtype(np.uint32)
         self.indptr = indptr
+        rows = indptr.size - 1
+        row_exp = np.zeros(rows, np.int64) if row_exp is None else np.asarray(row_exp, np.int64)
+        if row_exp.shape != (rows,) or (rows and (row_exp.min() < 0 or row_exp.max() > 7)):
+            raise NetworkError(f"row_exp must have {rows:,} entries within 0..7")
+        self.row_exp = row_exp.astype(np.uint8)
         self.post = post if post.dtype == pdt else post.astype(pdt)
         wdt = _narrow_int(weight, (np.int8, np.int16, np.int32))
         self.weight = weight if weight.dtype == wdt else weight.astype(wdt)
@@ -393,15 +418,23 @@ class FastSim:
         nnz = net.num_synapses
         counts = np.zeros(n + s + 1, dtype=np.int64)
         bases = []
-        wmin, wmax = 0, 0
+        # One exponent per row, like the chip's synapse groups, keeps weights in 8 bits; a
+        # row fed by projections with different exponents forces pre-shifted weights.
+        row_exp = np.full(n + s, -1, dtype=np.int8)
+        per_row = True
         for proj in net.projections:
             pre = net[proj.pre]
             pre_base = pre.offset if isinstance(pre, Population) else n + pre.offset
             bases.append((pre_base, net[proj.post].offset))
             _csr_count(proj.pre_idx, pre_base, counts)
+            per_row &= _csr_row_exp(proj.pre_idx, pre_base, proj.weight_exp, row_exp)
+        row_exp = np.maximum(row_exp, 0) if per_row else np.zeros(n + s, dtype=np.int8)
+        wmin, wmax = 0, 0
+        for proj in net.projections:
             if len(proj):
-                wmin = min(wmin, int(proj.weight.min()) << proj.weight_exp)
-                wmax = max(wmax, int(proj.weight.max()) << proj.weight_exp)
+                sh = 0 if per_row else proj.weight_exp
+                wmin = min(wmin, int(proj.weight.min()) << sh)
+                wmax = max(wmax, int(proj.weight.max()) << sh)
         indptr = np.cumsum(counts)
         post = np.empty(nnz, dtype=np.uint16 if n <= 1 << 16 else np.uint32)
         weight = np.empty(
@@ -413,7 +446,7 @@ class FastSim:
                 proj.pre_idx,
                 proj.post_idx,
                 proj.weight,
-                proj.weight_exp,
+                0 if per_row else proj.weight_exp,
                 pre_base,
                 post_base,
                 fill,
@@ -426,6 +459,7 @@ class FastSim:
             indptr=indptr,
             post=post,
             weight=weight,
+            row_exp=row_exp,
             **{k: params[:, i] for i, k in enumerate(_PARAM_NAMES)},
             u0=u0,
             v0=v0,
@@ -490,6 +524,7 @@ class FastSim:
                 self.indptr,
                 self.post,
                 self.weight,
+                self.row_exp,
                 self.seg,
                 self.u,
                 self.v,
