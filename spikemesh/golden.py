@@ -11,8 +11,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import NetworkError
 from .network import Network
 from .neuron import lif_update, wrap
+
+# Keys of a saved Result (docs/network-format.md); "cycles" only from timed backends,
+# the population keys only when the network was given to save().
+NPZ_KEYS = ("spikes", "inputs", "recorded", "u", "v", "final_u", "final_v", "backend")
 
 
 @dataclass
@@ -53,17 +58,35 @@ class Result:
 
     def save(self, path, network: Network | None = None):
         """Save as .npz (keys documented in docs/network-format.md)."""
-        data = dict(spikes=self.spikes, inputs=self.inputs, recorded=self.recorded, u=self.u,
-                    v=self.v, final_u=self.final_u, final_v=self.final_v,
-                    backend=np.array(self.backend))
+        data = {
+            "spikes": self.spikes,
+            "inputs": self.inputs,
+            "recorded": self.recorded,
+            "u": self.u,
+            "v": self.v,
+            "final_u": self.final_u,
+            "final_v": self.final_v,
+            "backend": np.array(self.backend),
+        }
         if self.cycles is not None:
             data["cycles"] = self.cycles
         if network is not None:
             data["population_names"] = np.array([p.name for p in network.populations])
-            data["population_offsets"] = np.array([p.offset for p in network.populations] + [network.num_neurons])
+            data["population_offsets"] = np.array(
+                [p.offset for p in network.populations] + [network.num_neurons]
+            )
         np.savez_compressed(path, **data)
 
-    def diff(self, other: "Result", *, cycles=False) -> list[str]:
+    @classmethod
+    def load(cls, path) -> Result:
+        """Read a file written by :meth:`save` (population keys go to ``extra``)."""
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+        extra = {k: data.pop(k) for k in ("population_names", "population_offsets") if k in data}
+        backend = str(data.pop("backend", "golden"))
+        return cls(**data, backend=backend, extra=extra)
+
+    def diff(self, other: Result, *, cycles=False) -> list[str]:
         """Human-readable differences (empty when equal); first differing tick first."""
         out = []
         if self.spikes.shape != other.spikes.shape:
@@ -72,7 +95,9 @@ class Result:
         if bad.size:
             t = int(bad[0])
             n = np.flatnonzero(self.spikes[t] != other.spikes[t])
-            out.append(f"spikes differ at {bad.size} tick(s); first at tick {t}, neurons {n[:10].tolist()}")
+            out.append(
+                f"spikes differ at {bad.size} tick(s); first at tick {t}, neurons {n[:10].tolist()}"
+            )
         for key in ("u", "v", "final_u", "final_v"):
             a, b = getattr(self, key), getattr(other, key)
             if a.shape != b.shape or not np.array_equal(a, b):
@@ -81,8 +106,10 @@ class Result:
             bad = np.flatnonzero(self.cycles != other.cycles)
             if bad.size:
                 t = int(bad[0])
-                out.append(f"cycles differ at {bad.size} tick(s); first at tick {t}: "
-                           f"{int(self.cycles[t])} vs {int(other.cycles[t])}")
+                out.append(
+                    f"cycles differ at {bad.size} tick(s); first at tick {t}: "
+                    f"{int(self.cycles[t])} vs {int(other.cycles[t])}"
+                )
         return out
 
 
@@ -97,11 +124,23 @@ def run_golden(net: Network, ticks: int, *, acc_bits: int = 24, inputs=None) -> 
         Input raster; by default ``net.input_raster(ticks)``.
     """
     t0 = time.perf_counter()
+    if isinstance(ticks, bool) or not isinstance(ticks, (int, np.integer)) or ticks < 0:
+        raise NetworkError(f"ticks must be a non-negative integer, not {ticks!r}")
+    if isinstance(acc_bits, bool) or not isinstance(acc_bits, int) or not 16 <= acc_bits <= 32:
+        raise NetworkError(f"acc_bits must be an integer between 16 and 32, not {acc_bits!r}")
     n = net.num_neurons
     params = net.neuron_params()
     u, v = net.initial_state()
     ref = np.zeros(n, dtype=np.int64)
-    inputs = net.input_raster(ticks) if inputs is None else np.asarray(inputs, dtype=bool)
+    if inputs is None:
+        inputs = net.input_raster(ticks)
+    else:
+        inputs = np.asarray(inputs)
+        if inputs.shape != (ticks, net.num_sources) or inputs.dtype != bool:
+            raise NetworkError(
+                f"inputs must be a boolean array of shape ({ticks}, {net.num_sources}), "
+                f"not {inputs.dtype} {inputs.shape}"
+            )
     pre, post, w, e = net.synapse_arrays()
     wv = w << e  # what one event adds: w << weight exponent
     rec = net.recorded()
@@ -121,6 +160,14 @@ def run_golden(net: Network, ticks: int, *, acc_bits: int = 24, inputs=None) -> 
         a = np.zeros(n, dtype=np.int64)
         np.add.at(a, post[hit], wv[hit])
         a = wrap(a, acc_bits)  # modular, so the order of events never matters
-    return Result(spikes=spikes, inputs=inputs, recorded=rec, u=u_tr, v=v_tr,
-                  final_u=u.astype(np.int32), final_v=v.astype(np.int32),
-                  backend="golden", wall_time=time.perf_counter() - t0)
+    return Result(
+        spikes=spikes,
+        inputs=inputs,
+        recorded=rec,
+        u=u_tr,
+        v=v_tr,
+        final_u=u.astype(np.int32),
+        final_v=v.astype(np.int32),
+        backend="golden",
+        wall_time=time.perf_counter() - t0,
+    )

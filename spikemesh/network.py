@@ -14,6 +14,7 @@ Numbering, used by every model and output file:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,9 +25,26 @@ from .errors import NetworkError
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 
+@contextmanager
+def _param(key):
+    """Tag a NetworkError raised inside with the parameter it is about.
+
+    The YAML loader (netfile.py) turns ``key`` into a key path and line number,
+    so one set of checks serves the Python API and the file format alike.
+    """
+    try:
+        yield
+    except NetworkError as e:
+        if getattr(e, "key", None) is None:
+            e.key = key
+        raise
+
+
 def _check_name(name, what):
     if not isinstance(name, str) or not name or not set(name) <= _NAME_OK:
-        raise NetworkError(f"{what} name must be a non-empty string of letters, digits, '_', '-', '.', not {name!r}")
+        raise NetworkError(
+            f"{what} name must be a non-empty string of letters, digits, '_', '-', '.', not {name!r}"
+        )
 
 
 def _as_int(value, what):
@@ -50,7 +68,9 @@ def _int_array(values, n, lo, hi, what, *, seed=None):
     if isinstance(values, dict):
         keys = set(values)
         if keys - {"uniform", "seed"} or "uniform" not in keys:
-            raise NetworkError(f"{what}: a random range is written {{uniform: [lo, hi], seed: S}}, not {values!r}")
+            raise NetworkError(
+                f"{what}: a random range is written {{uniform: [lo, hi], seed: S}}, not {values!r}"
+            )
         rng_spec = values["uniform"]
         if not (isinstance(rng_spec, (list, tuple)) and len(rng_spec) == 2):
             raise NetworkError(f"{what}: uniform needs [lo, hi], not {rng_spec!r}")
@@ -63,14 +83,21 @@ def _int_array(values, n, lo, hi, what, *, seed=None):
         s = values.get("seed", seed)
         if s is None:
             raise NetworkError(f"{what}: a random range needs a seed")
-        return np.random.default_rng(_as_int(s, f"{what} seed")).integers(a, b, size=n, dtype=np.int64)
+        s = _as_int(s, f"{what} seed")
+        if s < 0:
+            raise NetworkError(f"{what} seed must be >= 0, not {s}")
+        return np.random.default_rng(s).integers(a, b, size=n, dtype=np.int64)
     if np.isscalar(values) or isinstance(values, (int, np.integer)):
         v = _check_in(values, lo, hi, what)
         return np.full(n, v, dtype=np.int64)
     try:
         arr = np.asarray(values)
-    except Exception:  # pragma: no cover - numpy accepts almost anything
-        raise NetworkError(f"{what} must be an integer, a list of integers, or a uniform range") from None
+    except (ValueError, TypeError):  # ragged nesting, unconvertible objects
+        raise NetworkError(
+            f"{what} must be an integer, a list of integers, or a uniform range"
+        ) from None
+    if arr.size == 0 and n == 0:
+        return np.zeros(0, dtype=np.int64)
     if arr.dtype == object or arr.dtype.kind not in "iub":
         raise NetworkError(f"{what} must contain integers, not {arr.dtype} values")
     if arr.dtype.kind == "b":
@@ -113,7 +140,8 @@ class NeuronParams:
 
     def __post_init__(self):
         for key, (lo, hi) in PARAM_RANGES.items():
-            _check_in(getattr(self, key), lo, hi, f"neuron parameter {key}")
+            with _param(key):
+                _check_in(getattr(self, key), lo, hi, f"neuron parameter {key}")
 
     def as_tuple(self):
         return (self.du, self.dv, self.vth, self.bias_mant, self.bias_exp, self.refractory)
@@ -135,11 +163,19 @@ class Population:
     def __init__(self, name, size, params, *, u0=0, v0=0, record=False):
         _check_name(name, "Population")
         self.name = name
-        self.size = _check_in(size, 1, 1 << 24, f"population {name!r} size")
+        with _param("size"):
+            self.size = _check_in(size, 1, 1 << 24, f"population {name!r} size")
         self.params = params
         lo, hi = STATE_RANGE
-        self.u0 = _int_array(u0, self.size, lo, hi, f"population {name!r} u0")
-        self.v0 = _int_array(v0, self.size, lo, hi, f"population {name!r} v0")
+        with _param("u0"):
+            self.u0 = _int_array(u0, self.size, lo, hi, f"population {name!r} u0")
+        with _param("v0"):
+            self.v0 = _int_array(v0, self.size, lo, hi, f"population {name!r} v0")
+        with _param("record"):
+            if not isinstance(record, (bool, np.bool_)):
+                raise NetworkError(
+                    f"population {name!r} record must be true or false, not {record!r}"
+                )
         self.record = bool(record)
         self.offset = 0
 
@@ -165,43 +201,63 @@ class SpikeSource:
     def __init__(self, name, size, *, spikes=None, bernoulli=None, poisson=None, seed=None):
         _check_name(name, "Spike source")
         self.name = name
-        self.size = _check_in(size, 1, 1 << 24, f"source {name!r} size")
-        given = [k for k, v in (("spikes", spikes), ("bernoulli", bernoulli), ("poisson", poisson)) if v is not None]
+        with _param("size"):
+            self.size = _check_in(size, 1, 1 << 24, f"source {name!r} size")
+        given = [
+            k
+            for k, v in (("spikes", spikes), ("bernoulli", bernoulli), ("poisson", poisson))
+            if v is not None
+        ]
         if len(given) != 1:
             raise NetworkError(
                 f"source {name!r} needs exactly one of spikes, bernoulli, poisson; got {given or 'none'}"
             )
         self.kind = given[0]
-        self.seed = None if seed is None else _as_int(seed, f"source {name!r} seed")
+        with _param("seed"):
+            self.seed = None if seed is None else _as_int(seed, f"source {name!r} seed")
+            if self.seed is not None and self.seed < 0:
+                raise NetworkError(f"source {name!r} seed must be >= 0, not {self.seed}")
         self.offset = 0
         if self.kind == "spikes":
-            self.events = self._parse_events(spikes)
-        else:
+            with _param("spikes"):
+                self.events = self._parse_events(spikes)
+            return
+        with _param(self.kind):
             p = bernoulli if self.kind == "bernoulli" else poisson
             if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
                 raise NetworkError(f"source {name!r} {self.kind} must be a number, not {p!r}")
             p = float(p)
             if self.kind == "bernoulli" and not 0.0 <= p <= 1.0:
-                raise NetworkError(f"source {name!r} bernoulli probability must be within 0..1, not {p}")
+                raise NetworkError(
+                    f"source {name!r} bernoulli probability must be within 0..1, not {p}"
+                )
             if self.kind == "poisson" and not 0.0 <= p <= 1e3:
-                raise NetworkError(f"source {name!r} poisson rate must be within 0..1000 per tick, not {p}")
-            if self.seed is None:
-                raise NetworkError(f"source {name!r}: a {self.kind} source needs a seed")
-            self.rate = p
+                raise NetworkError(
+                    f"source {name!r} poisson rate must be within 0..1000 per tick, not {p}"
+                )
+        if self.seed is None:
+            raise NetworkError(f"source {name!r}: a {self.kind} source needs a seed")
+        self.rate = p
 
     def _parse_events(self, spikes):
         name = self.name
         pairs = []
         if isinstance(spikes, dict):
             for t, idx in spikes.items():
-                t = _as_int(t, f"source {name!r} tick")
+                t = _as_int(t, f"source {name!r} spikes tick")
                 idx = [idx] if isinstance(idx, (int, np.integer)) else idx
+                if not isinstance(idx, (list, tuple, np.ndarray)):
+                    raise NetworkError(
+                        f"source {name!r} spikes[{t}] must be an index or a list of indices, not {idx!r}"
+                    )
                 for i in idx:
                     pairs.append((t, i))
         else:
             arr = np.asarray(spikes, dtype=object)
             if arr.size and (arr.ndim != 2 or arr.shape[1] != 2):
-                raise NetworkError(f"source {name!r} spikes must be (tick, index) pairs or a tick -> indices mapping")
+                raise NetworkError(
+                    f"source {name!r} spikes must be (tick, index) pairs or a tick -> indices mapping"
+                )
             pairs = [tuple(p) for p in arr.tolist()] if arr.size else []
         ev = np.zeros((len(pairs), 2), dtype=np.int64)
         for k, (t, i) in enumerate(pairs):
@@ -210,7 +266,9 @@ class SpikeSource:
             if t < 0:
                 raise NetworkError(f"source {name!r} spikes[{k}]: tick must be >= 0, not {t}")
             if not 0 <= i < self.size:
-                raise NetworkError(f"source {name!r} spikes[{k}]: index {i} is outside 0..{self.size - 1}")
+                raise NetworkError(
+                    f"source {name!r} spikes[{k}]: index {i} is outside 0..{self.size - 1}"
+                )
             ev[k] = (t, i)
         return ev
 
@@ -233,12 +291,31 @@ class SpikeSource:
 def _distinct_targets(rng, counts, n_post, exclude=None):
     """For row r draw counts[r] distinct targets in 0..n_post-1 (never exclude[r]).
 
-    Vectorised rejection: draw all, then redraw duplicates until none remain.
-    Deterministic for a given generator state.
+    Rows that want at most half of the available targets use vectorised
+    rejection (draw all, redraw duplicates until none remain); it converges in
+    a few rounds there, but would need ~pool rounds for a nearly full row, so
+    denser rows take the smallest ``count`` of ``pool`` random keys instead.
+    Deterministic for a given generator state; rows come out in order.
     """
     counts = np.asarray(counts, dtype=np.int64)
-    rows = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
     pool = n_post - (0 if exclude is None else 1)
+    dense = 2 * counts > pool
+    if dense.any():
+        sparse_rows, sparse_tgt = _distinct_targets(
+            rng, np.where(dense, 0, counts), n_post, exclude
+        )
+        d_rows = np.flatnonzero(dense)
+        order = np.argsort(rng.random((d_rows.size, pool)), axis=1, kind="stable")
+        take = np.arange(pool)[None, :] < counts[d_rows][:, None]
+        dense_rows = np.broadcast_to(d_rows[:, None], order.shape)[take]
+        dense_tgt = order[take].astype(np.int64)
+        if exclude is not None:
+            dense_tgt += dense_tgt >= exclude[dense_rows]
+        rows = np.concatenate([sparse_rows, dense_rows])
+        tgt = np.concatenate([sparse_tgt, dense_tgt])
+        by_row = np.argsort(rows, kind="stable")
+        return rows[by_row], tgt[by_row]
+    rows = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
 
     def draw(k, r):
         t = rng.integers(0, pool, size=k, dtype=np.int64)
@@ -295,6 +372,8 @@ class Network:
     """A spiking network: populations, spike sources and projections."""
 
     def __init__(self, name="network"):
+        with _param("name"):
+            _check_name(name, "Network")
         self.name = name
         self.populations: list[Population] = []
         self.sources: list[SpikeSource] = []
@@ -302,17 +381,33 @@ class Network:
         self._names = {}
 
     # --- building ---
-    def _claim(self, name):
-        if name in self._names:
-            raise NetworkError(f"name {name!r} is already used by a {self._names[name]}")
+    def _claim(self, name, what):
+        with _param("name"):
+            _check_name(name, what)
+            if name in self._names:
+                raise NetworkError(f"name {name!r} is already used by a {self._names[name]}")
 
-    def population(self, name, size, *, du=0, dv=0, vth=100, bias_mant=0, bias_exp=0,
-                   refractory=0, u0=0, v0=0, record=False) -> Population:
+    def population(
+        self,
+        name,
+        size,
+        *,
+        du=0,
+        dv=0,
+        vth=100,
+        bias_mant=0,
+        bias_exp=0,
+        refractory=0,
+        u0=0,
+        v0=0,
+        record=False,
+    ) -> Population:
         """Add a population of ``size`` LIF neurons sharing one parameter set."""
-        self._claim(name)
+        self._claim(name, "Population")
         try:
-            params = NeuronParams(du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp,
-                                  refractory=refractory)
+            params = NeuronParams(
+                du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp, refractory=refractory
+            )
         except NetworkError as e:
             raise NetworkError(f"population {name!r}: {e}") from None
         pop = Population(name, size, params, u0=u0, v0=v0, record=record)
@@ -321,17 +416,33 @@ class Network:
         self._names[name] = "population"
         return pop
 
-    def source(self, name, size, *, spikes=None, bernoulli=None, poisson=None, seed=None) -> SpikeSource:
+    def source(
+        self, name, size, *, spikes=None, bernoulli=None, poisson=None, seed=None
+    ) -> SpikeSource:
         """Add a spike source (see :class:`SpikeSource`)."""
-        self._claim(name)
-        src = SpikeSource(name, size, spikes=spikes, bernoulli=bernoulli, poisson=poisson, seed=seed)
+        self._claim(name, "Spike source")
+        src = SpikeSource(
+            name, size, spikes=spikes, bernoulli=bernoulli, poisson=poisson, seed=seed
+        )
         src.offset = self.num_sources
         self.sources.append(src)
         self._names[name] = "source"
         return src
 
-    def connect(self, pre, post, *, connectivity="all_to_all", weight=0, weight_exp=0, seed=None,
-                pairs=None, fanout=None, p=None, allow_self=False) -> Projection:
+    def connect(
+        self,
+        pre,
+        post,
+        *,
+        connectivity="all_to_all",
+        weight=0,
+        weight_exp=0,
+        seed=None,
+        pairs=None,
+        fanout=None,
+        p=None,
+        allow_self=False,
+    ) -> Projection:
         """Add a projection.
 
         Parameters
@@ -347,39 +458,35 @@ class Network:
         weight_exp : int
             0..7; the event adds ``weight << weight_exp``.
         allow_self : bool
-            For a population onto itself, whether i -> i synapses may be drawn
-            (random kinds only).
+            For a population onto itself, whether i -> i synapses are made
+            (``all_to_all`` and the random kinds; explicit pairs are taken as given).
         """
         pre_name = getattr(pre, "name", pre)
         post_name = getattr(post, "name", post)
         where = f"projection {pre_name!r} -> {post_name!r}"
-        pre_obj = self._lookup(pre_name, where, ("population", "source"))
-        post_obj = self._lookup(post_name, where, ("population",))
+        with _param("pre"):
+            pre_obj = self._lookup(pre_name, where, ("population", "source"))
+        with _param("post"):
+            post_obj = self._lookup(post_name, where, ("population",))
         n_pre, n_post = pre_obj.size, post_obj.size
-        exp = _check_in(weight_exp, *WEIGHT_EXP_RANGE, f"{where} weight_exp")
+        with _param("weight_exp"):
+            exp = _check_in(weight_exp, *WEIGHT_EXP_RANGE, f"{where} weight_exp")
+        with _param("seed"):
+            if seed is not None and _as_int(seed, f"{where} seed") < 0:
+                raise NetworkError(f"{where} seed must be >= 0, not {seed}")
+        with _param("allow_self"):
+            if not isinstance(allow_self, (bool, np.bool_)):
+                raise NetworkError(f"{where} allow_self must be true or false, not {allow_self!r}")
         self_proj = pre_obj is post_obj
         explicit_w = None
         if connectivity == "explicit":
-            if pairs is None:
-                raise NetworkError(f"{where}: explicit connectivity needs pairs")
-            rows = list(pairs)
-            pi = np.zeros(len(rows), dtype=np.int64)
-            po = np.zeros(len(rows), dtype=np.int64)
-            ws = []
-            for k, row in enumerate(rows):
-                if not isinstance(row, (list, tuple)) or len(row) not in (2, 3):
-                    raise NetworkError(f"{where}: pairs[{k}] must be (pre, post) or (pre, post, weight), not {row!r}")
-                pi[k] = _check_in(row[0], 0, n_pre - 1, f"{where} pairs[{k}] pre index")
-                po[k] = _check_in(row[1], 0, n_post - 1, f"{where} pairs[{k}] post index")
-                if len(row) == 3:
-                    ws.append(row[2])
-            if ws and len(ws) != len(rows):
-                raise NetworkError(f"{where}: either every pair carries a weight or none does")
-            if ws:
-                explicit_w = ws
+            with _param("pairs"):
+                pi, po, explicit_w = self._explicit_pairs(pairs, n_pre, n_post, where)
         elif connectivity == "one_to_one":
             if n_pre != n_post:
-                raise NetworkError(f"{where}: one_to_one needs equal sizes, not {n_pre} and {n_post}")
+                raise NetworkError(
+                    f"{where}: one_to_one needs equal sizes, not {n_pre} and {n_post}"
+                )
             pi = np.arange(n_pre, dtype=np.int64)
             po = pi.copy()
         elif connectivity == "all_to_all":
@@ -390,29 +497,69 @@ class Network:
                 pi, po = pi[keep], po[keep]
         elif connectivity in ("fixed_fanout", "fixed_probability"):
             if seed is None:
-                raise NetworkError(f"{where}: {connectivity} needs a seed")
-            rng = np.random.default_rng(_as_int(seed, f"{where} seed"))
+                with _param("seed"):
+                    raise NetworkError(f"{where}: {connectivity} needs a seed")
+            rng = np.random.default_rng(int(seed))
             excl = np.arange(n_pre, dtype=np.int64) if (self_proj and not allow_self) else None
             avail = n_post - (1 if excl is not None else 0)
             if connectivity == "fixed_fanout":
-                k = _check_in(fanout, 0, avail, f"{where} fanout")
+                with _param("fanout"):
+                    k = _check_in(fanout, 0, avail, f"{where} fanout")
                 counts = np.full(n_pre, k, dtype=np.int64)
             else:
                 if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-                    raise NetworkError(f"{where}: fixed_probability needs p within 0..1, not {p!r}")
+                    with _param("p"):
+                        raise NetworkError(
+                            f"{where}: fixed_probability needs p within 0..1, not {p!r}"
+                        )
                 counts = rng.binomial(avail, float(p), size=n_pre).astype(np.int64)
             pi, po = _distinct_targets(rng, counts, n_post, excl)
         else:
-            raise NetworkError(f"{where}: unknown connectivity {connectivity!r}; known: {', '.join(CONNECTIVITY)}")
-        if explicit_w is not None:
-            w = _int_array(explicit_w, pi.size, *WEIGHT_RANGE, f"{where} weight")
-        else:
-            w = _int_array(weight, pi.size, *WEIGHT_RANGE, f"{where} weight", seed=seed)
+            with _param("connectivity"):
+                raise NetworkError(
+                    f"{where}: unknown connectivity {connectivity!r}; known: {', '.join(CONNECTIVITY)}"
+                )
+        with _param("pairs" if explicit_w is not None else "weight"):
+            if explicit_w is not None:
+                w = _int_array(explicit_w, pi.size, *WEIGHT_RANGE, f"{where} pair weight")
+            else:
+                w = _int_array(weight, pi.size, *WEIGHT_RANGE, f"{where} weight", seed=seed)
         proj = Projection(pre_name, post_name, pi, po, w, exp)
         self.projections.append(proj)
         return proj
 
+    @staticmethod
+    def _explicit_pairs(pairs, n_pre, n_post, where):
+        """(pre, post) index arrays and the per-pair weights (or None) of explicit connectivity."""
+        if pairs is None:
+            raise NetworkError(f"{where}: explicit connectivity needs pairs")
+        if isinstance(pairs, np.ndarray):
+            pairs = pairs.tolist()
+        if not isinstance(pairs, (list, tuple)):
+            raise NetworkError(
+                f"{where}: pairs must be a list of (pre, post) or (pre, post, weight)"
+            )
+        pi = np.zeros(len(pairs), dtype=np.int64)
+        po = np.zeros(len(pairs), dtype=np.int64)
+        ws = []
+        for k, row in enumerate(pairs):
+            if not isinstance(row, (list, tuple)) or len(row) not in (2, 3):
+                raise NetworkError(
+                    f"{where}: pairs[{k}] must be (pre, post) or (pre, post, weight), not {row!r}"
+                )
+            pi[k] = _check_in(row[0], 0, n_pre - 1, f"{where} pairs[{k}] pre index")
+            po[k] = _check_in(row[1], 0, n_post - 1, f"{where} pairs[{k}] post index")
+            if len(row) == 3:
+                ws.append(row[2])
+        if ws and len(ws) != len(pairs):
+            raise NetworkError(f"{where}: either every pair carries a weight or none does")
+        return pi, po, (ws or None)
+
     def _lookup(self, name, where, kinds):
+        if not isinstance(name, str):
+            raise NetworkError(
+                f"{where}: expected the name of a {' or '.join(kinds)}, not {name!r}"
+            )
         kind = self._names.get(name)
         if kind is None:
             raise NetworkError(f"{where}: no population or source named {name!r}")
@@ -456,7 +603,9 @@ class Network:
         pre = np.concatenate([self.pre_global(p) for p in self.projections])
         post = np.concatenate([self.post_global(p) for p in self.projections])
         w = np.concatenate([p.weight for p in self.projections])
-        e = np.concatenate([np.full(len(p), p.weight_exp, dtype=np.int64) for p in self.projections])
+        e = np.concatenate(
+            [np.full(len(p), p.weight_exp, dtype=np.int64) for p in self.projections]
+        )
         return pre, post, w, e
 
     def neuron_params(self) -> np.ndarray:
@@ -464,7 +613,10 @@ class Network:
         if not self.populations:
             return np.zeros((0, 6), dtype=np.int64)
         return np.concatenate(
-            [np.tile(np.array(p.params.as_tuple(), dtype=np.int64), (p.size, 1)) for p in self.populations]
+            [
+                np.tile(np.array(p.params.as_tuple(), dtype=np.int64), (p.size, 1))
+                for p in self.populations
+            ]
         )
 
     def initial_state(self):
@@ -472,8 +624,10 @@ class Network:
         if not self.populations:
             z = np.zeros(0, dtype=np.int64)
             return z, z.copy()
-        return (np.concatenate([p.u0 for p in self.populations]),
-                np.concatenate([p.v0 for p in self.populations]))
+        return (
+            np.concatenate([p.u0 for p in self.populations]),
+            np.concatenate([p.v0 for p in self.populations]),
+        )
 
     def input_raster(self, ticks: int) -> np.ndarray:
         """Boolean [ticks, S]: every source's spikes, sources in declaration order."""
@@ -487,5 +641,7 @@ class Network:
         return np.concatenate(ids).astype(np.int64) if ids else np.zeros(0, dtype=np.int64)
 
     def __repr__(self):
-        return (f"Network({self.name!r}: {len(self.populations)} populations, {self.num_neurons} neurons, "
-                f"{self.num_sources} inputs, {self.num_synapses} synapses)")
+        return (
+            f"Network({self.name!r}: {len(self.populations)} populations, {self.num_neurons} neurons, "
+            f"{self.num_sources} inputs, {self.num_synapses} synapses)"
+        )
