@@ -409,7 +409,8 @@ class Network:
                 du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp, refractory=refractory
             )
         except NetworkError as e:
-            raise NetworkError(f"population {name!r}: {e}") from None
+            with _param(getattr(e, "key", None)):
+                raise NetworkError(f"population {name!r}: {e}") from None
         pop = Population(name, size, params, u0=u0, v0=v0, record=record)
         pop.offset = self.num_neurons
         self.populations.append(pop)
