@@ -133,7 +133,7 @@ def _read(source) -> tuple[str, str]:
     if not path.is_file():
         raise NetworkError(f"network file {path} does not exist")
     try:
-        return path.read_text(), path.name
+        return path.read_text(), str(path)
     except (OSError, UnicodeDecodeError) as e:
         raise NetworkError(f"network file {path} cannot be read: {e}") from None
 
