@@ -3,4 +3,4 @@
 from .compiler import Utilization, compile_network
 from .image import IMAGE_VERSION, ChipImage
 
-__all__ = ["ChipImage", "IMAGE_VERSION", "Utilization", "compile_network"]
+__all__ = ["IMAGE_VERSION", "ChipImage", "Utilization", "compile_network"]

@@ -54,9 +54,13 @@ class Utilization:
         lines = [head]
         used = np.flatnonzero(self.neurons + self.axons)
         if used.size > max_rows:
-            load = np.max([getattr(self, r)[used] / self.capacity(r) for r in self.RESOURCES], axis=0)
+            load = np.max(
+                [getattr(self, r)[used] / self.capacity(r) for r in self.RESOURCES], axis=0
+            )
             used = used[np.argsort(-load, kind="stable")[:max_rows]]
-            lines[0] += f"   ({max_rows} busiest of {np.count_nonzero(self.neurons + self.axons)} used cores)"
+            lines[0] += (
+                f"   ({max_rows} busiest of {np.count_nonzero(self.neurons + self.axons)} used cores)"
+            )
         for t in used:
             cells = []
             for r in self.RESOURCES:
@@ -86,8 +90,9 @@ def _check_capacity(chip, counts, cap, what, unit):
         )
 
 
-def compile_network(net: Network, chip: ChipConfig, *, neurons_per_core: int | None = None,
-                    host_outputs="all") -> tuple[ChipImage, Utilization]:
+def compile_network(
+    net: Network, chip: ChipConfig, *, neurons_per_core: int | None = None, host_outputs="all"
+) -> tuple[ChipImage, Utilization]:
     """Compile ``net`` for ``chip``.
 
     Parameters
@@ -195,13 +200,15 @@ def compile_network(net: Network, chip: ChipConfig, *, neurons_per_core: int | N
             try:
                 p = net[name]
             except KeyError:
-                raise CompileError(f"host_outputs names {name!r}, which is not a population") from None
-            host_out[p.offset:p.offset + p.size] = True
+                raise CompileError(
+                    f"host_outputs names {name!r}, which is not a population"
+                ) from None
+            host_out[p.offset : p.offset + p.size] = True
 
     # --- per-core images ---
     params = net.neuron_params()
     u0, v0 = net.initial_state()
-    syn_target_all = (key_s & ((1 << nb) - 1))
+    syn_target_all = key_s & ((1 << nb) - 1)
     syn_weight_all = w[order]
     cores = []
     for t in range(n_tiles):
@@ -229,7 +236,7 @@ def compile_network(net: Network, chip: ChipConfig, *, neurons_per_core: int | N
         ss = slice(int(s_first[t]), int(s_first[t] + syn_per_tile[t]))
         img.syn_target = syn_target_all[ss].astype(np.int64)
         img.syn_weight = syn_weight_all[ss].astype(np.int64)
-        fs = f_order[int(fan_first[t]):int(fan_first[t] + fan_per_tile[t])]
+        fs = f_order[int(fan_first[t]) : int(fan_first[t] + fan_per_tile[t])]
         img.fan_x = (g_tile[fs] % chip.width).astype(np.int64)
         img.fan_y = (g_tile[fs] // chip.width).astype(np.int64)
         img.fan_axon = g_axon[fs].astype(np.int64)
@@ -254,7 +261,9 @@ def compile_network(net: Network, chip: ChipConfig, *, neurons_per_core: int | N
         population_offsets=np.array([p.offset for p in net.populations] + [n_net], dtype=np.int64),
         network_name=net.name,
     )
-    profiles = np.array([c.profiles.shape[0] if i * npc < n_net else 0 for i, c in enumerate(cores)])
+    profiles = np.array(
+        [c.profiles.shape[0] if i * npc < n_net else 0 for i, c in enumerate(cores)]
+    )
     util = Utilization(
         chip=chip,
         neurons=np.bincount(tile_of, minlength=n_tiles),

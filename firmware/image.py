@@ -84,31 +84,57 @@ class ChipImage:
             raise ImageError(f"image has {len(self.cores)} cores, the chip has {c.tiles}")
         for t, img in enumerate(self.cores):
             img.check(c, where=f"core ({t % c.width},{t // c.width})")
-        if self.neuron_slot.size and (self.neuron_slot.min() < 0 or self.neuron_slot.max() >= c.neurons):
+        if self.neuron_slot.size and (
+            self.neuron_slot.min() < 0 or self.neuron_slot.max() >= c.neurons
+        ):
             raise ImageError("neuron_slot points outside the chip")
-        if self.src_ptr.size < 1 or self.src_ptr[0] != 0 or np.any(np.diff(self.src_ptr) < 0) \
-                or self.src_ptr[-1] != self.src_axon.size:
+        if (
+            self.src_ptr.size < 1
+            or self.src_ptr[0] != 0
+            or np.any(np.diff(self.src_ptr) < 0)
+            or self.src_ptr[-1] != self.src_axon.size
+        ):
             raise ImageError("input table pointers are inconsistent")
 
     def __eq__(self, other):
         if not isinstance(other, ChipImage):
             return NotImplemented
-        arrays = ("neuron_slot", "src_ptr", "src_x", "src_y", "src_axon", "recorded", "population_offsets")
-        return (self.chip == other.chip and self.cores == other.cores
-                and all(np.array_equal(getattr(self, k), getattr(other, k)) for k in arrays)
-                and list(self.population_names) == list(other.population_names)
-                and self.network_name == other.network_name)
+        arrays = (
+            "neuron_slot",
+            "src_ptr",
+            "src_x",
+            "src_y",
+            "src_axon",
+            "recorded",
+            "population_offsets",
+        )
+        return (
+            self.chip == other.chip
+            and self.cores == other.cores
+            and all(np.array_equal(getattr(self, k), getattr(other, k)) for k in arrays)
+            and list(self.population_names) == list(other.population_names)
+            and self.network_name == other.network_name
+        )
 
     # --- file format ---
     def to_bytes(self) -> bytes:
         arrays = {
-            "meta": np.frombuffer(json.dumps({
-                "chip": self.chip.to_dict(),
-                "population_names": list(self.population_names),
-                "network_name": self.network_name,
-            }).encode(), dtype=np.uint8),
-            "neuron_slot": self.neuron_slot, "src_ptr": self.src_ptr, "src_x": self.src_x,
-            "src_y": self.src_y, "src_axon": self.src_axon, "recorded": self.recorded,
+            "meta": np.frombuffer(
+                json.dumps(
+                    {
+                        "chip": self.chip.to_dict(),
+                        "population_names": list(self.population_names),
+                        "network_name": self.network_name,
+                    }
+                ).encode(),
+                dtype=np.uint8,
+            ),
+            "neuron_slot": self.neuron_slot,
+            "src_ptr": self.src_ptr,
+            "src_x": self.src_x,
+            "src_y": self.src_y,
+            "src_axon": self.src_axon,
+            "recorded": self.recorded,
             "population_offsets": self.population_offsets,
         }
         for t, img in enumerate(self.cores):
@@ -117,22 +143,31 @@ class ChipImage:
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         payload = buf.getvalue()
-        return _HEADER.pack(MAGIC, IMAGE_VERSION, len(payload), hashlib.sha256(payload).digest()) + payload
+        return (
+            _HEADER.pack(MAGIC, IMAGE_VERSION, len(payload), hashlib.sha256(payload).digest())
+            + payload
+        )
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, where: str = "image") -> "ChipImage":
+    def from_bytes(cls, data: bytes, *, where: str = "image") -> ChipImage:
         if len(data) < _HEADER.size:
-            raise ImageError(f"{where}: {len(data)} bytes is too short for a spikemesh image header")
+            raise ImageError(
+                f"{where}: {len(data)} bytes is too short for a spikemesh image header"
+            )
         magic, version, length, digest = _HEADER.unpack_from(data)
         if magic != MAGIC:
             raise ImageError(f"{where}: not a spikemesh image (bad magic {magic!r})")
         if version != IMAGE_VERSION:
-            raise ImageError(f"{where}: image format version {version}; this spikemesh reads version "
-                             f"{IMAGE_VERSION} (recompile the network)")
-        payload = data[_HEADER.size:]
+            raise ImageError(
+                f"{where}: image format version {version}; this spikemesh reads version "
+                f"{IMAGE_VERSION} (recompile the network)"
+            )
+        payload = data[_HEADER.size :]
         if len(payload) != length:
-            raise ImageError(f"{where}: image is truncated or padded: header says {length:,} payload "
-                             f"bytes, the file has {len(payload):,}")
+            raise ImageError(
+                f"{where}: image is truncated or padded: header says {length:,} payload "
+                f"bytes, the file has {len(payload):,}"
+            )
         if hashlib.sha256(payload).digest() != digest:
             raise ImageError(f"{where}: image is corrupted (SHA-256 checksum mismatch)")
         try:
@@ -143,12 +178,19 @@ class ChipImage:
             cores = []
             for t in range(chip.tiles):
                 cores.append(CoreImage(**{n: arrays[f"core{t}.{n}"] for n in CoreImage.ARRAYS}))
-            img = cls(chip=chip, cores=cores, neuron_slot=arrays["neuron_slot"],
-                      src_ptr=arrays["src_ptr"], src_x=arrays["src_x"], src_y=arrays["src_y"],
-                      src_axon=arrays["src_axon"], recorded=arrays["recorded"],
-                      population_names=meta["population_names"],
-                      population_offsets=arrays["population_offsets"],
-                      network_name=meta["network_name"])
+            img = cls(
+                chip=chip,
+                cores=cores,
+                neuron_slot=arrays["neuron_slot"],
+                src_ptr=arrays["src_ptr"],
+                src_x=arrays["src_x"],
+                src_y=arrays["src_y"],
+                src_axon=arrays["src_axon"],
+                recorded=arrays["recorded"],
+                population_names=meta["population_names"],
+                population_offsets=arrays["population_offsets"],
+                network_name=meta["network_name"],
+            )
         except ConfigError as e:
             raise ImageError(f"{where}: image holds an invalid chip config: {e}") from None
         except (KeyError, ValueError, TypeError) as e:
@@ -160,7 +202,7 @@ class ChipImage:
         Path(path).write_bytes(self.to_bytes())
 
     @classmethod
-    def load(cls, path) -> "ChipImage":
+    def load(cls, path) -> ChipImage:
         p = Path(path)
         if not p.exists():
             raise ImageError(f"image file {p} does not exist")

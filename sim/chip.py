@@ -95,7 +95,9 @@ class ChipModel:
         img = self.image
         inputs = np.asarray(inputs, dtype=bool)
         if inputs.shape != (ticks, img.num_sources):
-            raise ValueError(f"inputs must have shape ({ticks}, {img.num_sources}), not {inputs.shape}")
+            raise ValueError(
+                f"inputs must have shape ({ticks}, {img.num_sources}), not {inputs.shape}"
+            )
         n_slots = self.params.shape[0]
         slot = img.neuron_slot
         rec = slot[img.recorded]
@@ -114,6 +116,14 @@ class ChipModel:
             a = np.zeros(n_slots, dtype=np.int64)
             np.add.at(a, self.post[hit], self.wv[hit])
             a = wrap(a, acc_bits)
-        return Result(spikes=spikes, inputs=inputs, recorded=img.recorded, u=u_tr, v=v_tr,
-                      final_u=u[slot].astype(np.int32), final_v=v[slot].astype(np.int32),
-                      backend="tlm", wall_time=time.perf_counter() - t0)
+        return Result(
+            spikes=spikes,
+            inputs=inputs,
+            recorded=img.recorded,
+            u=u_tr,
+            v=v_tr,
+            final_u=u[slot].astype(np.int32),
+            final_v=v[slot].astype(np.int32),
+            backend="tlm",
+            wall_time=time.perf_counter() - t0,
+        )

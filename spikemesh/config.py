@@ -72,7 +72,9 @@ def _check_pow2(owner, what, name, value, lo, hi):
 def _check_range(owner, what, name, value, lo, hi):
     _check_int(owner, name, value)
     if not lo <= value <= hi:
-        raise ConfigError(f"{what} ({owner}.{name}) must be between {lo:,} and {hi:,}, not {value:,}")
+        raise ConfigError(
+            f"{what} ({owner}.{name}) must be between {lo:,} and {hi:,}, not {value:,}"
+        )
 
 
 class _YamlMixin:
@@ -114,7 +116,11 @@ class _YamlMixin:
     @classmethod
     def from_yaml(cls, text_or_path):
         """Load from a YAML string or a path to a YAML file."""
-        p = Path(text_or_path) if not isinstance(text_or_path, str) or "\n" not in text_or_path else None
+        p = (
+            Path(text_or_path)
+            if not isinstance(text_or_path, str) or "\n" not in text_or_path
+            else None
+        )
         if p is not None and p.exists():
             text, where = p.read_text(), str(p)
         elif p is not None and isinstance(text_or_path, Path):
@@ -204,7 +210,9 @@ class RouterConfig(_YamlMixin):
     fifo_depth: int = 4
 
     def __post_init__(self):
-        _check_range("RouterConfig", "Router input FIFO depth", "fifo_depth", self.fifo_depth, 2, 64)
+        _check_range(
+            "RouterConfig", "Router input FIFO depth", "fifo_depth", self.fifo_depth, 2, 64
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -57,29 +57,54 @@ class CoreImage:
     host_out: np.ndarray  # [neurons], bool
 
     ARRAYS = (
-        "profiles", "profile_idx", "u0", "v0", "axon_base", "axon_len", "axon_exp",
-        "syn_target", "syn_weight", "fan_base", "fan_len", "fan_x", "fan_y", "fan_axon",
+        "profiles",
+        "profile_idx",
+        "u0",
+        "v0",
+        "axon_base",
+        "axon_len",
+        "axon_exp",
+        "syn_target",
+        "syn_weight",
+        "fan_base",
+        "fan_len",
+        "fan_x",
+        "fan_y",
+        "fan_axon",
         "host_out",
     )
 
     @classmethod
-    def empty(cls, core: CoreConfig) -> "CoreImage":
+    def empty(cls, core: CoreConfig) -> CoreImage:
         """A core with no synapses, no fan-out, and one all-zero profile (never spikes... unless vth=0)."""
         n, a = core.neurons, core.axons
-        z = lambda k: np.zeros(k, dtype=np.int64)  # noqa: E731
+        z = lambda k: np.zeros(k, dtype=np.int64)
         prof = np.zeros((1, 6), dtype=np.int64)
         prof[0, 2] = PARAM_RANGES["vth"][1]
-        return cls(profiles=prof, profile_idx=z(n), u0=z(n), v0=z(n), axon_base=z(a),
-                   axon_len=z(a), axon_exp=z(a), syn_target=z(0), syn_weight=z(0),
-                   fan_base=z(n), fan_len=z(n), fan_x=z(0), fan_y=z(0), fan_axon=z(0),
-                   host_out=np.zeros(n, dtype=bool))
+        return cls(
+            profiles=prof,
+            profile_idx=z(n),
+            u0=z(n),
+            v0=z(n),
+            axon_base=z(a),
+            axon_len=z(a),
+            axon_exp=z(a),
+            syn_target=z(0),
+            syn_weight=z(0),
+            fan_base=z(n),
+            fan_len=z(n),
+            fan_x=z(0),
+            fan_y=z(0),
+            fan_axon=z(0),
+            host_out=np.zeros(n, dtype=bool),
+        )
 
     def __eq__(self, other):
         if not isinstance(other, CoreImage):
             return NotImplemented
         return all(np.array_equal(getattr(self, k), getattr(other, k)) for k in self.ARRAYS)
 
-    def copy(self) -> "CoreImage":
+    def copy(self) -> CoreImage:
         return CoreImage(**{f.name: np.array(getattr(self, f.name)) for f in fields(self)})
 
     def check(self, chip: ChipConfig, where: str = "core") -> None:
@@ -97,18 +122,24 @@ class CoreImage:
         def rng(name, lo, hi):
             arr = np.asarray(getattr(self, name))
             if arr.size:
-                need(arr.min() >= lo and arr.max() <= hi,
-                     f"{name} holds {int(arr.min())}..{int(arr.max())}, the field holds {lo}..{hi}")
+                need(
+                    arr.min() >= lo and arr.max() <= hi,
+                    f"{name} holds {int(arr.min())}..{int(arr.max())}, the field holds {lo}..{hi}",
+                )
 
         n, a = c.neurons, c.axons
-        need(self.profiles.ndim == 2 and self.profiles.shape[1] == 6,
-             f"profiles has shape {self.profiles.shape}, expected (P, 6)")
+        need(
+            self.profiles.ndim == 2 and self.profiles.shape[1] == 6,
+            f"profiles has shape {self.profiles.shape}, expected (P, 6)",
+        )
         p = self.profiles.shape[0]
         need(1 <= p <= c.profiles, f"needs {p} neuron profiles, the core holds {c.profiles}")
         for k, col in enumerate(PROFILE_COLUMNS):
             lo, hi = PARAM_RANGES[col]
-            need(self.profiles[:, k].min() >= lo and self.profiles[:, k].max() <= hi,
-                 f"profile column {col} outside {lo}..{hi}")
+            need(
+                self.profiles[:, k].min() >= lo and self.profiles[:, k].max() <= hi,
+                f"profile column {col} outside {lo}..{hi}",
+            )
         for name in ("profile_idx", "u0", "v0", "fan_base", "fan_len", "host_out"):
             shape(name, n)
         for name in ("axon_base", "axon_len", "axon_exp"):
@@ -131,8 +162,12 @@ class CoreImage:
         rng("axon_len", 0, c.synapses)
         rng("fan_len", 0, c.fanout)
         end = self.axon_base + self.axon_len
-        need(not np.any((self.axon_len > 0) & ((self.axon_base < 0) | (end > s))),
-             "an axon row runs outside synapse memory")
+        need(
+            not np.any((self.axon_len > 0) & ((self.axon_base < 0) | (end > s))),
+            "an axon row runs outside synapse memory",
+        )
         end = self.fan_base + self.fan_len
-        need(not np.any((self.fan_len > 0) & ((self.fan_base < 0) | (end > f))),
-             "a fan-out list runs outside fan-out memory")
+        need(
+            not np.any((self.fan_len > 0) & ((self.fan_base < 0) | (end > f))),
+            "a fan-out list runs outside fan-out memory",
+        )

@@ -85,13 +85,16 @@ def tile_bits(chip: ChipConfig) -> int:
 
 def command_layout(chip: ChipConfig, config_data_bits: int) -> Layout:
     """Host -> chip command word; ``config_data_bits`` comes from the core's config map."""
-    return Layout("HostCommand", [
-        ("data", config_data_bits),
-        ("arg", ARG_BITS),
-        ("tile_y", chip.y_bits),
-        ("tile_x", chip.x_bits),
-        ("op", OP_BITS),
-    ])
+    return Layout(
+        "HostCommand",
+        [
+            ("data", config_data_bits),
+            ("arg", ARG_BITS),
+            ("tile_y", chip.y_bits),
+            ("tile_x", chip.x_bits),
+            ("op", OP_BITS),
+        ],
+    )
 
 
 def response_layout() -> Layout:

@@ -35,7 +35,9 @@ class Layout:
         seen = set()
         for f in self.fields:
             if f.width < 1:
-                raise ValueError(f"Field {name}.{f.name} must be at least 1 bit wide, not {f.width}")
+                raise ValueError(
+                    f"Field {name}.{f.name} must be at least 1 bit wide, not {f.width}"
+                )
             if f.name in seen:
                 raise ValueError(f"Field {name}.{f.name} is defined twice")
             seen.add(f.name)

@@ -34,8 +34,18 @@ def write_verilog(component, path: Path, *, toplevel: str) -> Path:
     return path
 
 
-def run_cocotb(component, *, toplevel: str, test_module: str, name: str, simulator: str = "verilator",
-               env: dict | None = None, testcase=None, seed: int | None = None, waves: bool = False):
+def run_cocotb(
+    component,
+    *,
+    toplevel: str,
+    test_module: str,
+    name: str,
+    simulator: str = "verilator",
+    env: dict | None = None,
+    testcase=None,
+    seed: int | None = None,
+    waves: bool = False,
+):
     """Build and run; raise AssertionError if a cocotb test failed or none ran.
 
     Parameters
@@ -62,18 +72,40 @@ def run_cocotb(component, *, toplevel: str, test_module: str, name: str, simulat
     else:
         vpath = write_verilog(component, build_dir / f"{toplevel}.v", toplevel=toplevel)
     runner = get_runner(simulator)
-    build_args = ["-Wno-fatal", "-O2", "--x-assign", "0", "--x-initial", "0"] if simulator == "verilator" else []
-    runner.build(sources=[vpath], hdl_toplevel=toplevel, build_dir=build_dir, build_args=build_args,
-                 timescale=("1ns", "1ps"), waves=waves, log_file=build_dir / "build.log")
+    build_args = (
+        ["-Wno-fatal", "-O2", "--x-assign", "0", "--x-initial", "0"]
+        if simulator == "verilator"
+        else []
+    )
+    runner.build(
+        sources=[vpath],
+        hdl_toplevel=toplevel,
+        build_dir=build_dir,
+        build_args=build_args,
+        timescale=("1ns", "1ps"),
+        waves=waves,
+        log_file=build_dir / "build.log",
+    )
     extra_env = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in (env or {}).items()}
     results = build_dir / "results.xml"
     if results.exists():
         results.unlink()
-    runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir, test_dir=build_dir,
-                extra_env=extra_env, testcase=testcase, seed=seed, waves=waves, results_xml=str(results))
+    runner.test(
+        test_module=test_module,
+        hdl_toplevel=toplevel,
+        build_dir=build_dir,
+        test_dir=build_dir,
+        extra_env=extra_env,
+        testcase=testcase,
+        seed=seed,
+        waves=waves,
+        results_xml=str(results),
+    )
     n_tests, n_failed = get_results(results)
     assert n_tests > 0, f"cocotb ran no test from {test_module}"
-    assert n_failed == 0, f"{n_failed} of {n_tests} cocotb tests failed in {test_module} (log under {build_dir})"
+    assert n_failed == 0, (
+        f"{n_failed} of {n_tests} cocotb tests failed in {test_module} (log under {build_dir})"
+    )
     return n_tests
 
 

@@ -14,23 +14,38 @@ def random_network(seed: int, *, max_neurons=120, recurrent=True, sources=True, 
     for k in range(n_pops):
         size = int(rng.integers(4, max(5, max_neurons // n_pops)))
         vth = int(rng.integers(20, 400))
-        pops.append(net.population(
-            f"p{k}", size, du=int(rng.integers(0, 4096)), dv=int(rng.integers(0, 1024)), vth=vth,
-            # a positive bias on most populations keeps the network active
-            bias_mant=int(rng.integers(-50, 400)), bias_exp=int(rng.integers(2, 6)),
-            refractory=int(rng.integers(0, 4)) if rng.random() < 0.5 else 0,
-            v0={"uniform": [-(vth << 6), vth << 6], "seed": seed + k},
-            u0={"uniform": [-1000, 1000], "seed": seed + 100 + k}, record=bool(rng.random() < 0.7)))
+        pops.append(
+            net.population(
+                f"p{k}",
+                size,
+                du=int(rng.integers(0, 4096)),
+                dv=int(rng.integers(0, 1024)),
+                vth=vth,
+                # a positive bias on most populations keeps the network active
+                bias_mant=int(rng.integers(-50, 400)),
+                bias_exp=int(rng.integers(2, 6)),
+                refractory=int(rng.integers(0, 4)) if rng.random() < 0.5 else 0,
+                v0={"uniform": [-(vth << 6), vth << 6], "seed": seed + k},
+                u0={"uniform": [-1000, 1000], "seed": seed + 100 + k},
+                record=bool(rng.random() < 0.7),
+            )
+        )
     if sources:
-        net.source("in", int(rng.integers(2, 30)), bernoulli=float(rng.uniform(0.02, 0.3)), seed=seed)
+        net.source(
+            "in", int(rng.integers(2, 30)), bernoulli=float(rng.uniform(0.02, 0.3)), seed=seed
+        )
     names = [p.name for p in pops]
     pres = names + (["in"] if sources else [])
     for k, pre in enumerate(pres):
         for post in names:
-            if not recurrent and (pre == post or (pre != "in" and names.index(post) <= names.index(pre))):
+            if not recurrent and (
+                pre == post or (pre != "in" and names.index(post) <= names.index(pre))
+            ):
                 continue
             if rng.random() < 0.6:
-                kind = rng.choice(["fixed_probability", "fixed_fanout", "all_to_all"], p=[0.5, 0.4, 0.1])
+                kind = rng.choice(
+                    ["fixed_probability", "fixed_fanout", "all_to_all"], p=[0.5, 0.4, 0.1]
+                )
                 kw = {}
                 if kind == "fixed_probability":
                     kw["p"] = float(rng.uniform(0.05, 0.4))
@@ -39,6 +54,13 @@ def random_network(seed: int, *, max_neurons=120, recurrent=True, sources=True, 
                     kw["fanout"] = int(rng.integers(0, max(1, min(avail, 12)) + 1))
                 lo = int(rng.integers(-128, 0))
                 hi = int(rng.integers(1, 128))
-                net.connect(pre, post, connectivity=str(kind), weight={"uniform": [lo, hi]},
-                            weight_exp=int(rng.integers(0, 4)), seed=seed * 31 + k, **kw)
+                net.connect(
+                    pre,
+                    post,
+                    connectivity=str(kind),
+                    weight={"uniform": [lo, hi]},
+                    weight_exp=int(rng.integers(0, 4)),
+                    seed=seed * 31 + k,
+                    **kw,
+                )
     return net

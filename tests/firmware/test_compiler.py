@@ -1,22 +1,31 @@
 import numpy as np
 import pytest
+from spikemesh.firmware import compile_network
+from spikemesh.sim.chip import ChipModel, image_synapses
 
 from spikemesh.config import ChipConfig, CoreConfig
 from spikemesh.errors import CompileError
-from spikemesh.firmware import compile_network
 from spikemesh.golden import run_golden
 from spikemesh.network import Network
-from spikemesh.sim.chip import ChipModel, image_synapses
 
 from .random_nets import random_network
 
 CHIPS = {
-    "2x2-n16": ChipConfig(width=2, height=2, core=CoreConfig(neurons=16, axons=256, synapses=4096,
-                                                             fanout=1024, profiles=4)),
-    "3x2-n32": ChipConfig(width=3, height=2, core=CoreConfig(neurons=32, axons=512, synapses=4096,
-                                                             fanout=1024, profiles=4, acc_bits=20)),
-    "1x3-n64": ChipConfig(width=1, height=3, core=CoreConfig(neurons=64, axons=1024, synapses=8192,
-                                                             fanout=2048, profiles=8)),
+    "2x2-n16": ChipConfig(
+        width=2,
+        height=2,
+        core=CoreConfig(neurons=16, axons=256, synapses=4096, fanout=1024, profiles=4),
+    ),
+    "3x2-n32": ChipConfig(
+        width=3,
+        height=2,
+        core=CoreConfig(neurons=32, axons=512, synapses=4096, fanout=1024, profiles=4, acc_bits=20),
+    ),
+    "1x3-n64": ChipConfig(
+        width=1,
+        height=3,
+        core=CoreConfig(neurons=64, axons=1024, synapses=8192, fanout=2048, profiles=8),
+    ),
 }
 
 
@@ -42,8 +51,11 @@ def test_image_synapses_equal_network_synapses():
     n_slots = cfg.neurons
     slot = img.neuron_slot
     # map the network's ends to slot space
-    mpre = np.where(npre < net.num_neurons, slot[np.minimum(npre, net.num_neurons - 1)],
-                    n_slots + npre - net.num_neurons)
+    mpre = np.where(
+        npre < net.num_neurons,
+        slot[np.minimum(npre, net.num_neurons - 1)],
+        n_slots + npre - net.num_neurons,
+    )
     a = sorted(zip(mpre.tolist(), slot[npost].tolist(), (w << e).tolist()))
     b = sorted(zip(pre.tolist(), post.tolist(), wv.tolist()))
     assert a == b
@@ -100,16 +112,22 @@ def test_utilization_report_lists_cores_and_totals():
 
 # --- error paths: what does not fit, where, and by how much ---
 
+
 def test_too_many_neurons():
     net = Network()
     net.population("a", 70)
-    with pytest.raises(CompileError, match=r"the network has 70 neurons, the chip holds 64 "
-                                           r"\(2 x 2 cores x 16 neurons\); 6 do not fit"):
+    with pytest.raises(
+        CompileError,
+        match=r"the network has 70 neurons, the chip holds 64 "
+        r"\(2 x 2 cores x 16 neurons\); 6 do not fit",
+    ):
         compile_network(net, CHIPS["2x2-n16"])
 
 
 def test_too_many_synapses_names_core_and_limit():
-    cfg = ChipConfig(width=2, height=1, core=CoreConfig(neurons=16, axons=64, synapses=64, fanout=1024))
+    cfg = ChipConfig(
+        width=2, height=1, core=CoreConfig(neurons=16, axons=64, synapses=64, fanout=1024)
+    )
     net = Network()
     net.population("a", 16)
     net.population("b", 16)
@@ -119,7 +137,9 @@ def test_too_many_synapses_names_core_and_limit():
 
 
 def test_too_many_axons():
-    cfg = ChipConfig(width=2, height=1, core=CoreConfig(neurons=16, axons=16, synapses=1024, fanout=1024))
+    cfg = ChipConfig(
+        width=2, height=1, core=CoreConfig(neurons=16, axons=16, synapses=1024, fanout=1024)
+    )
     net = Network()
     net.source("in", 20, bernoulli=0.1, seed=1)
     net.population("a", 16)
@@ -129,12 +149,16 @@ def test_too_many_axons():
 
 
 def test_too_many_fanout_entries():
-    cfg = ChipConfig(width=2, height=2, core=CoreConfig(neurons=16, axons=64, synapses=1024, fanout=16))
+    cfg = ChipConfig(
+        width=2, height=2, core=CoreConfig(neurons=16, axons=64, synapses=1024, fanout=16)
+    )
     net = Network()
     net.population("a", 16)
     net.population("b", 48)
     net.connect("a", "b", connectivity="all_to_all", weight=1)  # 16 neurons x 3 tiles = 48 entries
-    with pytest.raises(CompileError, match=r"core \(0,0\) needs 48 fan-out entries, the core holds 16"):
+    with pytest.raises(
+        CompileError, match=r"core \(0,0\) needs 48 fan-out entries, the core holds 16"
+    ):
         compile_network(net, cfg)
 
 
@@ -143,7 +167,9 @@ def test_too_many_profiles():
     net = Network()
     for k in range(3):
         net.population(f"p{k}", 2, vth=10 + k)
-    with pytest.raises(CompileError, match=r"core \(0,0\) needs 3 neuron profiles, the core holds 2"):
+    with pytest.raises(
+        CompileError, match=r"core \(0,0\) needs 3 neuron profiles, the core holds 2"
+    ):
         compile_network(net, cfg)
 
 
@@ -153,9 +179,12 @@ def test_accumulator_worst_case_rejected():
     net.source("in", 100, bernoulli=0.5, seed=1)
     net.population("a", 1)
     net.connect("in", "a", connectivity="all_to_all", weight=127, weight_exp=3)  # 100 * 1016
-    with pytest.raises(CompileError, match=r"neuron 0 \(a\[0\]\) can receive a summed input of "
-                                           r"0\.\.101,600 in one tick; the 16-bit accumulator holds "
-                                           r"-32,768\.\.32,767"):
+    with pytest.raises(
+        CompileError,
+        match=r"neuron 0 \(a\[0\]\) can receive a summed input of "
+        r"0\.\.101,600 in one tick; the 16-bit accumulator holds "
+        r"-32,768\.\.32,767",
+    ):
         compile_network(net, cfg)
 
 

@@ -1,14 +1,16 @@
 import struct
 
 import pytest
+from spikemesh.firmware import IMAGE_VERSION, ChipImage, compile_network
 
 from spikemesh.config import ChipConfig, CoreConfig
 from spikemesh.errors import ImageError
-from spikemesh.firmware import IMAGE_VERSION, ChipImage, compile_network
 
 from .random_nets import random_network
 
-CHIP = ChipConfig(width=2, height=2, core=CoreConfig(neurons=16, axons=256, synapses=4096, fanout=1024))
+CHIP = ChipConfig(
+    width=2, height=2, core=CoreConfig(neurons=16, axons=256, synapses=4096, fanout=1024)
+)
 
 
 @pytest.fixture
@@ -32,8 +34,11 @@ def test_corrupted_payload_refused(image):
 def test_wrong_version_refused(image):
     data = bytearray(image.to_bytes())
     struct.pack_into("<I", data, 8, IMAGE_VERSION + 1)
-    with pytest.raises(ImageError, match=rf"image format version {IMAGE_VERSION + 1}; this spikemesh "
-                                         rf"reads version {IMAGE_VERSION}"):
+    with pytest.raises(
+        ImageError,
+        match=rf"image format version {IMAGE_VERSION + 1}; this spikemesh "
+        rf"reads version {IMAGE_VERSION}",
+    ):
         ChipImage.from_bytes(bytes(data))
 
 

@@ -1,0 +1,339 @@
+"""Host link and tick controller (chip.md §2, §8).
+
+The host link decodes host commands (``i_cmd``), drives the configuration
+and read-back buses of the cores, injects input events into the mesh at
+(0, 0) West, turns HOST_OUT flits into SPIKE responses, and runs the global
+tick barrier. Its cycle-exact twin is ``spikemesh.sim.hostlink.HostLinkModel``;
+both follow docs/hostlink.md.
+
+Boundary rule: every stream leaving this block is driven from registers and
+every ``ready`` it drives depends only on state and on other blocks' (Moore)
+``ready`` outputs, never on the same cycle's ``valid``.
+"""
+
+from amaranth import Cat, Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from spikemesh.config import KIND_SPIKE, STATE_BITS, ChipConfig, flit_layout
+from spikemesh.hostlink import (
+    ARG_BITS,
+    RSP_B_BITS,
+    Cmd,
+    Rsp,
+    StatusReg,
+    command_layout,
+    response_layout,
+)
+
+COUNTER_BITS = 32
+
+
+def config_bus_layout(chip: ChipConfig, addr_bits: int, data_bits: int):
+    return data.StructLayout(
+        {"tile_x": chip.x_bits, "tile_y": chip.y_bits, "addr": addr_bits, "data": data_bits}
+    )
+
+
+def read_req_layout(chip: ChipConfig):
+    return data.StructLayout(
+        {"tile_x": chip.x_bits, "tile_y": chip.y_bits, "neuron": chip.core.neuron_bits}
+    )
+
+
+def read_rsp_layout():
+    return data.StructLayout({"u": STATE_BITS, "v": STATE_BITS})
+
+
+class HostLink(wiring.Component):
+    """Host command decoder, response arbiter and tick controller.
+
+    Parameters
+    ----------
+    chip : ChipConfig
+    cfg_addr_bits, cfg_data_bits : int
+        Widths of a core's configuration address and data (from spikemesh.layouts).
+
+    Members
+    -------
+    i_cmd, o_rsp : host command / response streams (spikemesh.hostlink words)
+    o_cfg : configuration writes to the cores (tile, addr, data)
+    o_read : read-back requests (tile, neuron); ``i_read`` their (u, v) answers
+    o_inject : SPIKE flits into the mesh's host input
+    i_host : HOST_OUT flits from the mesh's host output
+    start : one-cycle pulse that starts a tick; ``parity`` = tick number & 1
+    all_done : every core done and idle and the mesh empty (from the chip)
+    flits_in, flits_out : the mesh's total flit counters (for status)
+    misroute : the mesh saw a flit routed off an edge
+    tick, running, errors : status outputs (LEDs, tests)
+    """
+
+    def __init__(self, chip: ChipConfig, *, cfg_addr_bits: int, cfg_data_bits: int):
+        if not isinstance(chip, ChipConfig):
+            self._MustUse__silence = True  # a refused constructor is not an unused design
+            raise TypeError(f"chip must be a ChipConfig, not {chip!r}")
+        if not 1 <= cfg_addr_bits <= ARG_BITS:
+            self._MustUse__silence = True
+            raise ValueError(
+                f"Config address width must be between 1 and {ARG_BITS}, not {cfg_addr_bits}"
+            )
+        self.chip = chip
+        self.cfg_addr_bits = cfg_addr_bits
+        self.cfg_data_bits = cfg_data_bits
+        self.cmd_layout = command_layout(chip, cfg_data_bits)
+        self.rsp_layout = response_layout()
+        flit = flit_layout(chip).struct()
+        super().__init__(
+            {
+                "i_cmd": In(stream.Signature(self.cmd_layout.struct())),
+                "o_rsp": Out(stream.Signature(self.rsp_layout.struct())),
+                "o_cfg": Out(
+                    stream.Signature(config_bus_layout(chip, cfg_addr_bits, cfg_data_bits))
+                ),
+                "o_read": Out(stream.Signature(read_req_layout(chip))),
+                "i_read": In(stream.Signature(read_rsp_layout())),
+                "o_inject": Out(stream.Signature(flit)),
+                "i_host": In(stream.Signature(flit)),
+                "start": Out(1),
+                "parity": Out(1),
+                "all_done": In(1),
+                "flits_in": In(COUNTER_BITS),
+                "flits_out": In(COUNTER_BITS),
+                "misroute": In(1),
+                "tick": Out(COUNTER_BITS),
+                "running": Out(1),
+                "errors": Out(8),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        chip = self.chip
+
+        # --- command register: one command in flight, a new one every cycle ---
+        cmd = Signal(self.cmd_layout.struct())
+        cmd_valid = Signal()
+        cmd_done = Signal()  # the command in the register completes this cycle
+        m.d.comb += self.i_cmd.ready.eq(~cmd_valid | cmd_done)
+        with m.If(self.i_cmd.valid & self.i_cmd.ready):
+            m.d.sync += [cmd.eq(self.i_cmd.payload), cmd_valid.eq(1)]
+        with m.Elif(cmd_done):
+            m.d.sync += cmd_valid.eq(0)
+
+        tick = Signal(COUNTER_BITS)
+        ticks_left = Signal(COUNTER_BITS)
+        running = Signal()
+        host_done = Signal()  # END_TICK seen for the running tick
+        cycles = Signal(COUNTER_BITS)
+        last_cycles = Signal(COUNTER_BITS)
+        errors = Signal(8)
+        host_in = Signal(COUNTER_BITS)
+        host_out = Signal(COUNTER_BITS)
+        tick_done_pending = Signal()
+        td_tick = Signal(COUNTER_BITS)
+        td_cycles = Signal(COUNTER_BITS)
+        status_pending = Signal()
+        st_index = Signal(ARG_BITS)
+        st_value = Signal(RSP_B_BITS)
+        state_pending = Signal()
+        state_u = Signal(STATE_BITS)
+        state_v = Signal(STATE_BITS)
+        spike_pending = Signal()
+        spike_src = Signal(RSP_B_BITS)
+        spike_tick = Signal(COUNTER_BITS)
+        m.d.comb += [
+            self.tick.eq(tick),
+            self.running.eq(running),
+            self.errors.eq(errors),
+            self.parity.eq(tick[0]),
+        ]
+
+        op = cmd.op
+        # Error flags are sticky; each cycle's new ones are OR-ed in at one place.
+        bad_cmd = Signal()
+        watchdog = Signal()
+        do_reset = Signal()
+        in_range = (cmd.tile_x < chip.width) & (cmd.tile_y < chip.height)
+        # Outputs driven straight from the command register (registered, Moore).
+        m.d.comb += [
+            self.o_cfg.payload.tile_x.eq(cmd.tile_x),
+            self.o_cfg.payload.tile_y.eq(cmd.tile_y),
+            self.o_cfg.payload.addr.eq(cmd.arg),
+            self.o_cfg.payload.data.eq(cmd.data),
+            self.o_read.payload.tile_x.eq(cmd.tile_x),
+            self.o_read.payload.tile_y.eq(cmd.tile_y),
+            self.o_read.payload.neuron.eq(cmd.arg),
+            self.o_inject.payload.kind.eq(KIND_SPIKE),
+            self.o_inject.payload.dest_x.eq(cmd.tile_x),
+            self.o_inject.payload.dest_y.eq(cmd.tile_y),
+            self.o_inject.payload.payload.eq(cmd.arg),
+        ]
+        accepting_inputs = running & ~host_done
+        # Inputs with no tick running or to come would wait forever: refuse them
+        # (BAD_COMMAND) instead of hanging the command stream.
+        no_tick = ~running & (ticks_left == 0)
+        with m.If(cmd_valid):
+            with m.Switch(op):
+                with m.Case(Cmd.CONFIG_WRITE):
+                    with m.If(~in_range):
+                        m.d.comb += cmd_done.eq(1)
+                        m.d.comb += bad_cmd.eq(1)
+                    with m.Else():
+                        m.d.comb += [self.o_cfg.valid.eq(1), cmd_done.eq(self.o_cfg.ready)]
+                with m.Case(Cmd.INPUT):
+                    with m.If(~in_range):
+                        m.d.comb += cmd_done.eq(1)
+                        m.d.comb += bad_cmd.eq(1)
+                    with m.Elif(no_tick):
+                        m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
+                    with m.Elif(accepting_inputs):
+                        m.d.comb += [self.o_inject.valid.eq(1), cmd_done.eq(self.o_inject.ready)]
+                        with m.If(self.o_inject.ready):
+                            m.d.sync += host_in.eq(host_in + 1)
+                with m.Case(Cmd.END_TICK):
+                    with m.If(no_tick):
+                        m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
+                    with m.Elif(accepting_inputs):
+                        m.d.comb += cmd_done.eq(1)
+                        m.d.sync += host_done.eq(1)
+                with m.Case(Cmd.RUN):
+                    # A RUN waits until earlier ticks have all run.
+                    with m.If(~running & (ticks_left == 0) & ~tick_done_pending):
+                        m.d.comb += cmd_done.eq(1)
+                        m.d.sync += ticks_left.eq(cmd.arg)
+                with m.Case(Cmd.READ_STATE):
+                    with m.If(~in_range):
+                        m.d.comb += cmd_done.eq(1)
+                        m.d.comb += bad_cmd.eq(1)
+                    with m.Else():
+                        m.d.comb += [self.o_read.valid.eq(1), cmd_done.eq(self.o_read.ready)]
+                with m.Case(Cmd.READ_STATUS):
+                    with m.If(~status_pending):
+                        m.d.comb += cmd_done.eq(1)
+                        m.d.sync += [status_pending.eq(1), st_index.eq(cmd.arg)]
+                        with m.Switch(cmd.arg):
+                            for reg, sig in (
+                                (StatusReg.TICK, tick),
+                                (StatusReg.LAST_CYCLES, last_cycles),
+                                (StatusReg.FLITS_IN, self.flits_in),
+                                (StatusReg.FLITS_OUT, self.flits_out),
+                                (StatusReg.ERRORS, errors),
+                                (StatusReg.HOST_IN, host_in),
+                                (StatusReg.HOST_OUT, host_out),
+                            ):
+                                with m.Case(reg):
+                                    m.d.sync += st_value.eq(sig)
+                            with m.Default():
+                                m.d.sync += st_value.eq(0)
+                with m.Case(Cmd.RESET):
+                    with m.If(~running):
+                        m.d.comb += cmd_done.eq(1)
+                        m.d.comb += do_reset.eq(1)
+                        m.d.sync += [tick.eq(0), ticks_left.eq(0), host_in.eq(0), last_cycles.eq(0)]
+                with m.Case(Cmd.NOP):
+                    m.d.comb += cmd_done.eq(1)
+                with m.Default():
+                    m.d.comb += cmd_done.eq(1)
+                    m.d.comb += bad_cmd.eq(1)
+
+        # --- tick controller ---
+        # cycles counts from the start cycle (1) to the cycle all_done is seen,
+        # both included; all_done is not looked at in the start cycle, when the
+        # cores have not yet seen the start pulse.
+        first = Signal()
+        with m.If(~running):
+            with m.If((ticks_left != 0) & ~tick_done_pending & ~(cmd_valid & (op == Cmd.RESET))):
+                m.d.comb += self.start.eq(1)
+                m.d.sync += [
+                    running.eq(1),
+                    ticks_left.eq(ticks_left - 1),
+                    cycles.eq(1),
+                    host_done.eq(0),
+                    first.eq(1),
+                ]
+        with m.Else():
+            m.d.sync += first.eq(0)
+            with m.If(~first & self.all_done & host_done):
+                m.d.sync += [
+                    running.eq(0),
+                    tick.eq(tick + 1),
+                    last_cycles.eq(cycles),
+                    tick_done_pending.eq(1),
+                    td_tick.eq(tick),
+                    td_cycles.eq(cycles),
+                ]
+            with m.Else():
+                m.d.sync += cycles.eq(cycles + 1)
+                m.d.comb += watchdog.eq(cycles == chip.watchdog_cycles)
+
+        # --- response sources ---
+        # The response register is free when empty or being taken; a pending
+        # slot that moves into it this cycle may be refilled in the same cycle,
+        # so HOST_OUT spikes stream at one per cycle. These readies depend on
+        # o_rsp.ready and on state, never on i_host.valid / i_read.valid.
+        rsp_valid = Signal()
+        free = ~rsp_valid | self.o_rsp.ready
+        m.d.comb += [
+            self.i_host.ready.eq(~spike_pending | free),
+            self.i_read.ready.eq(~state_pending | (free & ~spike_pending)),
+        ]
+
+        # --- response register, fixed priority SPIKE > STATE > STATUS > TICK_DONE ---
+        # TICK_DONE goes last so that every SPIKE of a tick precedes its TICK_DONE.
+        rsp = Signal(self.rsp_layout.struct())
+        m.d.comb += [self.o_rsp.valid.eq(rsp_valid), self.o_rsp.payload.eq(rsp)]
+        with m.If(self.o_rsp.valid & self.o_rsp.ready):
+            m.d.sync += rsp_valid.eq(0)
+        with m.If(free):
+            with m.If(spike_pending):
+                m.d.sync += [
+                    rsp_valid.eq(1),
+                    rsp.op.eq(Rsp.SPIKE),
+                    rsp.a.eq(spike_tick),
+                    rsp.b.eq(spike_src),
+                    spike_pending.eq(0),
+                ]
+            with m.Elif(state_pending):
+                m.d.sync += [
+                    rsp_valid.eq(1),
+                    rsp.op.eq(Rsp.STATE),
+                    rsp.a.eq(0),
+                    rsp.b.eq(Cat(state_u, state_v)),
+                    state_pending.eq(0),
+                ]
+            with m.Elif(status_pending):
+                m.d.sync += [
+                    rsp_valid.eq(1),
+                    rsp.op.eq(Rsp.STATUS),
+                    rsp.a.eq(st_index),
+                    rsp.b.eq(st_value),
+                    status_pending.eq(0),
+                ]
+            with m.Elif(tick_done_pending):
+                m.d.sync += [
+                    rsp_valid.eq(1),
+                    rsp.op.eq(Rsp.TICK_DONE),
+                    rsp.a.eq(td_tick),
+                    rsp.b.eq(td_cycles),
+                    tick_done_pending.eq(0),
+                ]
+        with m.If(bad_cmd | watchdog | self.misroute):
+            m.d.sync += errors.eq(errors | Cat(watchdog, self.misroute, bad_cmd))
+        # Latch new responses after the arbiter: a slot emptied and refilled in
+        # the same cycle must end up full (the later assignment wins).
+        with m.If(self.i_host.valid & self.i_host.ready):
+            m.d.sync += [
+                spike_pending.eq(1),
+                spike_src.eq(self.i_host.payload.payload),
+                spike_tick.eq(tick),
+                host_out.eq(host_out + 1),
+            ]
+        with m.If(self.i_read.valid & self.i_read.ready):
+            m.d.sync += [
+                state_pending.eq(1),
+                state_u.eq(self.i_read.payload.u),
+                state_v.eq(self.i_read.payload.v),
+            ]
+        with m.If(do_reset):  # last, so that RESET wins over flags and counters set this cycle
+            m.d.sync += [errors.eq(0), host_out.eq(0)]
+        return m

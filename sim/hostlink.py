@@ -1,0 +1,220 @@
+"""Cycle-exact twin of rtl/hostlink.py::HostLink (see docs/hostlink.md).
+
+``comb(inp)`` returns this cycle's outputs for the given inputs; ``clock(inp)``
+advances one cycle. Inputs and outputs are plain dicts of ints, named after
+the RTL ports (``cmd_valid``, ``cmd`` = dict of command fields, ``rsp_ready``,
+``cfg_ready``, ``read_ready``, ``inject_ready``, ``read_valid``, ``read_u``,
+``read_v``, ``host_valid``, ``host_payload``, ``all_done``, ``flits_in``,
+``flits_out``, ``misroute``).
+"""
+
+from __future__ import annotations
+
+from spikemesh.config import ChipConfig
+from spikemesh.hostlink import Cmd, Rsp, StatusReg
+
+MASK32 = (1 << 32) - 1
+MASK24 = (1 << 24) - 1
+
+
+class HostLinkModel:
+    def __init__(self, chip: ChipConfig):
+        self.chip = chip
+        self.cmd = None  # the command register (dict) or None when empty
+        self.tick = 0
+        self.ticks_left = 0
+        self.running = False
+        self.host_done = False
+        self.first = False
+        self.cycles = 0
+        self.last_cycles = 0
+        self.errors = 0
+        self.host_in = 0
+        self.host_out = 0
+        self.td = None  # (tick, cycles) of a pending TICK_DONE
+        self.status = None  # (index, value) of a pending STATUS
+        self.state = None  # (u, v) of a pending STATE
+        self.spike = None  # (src, tick) of a pending SPIKE
+        self.rsp = None  # (op, a, b) in the response register
+
+    # --- combinational view of this cycle ---
+    def comb(self, inp) -> dict:
+        c = self.cmd
+        out = dict(
+            cfg_valid=0, inject_valid=0, read_valid=0, cmd_done=0, bad_cmd=0, start=0, effect=None
+        )
+        if c is not None:
+            op = c["op"]
+            in_range = c["tile_x"] < self.chip.width and c["tile_y"] < self.chip.height
+            accepting = self.running and not self.host_done
+            no_tick = not self.running and self.ticks_left == 0
+            if op == Cmd.CONFIG_WRITE:
+                if not in_range:
+                    out.update(cmd_done=1, bad_cmd=1)
+                else:
+                    out.update(cfg_valid=1, cmd_done=inp["cfg_ready"])
+            elif op == Cmd.INPUT:
+                if not in_range or no_tick:
+                    out.update(cmd_done=1, bad_cmd=1)
+                elif accepting:
+                    out.update(inject_valid=1, cmd_done=inp["inject_ready"])
+            elif op == Cmd.END_TICK:
+                if no_tick:
+                    out.update(cmd_done=1, bad_cmd=1)
+                elif accepting:
+                    out.update(cmd_done=1, effect="end_tick")
+            elif op == Cmd.RUN:
+                if not self.running and self.ticks_left == 0 and self.td is None:
+                    out.update(cmd_done=1, effect="run")
+            elif op == Cmd.READ_STATE:
+                if not in_range:
+                    out.update(cmd_done=1, bad_cmd=1)
+                else:
+                    out.update(read_valid=1, cmd_done=inp["read_ready"])
+            elif op == Cmd.READ_STATUS:
+                if self.status is None:
+                    out.update(cmd_done=1, effect="status")
+            elif op == Cmd.RESET:
+                if not self.running:
+                    out.update(cmd_done=1, effect="reset")
+            elif op == Cmd.NOP:
+                out.update(cmd_done=1)
+            else:
+                out.update(cmd_done=1, bad_cmd=1)
+        if not self.running and self.ticks_left and self.td is None and out["effect"] != "reset":
+            out["start"] = 1
+        out["cmd_ready"] = int(c is None or out["cmd_done"])
+        free = self.rsp is None or inp["rsp_ready"]
+        out["free"] = free
+        out["host_ready"] = int(self.spike is None or free)
+        out["read_in_ready"] = int(self.state is None or (free and self.spike is None))
+        out["rsp_valid"] = int(self.rsp is not None)
+        out["rsp"] = self.rsp
+        out["parity"] = self.tick & 1
+        return out
+
+    def _status_value(self, index, inp):
+        return {
+            StatusReg.TICK: self.tick,
+            StatusReg.LAST_CYCLES: self.last_cycles,
+            StatusReg.FLITS_IN: inp["flits_in"],
+            StatusReg.FLITS_OUT: inp["flits_out"],
+            StatusReg.ERRORS: self.errors,
+            StatusReg.HOST_IN: self.host_in,
+            StatusReg.HOST_OUT: self.host_out,
+        }.get(index, 0)
+
+    # --- one clock edge ---
+    def clock(self, inp) -> dict:
+        """Advance one cycle; returns the outputs of the cycle that just ended."""
+        o = self.comb(inp)
+        c = self.cmd
+        eff = o["effect"]
+        # next-state values, computed from the current state only
+        cmd_next = self.cmd
+        if inp["cmd_valid"] and o["cmd_ready"]:
+            cmd_next = dict(inp["cmd"])
+        elif o["cmd_done"]:
+            cmd_next = None
+        if o["inject_valid"] and inp["inject_ready"]:
+            self.host_in = (self.host_in + 1) & MASK32
+        host_done = self.host_done
+        ticks_left = self.ticks_left
+        status = self.status
+        if eff == "end_tick":
+            host_done = True
+        elif eff == "run":
+            ticks_left = c["arg"]
+        elif eff == "status":
+            status = (c["arg"], self._status_value(c["arg"], inp))
+        tick, last_cycles, running, cycles, first, td = (
+            self.tick,
+            self.last_cycles,
+            self.running,
+            self.cycles,
+            self.first,
+            self.td,
+        )
+        if eff == "reset":
+            tick, ticks_left, last_cycles = 0, 0, 0
+            self.host_in = 0
+        watchdog = 0
+        if not self.running:
+            if o["start"]:
+                running, ticks_left, cycles, host_done, first = (
+                    True,
+                    self.ticks_left - 1,
+                    1,
+                    False,
+                    True,
+                )
+        else:
+            first = False
+            if not self.first and inp["all_done"] and self.host_done:
+                running = False
+                tick = (self.tick + 1) & MASK32
+                last_cycles = self.cycles
+                td = (self.tick, self.cycles)
+            else:
+                cycles = (self.cycles + 1) & MASK32
+                watchdog = int(self.cycles == self.chip.watchdog_cycles)
+        # response register and its sources
+        rsp = self.rsp
+        spike, state = self.spike, self.state
+        if self.rsp is not None and inp["rsp_ready"]:
+            rsp = None
+        if o["free"]:
+            if self.spike is not None:
+                rsp, spike = (Rsp.SPIKE, self.spike[1], self.spike[0]), None
+            elif self.state is not None:
+                u, v = self.state
+                rsp, state = (Rsp.STATE, 0, (u & MASK24) | ((v & MASK24) << 24)), None
+            elif self.status is not None:
+                rsp, status = (Rsp.STATUS, self.status[0], self.status[1]), None
+            elif self.td is not None:
+                rsp, td = (Rsp.TICK_DONE, self.td[0], self.td[1]), None
+        errors = self.errors
+        if o["bad_cmd"] or watchdog or inp["misroute"]:
+            errors |= watchdog | (int(bool(inp["misroute"])) << 1) | (o["bad_cmd"] << 2)
+        host_out = self.host_out
+        if inp["host_valid"] and o["host_ready"]:
+            spike = (inp["host_payload"], self.tick)
+            host_out = (host_out + 1) & MASK32
+        if inp["read_valid"] and o["read_in_ready"]:
+            state = (inp["read_u"], inp["read_v"])
+        if eff == "reset":
+            errors, host_out = 0, 0
+        (
+            self.cmd,
+            self.host_done,
+            self.ticks_left,
+            self.status,
+            self.tick,
+            self.last_cycles,
+            self.running,
+            self.cycles,
+            self.first,
+            self.td,
+            self.rsp,
+            self.spike,
+            self.state,
+            self.errors,
+            self.host_out,
+        ) = (
+            cmd_next,
+            host_done,
+            ticks_left,
+            status,
+            tick,
+            last_cycles,
+            running,
+            cycles,
+            first,
+            td,
+            rsp,
+            spike,
+            state,
+            errors,
+            host_out,
+        )
+        return o
