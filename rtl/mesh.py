@@ -1,0 +1,155 @@
+"""The W x H 2D mesh network-on-chip (chip.md §1, §5, §6; docs/noc.md).
+
+Router (x, y) sits at tile (x, y); its East port links to (x + 1, y) West and
+its North port to (x, y + 1) South (North is y + 1). Each tile's Local port is
+exposed as ``i_local[y][x]`` / ``o_local[y][x]``; the host link is (0, 0)'s
+West port, exposed as ``i_host`` / ``o_host``.
+
+Edge ports that lead nowhere are tied off: their inputs never offer a flit, and
+their outputs are always ready, so a flit routed off an edge (a destination
+outside the mesh, or a host-bound flit whose dest_y is not 0) is consumed
+there. It does not vanish silently: it is counted in ``dropped`` and sets the
+sticky ``misroute`` flag. Consuming it rather than holding it keeps the rest of
+the network running, so the error can be read out.
+
+Every boundary stream is Moore (see :mod:`spikemesh.rtl.router`). The
+cycle-exact twin is :class:`spikemesh.sim.mesh.MeshModel`.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from spikemesh.rtl.router import COUNTER_BITS, Port, Router
+
+from spikemesh.config import ChipConfig, flit_layout
+
+
+def tree_sum(values):
+    """Sum of Amaranth values as a balanced adder tree (a popcount for 1-bit values)."""
+    values = list(values)
+    if not values:
+        return 0
+    while len(values) > 1:
+        pairs = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+        if len(values) % 2:
+            pairs.append(values[-1])
+        values = pairs
+    return values[0]
+
+
+class Mesh(wiring.Component):
+    """W x H routers with the host link at (0, 0) West.
+
+    Parameters
+    ----------
+    chip : ChipConfig
+        ``width`` x ``height`` routers; flit layout and FIFO depth as for :class:`Router`.
+
+    Members
+    -------
+    i_local : In(stream.Signature(flit)).array(height, width)
+        ``i_local[y][x]``: flits from the core at (x, y) into its router.
+    o_local : Out(stream.Signature(flit)).array(height, width)
+        ``o_local[y][x]``: flits for the core at (x, y).
+    i_host, o_host : In / Out(stream.Signature(flit))
+        The host link: router (0, 0)'s West input / output.
+    flits_in : Out(32)
+        Flits accepted from the cores and the host since reset.
+    flits_out : Out(32)
+        Flits delivered to the cores and the host since reset.
+    dropped : Out(32)
+        Flits routed off an edge of the mesh (consumed there).
+    misroute : Out(1)
+        Sticky: ``dropped`` has been non-zero since reset.
+    idle : Out(1)
+        No flit is buffered anywhere in the mesh (a function of state only). When
+        idle, ``flits_in == flits_out + dropped`` (modulo 2**32).
+
+    Raises
+    ------
+    TypeError
+        ``chip`` is not a ChipConfig.
+    """
+
+    def __init__(self, chip: ChipConfig):
+        if not isinstance(chip, ChipConfig):
+            raise TypeError(f"Mesh needs a ChipConfig, not {chip!r}")
+        self.chip = chip
+        self.flit = flit_layout(chip).struct()
+        sig = stream.Signature(self.flit)
+        super().__init__(
+            {
+                "i_local": In(sig).array(chip.height, chip.width),
+                "o_local": Out(sig).array(chip.height, chip.width),
+                "i_host": In(sig),
+                "o_host": Out(sig),
+                "flits_in": Out(COUNTER_BITS),
+                "flits_out": Out(COUNTER_BITS),
+                "dropped": Out(COUNTER_BITS),
+                "misroute": Out(1),
+                "idle": Out(1),
+            }
+        )
+        # Built here so tests can reach a router's counters: self.routers[y][x].
+        self.routers = [
+            [Router(chip, x=x, y=y) for x in range(chip.width)] for y in range(chip.height)
+        ]
+
+    def elaborate(self, platform):
+        m = Module()
+        w, h = self.chip.width, self.chip.height
+        rs = self.routers
+        edge_out = []
+        for y in range(h):
+            for x in range(w):
+                r = rs[y][x]
+                m.submodules[f"router_{x}_{y}"] = r
+                wiring.connect(m, wiring.flipped(self.i_local[y][x]), r.i[Port.LOCAL])
+                wiring.connect(m, r.o[Port.LOCAL], wiring.flipped(self.o_local[y][x]))
+                if x + 1 < w:
+                    wiring.connect(m, r.o[Port.EAST], rs[y][x + 1].i[Port.WEST])
+                    wiring.connect(m, rs[y][x + 1].o[Port.WEST], r.i[Port.EAST])
+                if y + 1 < h:
+                    wiring.connect(m, r.o[Port.NORTH], rs[y + 1][x].i[Port.SOUTH])
+                    wiring.connect(m, rs[y + 1][x].o[Port.SOUTH], r.i[Port.NORTH])
+        wiring.connect(m, wiring.flipped(self.i_host), rs[0][0].i[Port.WEST])
+        wiring.connect(m, rs[0][0].o[Port.WEST], wiring.flipped(self.o_host))
+
+        # Tie-offs: edge inputs idle, edge outputs always ready (and counted as drops).
+        for y in range(h):
+            for x in range(w):
+                r = rs[y][x]
+                edges = []
+                if x == w - 1:
+                    edges.append(Port.EAST)
+                if x == 0 and y != 0:
+                    edges.append(Port.WEST)
+                if y == h - 1:
+                    edges.append(Port.NORTH)
+                if y == 0:
+                    edges.append(Port.SOUTH)
+                for p in edges:
+                    m.d.comb += [r.i[p].valid.eq(0), r.o[p].ready.eq(1)]
+                    edge_out.append(r.o[p].valid)
+
+        boundary_in = [self.i_local[y][x] for y in range(h) for x in range(w)] + [self.i_host]
+        boundary_out = [self.o_local[y][x] for y in range(h) for x in range(w)] + [self.o_host]
+        n_in = tree_sum(s.valid & s.ready for s in boundary_in)
+        n_out = tree_sum(s.valid & s.ready for s in boundary_out)
+        n_drop = tree_sum(edge_out)
+        m.d.sync += [
+            self.flits_in.eq(self.flits_in + n_in),
+            self.flits_out.eq(self.flits_out + n_out),
+            self.dropped.eq(self.dropped + n_drop),
+        ]
+        if edge_out:
+            with m.If(n_drop != 0):
+                m.d.sync += self.misroute.eq(1)
+        idle = 1
+        for row in rs:
+            for r in row:
+                idle = idle & r.idle
+        m.d.comb += self.idle.eq(idle)
+        return m

@@ -1,0 +1,214 @@
+"""The 5-port AER mesh router (chip.md §5, §6; micro-architecture in docs/noc.md).
+
+Per input port a FIFO of ``chip.router.fifo_depth`` flits; per output port a
+round-robin arbiter and an output register. X-then-Y dimension-ordered routing
+on the flit's signed ``dest_x`` and ``dest_y``. North is y + 1, so (0, 0) is
+the south-west corner and the host (x = -1, y = 0) lies off its West port.
+
+Cycle by cycle (docs/noc.md): a flit accepted on an input in cycle t is
+written into that input's FIFO at the end of t; in t + 1 it is the FIFO's head,
+its output port is computed from (dest_x, dest_y), the output's arbiter grants
+one requesting input, and the winner is loaded into the output register at the
+end of t + 1; from t + 2 it is offered downstream. One hop costs 2 cycles at
+zero load, and every output moves one flit per cycle while its receiver is
+ready.
+
+Boundary rule: every stream crossing this block is Moore. ``o[p].valid`` and
+``o[p].payload`` are registers; ``i[p].ready`` is "FIFO not full", a function
+of state only. (An output register reloads in the cycle it is drained, which
+makes its load enable depend on ``o[p].ready``; that is internal and keeps
+full throughput without a combinational path from ``valid`` to ``ready``.)
+The cycle-exact twin is :class:`spikemesh.sim.router.RouterModel`.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from amaranth import Cat, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from spikemesh.config import ChipConfig, flit_layout
+
+COUNTER_BITS = 32
+
+
+class Port(enum.IntEnum):
+    """Router port indices (into the ``i`` and ``o`` signature arrays)."""
+
+    LOCAL = 0
+    NORTH = 1  # towards y + 1
+    EAST = 2  # towards x + 1
+    SOUTH = 3  # towards y - 1
+    WEST = 4  # towards x - 1; at (0, 0) this is the host link
+
+    @property
+    def opposite(self) -> Port:
+        return _OPPOSITE[self]
+
+
+_OPPOSITE = {
+    Port.LOCAL: Port.LOCAL,
+    Port.NORTH: Port.SOUTH,
+    Port.SOUTH: Port.NORTH,
+    Port.EAST: Port.WEST,
+    Port.WEST: Port.EAST,
+}
+N_PORTS = len(Port)
+
+
+def route(x: int, y: int, dest_x: int, dest_y: int) -> Port:
+    """X-then-Y dimension-ordered routing: the output port a router at (x, y) picks."""
+    if dest_x > x:
+        return Port.EAST
+    if dest_x < x:
+        return Port.WEST
+    if dest_y > y:
+        return Port.NORTH
+    if dest_y < y:
+        return Port.SOUTH
+    return Port.LOCAL
+
+
+def rr_grant(last: int, requests: int) -> int | None:
+    """Round-robin: the first requesting input after ``last`` (the previous grant), cyclically."""
+    for k in range(1, N_PORTS + 1):
+        q = (last + k) % N_PORTS
+        if requests >> q & 1:
+            return q
+    return None
+
+
+def check_chip_xy(chip, x, y, *, what="Router"):
+    if not isinstance(chip, ChipConfig):
+        raise TypeError(f"{what} needs a ChipConfig, not {chip!r}")
+    for name, value, size in (("x", x, chip.width), ("y", y, chip.height)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+            raise ValueError(
+                f"{what} {name} must be an integer between 0 and {size - 1}, not {value!r}"
+            )
+
+
+class Router(wiring.Component):
+    """One 5-port mesh router.
+
+    Parameters
+    ----------
+    chip : ChipConfig
+        Supplies the flit layout (``flit_layout(chip)``) and ``router.fifo_depth``.
+    x, y : int
+        This router's tile coordinates, ``0 <= x < chip.width``, ``0 <= y < chip.height``.
+
+    Members
+    -------
+    i : In(stream.Signature(flit)).array(5)
+        Input ports, indexed by :class:`Port`. ``ready`` = that input FIFO is not full.
+    o : Out(stream.Signature(flit)).array(5)
+        Output ports, indexed by :class:`Port`; ``valid``/``payload`` are registers.
+    flits_in, flits_out : Out(32)
+        Flits accepted on all inputs / sent on all outputs since reset (wrap at 2**32).
+    idle : Out(1)
+        No flit buffered in any FIFO or output register (a function of state only).
+
+    Raises
+    ------
+    TypeError
+        ``chip`` is not a ChipConfig.
+    ValueError
+        ``x`` or ``y`` is outside the mesh.
+    """
+
+    def __init__(self, chip: ChipConfig, *, x: int, y: int):
+        check_chip_xy(chip, x, y)
+        self.chip = chip
+        self.x = x
+        self.y = y
+        self.flit = flit_layout(chip).struct()
+        sig = stream.Signature(self.flit)
+        super().__init__(
+            {
+                "i": In(sig).array(N_PORTS),
+                "o": Out(sig).array(N_PORTS),
+                "flits_in": Out(COUNTER_BITS),
+                "flits_out": Out(COUNTER_BITS),
+                "idle": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self.chip.router.fifo_depth
+
+        # --- input FIFOs: ready is "not full" (state only), the head is visible the
+        # cycle after the write (SyncFIFO reads through an asynchronous port).
+        fifos = []
+        heads = []
+        for p in Port:
+            fifo = SyncFIFO(width=self.flit.size, depth=depth)
+            m.submodules[f"fifo_{p.name.lower()}"] = fifo
+            m.d.comb += [
+                fifo.w_data.eq(self.i[p].payload),
+                fifo.w_en.eq(self.i[p].valid),
+                self.i[p].ready.eq(fifo.w_rdy),
+            ]
+            fifos.append(fifo)
+            heads.append(self.flit(fifo.r_data))
+
+        # --- route compute on each head: one-hot request vector per input
+        req = [Signal(N_PORTS, name=f"req_{p.name.lower()}") for p in Port]
+        for q in Port:
+            h = heads[q]
+            with m.If(fifos[q].r_rdy):
+                with m.If(h.dest_x > self.x):
+                    m.d.comb += req[q].eq(1 << Port.EAST)
+                with m.Elif(h.dest_x < self.x):
+                    m.d.comb += req[q].eq(1 << Port.WEST)
+                with m.Elif(h.dest_y > self.y):
+                    m.d.comb += req[q].eq(1 << Port.NORTH)
+                with m.Elif(h.dest_y < self.y):
+                    m.d.comb += req[q].eq(1 << Port.SOUTH)
+                with m.Else():
+                    m.d.comb += req[q].eq(1 << Port.LOCAL)
+
+        # --- per output: round-robin arbiter + output register
+        pop = [Signal(name=f"pop_{q.name.lower()}") for q in Port]
+        for p in Port:
+            out = self.o[p]
+            requests = Signal(N_PORTS, name=f"requests_{p.name.lower()}")
+            m.d.comb += requests.eq(Cat(req[q][p] for q in Port))
+            last = Signal(range(N_PORTS), name=f"last_{p.name.lower()}", init=N_PORTS - 1)
+            # The register may load when empty or when drained in this very cycle.
+            free = Signal(name=f"free_{p.name.lower()}")
+            m.d.comb += free.eq(~out.valid | out.ready)
+            with m.If(out.valid & out.ready):
+                m.d.sync += out.valid.eq(0)
+            with m.If(free):
+                with m.Switch(last):
+                    for prev in range(N_PORTS):
+                        with m.Case(prev):
+                            order = [(prev + k) % N_PORTS for k in range(1, N_PORTS + 1)]
+                            for n, q in enumerate(order):
+                                with (m.If if n == 0 else m.Elif)(requests[q]):
+                                    m.d.comb += pop[q].eq(1)
+                                    m.d.sync += [
+                                        out.payload.eq(heads[q]),
+                                        out.valid.eq(1),
+                                        last.eq(q),
+                                    ]
+        for q in Port:
+            m.d.comb += fifos[q].r_en.eq(pop[q])
+
+        # --- counters and idle
+        n_in = sum(self.i[p].valid & self.i[p].ready for p in Port)
+        n_out = sum(self.o[p].valid & self.o[p].ready for p in Port)
+        m.d.sync += [
+            self.flits_in.eq(self.flits_in + n_in),
+            self.flits_out.eq(self.flits_out + n_out),
+        ]
+        busy = 0
+        for p in Port:
+            busy = busy | fifos[p].r_rdy | self.o[p].valid
+        m.d.comb += self.idle.eq(~busy)
+        return m

@@ -1,0 +1,230 @@
+"""Cycle-exact twin of :class:`spikemesh.rtl.mesh.Mesh` (docs/noc.md).
+
+:class:`MeshModel` wires :class:`RouterModel` s exactly as the RTL wires
+routers, and steps them with the composition rule of the boundary contract:
+read every router's registered outputs and input ready, compute the transfers
+(valid & ready), then clock every router.
+
+Boundary interface: the mesh's endpoints are numbered ``k = y * width + x`` for
+the tile at (x, y), and ``k = width * height`` (:attr:`MeshModel.host`) for the
+host link. Per cycle::
+
+    o_valid, o_payload, i_ready = mesh.outputs()     # lists, one entry per endpoint
+    mesh.clock(i_valid, i_payload, o_ready)           # sequences, one entry per endpoint
+
+For benchmarks, :meth:`MeshModel.run` takes an injection schedule and returns
+every flit's arrival cycle. Both follow the same cycle rules as the RTL, so
+arrival cycles are identical to the RTL's for the same per-cycle inputs.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from spikemesh.rtl.router import Port
+from spikemesh.sim.router import COUNTER_MASK, RouterModel
+
+from spikemesh.config import ChipConfig, flit_layout
+
+LOCAL, NORTH, EAST, SOUTH, WEST = (int(p) for p in Port)
+
+
+class MeshModel:
+    """W x H router models with the host link at (0, 0) West.
+
+    Parameters
+    ----------
+    chip : ChipConfig
+
+    Members
+    -------
+    routers : list of list of RouterModel
+        ``routers[y][x]``.
+    host : int
+        Endpoint index of the host link (``width * height``).
+    cycle : int
+        Cycles clocked since reset.
+    flits_in, flits_out, dropped, misroute : int
+        Same as the RTL's counters (32-bit, wrapping) and sticky flag.
+    """
+
+    def __init__(self, chip: ChipConfig):
+        if not isinstance(chip, ChipConfig):
+            raise TypeError(f"MeshModel needs a ChipConfig, not {chip!r}")
+        self.chip = chip
+        self.layout = flit_layout(chip)
+        w, h = chip.width, chip.height
+        self.width, self.height = w, h
+        self.routers = [[RouterModel(chip, x=x, y=y) for x in range(w)] for y in range(h)]
+        self._flat = [self.routers[y][x] for y in range(h) for x in range(w)]
+        self.host = w * h
+        self.n_endpoints = w * h + 1
+        # Per router: tuple of (output port, receiving router or None for an edge, its input).
+        self._links = []
+        for y in range(h):
+            for x in range(w):
+                links = []
+                for p, nx, ny in (
+                    (NORTH, x, y + 1),
+                    (EAST, x + 1, y),
+                    (SOUTH, x, y - 1),
+                    (WEST, x - 1, y),
+                ):
+                    if 0 <= nx < w and 0 <= ny < h:
+                        links.append((p, self.routers[ny][nx], int(Port(p).opposite)))
+                    elif (x, y, p) != (0, 0, WEST):
+                        links.append((p, None, 0))
+                self._links.append(tuple(links))
+        # Endpoint k -> (router, port).
+        self._ends = [(r, LOCAL) for r in self._flat] + [(self.routers[0][0], WEST)]
+        self._o_valid = [0] * self.n_endpoints
+        self._o_payload = [0] * self.n_endpoints
+        self._i_ready = [1] * self.n_endpoints
+        self.cycle = 0
+        self.flits_in = 0
+        self.flits_out = 0
+        self.dropped = 0
+        self.misroute = 0
+
+    @property
+    def idle(self) -> bool:
+        return not any(r.busy for r in self._flat)
+
+    def endpoint(self, x: int, y: int) -> int:
+        """Endpoint index of tile (x, y); (-1, 0) is the host."""
+        if (x, y) == (-1, 0):
+            return self.host
+        return y * self.width + x
+
+    def outputs(self):
+        """(o_valid, o_payload, i_ready) per endpoint for the current cycle (reused lists)."""
+        ov, op, ir = self._o_valid, self._o_payload, self._i_ready
+        for k, (r, p) in enumerate(self._ends):
+            ov[k] = r.o_valid[p]
+            op[k] = r.o_payload[p]
+            ir[k] = r.i_ready[p]
+        return ov, op, ir
+
+    def clock(self, i_valid, i_payload, o_ready):
+        """Advance one cycle given every endpoint's input valid/payload and output ready."""
+        moves = []
+        n_in = 0
+        for k, (r, p) in enumerate(self._ends):
+            if i_valid[k] and r.i_ready[p]:
+                moves.append((r, p, i_payload[k]))
+                n_in += 1
+        self._step(moves, o_ready)
+        self.flits_in = (self.flits_in + n_in) & COUNTER_MASK
+
+    def _step(self, moves, o_ready):
+        """One cycle of every busy router; ``moves`` holds this cycle's boundary inputs."""
+        n_out = 0
+        n_drop = 0
+        host = self.host
+        for k, r in enumerate(self._flat):
+            if not r.busy:
+                continue
+            ov = r.o_valid
+            mask = 0
+            if ov[LOCAL] and o_ready[k]:
+                mask = 1
+                n_out += 1
+            for p, nb, q in self._links[k]:
+                if ov[p]:
+                    if nb is None:
+                        mask |= 1 << p
+                        n_drop += 1
+                    elif nb.i_ready[q]:
+                        mask |= 1 << p
+                        moves.append((nb, q, r.o_payload[p]))
+            if k == 0 and ov[WEST] and o_ready[host]:
+                mask |= 1 << WEST
+                n_out += 1
+            r.advance(mask)
+        for nb, q, flit in moves:
+            nb.accept(q, flit)
+            nb.busy = True
+        for r in self._flat:
+            if r.busy:
+                r.settle()
+        self.cycle += 1
+        self.flits_out = (self.flits_out + n_out) & COUNTER_MASK
+        if n_drop:
+            self.dropped = (self.dropped + n_drop) & COUNTER_MASK
+            self.misroute = 1
+
+    # --- benchmarks ----------------------------------------------------------------
+    def run(self, schedule, *, max_cycles=None, o_ready=None):
+        """Inject flits from unbounded source queues; return every flit's arrival cycle.
+
+        Parameters
+        ----------
+        schedule : sequence of (cycle, source endpoint, flit word)
+            Sorted by cycle. A flit joins its source's queue at ``cycle``; each
+            source offers its queue's head (valid held until accepted), as a
+            core or the host would.
+        max_cycles : int, optional
+            Stop after this many cycles (undelivered flits get arrival None).
+        o_ready : callable(cycle) -> sequence, optional
+            Output ready per endpoint per cycle; default: always ready.
+
+        Returns
+        -------
+        (arrivals, accepted) : lists, aligned with ``schedule``
+            ``arrivals[i]``: the cycle in which flit i left the mesh (its
+            o_valid & o_ready transfer), or None; ``accepted[i]``: the cycle in
+            which the mesh accepted it (i_valid & i_ready). Cycles count from
+            this model's current :attr:`cycle`.
+        """
+        n = len(schedule)
+        arrivals = [None] * n
+        accepted = [None] * n
+        queues = [deque() for _ in range(self.n_endpoints)]
+        all_ready = [1] * self.n_endpoints
+        tag_shift = self.layout.width
+        words = [
+            (flit & ((1 << tag_shift) - 1)) | (i << tag_shift)
+            for i, (_, _, flit) in enumerate(schedule)
+        ]
+        ends = self._ends
+        nxt = 0
+        pending = 0  # injected into queues, not yet delivered
+        delivered = 0
+        start = self.cycle
+        drop0 = self.dropped
+        limit = None if max_cycles is None else start + max_cycles
+        while delivered + ((self.dropped - drop0) & COUNTER_MASK) < n:
+            t = self.cycle
+            if limit is not None and t >= limit:
+                break
+            rel = t - start
+            while nxt < n and schedule[nxt][0] <= rel:
+                queues[schedule[nxt][1]].append(nxt)
+                nxt += 1
+                pending += 1
+            ready = all_ready if o_ready is None else o_ready(rel)
+            # Arrivals this cycle: every endpoint output with valid & ready.
+            for k, (r, p) in enumerate(ends):
+                if r.o_valid[p] and ready[k]:
+                    arrivals[r.o_payload[p] >> tag_shift] = rel
+                    delivered += 1
+            moves = []
+            n_in = 0
+            if pending:
+                for k, qu in enumerate(queues):
+                    if qu:
+                        r, p = ends[k]
+                        if r.i_ready[p]:
+                            i = qu.popleft()
+                            accepted[i] = rel
+                            moves.append((r, p, words[i]))
+                            n_in += 1
+                pending -= n_in
+            self._step(moves, ready)
+            self.flits_in = (self.flits_in + n_in) & COUNTER_MASK
+            if pending == 0 and nxt < n and self.idle:
+                # Nothing in flight: jump to the next injection.
+                gap = schedule[nxt][0] - (self.cycle - start)
+                if gap > 0:
+                    self.cycle += gap
+        return arrivals, accepted

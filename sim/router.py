@@ -1,0 +1,190 @@
+"""Cycle-exact twin of :class:`spikemesh.rtl.router.Router` (docs/noc.md).
+
+The model keeps the RTL's state in plain Python ints and deques: per input a
+FIFO of flit words (with the output port each flit will request, computed once
+when it is written), per output a register (valid, payload) and the index of
+the input it granted last.
+
+Boundary interface (one call each per clock cycle)::
+
+    o_valid, o_payload, i_ready = model.outputs()   # registered outputs of this cycle
+    model.clock(i_valid, i_payload, o_ready)         # inputs of this cycle; advance one cycle
+
+Ports are indexed by :class:`spikemesh.rtl.router.Port` (LOCAL, NORTH, EAST,
+SOUTH, WEST). Like the RTL, the outputs depend only on state, so composing
+models works as for the RTL: read every block's outputs, compute the transfers
+(valid & ready), clock every block.
+
+Flit words are Python ints laid out by ``flit_layout(chip)``; bits above the
+layout's width are carried along untouched (benchmarks tag flits with them).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from spikemesh.rtl.router import N_PORTS, Port, check_chip_xy, rr_grant
+
+from spikemesh.config import ChipConfig, flit_layout
+
+COUNTER_MASK = (1 << 32) - 1
+
+# _RR[last][requests] = granted input (or -1): round-robin starting after ``last``.
+_RR = [
+    [-1 if r == 0 else rr_grant(last, r) for r in range(1 << N_PORTS)] for last in range(N_PORTS)
+]
+
+
+class FlitRouting:
+    """Decodes the destination of flit words and computes XY routes by table look-up."""
+
+    def __init__(self, chip: ChipConfig):
+        lay = flit_layout(chip)
+        self.layout = lay
+        self.dy_off = lay.offsets["dest_y"]
+        self.dy_mask = (1 << lay["dest_y"].width) - 1
+        self.dx_off = lay.offsets["dest_x"]
+        self.dx_bits = lay["dest_x"].width
+        self.dx_mask = (1 << self.dx_bits) - 1
+
+    def tables(self, x: int, y: int):
+        """(xdir, ydir): xdir[raw dest_x] = EAST/WEST or -1 (this column); ydir[dest_y] = N/S/L."""
+        xdir = []
+        for raw in range(1 << self.dx_bits):
+            dx = raw - (1 << self.dx_bits) if raw >> (self.dx_bits - 1) else raw
+            xdir.append(int(Port.EAST) if dx > x else int(Port.WEST) if dx < x else -1)
+        ydir = []
+        for dy in range(self.dy_mask + 1):
+            ydir.append(
+                int(Port.NORTH) if dy > y else int(Port.SOUTH) if dy < y else int(Port.LOCAL)
+            )
+        return xdir, ydir
+
+
+class RouterModel:
+    """One router, cycle for cycle equal to the RTL.
+
+    Parameters
+    ----------
+    chip : ChipConfig
+    x, y : int
+        Tile coordinates.
+
+    Members
+    -------
+    o_valid, o_payload, i_ready : list of int (5 each)
+        This cycle's registered outputs (also returned by :meth:`outputs`).
+    flits_in, flits_out : int
+        Same counters as the RTL (32-bit, wrapping).
+    """
+
+    def __init__(self, chip: ChipConfig, *, x: int, y: int):
+        check_chip_xy(chip, x, y, what="RouterModel")
+        self.chip = chip
+        self.x = x
+        self.y = y
+        self.depth = chip.router.fifo_depth
+        rt = FlitRouting(chip)
+        self._xdir, self._ydir = rt.tables(x, y)
+        self._dx_off, self._dx_mask = rt.dx_off, rt.dx_mask
+        self._dy_off, self._dy_mask = rt.dy_off, rt.dy_mask
+        self.fifo = [deque() for _ in range(N_PORTS)]
+        self._froute = [deque() for _ in range(N_PORTS)]
+        self.o_valid = [0] * N_PORTS
+        self.o_payload = [0] * N_PORTS
+        self.i_ready = [1] * N_PORTS
+        self.last = [N_PORTS - 1] * N_PORTS
+        self.flits_in = 0
+        self.flits_out = 0
+        self.busy = False  # any flit in a FIFO or an output register
+        self._req = [0] * N_PORTS
+
+    # --- boundary interface ---------------------------------------------------
+    def outputs(self):
+        """(o_valid, o_payload, i_ready) of the current cycle (live lists: do not modify)."""
+        return self.o_valid, self.o_payload, self.i_ready
+
+    def clock(self, i_valid, i_payload, o_ready):
+        """Advance one cycle given this cycle's input valid/payload and output ready (5 each)."""
+        mask = 0
+        for p in range(N_PORTS):
+            if o_ready[p]:
+                mask |= 1 << p
+        self.advance(mask)
+        ready = self.i_ready
+        for q in range(N_PORTS):
+            if i_valid[q] and ready[q]:
+                self.accept(q, i_payload[q])
+        self.settle()
+
+    @property
+    def idle(self) -> bool:
+        return not self.busy
+
+    # --- split-phase stepping, used by MeshModel ------------------------------
+    def route(self, flit: int) -> int:
+        r = self._xdir[(flit >> self._dx_off) & self._dx_mask]
+        return r if r >= 0 else self._ydir[(flit >> self._dy_off) & self._dy_mask]
+
+    def advance(self, ready_mask: int):
+        """Drain the output registers whose port is ready, then arbitrate and reload them.
+
+        Reads FIFO heads and output registers as they were at the start of the
+        cycle; must run before this cycle's :meth:`accept` calls.
+        """
+        ov = self.o_valid
+        free = 0
+        for p in range(N_PORTS):
+            if ov[p]:
+                if ready_mask >> p & 1:
+                    ov[p] = 0
+                    self.flits_out += 1
+                    free |= 1 << p
+            else:
+                free |= 1 << p
+        if not free:
+            return
+        req = self._req
+        fifo = self.fifo
+        froute = self._froute
+        any_req = False
+        for q in range(N_PORTS):
+            if fifo[q]:
+                r = froute[q][0]
+                if free >> r & 1:
+                    req[r] |= 1 << q
+                    any_req = True
+        if not any_req:
+            return
+        last = self.last
+        op = self.o_payload
+        for p in range(N_PORTS):
+            r = req[p]
+            if r:
+                q = _RR[last[p]][r]
+                req[p] = 0
+                last[p] = q
+                froute[q].popleft()
+                op[p] = fifo[q].popleft()
+                ov[p] = 1
+
+    def accept(self, q: int, flit: int):
+        """Write a flit into input FIFO ``q`` (the caller checked ``i_ready[q]``)."""
+        self.fifo[q].append(flit)
+        self._froute[q].append(self.route(flit))
+        self.flits_in += 1
+
+    def settle(self):
+        """End of cycle: recompute ready (FIFO not full), busy, and wrap the counters."""
+        depth = self.depth
+        busy = False
+        for q in range(N_PORTS):
+            n = len(self.fifo[q])
+            self.i_ready[q] = 1 if n < depth else 0
+            if n:
+                busy = True
+        if not busy:
+            busy = any(self.o_valid)
+        self.busy = busy
+        self.flits_in &= COUNTER_MASK
+        self.flits_out &= COUNTER_MASK
