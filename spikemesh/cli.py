@@ -124,18 +124,22 @@ def plot_raster(net: Network, result: Result, path):
     ax.set_xlabel("tick")
     ax.set_ylabel("neuron")
     if net.populations:
-        ax.legend(loc="upper right", fontsize="small", markerscale=3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small", markerscale=3)
     fig.suptitle(f"{net.name}: {result.backend}, {result.ticks} ticks")
     fig.savefig(path, dpi=100)
 
 
-def _cmd_run(args, console) -> int:
-    if args.chip is not None:
+def resolve_run_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill in what a backend reads: ``args.chip`` loaded, ``args.acc_bits`` decided."""
+    if isinstance(args.chip, (str, Path)):
         args.chip = ChipConfig.from_yaml(Path(args.chip))
-        if args.acc_bits is None:
-            args.acc_bits = args.chip.core.acc_bits
     if args.acc_bits is None:
-        args.acc_bits = 24
+        args.acc_bits = args.chip.core.acc_bits if args.chip is not None else 24
+    return args
+
+
+def _cmd_run(args, console) -> int:
+    resolve_run_args(args)
     get_backend(args.backend)  # fail on a typo before loading anything
     net = load_network(Path(args.network))
     result = run_backend(args.backend, net, args.ticks, args)
