@@ -1,4 +1,4 @@
-"""The golden reference: chip.md §2–§4 on a network, in plain numpy.
+"""The golden reference: chip.md §2-§4 on a network, in plain numpy.
 
 Written for clarity, not speed. It defines what every other model must
 produce, spike for spike.

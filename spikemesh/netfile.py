@@ -292,7 +292,13 @@ def _compact(arr):
 
 def _dump_population(p: Population) -> dict:
     out = {"name": p.name, "size": p.size}
-    out.update(zip(("du", "dv", "vth", "bias_mant", "bias_exp", "refractory"), p.params.as_tuple()))
+    out.update(
+        zip(
+            ("du", "dv", "vth", "bias_mant", "bias_exp", "refractory"),
+            p.params.as_tuple(),
+            strict=True,
+        )
+    )
     out["u0"] = _compact(p.u0)
     out["v0"] = _compact(p.v0)
     out["record"] = p.record

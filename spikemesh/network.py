@@ -43,7 +43,8 @@ def _param(key):
 def _check_name(name, what):
     if not isinstance(name, str) or not name or not set(name) <= _NAME_OK:
         raise NetworkError(
-            f"{what} name must be a non-empty string of letters, digits, '_', '-', '.', not {name!r}"
+            f"{what} name must be a non-empty string of letters, digits, '_', '-', '.', "
+            f"not {name!r}"
         )
 
 
@@ -210,7 +211,8 @@ class SpikeSource:
         ]
         if len(given) != 1:
             raise NetworkError(
-                f"source {name!r} needs exactly one of spikes, bernoulli, poisson; got {given or 'none'}"
+                f"source {name!r} needs exactly one of spikes, bernoulli, poisson; "
+                f"got {given or 'none'}"
             )
         self.kind = given[0]
         with _param("seed"):
@@ -248,7 +250,8 @@ class SpikeSource:
                 idx = [idx] if isinstance(idx, (int, np.integer)) else idx
                 if not isinstance(idx, (list, tuple, np.ndarray)):
                     raise NetworkError(
-                        f"source {name!r} spikes[{t}] must be an index or a list of indices, not {idx!r}"
+                        f"source {name!r} spikes[{t}] must be an index or a list of indices, "
+                        f"not {idx!r}"
                     )
                 for i in idx:
                     pairs.append((t, i))
@@ -256,7 +259,8 @@ class SpikeSource:
             arr = np.asarray(spikes, dtype=object)
             if arr.size and (arr.ndim != 2 or arr.shape[1] != 2):
                 raise NetworkError(
-                    f"source {name!r} spikes must be (tick, index) pairs or a tick -> indices mapping"
+                    f"source {name!r} spikes must be (tick, index) pairs "
+                    "or a tick -> indices mapping"
                 )
             pairs = [tuple(p) for p in arr.tolist()] if arr.size else []
         ev = np.zeros((len(pairs), 2), dtype=np.int64)
@@ -362,7 +366,10 @@ class Projection:
         return int(self.pre_idx.size)
 
     def __repr__(self):
-        return f"Projection({self.pre!r} -> {self.post!r}, {len(self)} synapses, exp {self.weight_exp})"
+        return (
+            f"Projection({self.pre!r} -> {self.post!r}, {len(self)} synapses, "
+            f"exp {self.weight_exp})"
+        )
 
 
 CONNECTIVITY = ("explicit", "one_to_one", "all_to_all", "fixed_fanout", "fixed_probability")
@@ -518,7 +525,8 @@ class Network:
         else:
             with _param("connectivity"):
                 raise NetworkError(
-                    f"{where}: unknown connectivity {connectivity!r}; known: {', '.join(CONNECTIVITY)}"
+                    f"{where}: unknown connectivity {connectivity!r}; "
+                    f"known: {', '.join(CONNECTIVITY)}"
                 )
         with _param("pairs" if explicit_w is not None else "weight"):
             if explicit_w is not None:
@@ -597,7 +605,7 @@ class Network:
         return proj.post_idx + self[proj.post].offset
 
     def synapse_arrays(self):
-        """All synapses as flat arrays (pre id, post id, weight, weight_exp), in declaration order."""
+        """All synapses as flat arrays (pre id, post id, weight, weight_exp), declaration order."""
         if not self.projections:
             z = np.zeros(0, dtype=np.int64)
             return z, z.copy(), z.copy(), z.copy()
@@ -643,6 +651,6 @@ class Network:
 
     def __repr__(self):
         return (
-            f"Network({self.name!r}: {len(self.populations)} populations, {self.num_neurons} neurons, "
-            f"{self.num_sources} inputs, {self.num_synapses} synapses)"
+            f"Network({self.name!r}: {len(self.populations)} populations, "
+            f"{self.num_neurons} neurons, {self.num_sources} inputs, {self.num_synapses} synapses)"
         )
