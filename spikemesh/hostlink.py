@@ -30,6 +30,7 @@ STATUS         ``a`` = register index, ``b`` = value
 
 from __future__ import annotations
 
+import contextlib
 import enum
 
 from .config import ChipConfig
@@ -100,3 +101,227 @@ def command_layout(chip: ChipConfig, config_data_bits: int) -> Layout:
 def response_layout() -> Layout:
     """Chip -> host response word (fixed width: 84 bits)."""
     return Layout("HostResponse", [("b", RSP_B_BITS), ("a", RSP_A_BITS), ("op", OP_BITS)])
+
+
+# --- Word helpers: every loader (UART, cocotb) encodes and decodes here -----
+
+
+def word_bytes(layout: Layout) -> int:
+    """Bytes a word of ``layout`` takes on a byte link (little-endian, zero-padded)."""
+    return (layout.width + 7) // 8
+
+
+def word_to_bytes(layout: Layout, word: int) -> bytes:
+    """A packed word as ``word_bytes(layout)`` little-endian bytes."""
+    if not 0 <= word < (1 << layout.width):
+        raise ValueError(f"{layout.name} word {word:#x} does not fit {layout.width} bits")
+    return int(word).to_bytes(word_bytes(layout), "little")
+
+
+def word_from_bytes(layout: Layout, data: bytes) -> int:
+    """Inverse of :func:`word_to_bytes`; the padding bits must be zero."""
+    if len(data) != word_bytes(layout):
+        raise ValueError(f"{layout.name} word takes {word_bytes(layout)} bytes, not {len(data)}")
+    word = int.from_bytes(data, "little")
+    if word >> layout.width:
+        raise ValueError(f"{layout.name} word {word:#x} has bits set above bit {layout.width - 1}")
+    return word
+
+
+class HostCommands:
+    """Encodes host-link command words for one chip (the one place loaders build them).
+
+    Parameters
+    ----------
+    chip : ChipConfig
+    config_data_bits : int
+        Width of the ``data`` field (from the core's config map), as for
+        :func:`command_layout`.
+
+    Every method returns the packed command word (an ``int`` of
+    ``self.layout.width`` bits). ``tile`` is an ``(x, y)`` pair.
+    """
+
+    def __init__(self, chip: ChipConfig, config_data_bits: int):
+        self.chip = chip
+        self.config_data_bits = config_data_bits
+        self.layout = command_layout(chip, config_data_bits)
+
+    def encode(self, op: Cmd, *, tile=(0, 0), arg: int = 0, data: int = 0) -> int:
+        x, y = tile
+        if not (0 <= x < self.chip.width and 0 <= y < self.chip.height):
+            raise ValueError(
+                f"Tile ({x}, {y}) is outside the {self.chip.width} x {self.chip.height} mesh"
+            )
+        return self.layout.pack(op=int(Cmd(op)), tile_x=x, tile_y=y, arg=arg, data=data)
+
+    def decode(self, word: int) -> dict:
+        """Fields of a command word, with ``op`` as a :class:`Cmd`."""
+        f = self.layout.unpack(word)
+        f["op"] = Cmd(f["op"])
+        return f
+
+    def config_write(self, tile, addr: int, data: int) -> int:
+        return self.encode(Cmd.CONFIG_WRITE, tile=tile, arg=addr, data=data)
+
+    def input(self, tile, axon: int) -> int:
+        return self.encode(Cmd.INPUT, tile=tile, arg=axon)
+
+    def end_tick(self) -> int:
+        return self.encode(Cmd.END_TICK)
+
+    def run(self, ticks: int) -> int:
+        return self.encode(Cmd.RUN, arg=ticks)
+
+    def read_state(self, tile, neuron: int) -> int:
+        return self.encode(Cmd.READ_STATE, tile=tile, arg=neuron)
+
+    def read_status(self, reg: StatusReg) -> int:
+        return self.encode(Cmd.READ_STATUS, arg=int(reg))
+
+    def reset(self) -> int:
+        return self.encode(Cmd.RESET)
+
+
+def encode_response(op: Rsp, a: int = 0, b: int = 0) -> int:
+    """Pack a response word (used by models and test stand-ins of the chip)."""
+    return response_layout().pack(op=int(Rsp(op)), a=a, b=b)
+
+
+def decode_response(word: int) -> dict:
+    """Fields of a response word, with ``op`` as a :class:`Rsp` (unknown opcodes stay ints)."""
+    f = response_layout().unpack(word)
+    with contextlib.suppress(ValueError):
+        f["op"] = Rsp(f["op"])
+    return f
+
+
+# --- UART framing (docs/boards.md): shared by rtl/hostbridge.py and firmware/uart_loader.py ---
+
+FRAME_VERSION = 1
+SLIP_END = 0xC0  # frame delimiter, sent before and after every frame
+SLIP_ESC = 0xDB
+SLIP_ESC_END = 0xDC  # ESC ESC_END stands for a data byte 0xC0
+SLIP_ESC_ESC = 0xDD  # ESC ESC_ESC stands for a data byte 0xDB
+
+
+class Frame(enum.IntEnum):
+    """Frame type: the first byte of every (unstuffed) frame."""
+
+    CMD = 0x01  # host -> bridge: seq, 1..max_words command words
+    SYNC = 0x02  # host -> bridge: forget the last applied seq (start of a session)
+    PING = 0x03  # host -> bridge: answered by INFO
+    ACK = 0x81  # bridge -> host: seq [, words applied]
+    NAK = 0x82  # bridge -> host: seq as received, reason (see Nak)
+    RSP = 0x83  # bridge -> host: rseq, 1..rsp_batch response words
+    INFO = 0x84  # bridge -> host: seq, version, word sizes, error counters
+
+
+class Nak(enum.IntEnum):
+    """Why the bridge refused a host frame (the host retransmits it)."""
+
+    CRC = 1  # checksum mismatch
+    LENGTH = 2  # payload not a whole number of command words, or empty
+    OVERFLOW = 3  # more than max_words command words
+    TYPE = 4  # unknown frame type
+    ESCAPE = 5  # ESC followed by neither ESC_END nor ESC_ESC
+
+
+# Bytes of an INFO frame after type and seq, in order.
+INFO_FIELDS = ("version", "cmd_bytes", "rsp_bytes", "max_words", "rsp_batch",
+               "naks", "drops", "rx_errors")
+
+
+def crc16_ccitt(data: bytes, crc: int = 0xFFFF) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, MSB first, no final xor).
+
+    Appended big-endian to a frame; the CRC of frame + CRC is then 0, which is
+    what the bridge checks.
+    """
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def slip_encode(body: bytes) -> bytes:
+    """Stuff ``body`` and delimit it with END on both sides."""
+    out = bytearray([SLIP_END])
+    for b in body:
+        if b == SLIP_END:
+            out += bytes([SLIP_ESC, SLIP_ESC_END])
+        elif b == SLIP_ESC:
+            out += bytes([SLIP_ESC, SLIP_ESC_ESC])
+        else:
+            out.append(b)
+    out.append(SLIP_END)
+    return bytes(out)
+
+
+def build_frame(ftype: Frame, seq: int, payload: bytes = b"") -> bytes:
+    """A complete frame on the wire: SLIP(type, seq, payload, CRC-16 big-endian)."""
+    body = bytes([int(ftype), seq & 0xFF]) + bytes(payload)
+    return slip_encode(body + crc16_ccitt(body).to_bytes(2, "big"))
+
+
+class SlipDecoder:
+    """Incremental SLIP decoder: feed bytes, get back complete frame bodies.
+
+    A body still carries its CRC; check it with ``crc16_ccitt(body) == 0``.
+    Empty frames (END END) are skipped; a bad escape marks the frame bad
+    (returned as ``None`` so the caller can count it).
+    """
+
+    def __init__(self):
+        self._buf = bytearray()
+        self._esc = False
+        self._bad = False
+
+    def feed(self, data: bytes) -> list:
+        frames = []
+        for b in data:
+            if b == SLIP_END:
+                if self._buf or self._bad:
+                    frames.append(None if self._bad else bytes(self._buf))
+                self._buf.clear()
+                self._esc = self._bad = False
+            elif self._esc:
+                self._esc = False
+                if b == SLIP_ESC_END:
+                    self._buf.append(SLIP_END)
+                elif b == SLIP_ESC_ESC:
+                    self._buf.append(SLIP_ESC)
+                else:
+                    self._bad = True
+            elif b == SLIP_ESC:
+                self._esc = True
+            else:
+                self._buf.append(b)
+        return frames
+
+
+def frame_format_markdown() -> str:
+    """The frame format tables of docs/boards.md, generated from the definitions above."""
+    cmd = command_layout(ChipConfig(), 32)
+    rows = [
+        "| frame | dir | bytes after SLIP un-stuffing |",
+        "|---|---|---|",
+        "| CMD | host -> bridge | `0x01`, seq, N x command word (N = 1..max_words), CRC-16 |",
+        "| SYNC | host -> bridge | `0x02`, seq, CRC-16 |",
+        "| PING | host -> bridge | `0x03`, seq, CRC-16 |",
+        "| ACK | bridge -> host | `0x81`, seq, CRC-16 |",
+        "| NAK | bridge -> host | `0x82`, seq as received, reason, CRC-16 |",
+        "| RSP | bridge -> host | `0x83`, rseq, N x response word (N = 1..rsp_batch), CRC-16 |",
+        "| INFO | bridge -> host | `0x84`, seq, " + ", ".join(INFO_FIELDS) + ", CRC-16 |",
+        "",
+        "| NAK reason | code |",
+        "|---|---|",
+        *(f"| {r.name} | {r.value} |" for r in Nak),
+        "",
+        f"Words travel little-endian in whole bytes: a command word of the default chip "
+        f"({cmd.width} bits with 32-bit config data) takes {word_bytes(cmd)} bytes, a "
+        f"response word ({response_layout().width} bits) {word_bytes(response_layout())} bytes.",
+    ]
+    return "\n".join(rows)
