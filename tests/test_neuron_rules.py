@@ -1,0 +1,320 @@
+"""Every rule of chip.md §2-§4, pinned by hand-computed cases.
+
+Each case runs a tiny network on the golden reference *and* on the
+independent scalar reference (tests/scalar_ref.py), checks that they agree,
+then checks the value worked out by hand from chip.md. Each expected value is
+chosen so that the tempting wrong rule (floor instead of truncation, saturate
+instead of wrap, >= instead of >, ...) gives a different number.
+"""
+
+import numpy as np
+import pytest
+
+from spikemesh.golden import run_golden
+from spikemesh.network import Network
+
+from .scalar_ref import run_scalar, shift12_toward_zero, wrap_bits
+
+SAT = (1 << 23) - 1
+
+
+def run_both(net, ticks, *, acc_bits=24):
+    """Golden result after checking it against the scalar reference, state of every neuron."""
+    g = run_golden(net, ticks, acc_bits=acc_bits)
+    s = run_scalar(net, ticks, acc_bits=acc_bits)
+    np.testing.assert_array_equal(g.spikes, s.spikes)
+    np.testing.assert_array_equal(g.u, s.u[:, g.recorded])
+    np.testing.assert_array_equal(g.v, s.v[:, g.recorded])
+    np.testing.assert_array_equal(g.final_u, s.final_u)
+    np.testing.assert_array_equal(g.final_v, s.final_v)
+    return g
+
+
+def one_neuron(ticks, *, events=(), acc_bits=24, **params):
+    """One recorded neuron "n"; ``events`` = (tick, weight, weight_exp), one input each.
+
+    Returns (spikes, u, v) of the neuron, one entry per tick.
+    """
+    params.setdefault("vth", 131071)  # highest threshold unless a case needs one
+    net = Network("one")
+    net.population("n", 1, record=True, **params)
+    if events:
+        net.source("in", len(events), spikes=[(t, k) for k, (t, _, _) in enumerate(events)])
+        for k, (_, w, e) in enumerate(events):
+            net.connect("in", "n", connectivity="explicit", pairs=[(k, 0)], weight=w, weight_exp=e)
+    r = run_both(net, ticks, acc_bits=acc_bits)
+    return r.spikes[:, 0], r.u[:, 0], r.v[:, 0]
+
+
+# --- the arithmetic helpers of the scalar reference -------------------------------
+
+
+def test_scalar_helpers():
+    assert shift12_toward_zero(-4095) == 0  # floor would give -1
+    assert shift12_toward_zero(-4096) == -1
+    assert shift12_toward_zero(-8191) == -1  # floor would give -2
+    assert shift12_toward_zero(8191) == 1
+    assert wrap_bits(1 << 23, 24) == -(1 << 23)
+    assert wrap_bits(-(1 << 23) - 1, 24) == (1 << 23) - 1
+    assert wrap_bits(40000, 16) == 40000 - 65536
+
+
+# --- §3 rounding toward zero --------------------------------------------------------
+
+
+def test_u_decay_rounds_toward_zero_for_negative_values():
+    # u = T(-5000 * 4095) = -(20_475_000 >> 12) = -4998; floor would give -4999.
+    _, u, _ = one_neuron(1, du=0, u0=-5000)
+    assert u[0] == -4998
+    _, u, _ = one_neuron(1, du=0, u0=5000)
+    assert u[0] == 4998
+
+
+def test_u_decay_of_minus_one_is_zero():
+    # T(-1 * 4095) = 0: a small negative current decays to 0, not to -1 for ever.
+    _, u, _ = one_neuron(2, du=0, u0=-1)
+    assert u.tolist() == [0, 0]
+
+
+def test_v_decay_rounds_toward_zero_for_negative_values():
+    # v = T(-5000 * (4096 - 1)) + u + bias = -4998 (+0 + 0); floor gives -4999.
+    _, _, v = one_neuron(1, dv=1, v0=-5000)
+    assert v[0] == -4998
+    _, _, v = one_neuron(1, dv=1, v0=-1)
+    assert v[0] == 0
+
+
+def test_decay_factors_use_du_plus_one_and_dv():
+    # du = 2047: factor 4096 - 2048 = 2048, u halves; dv = 2048: factor 2048, v halves.
+    _, u, v = one_neuron(1, du=2047, dv=2048, u0=1000, v0=3000)
+    assert u[0] == 500
+    assert v[0] == 1500 + 500  # the new u is added to the decayed v
+    # du = 0 still decays u by 1/4096 (effective decay du + 1); dv = 0 keeps v.
+    _, u, v = one_neuron(1, du=0, dv=0, u0=8192, v0=8192)
+    assert u[0] == 8190
+    assert v[0] == 8192 + 8190
+
+
+# --- §3 u wraps, v saturates -----------------------------------------------------
+
+
+def test_u_wraps_upward():
+    # du = 4095 makes the decay factor 0, so u = a << 6. Nine events of 127 << 7:
+    # a = 146_304, a << 6 = 9_363_456 >= 2^23 -> 9_363_456 - 2^24 = -7_413_760.
+    _, u, _ = one_neuron(2, du=4095, events=[(0, 127, 7)] * 9)
+    assert u.tolist() == [0, -7_413_760]
+
+
+def test_u_wraps_downward():
+    # Nine events of -128 << 7: a << 6 = -9_437_184 -> + 2^24 = 7_340_032.
+    _, u, _ = one_neuron(2, du=4095, events=[(0, -128, 7)] * 9)
+    assert u.tolist() == [0, 7_340_032]
+
+
+def test_u_of_exactly_plus_2_pow_23_wraps_to_minus():
+    # 16 events of 64 << 7 = 131_072 = 2^17: u = 2^23 is not representable and becomes
+    # -2^23 (Lava would keep +2^23). v then saturates at -(2^23 - 1), not at -2^23.
+    _, u, v = one_neuron(2, du=4095, events=[(0, 64, 7)] * 16)
+    assert u.tolist() == [0, -(1 << 23)]
+    assert v.tolist() == [0, -SAT]
+
+
+def test_u_of_exactly_minus_2_pow_23_is_kept():
+    _, u, _ = one_neuron(2, du=4095, events=[(0, -128, 7)] * 8)
+    assert u.tolist() == [0, -(1 << 23)]
+
+
+def test_v_saturates_negative_at_minus_2_pow_23_plus_1():
+    # v = -8_000_000 + u, u = T(-1_000_000 * 4095) = -999_755: -8_999_755 clips to -(2^23 - 1).
+    # Wrapping would give +7_777_461 instead.
+    _, u, v = one_neuron(1, du=0, u0=-1_000_000, v0=-8_000_000)
+    assert u[0] == -999_755
+    assert v[0] == -SAT
+
+
+def test_v_saturates_positive_and_then_spikes():
+    # v = 8_000_000 + 999_755 clips to 2^23 - 1 = 8_388_607 > 131_071 << 6 = 8_388_544: spike.
+    # Wrapping would give a large negative v and no spike. (A saturated v always exceeds
+    # the highest threshold, so positive saturation shows only as this spike.)
+    spikes, _, v = one_neuron(1, du=0, u0=1_000_000, v0=8_000_000, vth=131071)
+    assert spikes.tolist() == [True]
+    assert v[0] == 0
+
+
+def test_v_saturation_is_per_tick_not_sticky():
+    # Saturated at -(2^23 - 1) at tick 0; with u = 0 and a positive bias v climbs back.
+    _, _, v = one_neuron(2, dv=0, u0=0, v0=-SAT, bias_mant=-100, bias_exp=0)
+    assert v.tolist() == [-SAT, -SAT]
+    _, _, v = one_neuron(2, dv=0, v0=-SAT, bias_mant=100)
+    assert v.tolist() == [-SAT + 100, -SAT + 200]
+
+
+# --- §3 threshold -----------------------------------------------------------------
+
+
+def test_threshold_is_strict():
+    # vth = 100: threshold 100 << 6 = 6400. v == 6400 stays; v == 6401 spikes.
+    spikes, _, v = one_neuron(1, vth=100, v0=6400)
+    assert spikes.tolist() == [False]
+    assert v[0] == 6400
+    spikes, _, v = one_neuron(1, vth=100, v0=6401)
+    assert spikes.tolist() == [True]
+    assert v[0] == 0
+
+
+def test_threshold_zero_spikes_on_any_positive_v():
+    spikes, _, _ = one_neuron(2, vth=0, v0=1)
+    assert spikes.tolist() == [True, False]  # v = 1 > 0, then v = 0 is not > 0
+
+
+# --- §3 refractory ----------------------------------------------------------------
+
+
+def test_refractory_holds_v_at_zero_for_exactly_r_ticks():
+    # bias 4000 per tick, threshold 6400: v = 4000, 8000 -> spike at tick 1, then
+    # refractory 2 holds v = 0 at ticks 2 and 3 (the bias is not added), v = 4000 at 4.
+    spikes, _, v = one_neuron(10, dv=0, vth=100, bias_mant=4000, refractory=2)
+    assert np.flatnonzero(spikes).tolist() == [1, 5, 9]
+    assert v.tolist() == [4000, 0, 0, 0, 4000, 0, 0, 0, 4000, 0]
+
+
+def test_refractory_zero_is_off():
+    spikes, _, _ = one_neuron(6, dv=0, vth=100, bias_mant=4000, refractory=0)
+    assert np.flatnonzero(spikes).tolist() == [1, 3, 5]
+
+
+def test_refractory_counter_reloads_on_each_spike():
+    # bias 875 << 3 = 7000 > 6400: spike whenever not refractory; R = 3: every 4th tick.
+    spikes, _, v = one_neuron(13, dv=0, vth=100, bias_mant=875, bias_exp=3, refractory=3)
+    assert np.flatnonzero(spikes).tolist() == [0, 4, 8, 12]
+    assert not v.any()
+
+
+def test_refractory_still_updates_u():
+    # Spike at tick 0 (v0 above threshold), refractory 3; an input at tick 1 reaches u
+    # at tick 2 although v is held at 0 there.
+    spikes, u, v = one_neuron(4, du=4095, vth=100, v0=6401, refractory=3, events=[(1, 10, 0)])
+    assert spikes.tolist() == [True, False, False, False]
+    assert u.tolist() == [0, 0, 640, 0]
+    assert v.tolist() == [0, 0, 0, 0]
+
+
+def test_refractory_input_is_lost_from_v():
+    # v is set to 0 in refractory, so the input that arrived then never reaches v later.
+    _, _, v = one_neuron(5, du=4095, dv=0, vth=100, v0=6401, refractory=1, events=[(0, 50, 0)])
+    # tick 0 spike; tick 1 in refractory (u = 3200 then, v held 0); tick 2 u = 0, v = 0.
+    assert v.tolist() == [0, 0, 0, 0, 0]
+
+
+# --- §3 bias ----------------------------------------------------------------------
+
+
+def test_bias_exponent():
+    # bias = 3 << 5 = 96 per tick (dv = 0: v keeps everything)
+    _, _, v = one_neuron(3, dv=0, bias_mant=3, bias_exp=5)
+    assert v.tolist() == [96, 192, 288]
+    _, _, v = one_neuron(2, dv=0, bias_mant=-3, bias_exp=5)
+    assert v.tolist() == [-96, -192]
+    _, _, v = one_neuron(1, dv=0, bias_mant=-4096, bias_exp=7)
+    assert v[0] == -524_288
+
+
+def test_bias_does_not_enter_u():
+    _, u, _ = one_neuron(2, bias_mant=100, bias_exp=3)
+    assert u.tolist() == [0, 0]
+
+
+# --- §4 weights -------------------------------------------------------------------
+
+
+def test_weight_exponent_and_input_scaling():
+    # The event adds w << e = 3 << 4 = 48 to a; a enters u as a << 6 = 3072.
+    _, u, _ = one_neuron(2, du=4095, events=[(0, 3, 4)])
+    assert u.tolist() == [0, 3072]
+    _, u, _ = one_neuron(2, du=4095, events=[(0, -3, 4)])
+    assert u.tolist() == [0, -3072]
+    _, u, _ = one_neuron(2, du=4095, events=[(0, -128, 7)])
+    assert u.tolist() == [0, -16384 * 64]
+
+
+def test_events_of_one_tick_add_up():
+    _, u, _ = one_neuron(2, du=4095, events=[(0, 5, 0), (0, 7, 1), (0, -2, 2)])
+    assert u.tolist() == [0, (5 + 14 - 8) * 64]
+
+
+# --- §2 one tick of delay -------------------------------------------------------------
+
+
+def test_input_at_t_integrates_at_t_plus_1():
+    _, u, _ = one_neuron(8, du=4095, events=[(5, 1, 0)])
+    assert u.tolist() == [0, 0, 0, 0, 0, 0, 64, 0]
+
+
+def test_input_at_tick_0_is_not_seen_at_tick_0():
+    spikes, u, _ = one_neuron(1, du=4095, vth=0, events=[(0, 127, 7)])
+    assert u.tolist() == [0]
+    assert spikes.tolist() == [False]
+
+
+def test_neuron_spike_at_t_reaches_target_at_t_plus_1():
+    # a fires at tick 0 (v0 above threshold); a -> b -> c with strong weights: b fires at
+    # 1, c at 2. u of b is first non-zero at tick 1, never at 0.
+    net = Network("chain")
+    for name in "abc":
+        net.population(name, 1, du=4095, vth=100, v0=6401 if name == "a" else 0, record=True)
+    net.connect("a", "b", weight=127, weight_exp=3)
+    net.connect("b", "c", weight=127, weight_exp=3)
+    r = run_both(net, 4)
+    assert r.spikes.tolist() == [
+        [True, False, False],
+        [False, True, False],
+        [False, False, True],
+        [False, False, False],
+    ]
+    assert r.u[:, 1].tolist() == [0, 127 * 8 * 64, 0, 0]
+
+
+def test_self_connection_has_one_tick_of_delay_too():
+    net = Network("self")
+    net.population("a", 1, du=4095, vth=100, v0=6401, record=True)
+    net.connect("a", "a", weight=10, allow_self=True)
+    r = run_both(net, 3)
+    assert r.u[:, 0].tolist() == [0, 640, 0]
+
+
+# --- §3 u is not reset ------------------------------------------------------------
+
+
+def test_u_is_not_reset_by_a_spike():
+    # u0 = 10_000, du = 0: u = T(10_000 * 4095) = 9997 at tick 0; the spike resets v only.
+    spikes, u, v = one_neuron(2, du=0, vth=0, u0=10_000)
+    assert spikes.tolist() == [True, True]
+    assert u.tolist() == [9997, 9994]
+    assert v.tolist() == [0, 0]
+
+
+# --- §4 accumulator width -----------------------------------------------------------
+
+
+def test_accumulator_wraps_at_acc_bits():
+    # Three events of 127 << 7: a = 48_768. 16-bit accumulator: 48_768 - 65_536 = -16_768.
+    events = [(0, 127, 7)] * 3
+    _, u, _ = one_neuron(2, du=4095, acc_bits=16, events=events)
+    assert u.tolist() == [0, -16_768 * 64]
+    _, u, _ = one_neuron(2, du=4095, acc_bits=24, events=events)
+    assert u.tolist() == [0, 48_768 * 64]
+
+
+@pytest.mark.parametrize("order", [(0, 0, 0, 1, 1), (1, 1, 0, 0, 0), (0, 1, 0, 1, 0)])
+def test_accumulator_wrap_is_order_independent(order):
+    # Three +127 << 7 and two -128 << 7 events in a 16-bit accumulator. Modular sum:
+    # 3 * 16_256 - 2 * 16_384 = 16_000 in any order. A saturating accumulator would give
+    # -1 for (+, +, +, -, -) (it clips at 32_767) and 16_000 for (-, -, +, +, +).
+    w = [(0, 127, 7), (0, -128, 7)]
+    _, u, _ = one_neuron(2, du=4095, acc_bits=16, events=[w[k] for k in order])
+    assert u.tolist() == [0, 16_000 * 64]
+
+
+def test_accumulator_is_emptied_every_tick():
+    _, u, _ = one_neuron(4, du=4095, events=[(0, 10, 0), (2, 20, 0)])
+    assert u.tolist() == [0, 640, 0, 1280]
