@@ -1,0 +1,289 @@
+"""The neuron core's memory words and configuration address map, defined once.
+
+Every memory of ``rtl/core.py::Core`` stores one of the :class:`~spikemesh.layout.Layout`
+words below; the configuration path writes whole words. ``sim/core.py::CoreModel``
+decodes the same writes with :func:`decode_config_write`, and the firmware loaders
+turn a :class:`~spikemesh.coreimage.CoreImage` into writes with
+:func:`core_config_writes`. ``docs/core.md`` is generated from this module by
+:func:`core_markdown`, so the tables cannot drift from the RTL.
+
+Configuration address (``config_addr_bits(chip)`` bits)::
+
+    addr = region << index_bits | index
+
+``region`` is one of :class:`Region`; ``index`` is the word index inside that
+memory. A configuration write always writes a whole word; the data word is
+``config_data_bits(chip)`` bits wide and carries the region's layout in its
+least significant bits (unused high bits must be zero).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from .config import (
+    BIAS_EXP_BITS,
+    BIAS_MANT_BITS,
+    DU_BITS,
+    DV_BITS,
+    REFRACT_BITS,
+    STATE_BITS,
+    VTH_BITS,
+    WEIGHT_BITS,
+    WEIGHT_EXP_BITS,
+    ChipConfig,
+    CoreConfig,
+    bits_for,
+)
+from .coreimage import PROFILE_COLUMNS, CoreImage
+from .layout import Layout
+
+REGION_BITS = 3
+
+
+class Region(enum.IntEnum):
+    """Configuration regions: one per core memory."""
+
+    NEURON = 0  # neuron state + profile index, N words
+    PROFILE = 1  # neuron parameter profiles, P words
+    AXON = 2  # axon table, A words
+    SYNAPSE = 3  # synapse memory, S words
+    FANPTR = 4  # per-neuron fan-out list pointer + host_out flag, N words
+    FANOUT = 5  # fan-out entries, F words
+    ACC = 6  # dendritic accumulators, 2N words: index = parity << neuron_bits | neuron
+
+
+# --- memory words -------------------------------------------------------------
+
+
+def neuron_layout(core: CoreConfig) -> Layout:
+    """Neuron state memory word: u, v, refractory counter and the profile index."""
+    return Layout(
+        "NeuronWord",
+        [
+            ("u", STATE_BITS, True),
+            ("v", STATE_BITS, True),
+            ("ref", REFRACT_BITS),
+            ("profile", core.profile_bits),
+        ],
+    )
+
+
+def profile_layout() -> Layout:
+    """One neuron parameter profile (chip.md §3)."""
+    return Layout(
+        "ProfileWord",
+        [
+            ("du", DU_BITS),
+            ("dv", DV_BITS),
+            ("vth", VTH_BITS),
+            ("bias_mant", BIAS_MANT_BITS, True),
+            ("bias_exp", BIAS_EXP_BITS),
+            ("refractory", REFRACT_BITS),
+        ],
+    )
+
+
+def axon_layout(core: CoreConfig) -> Layout:
+    """Axon table word: the axon's synapse row and its weight exponent."""
+    return Layout(
+        "AxonWord",
+        [
+            ("base", core.synapse_addr_bits),
+            ("len", bits_for(core.synapses)),
+            ("exp", WEIGHT_EXP_BITS),
+        ],
+    )
+
+
+def synapse_layout(core: CoreConfig) -> Layout:
+    """Synapse memory word: target neuron and 8-bit signed weight."""
+    return Layout(
+        "SynapseWord",
+        [("target", core.neuron_bits), ("weight", WEIGHT_BITS, True)],
+    )
+
+
+def fanptr_layout(core: CoreConfig) -> Layout:
+    """Per-neuron fan-out pointer: the neuron's fan-out list and its host_out flag."""
+    return Layout(
+        "FanPtrWord",
+        [
+            ("base", core.fanout_addr_bits),
+            ("len", bits_for(core.fanout)),
+            ("host_out", 1),
+        ],
+    )
+
+
+def fanout_layout(chip: ChipConfig) -> Layout:
+    """Fan-out entry: destination tile and the axon id there."""
+    return Layout(
+        "FanoutWord",
+        [("x", chip.x_bits), ("y", chip.y_bits), ("axon", chip.core.axon_bits)],
+    )
+
+
+def acc_layout(core: CoreConfig) -> Layout:
+    """Dendritic accumulator word (modular, chip.md §4)."""
+    return Layout("AccWord", [("a", core.acc_bits, True)])
+
+
+def read_layout() -> Layout:
+    """Payload of the state read-back stream ``o_read``."""
+    return Layout("StateRead", [("u", STATE_BITS, True), ("v", STATE_BITS, True)])
+
+
+def region_layouts(chip: ChipConfig) -> dict:
+    """Region -> (word layout, depth)."""
+    c = chip.core
+    return {
+        Region.NEURON: (neuron_layout(c), c.neurons),
+        Region.PROFILE: (profile_layout(), c.profiles),
+        Region.AXON: (axon_layout(c), c.axons),
+        Region.SYNAPSE: (synapse_layout(c), c.synapses),
+        Region.FANPTR: (fanptr_layout(c), c.neurons),
+        Region.FANOUT: (fanout_layout(chip), c.fanout),
+        Region.ACC: (acc_layout(c), 2 * c.neurons),
+    }
+
+
+# --- address map ----------------------------------------------------------------
+
+
+def config_index_bits(chip: ChipConfig) -> int:
+    return max(bits_for(depth - 1) for _, depth in region_layouts(chip).values())
+
+
+def config_addr_bits(chip: ChipConfig) -> int:
+    return REGION_BITS + config_index_bits(chip)
+
+
+def config_data_bits(chip: ChipConfig) -> int:
+    return max(lay.width for lay, _ in region_layouts(chip).values())
+
+
+def config_layout(chip: ChipConfig) -> Layout:
+    """Payload of the core's ``i_config`` stream."""
+    return Layout(
+        "ConfigWrite",
+        [("data", config_data_bits(chip)), ("addr", config_addr_bits(chip))],
+    )
+
+
+def config_addr(chip: ChipConfig, region: Region, index: int) -> int:
+    _lay, depth = region_layouts(chip)[Region(region)]
+    if not 0 <= index < depth:
+        raise ValueError(
+            f"{Region(region).name} index must be between 0 and {depth - 1}, not {index}"
+        )
+    return int(region) << config_index_bits(chip) | index
+
+
+def decode_config_write(chip: ChipConfig, addr: int, data: int):
+    """(region, index, field dict) of a configuration write, as the RTL decodes it.
+
+    The RTL ignores the index bits above a memory's depth and the data bits above
+    its word; so does this function. An unknown region (7) writes nothing and
+    returns ``None``.
+    """
+    ib = config_index_bits(chip)
+    reg = addr >> ib
+    if reg not in Region._value2member_map_:
+        return None
+    region = Region(reg)
+    lay, depth = region_layouts(chip)[region]
+    index = (addr & ((1 << ib) - 1)) & (depth - 1)
+    return region, index, lay.unpack(data & ((1 << lay.width) - 1))
+
+
+# --- loader -----------------------------------------------------------------------
+
+
+def core_config_writes(chip: ChipConfig, image: CoreImage, *, acc=True) -> list:
+    """The configuration writes that load ``image`` into a core, as (addr, data) pairs.
+
+    Order: profiles, axon table, synapses, fan-out entries, fan-out pointers,
+    neuron state (u0, v0, refractory counter 0, profile index) and, if ``acc``,
+    zeros into both accumulator buffers (a core that ran before holds leftovers).
+    """
+    image.check(chip)
+    c = chip.core
+    out = []
+
+    def put(region, index, **fields):
+        lay, _ = region_layouts(chip)[region]
+        out.append((config_addr(chip, region, index), lay.pack(**fields)))
+
+    for p, row in enumerate(image.profiles.tolist()):
+        put(Region.PROFILE, p, **dict(zip(PROFILE_COLUMNS, row, strict=True)))
+    for a in range(c.axons):
+        put(
+            Region.AXON,
+            a,
+            base=int(image.axon_base[a]) if image.axon_len[a] else 0,
+            len=int(image.axon_len[a]),
+            exp=int(image.axon_exp[a]),
+        )
+    for k, (t, w) in enumerate(
+        zip(image.syn_target.tolist(), image.syn_weight.tolist(), strict=True)
+    ):
+        put(Region.SYNAPSE, k, target=t, weight=w)
+    for k, (x, y, ax) in enumerate(
+        zip(image.fan_x.tolist(), image.fan_y.tolist(), image.fan_axon.tolist(), strict=True)
+    ):
+        put(Region.FANOUT, k, x=x, y=y, axon=ax)
+    for i in range(c.neurons):
+        put(
+            Region.FANPTR,
+            i,
+            base=int(image.fan_base[i]) if image.fan_len[i] else 0,
+            len=int(image.fan_len[i]),
+            host_out=int(bool(image.host_out[i])),
+        )
+    for i in range(c.neurons):
+        put(
+            Region.NEURON,
+            i,
+            u=int(image.u0[i]),
+            v=int(image.v0[i]),
+            ref=0,
+            profile=int(image.profile_idx[i]),
+        )
+    if acc:
+        for i in range(2 * c.neurons):
+            put(Region.ACC, i, a=0)
+    return out
+
+
+# --- generated docs -------------------------------------------------------------------
+
+
+def core_markdown(chip: ChipConfig | None = None) -> str:
+    """Markdown tables of the core's memory words and address map for ``chip``."""
+    chip = chip or ChipConfig()
+    c = chip.core
+    lines = [
+        "## Core memories and configuration map (generated)",
+        "",
+        f"Generated by `spikemesh.layouts.core_markdown()` for a {chip.width} x {chip.height} "
+        f"chip with {c.neurons} neurons, {c.axons} axons, {c.synapses} synapses, "
+        f"{c.fanout} fan-out entries, {c.profiles} profiles, acc_bits {c.acc_bits}. "
+        "Widths that depend on the config follow it.",
+        "",
+        f"Config address: {config_addr_bits(chip)} bits = region ({REGION_BITS} bits) << "
+        f"{config_index_bits(chip)} | index. Config data: {config_data_bits(chip)} bits, "
+        "the region's word in the low bits.",
+        "",
+        "| region | value | memory | depth | word | width |",
+        "|---|---|---|---|---|---|",
+    ]
+    for region, (lay, depth) in region_layouts(chip).items():
+        lines.append(
+            f"| {region.name} | {int(region)} | {lay.name} | {depth} | see below | {lay.width} |"
+        )
+    for region, (lay, _) in region_layouts(chip).items():
+        lines += ["", f"### {lay.name} ({region.name})", "", lay.markdown()]
+    lines += ["", "### ConfigWrite (i_config payload)", "", config_layout(chip).markdown()]
+    lines += ["", "### StateRead (o_read payload)", "", read_layout().markdown()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,369 @@
+"""rtl/core.py::Core on Amaranth's simulator, in cycle lockstep with sim/core.py::CoreModel.
+
+Every test loads an image through the real configuration port, runs ticks with
+the protocol of docs/timing.md, and compares every boundary output with the
+timed CoreModel in every cycle; states are read back through i_read/o_read and
+compared with the golden arithmetic (spikemesh.neuron.lif_update).
+"""
+
+import numpy as np
+import pytest
+from spikemesh.rtl.core import Core
+from spikemesh.sim.core import CoreModel
+
+from spikemesh.config import ChipConfig, CoreConfig
+from spikemesh.coreimage import CoreImage
+from spikemesh.layouts import Region, config_addr, core_config_writes, neuron_layout
+from spikemesh.neuron import lif_update
+from tb.core.scenarios import TILE, random_image, random_inputs, scenario_chip
+from tests.helpers import run_sim
+
+SMALL = CoreConfig(neurons=16, axons=16, synapses=64, fanout=64, profiles=2)
+
+
+class Lockstep:
+    """Drives the RTL and the timed model with the same inputs; checks outputs every cycle."""
+
+    OUTS = (
+        "event_ready",
+        "flit_valid",
+        "flit",
+        "config_ready",
+        "read_ready",
+        "read_valid",
+        "done",
+        "idle",
+    )
+
+    def __init__(self, chip, *, seed=0, bp=0.0):
+        self.chip = chip
+        self.dut = Core(chip, x=TILE[0], y=TILE[1])
+        self.model = CoreModel(chip, x=TILE[0], y=TILE[1])
+        self.rng = np.random.default_rng(seed)
+        self.bp = bp
+        self.cycle = 0
+        self.ticks = []  # (cycles, flits) per tick
+        self.reads = []  # (u, v) lists per read-back
+
+    def outputs(self, ctx):
+        d = self.dut
+        o = dict(
+            event_ready=ctx.get(d.i_event.ready),
+            flit_valid=ctx.get(d.o_flit.valid),
+            flit=ctx.get(d.o_flit.payload.as_value()),
+            config_ready=ctx.get(d.i_config.ready),
+            read_ready=ctx.get(d.i_read.ready),
+            read_valid=ctx.get(d.o_read.valid),
+            done=ctx.get(d.done),
+            idle=ctx.get(d.idle),
+        )
+        m = self.model.outputs()
+        for k in self.OUTS:
+            if k == "flit" and not o["flit_valid"]:
+                continue
+            assert o[k] == getattr(m, k), (
+                f"cycle {self.cycle}: {k} RTL {o[k]} model {getattr(m, k)}"
+            )
+        if o["read_valid"]:
+            u = ctx.get(d.o_read.payload.u)
+            v = ctx.get(d.o_read.payload.v)
+            assert (u, v) == (m.read_u, m.read_v), f"cycle {self.cycle}: read-back"
+            o["read_u"], o["read_v"] = u, v
+        return o
+
+    async def step(self, ctx, **inp):
+        d = self.dut
+        ctx.set(d.i_event.valid, inp.get("event_valid", 0))
+        ctx.set(d.i_event.payload, inp.get("event", 0))
+        ctx.set(d.o_flit.ready, inp.get("flit_ready", 0))
+        ctx.set(d.start, inp.get("start", 0))
+        ctx.set(d.parity, inp.get("parity", 0))
+        ctx.set(d.i_config.valid, inp.get("config_valid", 0))
+        ctx.set(d.i_config.payload.addr, inp.get("config_addr", 0))
+        ctx.set(d.i_config.payload.data, inp.get("config_data", 0))
+        ctx.set(d.i_read.valid, inp.get("read_valid", 0))
+        ctx.set(d.i_read.payload, inp.get("read_index", 0))
+        ctx.set(d.o_read.ready, inp.get("read_ready", 0))
+        self.model.clock(**inp)
+        self.cycle += 1
+        await ctx.tick()
+
+    async def configure(self, ctx, writes):
+        k = 0
+        while k < len(writes):
+            o = self.outputs(ctx)
+            a, dt = writes[k]
+            if o["config_ready"]:
+                k += 1
+            await self.step(ctx, config_valid=1, config_addr=a, config_data=dt)
+
+    async def tick(self, ctx, events, *, loopback=True):
+        queue, k, cyc, flits = list(events), 0, 0, []
+        parity = len(self.ticks) & 1
+        fo = self.model._fo
+        while True:
+            o = self.outputs(ctx)
+            if cyc and o["done"] and o["idle"] and k == len(queue):
+                break
+            fr = int(self.rng.random() >= self.bp)
+            if o["flit_valid"] and fr:
+                f = o["flit"]
+                flits.append(f)
+                if loopback and not (f >> fo["kind"]) & 1:
+                    x = (f >> fo["dest_x"]) & self.model._dx_mask
+                    y = (f >> fo["dest_y"]) & ((1 << self.chip.y_bits) - 1)
+                    if (x, y) == TILE:
+                        queue.append((f >> fo["payload"]) & ((1 << self.chip.core.axon_bits) - 1))
+            ev = k < len(queue)
+            if ev and o["event_ready"]:
+                k += 1
+            await self.step(
+                ctx,
+                event_valid=int(ev),
+                event=queue[k - 1 if ev and o["event_ready"] else k] if ev else 0,
+                flit_ready=fr,
+                start=int(cyc == 0),
+                parity=parity,
+            )
+            cyc += 1
+        self.ticks.append((cyc, flits))
+        self.model.tick_no += 1
+
+    async def read_back(self, ctx):
+        us, vs = [], []
+        i = 0
+        n = self.chip.core.neurons
+        while len(us) < n:
+            o = self.outputs(ctx)
+            if o["read_valid"]:
+                us.append(o["read_u"])
+                vs.append(o["read_v"])
+            take = i < n and o["read_ready"]
+            await self.step(ctx, read_valid=int(i < n), read_index=min(i, n - 1), read_ready=1)
+            i += int(take)
+        self.reads.append((us, vs))
+        return us, vs
+
+
+def run(chip, body, **kw):
+    ls = Lockstep(chip, **kw)
+
+    async def tb(ctx):
+        await body(ls, ctx)
+
+    run_sim(ls.dut, tb)
+    return ls
+
+
+def golden_ticks(chip, img, inputs):
+    """Golden-arithmetic spikes/u/v per tick, through the functional CoreModel (with loopback)."""
+    m = CoreModel(chip, x=TILE[0], y=TILE[1], image=img)
+    out = []
+    for ev in inputs:
+        spk, flits = m.tick(ev, loopback=True)
+        u, v, _ = m.state()
+        out.append((spk, flits, u.tolist(), v.tolist()))
+    return out
+
+
+# ---- constructor errors -------------------------------------------------------------
+
+
+def test_init_wrong_chip():
+    with pytest.raises(TypeError, match=r"^Chip configuration must be a ChipConfig, not 3$"):
+        Core(3, x=0, y=0)
+
+
+def test_init_wrong_x():
+    with pytest.raises(
+        ValueError,
+        match=r"^Tile x coordinate must be an integer between 0 and 1, "
+        r"not 2$",
+    ):
+        Core(ChipConfig(), x=2, y=0)
+
+
+def test_init_wrong_y():
+    with pytest.raises(
+        ValueError,
+        match=r"^Tile y coordinate must be an integer between 0 and 1, "
+        r"not -1$",
+    ):
+        Core(ChipConfig(), x=0, y=-1)
+
+
+def test_init_wrong_x_type():
+    with pytest.raises(
+        ValueError,
+        match=r"^Tile x coordinate must be an integer between 0 and 1, "
+        r"not True$",
+    ):
+        Core(ChipConfig(), x=True, y=0)
+
+
+def test_ports():
+    d = Core(scenario_chip(SMALL), x=1, y=0)
+    d._MustUse__silence = True  # inspected, never elaborated
+    assert len(d.i_event.payload) == 4
+    assert len(d.o_flit.payload.as_value()) == scenario_chip(SMALL).flit_layout.width
+    assert len(d.o_read.payload.as_value()) == 48
+
+
+# ---- random lockstep ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed,bp", [(1, 0.0), (2, 0.5), (3, 0.8)])
+def test_random_lockstep(seed, bp):
+    chip = scenario_chip(SMALL)
+    rng = np.random.default_rng(seed)
+    img = random_image(chip, rng, hazard_p=0.5)
+    inputs = [np.flatnonzero(r).tolist() for r in random_inputs(rng, 6, chip.core.axons, 0.4)]
+    want = golden_ticks(chip, img, inputs)
+
+    async def body(ls, ctx):
+        await ls.configure(ctx, core_config_writes(chip, img))
+        for t, ev in enumerate(inputs):
+            await ls.tick(ctx, ev)
+            us, vs = await ls.read_back(ctx)
+            assert ls.ticks[t][1] == want[t][1], f"tick {t}: flits"
+            assert (us, vs) == (want[t][2], want[t][3]), f"tick {t}: state"
+
+    print(f"seed {seed}")
+    run(chip, body, seed=seed, bp=bp)
+
+
+# ---- each memory through the config path ------------------------------------------
+
+
+def test_config_every_region():
+    """Every region is written through i_config and observed in behaviour or read-back."""
+    chip = scenario_chip(SMALL)
+    img = random_image(chip, np.random.default_rng(7))
+    writes = core_config_writes(chip, img)
+    nl = neuron_layout(chip.core)
+    # A leftover accumulator (written through the ACC region) must enter u at tick 0.
+    acc = [(config_addr(chip, Region.ACC, i), (i * 37 - 200) & 0xFFFFFF) for i in range(16)]
+
+    async def body(ls, ctx):
+        await ls.configure(ctx, writes + acc)
+        us, vs = await ls.read_back(ctx)
+        assert us == img.u0.tolist() and vs == img.v0.tolist()
+        # overwrite neuron 3's state word and read it back
+        await ls.configure(
+            ctx, [(config_addr(chip, Region.NEURON, 3), nl.pack(u=-5, v=1234, ref=0, profile=0))]
+        )
+        us, vs = await ls.read_back(ctx)
+        assert (us[3], vs[3]) == (-5, 1234)
+        await ls.tick(ctx, [])
+        us, _ = await ls.read_back(ctx)
+        m = CoreModel(chip, x=1, y=0, image=img)
+        for a, dt in [
+            *acc[:16],
+            (config_addr(chip, Region.NEURON, 3), nl.pack(u=-5, v=1234, ref=0, profile=0)),
+        ]:
+            m.config_write(a, dt)
+        m.tick([])
+        assert us == m.st_u
+
+    run(chip, body)
+
+
+# ---- neuron rules through the datapath ---------------------------------------------
+
+
+def test_neuron_rules():
+    """Wrap of u, saturation of v, strict threshold, refractory, rounding toward zero."""
+    core = CoreConfig(neurons=16, axons=16, synapses=16, fanout=16, profiles=4)
+    chip = scenario_chip(core)
+    img = CoreImage.empty(core)
+    img.profiles = np.array(
+        [
+            [0, 0, 100, 0, 0, 0],  # no decay, threshold 6400
+            [4095, 4095, 131071, 4095, 7, 0],  # full decay, max bias, huge threshold
+            [1000, 3000, 0, -4096, 7, 3],  # refractory 3, threshold 0
+            [7, 11, 50, -1, 0, 0],
+        ]
+    )
+    img.profile_idx = np.array([0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 0, 1, 2, 3])
+    top = (1 << 23) - 1
+    img.u0 = np.array(
+        [top, -top - 1, 6400, 0, top, 5, 70000, -70000, -1, -4097, 4097, 1, 6400, -top, 0, 123457]
+    )
+    img.v0 = np.array([top, -top, 0, top, -top, 0, 0, 1, -1, -4097, 4097, 9999, 1, 0, top, -5])
+    img.axon_len = np.array([2] + [0] * 15)
+    img.axon_exp = np.array([7] + [0] * 15)
+    img.syn_target = np.array([0, 0] + [0] * 14)
+    img.syn_weight = np.array([127, 127] + [0] * 14)
+    img.check(chip)
+    inputs = [[0], [0, 0], [], [], [], []]
+    params = img.profiles[img.profile_idx]
+
+    async def body(ls, ctx):
+        await ls.configure(ctx, core_config_writes(chip, img))
+        u, v = img.u0.astype(np.int64), img.v0.astype(np.int64)
+        ref = np.zeros(16, dtype=np.int64)
+        a = np.zeros(16, dtype=np.int64)
+        for t, ev in enumerate(inputs):
+            await ls.tick(ctx, ev)
+            us, vs = await ls.read_back(ctx)
+            u, v, ref, _ = lif_update(u, v, ref, a, params)
+            assert (us, vs) == (u.tolist(), v.tolist()), f"tick {t}"
+            a = np.zeros(16, dtype=np.int64)
+            a[0] = 2 * 127 * 128 * len(ev)
+
+    run(chip, body, bp=0.3)
+
+
+# ---- hazards and backpressure ---------------------------------------------------------
+
+
+def test_hazard_same_target():
+    """Back-to-back synapses (and events) on one neuron: every one is accumulated."""
+    core = CoreConfig(neurons=16, axons=16, synapses=64, fanout=16, profiles=1)
+    chip = scenario_chip(core)
+    img = CoreImage.empty(core)
+    img.profiles = np.array([[4095, 0, 131071, 0, 0, 0]])  # u = a << 6 exactly, never spikes
+    img.syn_target = np.array([5] * 8 + [5, 6, 5, 6, 5, 5, 7, 5])
+    img.syn_weight = np.arange(1, 17)
+    img.axon_base = np.array([0, 8, 15, 0] + [0] * 12)
+    img.axon_len = np.array([8, 8, 1, 1] + [0] * 12)
+    img.axon_exp = np.array([0, 1, 2, 3] + [0] * 12)
+    img.check(chip)
+    events = [0, 1, 2, 2, 3, 0, 2]
+
+    async def body(ls, ctx):
+        await ls.configure(ctx, core_config_writes(chip, img))
+        await ls.tick(ctx, events)
+        await ls.tick(ctx, [])
+        us, _ = await ls.read_back(ctx)
+        a = np.zeros(16, dtype=np.int64)
+        for ev in events:
+            b, n, e = img.axon_base[ev], img.axon_len[ev], img.axon_exp[ev]
+            np.add.at(a, img.syn_target[b : b + n], img.syn_weight[b : b + n] << e)
+        assert us == (a << 6).tolist()
+        # one synapse per cycle, no stall: 28 synapses + 4 (docs/timing.md), longer
+        # than the update loop's N + 5
+        assert ls.ticks[0][0] == 28 + 4
+        assert ls.ticks[1][0] == core.neurons + 5
+
+    run(chip, body)
+
+
+def test_backpressure_holds_flits():
+    """With o_flit stalled for long stretches, every flit comes out once, in order."""
+    chip = scenario_chip(SMALL)
+    rng = np.random.default_rng(11)
+    img = random_image(chip, rng, fan_max=4, host_p=0.8)
+    img.profiles[:, 2] = 0  # threshold 0: most neurons spike
+    img.profiles[:, 5] = 0
+    inputs = [[], [], []]
+    want = golden_ticks(chip, img, inputs)
+
+    async def body(ls, ctx):
+        await ls.configure(ctx, core_config_writes(chip, img))
+        for t, ev in enumerate(inputs):
+            await ls.tick(ctx, ev)
+            assert ls.ticks[t][1] == want[t][1]
+        assert sum(len(f) for _, f in ls.ticks) > 20
+
+    run(chip, body, seed=5, bp=0.9)
