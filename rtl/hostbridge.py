@@ -265,6 +265,9 @@ class HostBridge(wiring.Component):
         # the frame they belong to is incomplete, drop it up to its END.
         with m.If(got & ~rx_fsm.ongoing("RECV")):
             m.d.sync += discard.eq(~is_end)
+            with m.If(is_end & discard):
+                m.d.sync += drops.eq(drops + 1)
+                m.d.comb += self.refused.eq(1)
 
         with m.If(data_strobe):
             m.d.sync += rx_crc.eq(crc16_step(rx_crc, data))

@@ -4,8 +4,8 @@ import pytest
 from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
-
 from spikemesh.rtl.uart import UARTRx, UARTTx, uart_divisor
+
 from tests.helpers import stream_get, stream_put
 
 
