@@ -71,14 +71,14 @@ def make_workload(
         record=record,
     )
     net.source("in", sources, bernoulli=p, seed=s_in)
-    # Input weights uniform in [-64, 127].
-    w_in = rng_w.integers(-64, 128, size=sources * fanout, dtype=np.int64)
+    # Input weights uniform in [-64, 127]; int8 keeps a million-neuron build small.
+    w_in = rng_w.integers(-64, 128, size=sources * fanout, dtype=np.int8)
     # Recurrent weights: inhibitory (uniform [-64, -1]) with probability 0.75, else
     # excitatory (uniform [0, 127]).
-    inh = rng_w.random(n * fanout) < 0.75
-    w_rec = np.where(
-        inh, rng_w.integers(-64, 0, size=n * fanout), rng_w.integers(0, 128, size=n * fanout)
-    )
+    w_rec = rng_w.integers(0, 128, size=n * fanout, dtype=np.int8)
+    inh = rng_w.random(n * fanout, dtype=np.float32) < 0.75
+    w_rec[inh] = rng_w.integers(-64, 0, size=int(inh.sum()), dtype=np.int8)
+    del inh
     net.connect(
         "in",
         "lif",
