@@ -81,6 +81,22 @@ class HostBridge(wiring.Component):
     """
 
     def __init__(self, *, cmd_shape, rsp_shape, max_words: int = 16, rsp_batch: int = 8):
+        try:
+            self._check(cmd_shape, rsp_shape, max_words, rsp_batch)
+        except Exception:
+            self._MustUse__silence = True  # not built, so no "created but never used" warning
+            raise
+        super().__init__({
+            "i_rx": In(stream.Signature(8)),
+            "o_tx": Out(stream.Signature(8)),
+            "o_cmd": Out(stream.Signature(cmd_shape)),
+            "i_rsp": In(stream.Signature(rsp_shape)),
+            "rx_error": In(1),
+            "applied": Out(1),
+            "refused": Out(1),
+        })
+
+    def _check(self, cmd_shape, rsp_shape, max_words, rsp_batch):
         self.cmd_width = Shape.cast(cmd_shape).width
         self.rsp_width = Shape.cast(rsp_shape).width
         self.cmd_bytes = (self.cmd_width + 7) // 8
@@ -94,15 +110,6 @@ class HostBridge(wiring.Component):
                     f"HostBridge {what} must be an integer between 1 and 255, not {n!r}")
         self.max_words = max_words
         self.rsp_batch = rsp_batch
-        super().__init__({
-            "i_rx": In(stream.Signature(8)),
-            "o_tx": Out(stream.Signature(8)),
-            "o_cmd": Out(stream.Signature(cmd_shape)),
-            "i_rsp": In(stream.Signature(rsp_shape)),
-            "rx_error": In(1),
-            "applied": Out(1),
-            "refused": Out(1),
-        })
 
     @classmethod
     def for_chip(cls, chip, **kwargs):

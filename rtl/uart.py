@@ -33,8 +33,9 @@ def uart_divisor(clk_freq: float, baud: int) -> int:
     return divisor
 
 
-def _check_divisor(divisor):
+def _check_divisor(component, divisor):
     if not isinstance(divisor, int) or divisor < 4:
+        component._MustUse__silence = True  # not built, so no "created but never used" warning
         raise ValueError(f"UART divisor must be an integer of at least 4, not {divisor!r}")
 
 
@@ -65,7 +66,7 @@ class UARTRx(wiring.Component):
     """
 
     def __init__(self, *, divisor: int):
-        _check_divisor(divisor)
+        _check_divisor(self, divisor)
         self.divisor = divisor
         super().__init__({
             "rx": In(1, init=1),
@@ -150,7 +151,7 @@ class UARTTx(wiring.Component):
     """
 
     def __init__(self, *, divisor: int):
-        _check_divisor(divisor)
+        _check_divisor(self, divisor)
         self.divisor = divisor
         super().__init__({
             "i": In(stream.Signature(8)),
