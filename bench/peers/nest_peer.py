@@ -70,13 +70,14 @@ def main(argv=None):
     )
     nest.Prepare()
     setup = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     nest.Run(float(ticks))
-    sim = time.perf_counter() - t0
+    sim, cpu = time.perf_counter() - t0, time.process_time() - c0
     nest.Cleanup()
     report(
         setup_s=setup,
         simulate_s=sim,
+        simulate_cpu_s=cpu,
         neuron_spikes=int(rec.n_events),
         input_spikes=int(t_in.size),
         threads=args.threads,
