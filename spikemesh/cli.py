@@ -94,7 +94,7 @@ def print_summary(console, net: Network, result: Result, *, title: str | None = 
     line = f"{int(result.inputs.sum()):,} input spikes; wall time {result.wall_time:.3f} s"
     if result.cycles is not None:
         line += f"; {int(np.sum(result.cycles)):,} cycles"
-    console.print(line)
+    console.print(line, soft_wrap=True)
 
 
 def plot_raster(net: Network, result: Result, path):
@@ -151,7 +151,7 @@ def _cmd_run(args, console) -> int:
         print_summary(console, net, result)
         for what, path in (("results", args.out), ("raster", args.plot)):
             if path:
-                console.print(f"{what} written to {path}")
+                console.print(f"{what} written to {path}", soft_wrap=True)
     return 0
 
 
@@ -186,7 +186,7 @@ def _cmd_check_config(args, console) -> int:
     from rich.table import Table
 
     chip = ChipConfig.from_yaml(Path(args.config))
-    table = Table(title=f"{args.config}: valid ChipConfig")
+    table = Table(title=f"{Path(args.config).name}: valid ChipConfig")
     table.add_column("field")
     table.add_column("value")
     for name, value in config_rows(chip):
