@@ -136,6 +136,7 @@ class HostLink(wiring.Component):
         st_index = Signal(ARG_BITS)
         st_value = Signal(RSP_B_BITS)
         state_pending = Signal()
+        read_outstanding = Signal()  # a READ_STATE was sent, its answer not yet latched
         state_u = Signal(STATE_BITS)
         state_v = Signal(STATE_BITS)
         spike_pending = Signal()
@@ -203,10 +204,13 @@ class HostLink(wiring.Component):
                         m.d.sync += ticks_left.eq(cmd.arg)
                 with m.Case(Cmd.READ_STATE):
                     with m.If(~in_range):
-                        m.d.comb += cmd_done.eq(1)
-                        m.d.comb += bad_cmd.eq(1)
-                    with m.Else():
+                        m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
+                    with m.Elif(~read_outstanding):
+                        # One read at a time: answers come back in request order
+                        # and at most one core drives its o_read.
                         m.d.comb += [self.o_read.valid.eq(1), cmd_done.eq(self.o_read.ready)]
+                        with m.If(self.o_read.ready):
+                            m.d.sync += read_outstanding.eq(1)
                 with m.Case(Cmd.READ_STATUS):
                     with m.If(~status_pending):
                         m.d.comb += cmd_done.eq(1)
@@ -331,6 +335,7 @@ class HostLink(wiring.Component):
         with m.If(self.i_read.valid & self.i_read.ready):
             m.d.sync += [
                 state_pending.eq(1),
+                read_outstanding.eq(0),
                 state_u.eq(self.i_read.payload.u),
                 state_v.eq(self.i_read.payload.v),
             ]

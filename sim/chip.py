@@ -127,3 +127,135 @@ class ChipModel:
             backend="tlm",
             wall_time=time.perf_counter() - t0,
         )
+
+
+class TimedChipModel:
+    """Cycle-level chip model: CoreModels + MeshModel + HostLinkModel in lock step.
+
+    It consumes the same host command stream as the RTL chip, with the host
+    always offering its next command and always ready for responses, and
+    returns every response with the cycle it was taken in. Composition rule
+    (all block boundaries are Moore, docs/hostlink.md): sample every block's
+    registered outputs, compute the transfers, clock every block.
+    """
+
+    def __init__(self, chip):
+        from spikemesh.config import flit_layout
+        from spikemesh.layouts import config_addr_bits
+
+        from .core import CoreModel
+        from .hostlink import HostLinkModel
+        from .mesh import MeshModel
+
+        self.chip = chip
+        self.cores = [
+            CoreModel(chip, x=t % chip.width, y=t // chip.width) for t in range(chip.tiles)
+        ]
+        self.mesh = MeshModel(chip)
+        self.host = HostLinkModel(chip)
+        fl = flit_layout(chip)
+        self._payload_off = fl.offsets["payload"]
+        self._payload_mask = (1 << fl["payload"].width) - 1
+        self._axon_mask = (1 << chip.core.axon_bits) - 1
+        self._addr_mask = (1 << config_addr_bits(chip)) - 1
+        self._neuron_mask = (1 << chip.core.neuron_bits) - 1
+        self._dx_mask = (1 << fl["dest_x"].width) - 1
+        self._dx_off, self._dy_off = fl.offsets["dest_x"], fl.offsets["dest_y"]
+        self.cycle = 0
+
+    def _inject_flit(self, c):
+        # kind = SPIKE (0); dest_x is the unsigned tile x zero-extended into the signed field
+        return (
+            ((c["tile_x"] & self._dx_mask) << self._dx_off)
+            | (c["tile_y"] << self._dy_off)
+            | ((c["arg"] & self._payload_mask) << self._payload_off)
+        )
+
+    def run(self, commands, *, max_cycles=10_000_000):
+        """Process ``commands`` (dicts as in firmware.loader) until all are taken and the chip
+        is quiet; return a list of (cycle, op, a, b) responses."""
+        host, mesh, cores = self.host, self.mesh, self.cores
+        tiles = len(cores)
+        width = self.chip.width
+        end = mesh.host
+        pending = list(commands)
+        pos = 0
+        responses = []
+        ev_valid = [0] * (tiles + 1)
+        ev_payload = [0] * (tiles + 1)
+        o_ready = [0] * (tiles + 1)
+        inp = {"rsp_ready": 1, "misroute": 0}
+        idle_cycles = 0
+        while True:
+            if self.cycle >= max_cycles:
+                raise RuntimeError(f"the timed model ran {max_cycles:,} cycles without finishing")
+            outs = [c.outputs() for c in cores]
+            mv, mp, mr = mesh.outputs()
+            cmd = host.cmd
+            tile = (cmd["tile_y"] * width + cmd["tile_x"]) if cmd is not None else -1
+            sel = outs[tile] if 0 <= tile < tiles and cmd["tile_x"] < width else None
+            reader = next((o for o in outs if o.read_valid), None)
+            inp["cmd_valid"] = int(pos < len(pending))
+            inp["cmd"] = pending[pos] if pos < len(pending) else None
+            inp["cfg_ready"] = sel.config_ready if sel else 0
+            inp["read_ready"] = sel.read_ready if sel else 0
+            inp["inject_ready"] = mr[end]
+            inp["read_valid"] = int(reader is not None)
+            inp["read_u"] = reader.read_u & 0xFFFFFF if reader else 0
+            inp["read_v"] = reader.read_v & 0xFFFFFF if reader else 0
+            inp["host_valid"] = mv[end]
+            inp["host_payload"] = (mp[end] >> self._payload_off) & self._payload_mask
+            inp["all_done"] = int(mesh.idle and all(o.done and o.idle for o in outs))
+            inp["flits_in"], inp["flits_out"] = mesh.flits_in, mesh.flits_out
+            inp["misroute"] = mesh.misroute
+            o = host.comb(inp)
+            if o["rsp_valid"]:
+                responses.append((self.cycle, *(int(x) for x in o["rsp"])))
+            start, parity = o["start"], o["parity"]
+            if cmd is not None:
+                cfg_addr, cfg_data = cmd["arg"] & self._addr_mask, cmd["data"]
+                rd_index = cmd["arg"] & self._neuron_mask
+            else:
+                cfg_addr = cfg_data = rd_index = 0
+            for k, c in enumerate(cores):
+                mine = k == tile
+                # address/data/index are broadcast to every core, as in the RTL;
+                # only the valids are tile-selected
+                c.clock(
+                    event_valid=mv[k],
+                    event=(mp[k] >> self._payload_off) & self._axon_mask,
+                    flit_ready=mr[k],
+                    start=start,
+                    parity=parity,
+                    config_valid=int(o["cfg_valid"] and mine),
+                    config_addr=cfg_addr,
+                    config_data=cfg_data,
+                    read_valid=int(o["read_valid"] and mine),
+                    read_index=rd_index,
+                    read_ready=o["read_in_ready"],
+                )
+                ev_valid[k] = outs[k].flit_valid
+                ev_payload[k] = outs[k].flit
+                o_ready[k] = outs[k].event_ready
+            ev_valid[end] = o["inject_valid"]
+            ev_payload[end] = self._inject_flit(cmd) if o["inject_valid"] else 0
+            o_ready[end] = o["host_ready"]
+            mesh.clock(ev_valid, ev_payload, o_ready)
+            host.clock(inp)
+            if inp["cmd_valid"] and o["cmd_ready"]:
+                pos += 1
+            self.cycle += 1
+            quiet = (
+                pos == len(pending)
+                and host.cmd is None
+                and not host.running
+                and host.ticks_left == 0
+                and host.td is None
+                and host.rsp is None
+                and host.spike is None
+                and host.state is None
+                and host.status is None
+            )
+            idle_cycles = idle_cycles + 1 if quiet else 0
+            if idle_cycles > 2:
+                return responses

@@ -36,6 +36,7 @@ class HostLinkModel:
         self.state = None  # (u, v) of a pending STATE
         self.spike = None  # (src, tick) of a pending SPIKE
         self.rsp = None  # (op, a, b) in the response register
+        self.read_outstanding = False
 
     # --- combinational view of this cycle ---
     def comb(self, inp) -> dict:
@@ -69,7 +70,7 @@ class HostLinkModel:
             elif op == Cmd.READ_STATE:
                 if not in_range:
                     out.update(cmd_done=1, bad_cmd=1)
-                else:
+                elif not self.read_outstanding:
                     out.update(read_valid=1, cmd_done=inp["read_ready"])
             elif op == Cmd.READ_STATUS:
                 if self.status is None:
@@ -180,8 +181,11 @@ class HostLinkModel:
         if inp["host_valid"] and o["host_ready"]:
             spike = (inp["host_payload"], self.tick)
             host_out = (host_out + 1) & MASK32
+        if o["read_valid"] and inp["read_ready"]:
+            self.read_outstanding = True
         if inp["read_valid"] and o["read_in_ready"]:
             state = (inp["read_u"], inp["read_v"])
+            self.read_outstanding = False
         if eff == "reset":
             errors, host_out = 0, 0
         (

