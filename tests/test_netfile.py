@@ -1,5 +1,6 @@
 """The YAML network form: loading, key-path/line errors, and the dump round trip."""
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from spikemesh.netfile import dump_network, load_network
 from spikemesh.network import Network
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 FULL = """\
 name: full
@@ -310,3 +312,13 @@ def test_round_trip_of_the_python_api_with_empty_projection():
     again = load_network(dump_network(net))
     same_network(net, again)
     assert again.num_synapses == 0
+
+
+def test_the_documented_example_loads_and_runs():
+    text = (DOCS / "network-format.md").read_text()
+    example = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
+    net = load_network(example)
+    assert [p.name for p in net.populations] == ["exc", "inh"]
+    assert [s.name for s in net.sources] == ["kick", "cue", "noise", "poisson"]
+    assert len(net.projections) == 6
+    assert run_golden(net, 50).spikes.any()
