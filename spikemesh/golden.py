@@ -75,7 +75,9 @@ class Result:
             data["population_offsets"] = np.array(
                 [p.offset for p in network.populations] + [network.num_neurons]
             )
-        np.savez_compressed(path, **data)
+        # Through a file object: np.savez would append ".npz" to any other file name.
+        with open(path, "wb") as f:
+            np.savez_compressed(f, **data)
 
     @classmethod
     def load(cls, path) -> Result:

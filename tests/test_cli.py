@@ -89,6 +89,13 @@ def test_out_writes_every_key(capsys, small, tmp_path):
     assert loaded.diff(run_golden(load_network(SMALL), 12)) == []
 
 
+def test_out_keeps_the_given_file_name(capsys, small, tmp_path):
+    rc, _, _ = run(capsys, "run", small, "-t", "3", "-q", "--out", tmp_path / "result.data")
+    assert rc == 0
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("result")] == ["result.data"]
+    assert Result.load(tmp_path / "result.data").ticks == 3
+
+
 def test_cycles_are_saved_when_present(tmp_path):
     r = run_golden(load_network(SMALL), 3)
     r.cycles = np.array([5, 6, 7])
