@@ -114,9 +114,8 @@ class HostBridge(wiring.Component):
     @classmethod
     def for_chip(cls, chip, **kwargs):
         """A bridge whose word shapes match ``chip.i_cmd`` and ``chip.o_rsp``."""
-        members = chip.signature.members
-        return cls(cmd_shape=members["i_cmd"].signature.payload_shape,
-                   rsp_shape=members["o_rsp"].signature.payload_shape, **kwargs)
+        return cls(cmd_shape=chip.i_cmd.payload.shape(), rsp_shape=chip.o_rsp.payload.shape(),
+                   **kwargs)
 
     @property
     def info(self) -> dict:

