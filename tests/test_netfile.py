@@ -261,6 +261,17 @@ def test_missing_file_and_wrong_type(tmp_path):
         load_network(5)
 
 
+def test_unreadable_and_unsafe_files(tmp_path):
+    p = tmp_path / "latin1.yaml"
+    p.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(NetworkError, match=r"^network file .*latin1\.yaml cannot be read: "):
+        load_network(p)
+    # Only plain YAML: no Python object tags (safe loading), reported with the line.
+    assert err("populations:\n  - !!python/object:os.system {}\n").startswith(
+        "<network> (line 2): not valid YAML: "
+    )
+
+
 def test_file_errors_name_the_file(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("populations:\n  - {name: a, size: 1, du: -1}\n")
