@@ -227,6 +227,12 @@ def test_yaml_errors(tmp_path):
     assert msg(ChipConfig.from_yaml, text_or_path=missing) == (
         f"config file {missing} does not exist"
     )
+    p = tmp_path / "typo.yaml"
+    p.write_text("widht: 2\n")
+    assert msg(ChipConfig.from_yaml, text_or_path=p) == (
+        f"{p}: unknown key(s) widht; known keys are core, height, host_fifo_depth, router, "
+        "watchdog_cycles, width"
+    )
     p = tmp_path / "bad.yaml"
     p.write_text("width: 2\nrouter:\n  fifo_depth: 1\n")
     assert msg(ChipConfig.from_yaml, text_or_path=p) == (

@@ -318,3 +318,18 @@ def test_accumulator_wrap_is_order_independent(order):
 def test_accumulator_is_emptied_every_tick():
     _, u, _ = one_neuron(4, du=4095, events=[(0, 10, 0), (2, 20, 0)])
     assert u.tolist() == [0, 640, 0, 1280]
+
+
+def test_accumulator_bits_above_18_cannot_change_u():
+    # u = wrap24(... + a << 6) only sees a modulo 2^18, so every accumulator of 18 bits or
+    # more gives the same u (docs/semantics.md); 16 and 17 bits do lose information.
+    events = [(0, 127, 7)] * 40 + [(1, -128, 7)] * 25  # a = 650_240, then -409_600
+    us = {
+        b: one_neuron(3, du=4095, acc_bits=b, events=events)[1].tolist()
+        for b in (16, 17, 18, 24, 32)
+    }
+    assert (
+        us[18] == us[24] == us[32] == [0, wrap_bits(650_240 * 64, 24), wrap_bits(-409_600 * 64, 24)]
+    )
+    assert us[16] != us[18]
+    assert us[17] != us[18]
