@@ -41,11 +41,14 @@ def random_image(
     own_p=0.4,
     host_p=0.3,
     hazard_p=0.3,
+    blocky=False,
 ) -> CoreImage:
     """A random, valid CoreImage for ``chip.core``.
 
     Rows are drawn with runs of equal targets (``hazard_p``) so that consecutive
-    synapses hit the same accumulator; rows may overlap.
+    synapses hit the same accumulator; rows may overlap. ``blocky`` gives each
+    block of 16 synapses one weight sign, so that sums grow large enough to wrap
+    narrow accumulators.
     """
     c = chip.core
     n, a = c.neurons, c.axons
@@ -74,6 +77,8 @@ def random_image(
         if rng.random() < hazard_p:
             tgt[k] = tgt[k - 1]
     w = rng.integers(-128, 128, s)
+    if blocky:
+        w = np.abs(w).clip(0, 127) * rng.choice([-1, 1], s // 16 + 1)[np.arange(s) // 16]
     axon_len = rng.integers(0, max_row + 1, a)
     axon_len[rng.random(a) < 0.1] = 0
     axon_len = np.minimum(axon_len, s)

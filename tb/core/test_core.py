@@ -1,0 +1,386 @@
+"""cocotb testbench of rtl/core.py::Core: random ticks, scoreboarded against the golden
+reference and, cycle for cycle, against the timed CoreModel.
+
+Structure (cocotb's matrix_multiplier pattern): :class:`TB` owns the clock,
+reset, the bulk config loader, the event driver (host inputs plus the
+loopback of own-tile flits), the flit monitor, the random backpressure
+generator on o_flit.ready and the read-back driver; :class:`Scoreboard`
+checks every tick against
+
+- the golden reference (``spikemesh.golden.run_golden`` on the one-core
+  Network equivalent to the random image, ``tb/core/scenarios.py``): the
+  spike raster (every neuron is a host_out neuron, so its spikes are the
+  HOST_OUT flits), the exact flit sequence expected from the golden spikes
+  and the image's fan-out lists, and u, v of every neuron read back through
+  i_read/o_read;
+- the timed CoreModel, stepped in lockstep with the DUT: i_event.ready,
+  o_flit.valid/payload, done and idle in every cycle, hence the cycles of
+  every tick.
+
+The run is described by the JSON in ``SPIKEMESH_CORE_TB`` (core config,
+ticks, episode length, seed); a new random image is loaded through i_config
+at the start of every episode. Seeds are printed.
+
+Python is woken once per clock (at the falling edge); to keep that cheap, all
+per-cycle work is one loop with cached handles, and inputs are written only
+when they change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+
+import cocotb
+import numpy as np
+import pytest
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge
+from spikemesh.sim.core import CoreModel
+
+from spikemesh.config import ChipConfig, CoreConfig, flit_layout, host_source_layout
+from spikemesh.golden import run_golden
+from spikemesh.layouts import core_config_writes
+from tb.core.scenarios import TILE, image_network, random_image, random_inputs, scenario_chip
+
+ENV = "SPIKEMESH_CORE_TB"
+
+
+class TB:
+    """Clock, reset, drivers and monitors around one Core."""
+
+    def __init__(self, dut, chip: ChipConfig, seed: int):
+        self.dut, self.chip = dut, chip
+        self.model = CoreModel(chip, x=TILE[0], y=TILE[1])
+        self.rng = random.Random(seed)
+        self.fe = FallingEdge(dut.clk)
+        self.h = {
+            name: getattr(dut, name)
+            for name in (
+                "i_event__valid",
+                "i_event__payload",
+                "i_event__ready",
+                "o_flit__valid",
+                "o_flit__payload",
+                "o_flit__ready",
+                "i_config__valid",
+                "i_config__payload",
+                "i_config__ready",
+                "i_read__valid",
+                "i_read__payload",
+                "i_read__ready",
+                "o_read__valid",
+                "o_read__payload",
+                "o_read__ready",
+                "start",
+                "parity",
+                "done",
+                "idle",
+                "rst",
+            )
+        }
+        self._driven = {}
+        fl = flit_layout(chip)
+        self._fo = fl.offsets
+        self._dx_mask = (1 << fl["dest_x"].width) - 1
+        self._y_mask = (1 << chip.y_bits) - 1
+        self._ax_mask = (1 << chip.core.axon_bits) - 1
+        self._addr_shift = fl.width  # unused; config payload packing below
+        self._data_bits = None
+        self.cycles = 0
+
+    def drive(self, name, value):
+        if self._driven.get(name) != value:
+            self.h[name].value = value
+            self._driven[name] = value
+
+    async def start(self):
+        Clock(self.dut.clk, 10, unit="ns").start(start_high=False)
+        for name in (
+            "i_event__valid",
+            "o_flit__ready",
+            "i_config__valid",
+            "i_read__valid",
+            "o_read__ready",
+            "start",
+            "parity",
+            "i_event__payload",
+            "i_config__payload",
+            "i_read__payload",
+        ):
+            self.drive(name, 0)
+        self.drive("rst", 1)
+        for _ in range(3):
+            await self.fe
+        self.drive("rst", 0)
+        await self.fe
+
+    async def configure(self, writes, data_bits):
+        """Bulk config load: one write per cycle while i_config.ready; mirrored into the model."""
+        h = self.h
+        k = 0
+        self.drive("i_config__valid", 1)
+        while k < len(writes):
+            a, d = writes[k]
+            self.drive("i_config__payload", (a << data_bits) | d)
+            await self.fe
+            if int(h["i_config__ready"].value):
+                self.model.config_write(a, d)
+                k += 1
+        self.drive("i_config__valid", 0)
+        await self.fe
+
+    async def tick(self, events, parity, bp):
+        """One tick with the protocol of docs/timing.md; returns (cycles, flits).
+
+        Lockstep: before each edge the DUT's outputs are compared with the
+        model's, then both get the same inputs.
+        """
+        h, m, rnd = self.h, self.model, self.rng.random
+        er_h, fv_h, fp_h = h["i_event__ready"], h["o_flit__valid"], h["o_flit__payload"]
+        done_h, idle_h = h["done"], h["idle"]
+        fo, own = self._fo, TILE
+        queue, k, cyc, flits = list(events), 0, 0, []
+        self.drive("parity", parity)
+        while True:
+            er, fv, dn, idl = int(er_h.value), int(fv_h.value), int(done_h.value), int(idle_h.value)
+            mo = m.outputs()
+            if (er, fv, dn, idl) != (mo.event_ready, mo.flit_valid, mo.done, mo.idle):
+                raise AssertionError(
+                    f"cycle {cyc}: (event_ready, flit_valid, done, idle) RTL {(er, fv, dn, idl)} "
+                    f"model {(mo.event_ready, mo.flit_valid, mo.done, mo.idle)}"
+                )
+            if cyc and dn and idl and k == len(queue):
+                break
+            fr = 1 if bp == 0.0 else int(rnd() >= bp)
+            if fv:
+                f = int(fp_h.value)
+                if f != mo.flit:
+                    raise AssertionError(f"cycle {cyc}: flit RTL {f:#x} model {mo.flit:#x}")
+                if fr:
+                    flits.append(f)
+                    if (
+                        not (f >> fo["kind"]) & 1
+                        and (
+                            (f >> fo["dest_x"]) & self._dx_mask,
+                            (f >> fo["dest_y"]) & self._y_mask,
+                        )
+                        == own
+                    ):
+                        queue.append((f >> fo["payload"]) & self._ax_mask)
+            ev = k < len(queue)
+            ax = queue[k] if ev else 0
+            self.drive("i_event__valid", int(ev))
+            if ev:
+                self.drive("i_event__payload", ax)
+            self.drive("o_flit__ready", fr)
+            self.drive("start", int(cyc == 0))
+            m.clock(event_valid=ev, event=ax, flit_ready=fr, start=int(cyc == 0), parity=parity)
+            if ev and er:
+                k += 1
+            cyc += 1
+            await self.fe
+        self.drive("i_event__valid", 0)
+        self.drive("o_flit__ready", 0)
+        m.tick_no += 1
+        self.cycles += cyc
+        return cyc, flits
+
+    async def read_back(self):
+        """(u, v) of every neuron through i_read/o_read (2 cycles per neuron)."""
+        h, n = self.h, self.chip.core.neurons
+        us, vs = [], []
+        self.drive("o_read__ready", 1)
+        for i in range(n):
+            self.drive("i_read__valid", 1)
+            self.drive("i_read__payload", i)
+            await self.fe  # the request was taken at the rising edge before
+            self.drive("i_read__valid", 0)
+            assert int(h["o_read__valid"].value), f"read-back of neuron {i}: o_read not valid"
+            w = int(h["o_read__payload"].value)
+            us.append(((w & 0xFFFFFF) ^ 0x800000) - 0x800000)
+            vs.append(((w >> 24) ^ 0x800000) - 0x800000)
+            await self.fe  # o_read is consumed (ready = 1) at this edge
+        self.drive("o_read__ready", 0)
+        await self.fe
+        return us, vs
+
+
+class Scoreboard:
+    """Expected per-tick results of one episode: golden raster, flits and state."""
+
+    def __init__(self, chip, img, inputs):
+        self.chip = chip
+        self.golden = run_golden(
+            image_network(chip, img), inputs.shape[0], acc_bits=chip.core.acc_bits, inputs=inputs
+        )
+        fl, hs = flit_layout(chip), host_source_layout(chip)
+        self.per_neuron = []
+        for i in range(chip.core.neurons):
+            b = int(img.fan_base[i])
+            out = [
+                fl.pack(
+                    kind=0,
+                    dest_x=int(img.fan_x[k]),
+                    dest_y=int(img.fan_y[k]),
+                    payload=int(img.fan_axon[k]),
+                )
+                for k in range(b, b + int(img.fan_len[i]))
+            ]
+            if img.host_out[i]:
+                out.append(
+                    fl.pack(
+                        kind=1, dest_x=-1, dest_y=0, payload=hs.pack(neuron=i, x=TILE[0], y=TILE[1])
+                    )
+                )
+            self.per_neuron.append(out)
+        self.host_payload = {
+            f: i
+            for i, fs in enumerate(self.per_neuron)
+            for f in fs
+            if (f >> fl.offsets["kind"]) & 1
+        }
+
+    def check(self, t, flits, us, vs):
+        g = self.golden
+        spikes = np.flatnonzero(g.spikes[t]).tolist()
+        want = [f for i in spikes for f in self.per_neuron[i]]
+        rtl_spikes = [self.host_payload[f] for f in flits if f in self.host_payload]
+        assert rtl_spikes == spikes, f"tick {t}: spikes RTL {rtl_spikes} golden {spikes}"
+        assert flits == want, f"tick {t}: flits differ from the golden spikes' fan-out"
+        if us is not None:
+            assert us == g.u[t].tolist(), f"tick {t}: u differs from golden"
+            assert vs == g.v[t].tolist(), f"tick {t}: v differs from golden"
+
+
+def _params():
+    return json.loads(os.environ[ENV])
+
+
+@cocotb.test()
+async def random_ticks(dut):
+    """Random images, random events, random backpressure; every tick checked."""
+    p = _params()
+    core = CoreConfig.from_dict(p["core"])
+    chip = scenario_chip(core)
+    seed = int(p["seed"])
+    dut._log.info(f"seed {seed}, config {p}")
+    tb = TB(dut, chip, seed)
+    await tb.start()
+    rng = np.random.default_rng(seed)
+    ticks_done, t0, total_cycles = 0, time.perf_counter(), []
+    db = max(
+        lay.width
+        for lay, _ in __import__("spikemesh.layouts", fromlist=["region_layouts"])
+        .region_layouts(chip)
+        .values()
+    )
+    read_every = int(p.get("read_every", 1))
+    while ticks_done < p["ticks"]:
+        ep = min(p["episode"], p["ticks"] - ticks_done)
+        ep_seed = int(rng.integers(1 << 31))
+        erng = np.random.default_rng(ep_seed)
+        img = random_image(
+            chip,
+            erng,
+            host_p=1.0,
+            max_exp=p.get("max_exp", 3),
+            max_row=p.get("max_row"),
+            hazard_p=p.get("hazard_p", 0.3),
+            blocky=p.get("blocky", False),
+        )
+        rate = float(erng.choice([0.02, 0.1, 0.3]))
+        inputs = random_inputs(erng, ep, core.axons, rate)
+        sb = Scoreboard(chip, img, inputs)
+        await tb.configure(core_config_writes(chip, img), db)
+        tb.model.tick_no = 0
+        dut._log.info(
+            f"episode seed {ep_seed}: {ep} ticks, input rate {rate}, "
+            f"golden spike rate {sb.golden.spikes.mean():.3f}"
+        )
+        for t in range(ep):
+            events = np.flatnonzero(inputs[t])
+            erng.shuffle(events)
+            bp = float(erng.choice([0.0, 0.0, 0.3, 0.7, 0.95]))
+            cyc, flits = await tb.tick(events.tolist(), t & 1, bp)
+            total_cycles.append(cyc)
+            if t % read_every == 0 or t == ep - 1:
+                us, vs = await tb.read_back()
+                mu, mv, _ = tb.model.state()
+                assert us == mu.tolist() and vs == mv.tolist(), f"tick {t}: state vs model"
+            else:
+                us = vs = None
+            sb.check(t, flits, us, vs)
+        ticks_done += ep
+    dt = time.perf_counter() - t0
+    dut._log.info(
+        f"{ticks_done} ticks verified bit- and cycle-exact, {sum(total_cycles)} tick "
+        f"cycles (mean {np.mean(total_cycles):.1f}/tick), {dt:.1f} s"
+    )
+
+
+# ---- pytest entry points -----------------------------------------------------------
+
+CONFIGS = {
+    # N=16, narrow accumulators with large exponents: the modular wrap happens
+    "n16-acc18": dict(
+        core=dict(neurons=16, axons=64, synapses=256, fanout=64, profiles=4, acc_bits=18),
+        ticks=4000,
+        episode=500,
+        max_exp=7,
+        max_row=32,
+        hazard_p=0.8,
+        blocky=True,
+    ),
+    "n64": dict(
+        core=dict(neurons=64, axons=256, synapses=1024, fanout=1024, profiles=4),
+        ticks=3500,
+        episode=500,
+    ),
+    "n256": dict(
+        core=dict(neurons=256, axons=256, synapses=2048, fanout=1024, profiles=8),
+        ticks=2500,
+        episode=500,
+        read_every=2,
+    ),
+}
+
+
+def _run(name, params, simulator="verilator", seed=None):
+    from spikemesh.rtl.core import Core
+
+    from tb.runner import run_cocotb
+
+    chip = scenario_chip(CoreConfig.from_dict(params["core"]))
+    seed = seed if seed is not None else int(params.get("seed", 1000 + len(name)))
+    params = dict(params, seed=seed)
+    print(f"config {name}, seed {seed}")
+    run_cocotb(
+        Core(chip, x=TILE[0], y=TILE[1]),
+        toplevel="core",
+        test_module="tb.core.test_core",
+        name=f"core-{name}",
+        simulator=simulator,
+        env={ENV: params},
+    )
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_core_verilator(name):
+    _run(name, CONFIGS[name])
+
+
+@pytest.mark.cocotb
+def test_core_icarus_short():
+    _run("n16-short", dict(CONFIGS["n16-acc18"], ticks=60, episode=30), simulator="icarus")
+
+
+@pytest.mark.cocotb
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_core_verilator_long(name):
+    p = CONFIGS[name]
+    _run(f"{name}-long", dict(p, ticks=p["ticks"] * 10), seed=4242)
