@@ -75,6 +75,7 @@ class Mesh(wiring.Component):
 
     def __init__(self, chip: ChipConfig):
         if not isinstance(chip, ChipConfig):
+            self._MustUse__used = True  # a rejected instance is not an unused design
             raise TypeError(f"Mesh needs a ChipConfig, not {chip!r}")
         self.chip = chip
         self.flit = flit_layout(chip).struct()

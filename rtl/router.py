@@ -2,7 +2,8 @@
 
 Per input port a FIFO of ``chip.router.fifo_depth`` flits; per output port a
 round-robin arbiter and an output register. X-then-Y dimension-ordered routing
-on the flit's signed ``dest_x`` and ``dest_y``. North is y + 1, so (0, 0) is
+on the flit's signed ``dest_x`` and ``dest_y`` (see :func:`route` for the
+host's column-0 rule). North is y + 1, so (0, 0) is
 the south-west corner and the host (x = -1, y = 0) lies off its West port.
 
 Cycle by cycle (docs/noc.md): a flit accepted on an input in cycle t is
@@ -60,15 +61,24 @@ N_PORTS = len(Port)
 
 
 def route(x: int, y: int, dest_x: int, dest_y: int) -> Port:
-    """X-then-Y dimension-ordered routing: the output port a router at (x, y) picks."""
+    """The output port a router at (x, y) picks for a flit to (dest_x, dest_y).
+
+    X-then-Y dimension-ordered routing towards column ``max(dest_x, 0)``; a
+    host-bound flit (dest_x < 0) then leaves column 0 by its West port, so it
+    reaches the host link at (0, 0) West from every tile (chip.md §5). The
+    final West hop ends in the host, a sink, so it adds no channel-dependency
+    cycle: the routing stays deadlock-free.
+    """
     if dest_x > x:
         return Port.EAST
-    if dest_x < x:
+    if dest_x < x and x > 0:
         return Port.WEST
     if dest_y > y:
         return Port.NORTH
     if dest_y < y:
         return Port.SOUTH
+    if dest_x < x:
+        return Port.WEST  # x == 0: the host link (or, off row 0, an edge: misroute)
     return Port.LOCAL
 
 
@@ -121,7 +131,11 @@ class Router(wiring.Component):
     """
 
     def __init__(self, chip: ChipConfig, *, x: int, y: int):
-        check_chip_xy(chip, x, y)
+        try:
+            check_chip_xy(chip, x, y)
+        except (TypeError, ValueError):
+            self._MustUse__used = True  # a rejected instance is not an unused design
+            raise
         self.chip = chip
         self.x = x
         self.y = y
@@ -160,15 +174,17 @@ class Router(wiring.Component):
         req = [Signal(N_PORTS, name=f"req_{p.name.lower()}") for p in Port]
         for q in Port:
             h = heads[q]
+            # Conditions in the order of route(): the first that holds picks the port.
+            conds = [(h.dest_x > self.x, Port.EAST)]
+            if self.x > 0:
+                conds.append((h.dest_x < self.x, Port.WEST))
+            conds += [(h.dest_y > self.y, Port.NORTH), (h.dest_y < self.y, Port.SOUTH)]
+            if self.x == 0:
+                conds.append((h.dest_x < 0, Port.WEST))
             with m.If(fifos[q].r_rdy):
-                with m.If(h.dest_x > self.x):
-                    m.d.comb += req[q].eq(1 << Port.EAST)
-                with m.Elif(h.dest_x < self.x):
-                    m.d.comb += req[q].eq(1 << Port.WEST)
-                with m.Elif(h.dest_y > self.y):
-                    m.d.comb += req[q].eq(1 << Port.NORTH)
-                with m.Elif(h.dest_y < self.y):
-                    m.d.comb += req[q].eq(1 << Port.SOUTH)
+                for n, (cond, port) in enumerate(conds):
+                    with (m.If if n == 0 else m.Elif)(cond):
+                        m.d.comb += req[q].eq(1 << port)
                 with m.Else():
                     m.d.comb += req[q].eq(1 << Port.LOCAL)
 

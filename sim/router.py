@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from spikemesh.rtl.router import N_PORTS, Port, check_chip_xy, rr_grant
+from spikemesh.rtl.router import N_PORTS, Port, check_chip_xy, route, rr_grant
 
 from spikemesh.config import ChipConfig, flit_layout
 
@@ -48,17 +48,22 @@ class FlitRouting:
         self.dx_mask = (1 << self.dx_bits) - 1
 
     def tables(self, x: int, y: int):
-        """(xdir, ydir): xdir[raw dest_x] = EAST/WEST or -1 (this column); ydir[dest_y] = N/S/L."""
+        """Route look-up tables of the router at (x, y), equal to ``rtl.router.route``.
+
+        ``xdir[raw dest_x]`` is EAST/WEST, or -1 when the X step is done (then
+        ``ydir[dest_y]`` decides); ``ydir`` maps dest_y to NORTH/SOUTH and, in this
+        row, to LOCAL, or to WEST for a host-bound flit in column 0 (``ydir_host``).
+        """
         xdir = []
+        host = []
         for raw in range(1 << self.dx_bits):
             dx = raw - (1 << self.dx_bits) if raw >> (self.dx_bits - 1) else raw
-            xdir.append(int(Port.EAST) if dx > x else int(Port.WEST) if dx < x else -1)
-        ydir = []
-        for dy in range(self.dy_mask + 1):
-            ydir.append(
-                int(Port.NORTH) if dy > y else int(Port.SOUTH) if dy < y else int(Port.LOCAL)
-            )
-        return xdir, ydir
+            r = route(x, y, dx, y)
+            xdir.append(int(r) if r in (Port.EAST, Port.WEST) and (dx >= 0 or x > 0) else -1)
+            host.append(dx < 0 and x == 0)
+        ydir = [int(route(x, y, x, dy)) for dy in range(self.dy_mask + 1)]
+        ydir_host = [int(route(x, y, -1, dy)) for dy in range(self.dy_mask + 1)] if x == 0 else ydir
+        return xdir, host, ydir, ydir_host
 
 
 class RouterModel:
@@ -85,7 +90,7 @@ class RouterModel:
         self.y = y
         self.depth = chip.router.fifo_depth
         rt = FlitRouting(chip)
-        self._xdir, self._ydir = rt.tables(x, y)
+        self._xdir, self._xhost, self._ydir, self._ydir_host = rt.tables(x, y)
         self._dx_off, self._dx_mask = rt.dx_off, rt.dx_mask
         self._dy_off, self._dy_mask = rt.dy_off, rt.dy_mask
         self.fifo = [deque() for _ in range(N_PORTS)]
@@ -123,8 +128,13 @@ class RouterModel:
 
     # --- split-phase stepping, used by MeshModel ------------------------------
     def route(self, flit: int) -> int:
-        r = self._xdir[(flit >> self._dx_off) & self._dx_mask]
-        return r if r >= 0 else self._ydir[(flit >> self._dy_off) & self._dy_mask]
+        """Output port of a flit word (``rtl.router.route`` by table look-up)."""
+        raw = (flit >> self._dx_off) & self._dx_mask
+        r = self._xdir[raw]
+        if r >= 0:
+            return r
+        ydir = self._ydir_host if self._xhost[raw] else self._ydir
+        return ydir[(flit >> self._dy_off) & self._dy_mask]
 
     def advance(self, ready_mask: int):
         """Drain the output registers whose port is ready, then arbitrate and reload them.

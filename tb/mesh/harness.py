@@ -1,0 +1,241 @@
+"""Shared NoC testbench plumbing for tb/router and tb/mesh.
+
+:class:`Flatten` wraps a router or a mesh so that all its endpoint streams
+appear as a handful of packed vectors (one bit / one flit per endpoint). The
+cocotb loop then touches six signals per cycle whatever the mesh size, which
+keeps a cycle-by-cycle scoreboard affordable (toolchain.md: Python per cycle
+is the bottleneck).
+
+:class:`NocTB` is the testbench: random-idle drivers on every input, random
+backpressure on every output, a monitor on every output, a per-(source,
+destination) in-order scoreboard, and the cycle-exact twin (RouterModel or
+MeshModel) driven with the very same per-cycle inputs, compared with the RTL's
+registered outputs in every cycle.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+from amaranth import Cat, Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+
+class Flatten(wiring.Component):
+    """Expose the endpoint streams of ``dut`` as packed vectors (endpoint k = bits of slot k).
+
+    Parameters
+    ----------
+    dut : Component
+    ins, outs : lists of the dut's In / Out stream interfaces, endpoint order
+    width : int
+        Flit width.
+    extra : dict of name -> (width, dut signal)
+        Status outputs passed through (counters, flags).
+    """
+
+    def __init__(self, dut, ins, outs, width, extra):
+        self.dut, self._ins, self._outs, self._extra = dut, ins, outs, extra
+        n = len(ins)
+        members = {
+            "in_valid": In(n),
+            "in_payload": In(n * width),
+            "in_ready": Out(n),
+            "out_valid": Out(n),
+            "out_payload": Out(n * width),
+            "out_ready": In(n),
+        }
+        members.update({name: Out(w) for name, (w, _) in extra.items()})
+        self.width = width
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = self.dut
+        w = self.width
+        for k, (i, o) in enumerate(zip(self._ins, self._outs, strict=True)):
+            m.d.comb += [
+                i.valid.eq(self.in_valid[k]),
+                i.payload.eq(self.in_payload[k * w : (k + 1) * w]),
+                self.in_ready[k].eq(i.ready),
+                self.out_valid[k].eq(o.valid),
+                o.ready.eq(self.out_ready[k]),
+            ]
+        m.d.comb += self.out_payload.eq(Cat(o.payload for o in self._outs))
+        for name, (_, sig) in self._extra.items():
+            m.d.comb += getattr(self, name).eq(sig)
+        return m
+
+
+def random_mask(rng, n, p):
+    """n independent bits, each 1 with probability p (p in quarters: 0, .25, .5, .75, 1)."""
+    full = (1 << n) - 1
+    if p >= 1:
+        return full
+    if p <= 0:
+        return 0
+    q = round(p * 4)
+    if q == 2:
+        return rng.getrandbits(n)
+    if q == 1:
+        return rng.getrandbits(n) & rng.getrandbits(n)
+    return rng.getrandbits(n) | rng.getrandbits(n)
+
+
+class NocTB:
+    """Drivers, monitors, scoreboard and twin for a flattened router or mesh.
+
+    Parameters
+    ----------
+    dut : cocotb handle of a :class:`Flatten` top level
+    model : RouterModel or MeshModel (``outputs()`` / ``clock()`` on endpoint lists)
+    n : int
+        Endpoints.
+    width : int
+        Flit width.
+    make_flit : callable(rng, src, seq_by_dst) -> (dst endpoint, flit word)
+        Builds the next flit of source ``src``; the word encodes (src, sequence).
+    src_of : callable(word) -> source endpoint
+    seed, p_offer, p_ready : stimulus; p_* in quarters (see :func:`random_mask`)
+    """
+
+    def __init__(self, dut, model, *, n, width, make_flit, src_of, seed, p_offer, p_ready, log):
+        self.dut, self.model, self.n, self.width = dut, model, n, width
+        self.make_flit, self.src_of = make_flit, src_of
+        self.rng = random.Random(seed)
+        self.p_offer, self.p_ready = p_offer, p_ready
+        self.log = log
+        self.expected = {}  # (src, dst) -> deque of words in send order
+        self.sent = 0
+        self.received = 0
+        self.cycle = 0
+        self.latency_sum = 0
+
+    async def reset(self):
+        from cocotb.clock import Clock
+        from cocotb.triggers import FallingEdge
+
+        dut = self.dut
+        Clock(dut.clk, 10, unit="ns").start(start_high=False)
+        dut.rst.value = 1
+        dut.in_valid.value = 0
+        dut.in_payload.value = 0
+        dut.out_ready.value = 0
+        for _ in range(2):
+            await FallingEdge(dut.clk)
+        dut.rst.value = 0
+
+    async def run(self, n_flits, *, max_cycles):
+        """Send ``n_flits`` flits in total, then drain; check every cycle against the twin."""
+        from cocotb.triggers import FallingEdge
+
+        dut, model, n, w = self.dut, self.model, self.n, self.width
+        rng = self.rng
+        fmask = (1 << w) - 1
+        ends = range(n)
+        i_valid = [0] * n
+        i_payload = [0] * n
+        o_ready = [0] * n
+        sent_at = {}
+        expected = self.expected
+        src_of = self.src_of
+        make_flit = self.make_flit
+        seq = [dict() for _ in ends]
+        i_dst = [0] * n
+        fe = FallingEdge(dut.clk)
+        holding = 0  # bit k: source k holds an offered flit
+        to_send = n_flits
+        cycle = 0
+        while cycle < max_cycles:
+            await fe
+            # DUT registered outputs of this cycle (Moore: independent of our inputs).
+            d_ov = dut.out_valid.value.to_unsigned()
+            d_ir = dut.in_ready.value.to_unsigned()
+            m_ov, m_op, m_ir = model.outputs()
+            p_ov = 0
+            p_ir = 0
+            for k in ends:
+                if m_ov[k]:
+                    p_ov |= 1 << k
+                if m_ir[k]:
+                    p_ir |= 1 << k
+            if p_ov != d_ov or p_ir != d_ir:
+                raise AssertionError(
+                    f"cycle {cycle}: RTL out_valid={d_ov:#x} in_ready={d_ir:#x}, "
+                    f"model out_valid={p_ov:#x} in_ready={p_ir:#x}"
+                )
+            # Stimulus: new offers on idle sources, random backpressure.
+            if to_send:
+                new = random_mask(rng, n, self.p_offer) & ~holding
+                while new and to_send:
+                    k = (new & -new).bit_length() - 1
+                    new &= new - 1
+                    dst, word = make_flit(rng, k, seq[k])
+                    i_valid[k] = 1
+                    i_payload[k] = word
+                    i_dst[k] = dst
+                    holding |= 1 << k
+                    to_send -= 1
+            ready = random_mask(rng, n, self.p_ready)
+            for k in ends:
+                o_ready[k] = ready >> k & 1
+            pay = 0
+            for k in ends:
+                if i_valid[k]:
+                    pay |= i_payload[k] << (k * w)
+            dut.in_valid.value = holding
+            dut.in_payload.value = pay
+            dut.out_ready.value = ready
+            # Monitor: output transfers (checked against the scoreboard).
+            got = d_ov & ready
+            if got:
+                d_op = dut.out_payload.value.to_unsigned()
+                while got:
+                    k = (got & -got).bit_length() - 1
+                    got &= got - 1
+                    word = (d_op >> (k * w)) & fmask
+                    if word != m_op[k]:
+                        raise AssertionError(
+                            f"cycle {cycle}: endpoint {k} RTL flit {word:#x} != model {m_op[k]:#x}"
+                        )
+                    src = src_of(word)
+                    q = expected.get((src, k))
+                    if not q:
+                        raise AssertionError(
+                            f"cycle {cycle}: flit {word:#x} from {src} arrived at endpoint {k}, "
+                            "which expects nothing from that source"
+                        )
+                    head = q.popleft()
+                    if head != word:
+                        raise AssertionError(
+                            f"cycle {cycle}: endpoint {k} got {word:#x} from {src}, expected "
+                            f"{head:#x} (lost, duplicated or reordered)"
+                        )
+                    self.latency_sum += cycle - sent_at.pop(word)
+                    self.received += 1
+            # Driver: input transfers.
+            acc = holding & d_ir
+            if acc:
+                while acc:
+                    k = (acc & -acc).bit_length() - 1
+                    acc &= acc - 1
+                    word = i_payload[k]
+                    expected.setdefault((k, i_dst[k]), deque()).append(word)
+                    sent_at[word] = cycle
+                    self.sent += 1
+            model.clock(i_valid, i_payload, o_ready)
+            for k in ends:
+                if holding >> k & 1 and d_ir >> k & 1:
+                    i_valid[k] = 0
+            holding &= ~d_ir
+            cycle += 1
+            if not to_send and not holding and self.received == self.sent:
+                break
+        self.cycle = cycle
+        left = sum(len(q) for q in expected.values())
+        if left or to_send or holding:
+            raise AssertionError(
+                f"after {cycle} cycles: {left} flits never arrived, {to_send} not sent"
+            )
