@@ -151,8 +151,11 @@ class HostLinkUART:
         self.stats["rsp_frames_lost"] += frames
         self._lost_unreported += frames
 
-    def _next_control(self, deadline):
-        """The next good ACK/NAK/INFO body, filing RSP frames on the way; None on timeout."""
+    def _next_control(self, deadline, *, until_response=False):
+        """The next good ACK/NAK/INFO body, filing RSP frames on the way; None on timeout.
+
+        With ``until_response``, return ``b""`` as soon as an RSP frame was filed.
+        """
         while True:
             while self._frames:
                 body = self._frames.popleft()
@@ -163,6 +166,8 @@ class HostLinkUART:
                     continue
                 if body[0] == Frame.RSP:
                     self._take_rsp_frame(body)
+                    if until_response:
+                        return b""
                     continue
                 return body
             if not self._pump(deadline):
@@ -292,13 +297,14 @@ class HostLinkUART:
                 if r["op"] == op and (where is None or where(r)):
                     return r, before
                 before.append(r)
-            body = self._next_control(deadline)
+            body = self._next_control(deadline, until_response=True)
             if body is None:
                 self._responses.extendleft(reversed(before))
                 raise HostLinkError(
                     f"No {Rsp(op).name} response from the board within {timeout} s "
                     f"({self.stats['bad_frames_in']} damaged frames received so far)")
-            self.stats["stray_answers"] += 1
+            if body:
+                self.stats["stray_answers"] += 1
 
     def read_status(self, reg: StatusReg) -> int:
         """Value of a status register (other responses stay queued for :meth:`poll`)."""
