@@ -1,0 +1,1 @@
+"""BookSim-style NoC benchmarks on MeshModel (and a few points on the RTL)."""
