@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 from amaranth import Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import io, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from spikemesh.config import ChipConfig
@@ -259,9 +259,13 @@ class BoardTop(wiring.Component):
         m.submodules.top = top = SpikemeshTop(
             self.make_chip(), clk_freq=platform.default_clk_frequency, baud=self.baud,
             max_words=self.max_words, rsp_batch=self.rsp_batch)
-        uart = platform.request("uart", 0)
-        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
+        m.d.comb += [top.rx.eq(rx_buf.i), tx_buf.o.eq(top.tx)]
         for i, led_number in enumerate(self.board.leds):
             if led_number is not None:
-                m.d.comb += platform.request("led", led_number).o.eq(top.leds[i])
+                led = io.Buffer("o", platform.request("led", led_number, dir="-"))
+                m.submodules[f"led_{i}"] = led
+                m.d.comb += led.o.eq(top.leds[i])
         return m
