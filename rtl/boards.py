@@ -167,8 +167,12 @@ class SpikemeshTop(wiring.Component):
                  max_words: int = 16, rsp_batch: int = 8):
         self.chip = chip
         self.clk_freq = clk_freq
-        self.divisor = divisor if divisor is not None else uart_divisor(clk_freq, baud)
-        self.bridge = HostBridge.for_chip(chip, max_words=max_words, rsp_batch=rsp_batch)
+        try:
+            self.divisor = divisor if divisor is not None else uart_divisor(clk_freq, baud)
+            self.bridge = HostBridge.for_chip(chip, max_words=max_words, rsp_batch=rsp_batch)
+        except Exception:
+            self._MustUse__silence = True  # not built, so no "created but never used" warning
+            raise
         super().__init__({
             "rx": In(1, init=1),
             "tx": Out(1, init=1),
