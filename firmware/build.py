@@ -39,10 +39,20 @@ YOWASP_TOOLS = {
 
 # nextpnr BEL types -> the table's columns
 RESOURCE_KEYS = {
-    "ice40": {"luts": "ICESTORM_LC", "brams": "ICESTORM_RAM", "sprams": "ICESTORM_SPRAM",
-              "dsps": "ICESTORM_DSP", "ios": "SB_IO"},
-    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "brams": "DP16KD",
-             "dsps": "MULT18X18D", "ios": "TRELLIS_IO"},
+    "ice40": {
+        "luts": "ICESTORM_LC",
+        "brams": "ICESTORM_RAM",
+        "sprams": "ICESTORM_SPRAM",
+        "dsps": "ICESTORM_DSP",
+        "ios": "SB_IO",
+    },
+    "ecp5": {
+        "luts": "TRELLIS_COMB",
+        "ffs": "TRELLIS_FF",
+        "brams": "DP16KD",
+        "dsps": "MULT18X18D",
+        "ios": "TRELLIS_IO",
+    },
 }
 
 
@@ -110,8 +120,10 @@ def _utilisation_from_log(text):
 def _fmax_from_log(text):
     """``{clock: (achieved MHz, constraint MHz)}``: the last "Max frequency" lines win."""
     out = {}
-    pattern = (r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz "
-               r"\((?:PASS|FAIL) at ([\d.]+) MHz\)")
+    pattern = (
+        r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz "
+        r"\((?:PASS|FAIL) at ([\d.]+) MHz\)"
+    )
     for clk, fmax, target in re.findall(pattern, text):
         out[clk] = (float(fmax), float(target))
     return out
@@ -135,10 +147,19 @@ def _make_chip(design, chip_config):
     raise BuildError(f"design must be 'chip' or 'loopback', not {design!r}")
 
 
-def build_board(board: str, chip_config: ChipConfig | None = None, out_dir=None, *,
-                design: str = "chip", baud: int = 115200, max_words: int = 16,
-                rsp_batch: int = 8, seed: int = 1, allow_timing_fail: bool = False,
-                verbose: bool = False) -> dict:
+def build_board(
+    board: str,
+    chip_config: ChipConfig | None = None,
+    out_dir=None,
+    *,
+    design: str = "chip",
+    baud: int = 115200,
+    max_words: int = 16,
+    rsp_batch: int = 8,
+    seed: int = 1,
+    allow_timing_fail: bool = False,
+    verbose: bool = False,
+) -> dict:
     """Build the bitstream of ``board`` and report resources and Fmax.
 
     Parameters
@@ -181,8 +202,9 @@ def build_board(board: str, chip_config: ChipConfig | None = None, out_dir=None,
     out = Path(out_dir) if out_dir is not None else Path("build") / board
     out.mkdir(parents=True, exist_ok=True)
     platform = _platform(spec)
-    top = BoardTop(spec, _make_chip(design, chip_config), baud=baud, max_words=max_words,
-                   rsp_batch=rsp_batch)
+    top = BoardTop(
+        spec, _make_chip(design, chip_config), baud=baud, max_words=max_words, rsp_batch=rsp_batch
+    )
     report_json = (out / "report.json").resolve()
     if report_json.exists():
         report_json.unlink()
@@ -192,8 +214,14 @@ def build_board(board: str, chip_config: ChipConfig | None = None, out_dir=None,
     error = None
     with _yowasp_env():
         try:
-            platform.build(top, name="top", build_dir=str(out), do_program=False,
-                           nextpnr_opts=nextpnr_opts, verbose=verbose)
+            platform.build(
+                top,
+                name="top",
+                build_dir=str(out),
+                do_program=False,
+                nextpnr_opts=nextpnr_opts,
+                verbose=verbose,
+            )
         except subprocess.CalledProcessError as e:
             error = e
     seconds = time.monotonic() - start
@@ -208,14 +236,19 @@ def build_board(board: str, chip_config: ChipConfig | None = None, out_dir=None,
     over = {k: v for k, v in util.items() if v[0] > v[1]}
     if error is not None:
         if over or "no BELs remaining" in log or "Unable to place" in log:
-            detail = ", ".join(f"{k} {u}/{a} ({100 * u // max(a, 1)}%)"
-                               for k, (u, a) in (over or util).items())
-            raise FitError(f"The design does not fit the {spec.name} ({platform.device}): "
-                           f"{detail}. Try a smaller chip config (fewer tiles, neurons or "
-                           f"synapses) or a larger board. Log: {out / 'top.tim'}") from None
+            detail = ", ".join(
+                f"{k} {u}/{a} ({100 * u // max(a, 1)}%)" for k, (u, a) in (over or util).items()
+            )
+            raise FitError(
+                f"The design does not fit the {spec.name} ({platform.device}): "
+                f"{detail}. Try a smaller chip config (fewer tiles, neurons or "
+                f"synapses) or a larger board. Log: {out / 'top.tim'}"
+            ) from None
         tail = "\n".join(log.strip().splitlines()[-15:]) or str(error)
-        raise BuildError(f"The FPGA flow failed for {spec.name} (exit {error.returncode}); "
-                         f"last lines of {out / 'top.tim'}:\n{tail}") from None
+        raise BuildError(
+            f"The FPGA flow failed for {spec.name} (exit {error.returncode}); "
+            f"last lines of {out / 'top.tim'}:\n{tail}"
+        ) from None
 
     clk_mhz = platform.default_clk_frequency / 1e6
     # the board clock's domain is the one constrained at the board frequency
@@ -234,8 +267,9 @@ def build_board(board: str, chip_config: ChipConfig | None = None, out_dir=None,
         "timing_met": achieved is not None and achieved >= clk_mhz,
         "seconds": round(seconds, 1),
         "bitstream": str(out / ("top.bin" if family == "ice40" else "top.bit")),
-        "program": spec.programmer.format(bitstream=out / ("top.bin" if family == "ice40"
-                                                           else "top.bit")),
+        "program": spec.programmer.format(
+            bitstream=out / ("top.bin" if family == "ice40" else "top.bit")
+        ),
         "utilisation": {k: list(v) for k, v in util.items()},
     }
     for col, bel in keys.items():
@@ -244,26 +278,32 @@ def build_board(board: str, chip_config: ChipConfig | None = None, out_dir=None,
         # an iCE40 logic cell holds one LUT4 and one flip-flop: count each from yosys
         report["lcs"] = report["luts"]
         report["luts"] = [cells.get("SB_LUT4", 0), util.get("ICESTORM_LC", (0, 0))[1]]
-        report["ffs"] = [sum(n for c, n in cells.items() if c.startswith("SB_DFF")),
-                         util.get("ICESTORM_LC", (0, 0))[1]]
+        report["ffs"] = [
+            sum(n for c, n in cells.items() if c.startswith("SB_DFF")),
+            util.get("ICESTORM_LC", (0, 0))[1],
+        ]
     if not report["timing_met"] and not allow_timing_fail:
         raise TimingError(
             f"{spec.name}: the design reaches {report['fmax_mhz']} MHz, below the board clock "
             f"of {clk_mhz:g} MHz (the bitstream was written but would not work reliably)",
-            report)
+            report,
+        )
     return report
 
 
 def format_report(report: dict) -> str:
     """One human-readable paragraph of a build report (for the CLI)."""
+
     def ratio(key):
         used, avail = report.get(key, (0, 0))
         return f"{used}/{avail}"
 
     met = "met" if report["timing_met"] else "NOT met"
-    return (f"{report['board']} ({report['device']}, {report['design']}): "
-            f"LUTs {ratio('luts')}, FFs {ratio('ffs')}, BRAMs {ratio('brams')}"
-            + (f", SPRAMs {ratio('sprams')}" if report.get("sprams", (0, 0))[1] else "")
-            + f"; Fmax {report['fmax_mhz']} MHz vs {report['clk_mhz']:g} MHz board clock "
-            f"(timing {met}); {report['bitstream']} in {report['seconds']} s\n"
-            f"program: {report['program']}")
+    return (
+        f"{report['board']} ({report['device']}, {report['design']}): "
+        f"LUTs {ratio('luts')}, FFs {ratio('ffs')}, BRAMs {ratio('brams')}"
+        + (f", SPRAMs {ratio('sprams')}" if report.get("sprams", (0, 0))[1] else "")
+        + f"; Fmax {report['fmax_mhz']} MHz vs {report['clk_mhz']:g} MHz board clock "
+        f"(timing {met}); {report['bitstream']} in {report['seconds']} s\n"
+        f"program: {report['program']}"
+    )

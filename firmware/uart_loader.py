@@ -87,8 +87,16 @@ class HostLinkUART:
         check that its word sizes match ``commands`` (raises HostLinkError).
     """
 
-    def __init__(self, transport, commands: HostCommands, *, retries: int = 8,
-                 timeout: float = 0.5, strict: bool = True, sync: bool = True):
+    def __init__(
+        self,
+        transport,
+        commands: HostCommands,
+        *,
+        retries: int = 8,
+        timeout: float = 0.5,
+        strict: bool = True,
+        sync: bool = True,
+    ):
         if not isinstance(commands, HostCommands):
             raise TypeError(f"commands must be a HostCommands, not {commands!r}")
         if retries < 1:
@@ -143,8 +151,9 @@ class HostLinkUART:
             self._lose(1)
             return
         for i in range(0, len(payload), rsp_bytes):
-            self._responses.append(decode_response(
-                word_from_bytes(self.rsp_layout, payload[i:i + rsp_bytes])))
+            self._responses.append(
+                decode_response(word_from_bytes(self.rsp_layout, payload[i : i + rsp_bytes]))
+            )
         self.stats["responses"] += len(payload) // rsp_bytes
 
     def _lose(self, frames):
@@ -212,12 +221,16 @@ class HostLinkUART:
         """Reset the bridge's duplicate filter and read its INFO; check the word sizes."""
         self._transact(Frame.SYNC)
         info = self.ping()
-        want = {"version": FRAME_VERSION, "cmd_bytes": word_bytes(self.cmd_layout),
-                "rsp_bytes": word_bytes(self.rsp_layout)}
+        want = {
+            "version": FRAME_VERSION,
+            "cmd_bytes": word_bytes(self.cmd_layout),
+            "rsp_bytes": word_bytes(self.rsp_layout),
+        }
         bad = {k: (info[k], v) for k, v in want.items() if info[k] != v}
         if bad:
-            detail = ", ".join(f"{k} is {got} on the board but {v} here"
-                               for k, (got, v) in bad.items())
+            detail = ", ".join(
+                f"{k} is {got} on the board but {v} here" for k, (got, v) in bad.items()
+            )
             raise HostLinkError(f"The board's host bridge does not match this chip: {detail}")
         self.max_words = info["max_words"]
         return info
@@ -236,7 +249,7 @@ class HostLinkUART:
         """Send command words, ``max_words`` per frame, each frame acknowledged."""
         words = list(words)
         for i in range(0, len(words), self.max_words):
-            chunk = words[i:i + self.max_words]
+            chunk = words[i : i + self.max_words]
             self._transact(Frame.CMD, b"".join(word_to_bytes(self.cmd_layout, w) for w in chunk))
             self.stats["words_out"] += len(chunk)
 
@@ -302,7 +315,8 @@ class HostLinkUART:
                 self._responses.extendleft(reversed(before))
                 raise HostLinkError(
                     f"No {Rsp(op).name} response from the board within {timeout} s "
-                    f"({self.stats['bad_frames_in']} damaged frames received so far)")
+                    f"({self.stats['bad_frames_in']} damaged frames received so far)"
+                )
             if body:
                 self.stats["stray_answers"] += 1
 
@@ -334,11 +348,17 @@ class HostLinkUART:
         self.run(len(inputs_per_tick))
         out = []
         for events in inputs_per_tick:
-            self.send_words([*(self.commands.input(t, a) for t, a in events),
-                             self.commands.end_tick()])
+            self.send_words(
+                [*(self.commands.input(t, a) for t, a in events), self.commands.end_tick()]
+            )
             done, before = self.wait_for(Rsp.TICK_DONE)
-            out.append({"tick": done["a"], "cycles": done["b"],
-                        "spikes": [r for r in before if r["op"] == Rsp.SPIKE]})
+            out.append(
+                {
+                    "tick": done["a"],
+                    "cycles": done["b"],
+                    "spikes": [r for r in before if r["op"] == Rsp.SPIKE],
+                }
+            )
             self._responses.extendleft(reversed([r for r in before if r["op"] != Rsp.SPIKE]))
         return out
 
@@ -434,14 +454,17 @@ class BridgeModel:
             if seq != self._last_seq:
                 rsp = []
                 for i in range(0, len(payload), self.cmd_bytes):
-                    word = int.from_bytes(payload[i:i + self.cmd_bytes], "little")
+                    word = int.from_bytes(payload[i : i + self.cmd_bytes], "little")
                     self.applied.append(word)
                     rsp += self.chip(word)
                 self._last_seq = seq
                 for i in range(0, len(rsp), self.rsp_batch):
-                    chunk = rsp[i:i + self.rsp_batch]
-                    self._answer(Frame.RSP, self._rseq,
-                                 b"".join(w.to_bytes(self.rsp_bytes, "little") for w in chunk))
+                    chunk = rsp[i : i + self.rsp_batch]
+                    self._answer(
+                        Frame.RSP,
+                        self._rseq,
+                        b"".join(w.to_bytes(self.rsp_bytes, "little") for w in chunk),
+                    )
                     self._rseq = (self._rseq + 1) & 0xFF
             return self._answer(Frame.ACK, seq)
         if ftype in (Frame.SYNC, Frame.PING):
@@ -450,9 +473,14 @@ class BridgeModel:
             if ftype == Frame.SYNC:
                 self._last_seq = None
                 return self._answer(Frame.ACK, seq)
-            info = {"version": FRAME_VERSION, "cmd_bytes": self.cmd_bytes,
-                    "rsp_bytes": self.rsp_bytes, "max_words": self.max_words,
-                    "rsp_batch": self.rsp_batch, **self.counters}
+            info = {
+                "version": FRAME_VERSION,
+                "cmd_bytes": self.cmd_bytes,
+                "rsp_bytes": self.rsp_bytes,
+                "max_words": self.max_words,
+                "rsp_batch": self.rsp_batch,
+                **self.counters,
+            }
             return self._answer(Frame.INFO, seq, bytes(info[k] & 0xFF for k in INFO_FIELDS))
         return self._nak(seq, Nak.TYPE)
 

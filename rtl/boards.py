@@ -71,13 +71,15 @@ class LoopbackChip(wiring.Component):
 
     def __init__(self, cmd_layout):
         self.cmd_layout = cmd_layout
-        super().__init__({
-            "i_cmd": In(stream.Signature(cmd_layout.struct())),
-            "o_rsp": Out(stream.Signature(response_layout().struct())),
-            "tick": Out(32),
-            "running": Out(1),
-            "errors": Out(8),
-        })
+        super().__init__(
+            {
+                "i_cmd": In(stream.Signature(cmd_layout.struct())),
+                "o_rsp": Out(stream.Signature(response_layout().struct())),
+                "tick": Out(32),
+                "running": Out(1),
+                "errors": Out(8),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -99,8 +101,10 @@ class LoopbackChip(wiring.Component):
                 with m.Case(Cmd.INPUT):
                     m.d.sync += answer(Rsp.SPIKE, self.tick, cmd.arg)
                 with m.Case(Cmd.END_TICK):
-                    m.d.sync += [answer(Rsp.TICK_DONE, self.tick, count),
-                                 self.tick.eq(self.tick + 1)]
+                    m.d.sync += [
+                        answer(Rsp.TICK_DONE, self.tick, count),
+                        self.tick.eq(self.tick + 1),
+                    ]
                     with m.If(remaining != 0):
                         m.d.sync += remaining.eq(remaining - 1)
                         with m.If(remaining == 1):
@@ -163,8 +167,16 @@ class SpikemeshTop(wiring.Component):
         was applied, 0.05 s).
     """
 
-    def __init__(self, chip, *, clk_freq: float, baud: int = 115200, divisor: int | None = None,
-                 max_words: int = 16, rsp_batch: int = 8):
+    def __init__(
+        self,
+        chip,
+        *,
+        clk_freq: float,
+        baud: int = 115200,
+        divisor: int | None = None,
+        max_words: int = 16,
+        rsp_batch: int = 8,
+    ):
         self.chip = chip
         self.clk_freq = clk_freq
         try:
@@ -173,11 +185,13 @@ class SpikemeshTop(wiring.Component):
         except Exception:
             self._MustUse__silence = True  # not built, so no "created but never used" warning
             raise
-        super().__init__({
-            "rx": In(1, init=1),
-            "tx": Out(1, init=1),
-            "leds": Out(len(LED_ROLES)),
-        })
+        super().__init__(
+            {
+                "rx": In(1, init=1),
+                "tx": Out(1, init=1),
+                "leds": Out(len(LED_ROLES)),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -185,8 +199,11 @@ class SpikemeshTop(wiring.Component):
         m.submodules.uart_tx = tx = UARTTx(divisor=self.divisor)
         m.submodules.bridge = bridge = self.bridge
         m.submodules.chip = chip = self.chip
-        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx),
-                     bridge.rx_error.eq(rx.framing_error | rx.overrun)]
+        m.d.comb += [
+            rx.rx.eq(self.rx),
+            self.tx.eq(tx.tx),
+            bridge.rx_error.eq(rx.framing_error | rx.overrun),
+        ]
         wiring.connect(m, rx.o, bridge.i_rx)
         wiring.connect(m, bridge.o_tx, tx.i)
         wiring.connect(m, bridge.o_cmd, chip.i_cmd)
@@ -209,7 +226,8 @@ class SpikemeshTop(wiring.Component):
         running = chip.running if "running" in members else 0
         activity = _Stretch(m, bridge.applied, ms, 50).o
         m.d.comb += self.leds.eq(
-            sum(sig << i for i, sig in enumerate((heartbeat, error, running, activity))))
+            sum(sig << i for i, sig in enumerate((heartbeat, error, running, activity)))
+        )
         return m
 
 
@@ -227,13 +245,28 @@ class Board:
 
 BOARDS = {
     # led 0 is red, led 1 green; 2.. are on the snap-off PMOD (plugged into PMOD2)
-    "icebreaker": Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40",
-                        leds=(1, 0, 2, 3), extra_resources="break_off_pmod",
-                        programmer="iceprog {bitstream}"),
-    "ulx3s-25f": Board("ulx3s-25f", "amaranth_boards.ulx3s:ULX3S_25F_Platform", "ecp5",
-                       leds=(0, 1, 2, 3), programmer="openFPGALoader -b ulx3s {bitstream}"),
-    "ulx3s-85f": Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5",
-                       leds=(0, 1, 2, 3), programmer="openFPGALoader -b ulx3s {bitstream}"),
+    "icebreaker": Board(
+        "icebreaker",
+        "amaranth_boards.icebreaker:ICEBreakerPlatform",
+        "ice40",
+        leds=(1, 0, 2, 3),
+        extra_resources="break_off_pmod",
+        programmer="iceprog {bitstream}",
+    ),
+    "ulx3s-25f": Board(
+        "ulx3s-25f",
+        "amaranth_boards.ulx3s:ULX3S_25F_Platform",
+        "ecp5",
+        leds=(0, 1, 2, 3),
+        programmer="openFPGALoader -b ulx3s {bitstream}",
+    ),
+    "ulx3s-85f": Board(
+        "ulx3s-85f",
+        "amaranth_boards.ulx3s:ULX3S_85F_Platform",
+        "ecp5",
+        leds=(0, 1, 2, 3),
+        programmer="openFPGALoader -b ulx3s {bitstream}",
+    ),
 }
 
 
@@ -249,8 +282,15 @@ class BoardTop(wiring.Component):
         As for :class:`SpikemeshTop`.
     """
 
-    def __init__(self, board: Board, make_chip, *, baud: int = 115200, max_words: int = 16,
-                 rsp_batch: int = 8):
+    def __init__(
+        self,
+        board: Board,
+        make_chip,
+        *,
+        baud: int = 115200,
+        max_words: int = 16,
+        rsp_batch: int = 8,
+    ):
         self.board = board
         self.make_chip = make_chip
         self.baud = baud
@@ -261,8 +301,12 @@ class BoardTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.top = top = SpikemeshTop(
-            self.make_chip(), clk_freq=platform.default_clk_frequency, baud=self.baud,
-            max_words=self.max_words, rsp_batch=self.rsp_batch)
+            self.make_chip(),
+            clk_freq=platform.default_clk_frequency,
+            baud=self.baud,
+            max_words=self.max_words,
+            rsp_batch=self.rsp_batch,
+        )
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
         m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)

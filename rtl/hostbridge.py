@@ -86,15 +86,17 @@ class HostBridge(wiring.Component):
         except Exception:
             self._MustUse__silence = True  # not built, so no "created but never used" warning
             raise
-        super().__init__({
-            "i_rx": In(stream.Signature(8)),
-            "o_tx": Out(stream.Signature(8)),
-            "o_cmd": Out(stream.Signature(cmd_shape)),
-            "i_rsp": In(stream.Signature(rsp_shape)),
-            "rx_error": In(1),
-            "applied": Out(1),
-            "refused": Out(1),
-        })
+        super().__init__(
+            {
+                "i_rx": In(stream.Signature(8)),
+                "o_tx": Out(stream.Signature(8)),
+                "o_cmd": Out(stream.Signature(cmd_shape)),
+                "i_rsp": In(stream.Signature(rsp_shape)),
+                "rx_error": In(1),
+                "applied": Out(1),
+                "refused": Out(1),
+            }
+        )
 
     def _check(self, cmd_shape, rsp_shape, max_words, rsp_batch):
         self.cmd_width = Shape.cast(cmd_shape).width
@@ -107,21 +109,28 @@ class HostBridge(wiring.Component):
         for what, n in (("max_words", max_words), ("rsp_batch", rsp_batch)):
             if not isinstance(n, int) or not 1 <= n <= 255:
                 raise ValueError(
-                    f"HostBridge {what} must be an integer between 1 and 255, not {n!r}")
+                    f"HostBridge {what} must be an integer between 1 and 255, not {n!r}"
+                )
         self.max_words = max_words
         self.rsp_batch = rsp_batch
 
     @classmethod
     def for_chip(cls, chip, **kwargs):
         """A bridge whose word shapes match ``chip.i_cmd`` and ``chip.o_rsp``."""
-        return cls(cmd_shape=chip.i_cmd.payload.shape(), rsp_shape=chip.o_rsp.payload.shape(),
-                   **kwargs)
+        return cls(
+            cmd_shape=chip.i_cmd.payload.shape(), rsp_shape=chip.o_rsp.payload.shape(), **kwargs
+        )
 
     @property
     def info(self) -> dict:
         """The constant part of the INFO frame (the host checks it against its own layouts)."""
-        return {"version": FRAME_VERSION, "cmd_bytes": self.cmd_bytes, "rsp_bytes": self.rsp_bytes,
-                "max_words": self.max_words, "rsp_batch": self.rsp_batch}
+        return {
+            "version": FRAME_VERSION,
+            "cmd_bytes": self.cmd_bytes,
+            "rsp_bytes": self.rsp_bytes,
+            "max_words": self.max_words,
+            "rsp_batch": self.rsp_batch,
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -166,16 +175,28 @@ class HostBridge(wiring.Component):
         k = Signal(range(cb))
         word_buf = Signal(cb * 8)
 
-        m.d.comb += [self.i_rx.ready.eq(1), rd.addr.eq(rd_addr), wr.addr.eq(nbytes),
-                     self.o_cmd.payload.eq(word_buf[:self.cmd_width])]
+        m.d.comb += [
+            self.i_rx.ready.eq(1),
+            rd.addr.eq(rd_addr),
+            wr.addr.eq(nbytes),
+            self.o_cmd.payload.eq(word_buf[: self.cmd_width]),
+        ]
 
         byte = self.i_rx.payload
         got = self.i_rx.valid
         is_end = byte == SLIP_END
 
         def clear_frame():
-            return [esc.eq(0), bad_esc.eq(0), discard.eq(0), hdr.eq(0), nbytes.eq(0),
-                    mod.eq(0), words.eq(0), rx_crc.eq(0xFFFF)]
+            return [
+                esc.eq(0),
+                bad_esc.eq(0),
+                discard.eq(0),
+                hdr.eq(0),
+                nbytes.eq(0),
+                mod.eq(0),
+                words.eq(0),
+                rx_crc.eq(0xFFFF),
+            ]
 
         def queue(ftype_, reason=0):
             return [ctl_pending.eq(1), ctl_type.eq(ftype_), ctl_seq.eq(fseq), ctl_reason.eq(reason)]
@@ -242,8 +263,11 @@ class HostBridge(wiring.Component):
                 m.next = "APPLY_SHIFT"  # rd.data holds buf[rd_addr] next cycle
             with m.State("APPLY_SHIFT"):
                 # little-endian: the first byte ends up in the low bits
-                m.d.sync += [word_buf.eq(Cat(word_buf[8:], rd.data)), rd_addr.eq(rd_addr + 1),
-                             k.eq(k + 1)]
+                m.d.sync += [
+                    word_buf.eq(Cat(word_buf[8:], rd.data)),
+                    rd_addr.eq(rd_addr + 1),
+                    k.eq(k + 1),
+                ]
                 with m.If(k == cb - 1):
                     m.d.sync += k.eq(0)
                     m.next = "EMIT"
@@ -344,8 +368,13 @@ class HostBridge(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(ctl_pending):
-                    m.d.sync += [tx_type.eq(ctl_type), tx_seq.eq(ctl_seq), tx_reason.eq(ctl_reason),
-                                 is_rsp.eq(0), ctl_pending.eq(0)]
+                    m.d.sync += [
+                        tx_type.eq(ctl_type),
+                        tx_seq.eq(ctl_seq),
+                        tx_reason.eq(ctl_reason),
+                        is_rsp.eq(0),
+                        ctl_pending.eq(0),
+                    ]
                     m.next = "START"
                 with m.Elif(self.i_rsp.valid):
                     m.d.sync += [tx_type.eq(Frame.RSP), tx_seq.eq(rseq), is_rsp.eq(1)]

@@ -17,7 +17,8 @@ def uart_divisor(clk_freq: float, baud: int) -> int:
     """Clock cycles per bit, rounded; refuses rates off by more than 2 % (8N1 tolerates ~4 %)."""
     if baud <= 0 or clk_freq <= 0:
         raise ValueError(
-            f"Clock frequency and baud rate must be positive, not {clk_freq} and {baud}")
+            f"Clock frequency and baud rate must be positive, not {clk_freq} and {baud}"
+        )
     divisor = round(clk_freq / baud)
     if divisor < 4:
         raise ValueError(
@@ -68,12 +69,14 @@ class UARTRx(wiring.Component):
     def __init__(self, *, divisor: int):
         _check_divisor(self, divisor)
         self.divisor = divisor
-        super().__init__({
-            "rx": In(1, init=1),
-            "o": Out(stream.Signature(8)),
-            "framing_error": Out(1),
-            "overrun": Out(1),
-        })
+        super().__init__(
+            {
+                "rx": In(1, init=1),
+                "o": Out(stream.Signature(8)),
+                "framing_error": Out(1),
+                "overrun": Out(1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -153,10 +156,12 @@ class UARTTx(wiring.Component):
     def __init__(self, *, divisor: int):
         _check_divisor(self, divisor)
         self.divisor = divisor
-        super().__init__({
-            "i": In(stream.Signature(8)),
-            "tx": Out(1, init=1),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(8)),
+                "tx": Out(1, init=1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()

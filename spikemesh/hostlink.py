@@ -228,8 +228,16 @@ class Nak(enum.IntEnum):
 
 
 # Bytes of an INFO frame after type and seq, in order.
-INFO_FIELDS = ("version", "cmd_bytes", "rsp_bytes", "max_words", "rsp_batch",
-               "naks", "drops", "rx_errors")
+INFO_FIELDS = (
+    "version",
+    "cmd_bytes",
+    "rsp_bytes",
+    "max_words",
+    "rsp_batch",
+    "naks",
+    "drops",
+    "rx_errors",
+)
 
 
 def crc16_ccitt(data: bytes, crc: int = 0xFFFF) -> int:

@@ -176,8 +176,10 @@ if cocotb is not None:
         def body(host, link):
             assert host.info["cmd_bytes"] == (cmds.layout.width + 7) // 8
             host.reset()
-            writes = [((i % 2, (i // 2) % 2), i, (0x5A5A_0000_C0DB << 8 | i) & ((1 << 61) - 1))
-                      for i in range(20)]
+            writes = [
+                ((i % 2, (i // 2) % 2), i, (0x5A5A_0000_C0DB << 8 | i) & ((1 << 61) - 1))
+                for i in range(20)
+            ]
             host.write_config(writes)  # 2 frames of 16 + 4 words
             ticks = host.run_ticks([[((0, 0), 0xC0), ((1, 1), 0xDB)], [], [((0, 1), 77)]])
             assert [t["tick"] for t in ticks] == [0, 1, 2], ticks
@@ -185,8 +187,9 @@ if cocotb is not None:
             # every command word arrived exactly once: RESET + 20 + RUN + 3 INPUT + 3 END_TICK
             assert host.read_status(0) == 1 + 20 + 1 + 3 + 3
             # the loopback echoes READ_STATE's data field: checks every data bit's path
-            host.send_words([cmds.encode(Cmd.READ_STATE, tile=(1, 0), arg=9,
-                                         data=0x1234_5678_9ABC)])
+            host.send_words(
+                [cmds.encode(Cmd.READ_STATE, tile=(1, 0), arg=9, data=0x1234_5678_9ABC)]
+            )
             r, _ = host.wait_for(Rsp.STATE)
             assert r["a"] == 9 and r["b"] == 0x1234_5678_9ABC
             return host.stats
@@ -267,7 +270,11 @@ def test_board_loopback():
 
     chip = ChipConfig()
     top = SpikemeshTop(loopback_factory(chip), clk_freq=CLK_FREQ, divisor=DIVISOR)
-    env = {"BOARD_TB": {"chip": chip.to_dict(), "data_bits": config_data_bits(chip),
-                        "divisor": DIVISOR}}
-    run_cocotb(top, toplevel="board_top", test_module="tb.board.test_board", name="board",
-               env=env)
+    env = {
+        "BOARD_TB": {
+            "chip": chip.to_dict(),
+            "data_bits": config_data_bits(chip),
+            "divisor": DIVISOR,
+        }
+    }
+    run_cocotb(top, toplevel="board_top", test_module="tb.board.test_board", name="board", env=env)

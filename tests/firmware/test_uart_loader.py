@@ -96,8 +96,11 @@ def test_random_faults_seeded():
 def test_gives_up_with_clear_error():
     host, model, link, cmds = make(retries=3)
     link.faults = dict.fromkeys(range(link.writes, link.writes + 3), "drop")
-    with pytest.raises(HostLinkTimeout, match=r"CMD frame seq \d+ was not acknowledged after 3 "
-                                              r"attempts \(timeout, timeout, timeout\)"):
+    with pytest.raises(
+        HostLinkTimeout,
+        match=r"CMD frame seq \d+ was not acknowledged after 3 "
+        r"attempts \(timeout, timeout, timeout\)",
+    ):
         host.send_words([cmds.end_tick()])
     assert model.applied == []
 

@@ -18,10 +18,18 @@ def test_loopback_chip_matches_twin():
     dut = loopback_factory(CHIP)
     cmds = HostCommands(CHIP, config_data_bits(CHIP))
     twin = loopback_chip(cmds)
-    words = [cmds.reset(), cmds.config_write((1, 1), 3, (1 << 60) | 5), cmds.run(2),
-             cmds.input((0, 1), 17), cmds.end_tick(), cmds.read_status(2),
-             cmds.encode(Cmd.READ_STATE, tile=(1, 0), arg=3, data=(1 << 61) - 1),
-             cmds.end_tick(), cmds.encode(Cmd.NOP), cmds.input((1, 0), 0xFFFF_FFFF)]
+    words = [
+        cmds.reset(),
+        cmds.config_write((1, 1), 3, (1 << 60) | 5),
+        cmds.run(2),
+        cmds.input((0, 1), 17),
+        cmds.end_tick(),
+        cmds.read_status(2),
+        cmds.encode(Cmd.READ_STATE, tile=(1, 0), arg=3, data=(1 << 61) - 1),
+        cmds.end_tick(),
+        cmds.encode(Cmd.NOP),
+        cmds.input((1, 0), 0xFFFF_FFFF),
+    ]
     expected = [r for w in words for r in twin(w)]
     got, running = [], []
 
@@ -57,8 +65,7 @@ def test_board_top_elaborates_with_pins(board):
     platform = build._platform(spec)
     assert "openFPGALoader" not in platform.required_tools
     plan = platform.prepare(BoardTop(spec, lambda: loopback_factory(CHIP)), name="top")
-    constraints = next(text for name, text in plan.files.items()
-                       if name.endswith((".pcf", ".lpf")))
+    constraints = next(text for name, text in plan.files.items() if name.endswith((".pcf", ".lpf")))
     text = constraints if isinstance(constraints, str) else constraints.decode()
     for pin in ("uart_0__rx", "uart_0__tx", "led_0", "led_1", "led_2", "led_3"):
         assert pin in text, (pin, text)
@@ -94,6 +101,9 @@ def test_log_parsers():
 
 
 def test_unknown_board():
-    with pytest.raises(build.BuildError, match=r"Unknown board 'de10'; choose one of icebreaker, "
-                                               r"ulx3s-25f, ulx3s-85f"):
+    with pytest.raises(
+        build.BuildError,
+        match=r"Unknown board 'de10'; choose one of icebreaker, "
+        r"ulx3s-25f, ulx3s-85f",
+    ):
         build.build_board("de10")

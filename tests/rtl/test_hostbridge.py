@@ -34,8 +34,12 @@ RSP_LAYOUT = response_layout()
 
 
 def make(max_words=4, rsp_batch=3):
-    return HostBridge(cmd_shape=CMDS.layout.struct(), rsp_shape=RSP_LAYOUT.struct(),
-                      max_words=max_words, rsp_batch=rsp_batch)
+    return HostBridge(
+        cmd_shape=CMDS.layout.struct(),
+        rsp_shape=RSP_LAYOUT.struct(),
+        max_words=max_words,
+        rsp_batch=rsp_batch,
+    )
 
 
 def cmd_frame(seq, words):
@@ -47,8 +51,7 @@ async def wait(ctx, n):
         await ctx.tick().repeat(n)
 
 
-def run(dut, frames, *, rsp=(), rsp_at=0, settle=400, cmd_ready=1.0, gap=3, seed=0,
-        cycles=None):
+def run(dut, frames, *, rsp=(), rsp_at=0, settle=400, cmd_ready=1.0, gap=3, seed=0, cycles=None):
     """Feed ``frames`` (bytes each), waiting ``settle`` cycles after each.
 
     Returns (answer frame bodies, command words out, response words of RSP
@@ -82,8 +85,14 @@ def run(dut, frames, *, rsp=(), rsp_at=0, settle=400, cmd_ready=1.0, gap=3, seed
         for _ in range(total):
             ctx.set(dut.o_cmd.ready, rng.random() < cmd_ready)
             _, _, tv, tp, cv, cr, cp, ap, rf = await ctx.tick().sample(
-                dut.o_tx.valid, dut.o_tx.payload, dut.o_cmd.valid, dut.o_cmd.ready,
-                dut.o_cmd.payload.as_value(), dut.applied, dut.refused)
+                dut.o_tx.valid,
+                dut.o_tx.payload,
+                dut.o_cmd.valid,
+                dut.o_cmd.ready,
+                dut.o_cmd.payload.as_value(),
+                dut.applied,
+                dut.refused,
+            )
             if tv:
                 tx.append(tp)
             if cv and cr:
@@ -104,15 +113,18 @@ def run(dut, frames, *, rsp=(), rsp_at=0, settle=400, cmd_ready=1.0, gap=3, seed
         if b[0] == Frame.RSP:
             rb = word_bytes(RSP_LAYOUT)
             p = b[2:-2]
-            rsp_words += [int.from_bytes(p[i:i + rb], "little") for i in range(0, len(p), rb)]
+            rsp_words += [int.from_bytes(p[i : i + rb], "little") for i in range(0, len(p), rb)]
     return answers, cmds, rsp_words, pulses, bodies
 
 
 def test_init_wrong_sizes():
     with pytest.raises(ValueError, match=r"Command words must take between 3 and 255 bytes, not 2"):
         HostBridge(cmd_shape=16, rsp_shape=RSP_LAYOUT.struct())
-    with pytest.raises(ValueError, match=r"HostBridge max_words must be an integer between 1 and "
-                                         r"255, not 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"HostBridge max_words must be an integer between 1 and "
+        r"255, not 0",
+    ):
         HostBridge(cmd_shape=CMDS.layout.struct(), rsp_shape=RSP_LAYOUT.struct(), max_words=0)
 
 
@@ -138,8 +150,13 @@ def test_backpressure_on_commands():
 def test_duplicate_acked_not_applied_and_sync_resets():
     dut = make()
     w = [CMDS.input((0, 0), 1)]
-    frames = [cmd_frame(9, w), cmd_frame(9, w), cmd_frame(10, w), build_frame(Frame.SYNC, 3),
-              cmd_frame(10, w)]
+    frames = [
+        cmd_frame(9, w),
+        cmd_frame(9, w),
+        cmd_frame(10, w),
+        build_frame(Frame.SYNC, 3),
+        cmd_frame(10, w),
+    ]
     answers, cmds, _, pulses, _ = run(dut, frames)
     assert cmds == w * 3
     assert [a[1] for a in answers] == [9, 9, 10, 3, 10]
@@ -153,16 +170,19 @@ def corrupt(frame, i=3, bit=2):
     return bytes(f)
 
 
-@pytest.mark.parametrize("frame, reason", [
-    (corrupt(cmd_frame(4, [CMDS.end_tick()])), Nak.CRC),
-    (build_frame(Frame.CMD, 4, bytes(CB + 1)), Nak.LENGTH),
-    (build_frame(Frame.CMD, 4, b""), Nak.LENGTH),
-    (build_frame(Frame.CMD, 4, bytes(5 * CB)), Nak.OVERFLOW),
-    (build_frame(Frame.SYNC, 4, b"\x01"), Nak.LENGTH),
-    (build_frame(0x42, 4), Nak.TYPE),
-    (b"\xc0\x01\x04\xdb\x01\x00\x00\xc0", Nak.ESCAPE),
-    (b"\xc0\x01\xc0", Nak.CRC),  # too short to hold a CRC
-])
+@pytest.mark.parametrize(
+    "frame, reason",
+    [
+        (corrupt(cmd_frame(4, [CMDS.end_tick()])), Nak.CRC),
+        (build_frame(Frame.CMD, 4, bytes(CB + 1)), Nak.LENGTH),
+        (build_frame(Frame.CMD, 4, b""), Nak.LENGTH),
+        (build_frame(Frame.CMD, 4, bytes(5 * CB)), Nak.OVERFLOW),
+        (build_frame(Frame.SYNC, 4, b"\x01"), Nak.LENGTH),
+        (build_frame(0x42, 4), Nak.TYPE),
+        (b"\xc0\x01\x04\xdb\x01\x00\x00\xc0", Nak.ESCAPE),
+        (b"\xc0\x01\xc0", Nak.CRC),  # too short to hold a CRC
+    ],
+)
 def test_refused_frames_nak_and_are_not_applied(frame, reason):
     dut = make()
     good = cmd_frame(5, [CMDS.end_tick()])
@@ -174,6 +194,7 @@ def test_refused_frames_nak_and_are_not_applied(frame, reason):
     # the Python twin agrees
     model = BridgeModel(lambda w: [], cmd_bytes=CB, max_words=4)
     model.write(frame + good)
+
     def no_nak_seq(answers):  # a NAK's seq is only informational (it may be damaged)
         return [a[:1] + a[2:] if a[0] == Frame.NAK else a for a in answers]
 
@@ -187,8 +208,14 @@ def test_frame_arriving_while_busy_is_dropped_silently():
     # the second frame starts while the first is still being applied
     # (o_cmd is slow): it is dropped, no answer, and the host will retry
     answers, cmds, _, pulses, _ = run(
-        dut, [cmd_frame(1, w), cmd_frame(2, w[:1]), cmd_frame(3, w[:1])],
-        settle=0, gap=1, cmd_ready=0.05, seed=1, cycles=3000)
+        dut,
+        [cmd_frame(1, w), cmd_frame(2, w[:1]), cmd_frame(3, w[:1])],
+        settle=0,
+        gap=1,
+        cmd_ready=0.05,
+        seed=1,
+        cycles=3000,
+    )
     assert answers[0] == bytes([Frame.ACK, 1])
     assert cmds[:4] == w
     assert answers == [bytes([Frame.ACK, 1])]

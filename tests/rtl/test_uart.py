@@ -31,11 +31,14 @@ def test_divisor():
     assert uart_divisor(12e6, 3_000_000) == 4
 
 
-@pytest.mark.parametrize("clk, baud, msg", [
-    (12e6, 4_000_000, r"needs at least 4 clock cycles per bit, not 3\.00"),
-    (12e6, 2_500_000, r"Baud rate 2500000 is 4\.0% off with a 12 MHz clock \(divisor 5\)"),
-    (12e6, 0, r"must be positive"),
-])
+@pytest.mark.parametrize(
+    "clk, baud, msg",
+    [
+        (12e6, 4_000_000, r"needs at least 4 clock cycles per bit, not 3\.00"),
+        (12e6, 2_500_000, r"Baud rate 2500000 is 4\.0% off with a 12 MHz clock \(divisor 5\)"),
+        (12e6, 0, r"must be positive"),
+    ],
+)
 def test_divisor_wrong(clk, baud, msg):
     with pytest.raises(ValueError, match=msg):
         uart_divisor(clk, baud)
