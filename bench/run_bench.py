@@ -105,6 +105,11 @@ def bench_size(n, ticks, repeats, peers, tmp, log):
         rows[name] = {
             "simulate_s": sim,
             "setup_s": statistics.median(r["setup_s"] for r in runs),
+            "cpu_s": (
+                statistics.median(r["simulate_cpu_s"] for r in runs)
+                if runs[0].get("simulate_cpu_s") is not None
+                else None
+            ),
             "rss_mb": statistics.median(r["rss_mb"] for r in runs),
             "neuron_spikes": int(spikes),
             "input_spikes": runs[0]["input_spikes"],
@@ -209,20 +214,47 @@ def _timed(fn):
 
 def table(results, ticks):
     lines = [
-        "| N | simulator | Mevents/s | simulate (s) | setup (s) | peak RSS (MB) "
-        "| neuron spikes | exact | x ours |",
-        "|---|---|---:|---:|---:|---:|---:|---|---:|",
+        "| N | simulator | Mevents/s | simulate (s) | CPU in loop (s) | setup (s) "
+        "| peak RSS (MB) | neuron spikes | exact | x ours |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for n, rows in results.items():
         ours = rows.get(OURS, {}).get("mevents_s")
         for name, r in sorted(rows.items(), key=lambda kv: -kv[1]["mevents_s"]):
             rel = f"{ours / r['mevents_s']:.2f}" if ours else ""
+            cpu = f"{r['cpu_s']:.4f}" if r["cpu_s"] is not None else "n/a"
             lines.append(
-                f"| {n:,} | {name} | {r['mevents_s']:,.0f} | {r['simulate_s']:.4f} | "
+                f"| {n:,} | {name} | {r['mevents_s']:,.0f} | {r['simulate_s']:.4f} | {cpu} | "
                 f"{r['setup_s']:.2f} | {r['rss_mb']:,.0f} | {r['neuron_spikes']:,} | "
                 f"{'yes' if r['exact'] else 'no (float)'} | {rel} |"
             )
     return "\n".join(lines)
+
+
+def targets(results):
+    """The issue's targets, checked against this run's medians."""
+    out = ["Targets (this run's medians):", ""]
+    for n, rows in results.items():
+        ours = rows.get(OURS)
+        b2 = [r for name, r in rows.items() if name.startswith("Brian2 cpp_standalone")]
+        if ours is None:
+            continue
+        if b2:
+            best = max(r["mevents_s"] for r in b2)
+            ratio = ours["mevents_s"] / best
+            verdict = "met" if ratio >= 2 else f"missed by {2 / ratio:.2f}x"
+            out.append(
+                f"- N = {n:,}: fast TLM {ours['mevents_s']:,.0f} Mevents/s = {ratio:.2f}x "
+                f"Brian2 cpp_standalone's best ({best:,.0f}, 1 or 2 threads); target >= 2x: "
+                f"**{verdict}**."
+            )
+        if n == 65536:
+            ok = "met" if ours["setup_s"] < 2 else "missed"
+            out.append(
+                f"- N = 65,536 setup (network -> ready): {ours['setup_s']:.2f} s; "
+                f"target < 2 s: **{ok}**."
+            )
+    return out
 
 
 def write_doc(results, prof, mach, args, loads):
@@ -247,6 +279,8 @@ def write_doc(results, prof, mach, args, loads):
         "Spike counts: the integer peers (numpy int32) must equal spikemesh exactly and the "
         "script asserts it; Brian2 (float64) and NEST (exact continuous-time integration) "
         "are close, not equal.",
+        "",
+        *targets(results),
         "",
     ]
     if prof:
