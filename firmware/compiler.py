@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikemesh.config import ChipConfig
+from spikemesh.config import ChipConfig, CoreConfig
 from spikemesh.coreimage import CoreImage
 from spikemesh.errors import CompileError
 from spikemesh.network import Network
@@ -274,3 +274,46 @@ def compile_network(
         compile_time=time.perf_counter() - t0,
     )
     return image, util
+
+
+def _pow2_at_least(n, lo):
+    return max(lo, 1 << max(0, int(n - 1).bit_length()))
+
+
+def auto_chip(net: Network, *, acc_bits: int = 24, core_neurons: int | None = None) -> ChipConfig:
+    """The smallest chip of the usual shape that holds ``net``.
+
+    Small networks get a 2 x 2 mesh with just enough neurons per core; large
+    ones 1,024-neuron cores on a near-square mesh. Memory depths are the next
+    powers of two of what the busiest core needs (found by compiling once
+    with the largest depths).
+    """
+    n = max(1, net.num_neurons)
+    if core_neurons is None:
+        core_neurons = min(1024, _pow2_at_least(-(-n // 4), 16))
+    tiles = -(-n // core_neurons)
+    width = max(2, int(np.ceil(np.sqrt(tiles))))
+    height = max(2, -(-tiles // width))
+    if width > 64 or height > 64:
+        raise CompileError(
+            f"the network has {n:,} neurons; the largest chip (64 x 64 cores x "
+            f"1,024 neurons) holds {64 * 64 * 1024:,}"
+        )
+    big = CoreConfig(
+        neurons=core_neurons,
+        axons=65536,
+        synapses=1 << 20,
+        fanout=1 << 20,
+        profiles=16,
+        acc_bits=acc_bits,
+    )
+    _, util = compile_network(net, ChipConfig(width=width, height=height, core=big))
+    core = CoreConfig(
+        neurons=core_neurons,
+        axons=_pow2_at_least(int(util.axons.max()), 16),
+        synapses=_pow2_at_least(int(util.synapses.max()), 16),
+        fanout=_pow2_at_least(int(util.fanout.max()), 16),
+        profiles=_pow2_at_least(int(util.profiles.max()), 1),
+        acc_bits=acc_bits,
+    )
+    return ChipConfig(width=width, height=height, core=core)

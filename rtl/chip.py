@@ -26,8 +26,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from spikemesh.config import ChipConfig
+from spikemesh.errors import ConfigError
 from spikemesh.hostlink import command_layout, response_layout
-from spikemesh.layouts import config_addr_bits, config_data_bits
+from spikemesh.layouts import config_addr_bits, config_data_bits, region_layouts
 
 from .core import Core
 from .hostlink import COUNTER_BITS, HostLink
@@ -42,6 +43,36 @@ def _any(values):
 
 def _all(values):
     return functools.reduce(operator.and_, values)
+
+
+RTL_MAX_SIDE = 16
+RTL_MAX_CORE_BITS = 16 << 20  # 16 Mibit of memory per core
+
+
+def core_memory_bits(chip: ChipConfig) -> int:
+    """Bits of memory one core needs (every region's depth x word width)."""
+    return sum(lay.width * depth for lay, depth in region_layouts(chip).values())
+
+
+def check_buildable(chip: ChipConfig) -> None:
+    """Raise ConfigError for a config the TLM runs but the RTL generator does not build.
+
+    The TLM takes meshes up to 64 x 64 (a million neurons and more); the RTL
+    is generated for meshes up to 16 x 16 (chip.md §1) and cores of at most
+    16 Mibit of memory, beyond which neither Verilator nor any FPGA here copes.
+    """
+    if chip.width > RTL_MAX_SIDE or chip.height > RTL_MAX_SIDE:
+        raise ConfigError(
+            f"The RTL is generated for meshes up to {RTL_MAX_SIDE} x {RTL_MAX_SIDE}, not "
+            f"{chip.width} x {chip.height}; the tlm and tlm-timed backends run this chip"
+        )
+    bits = core_memory_bits(chip)
+    if bits > RTL_MAX_CORE_BITS:
+        raise ConfigError(
+            f"A core of this config needs {bits / (1 << 20):,.1f} Mibit of memory, the RTL "
+            f"generator builds cores of at most {RTL_MAX_CORE_BITS >> 20} Mibit; reduce "
+            f"core.synapses ({chip.core.synapses:,}) or core.fanout ({chip.core.fanout:,})"
+        )
 
 
 class Chip(wiring.Component):
@@ -69,6 +100,11 @@ class Chip(wiring.Component):
         if not isinstance(chip, ChipConfig):
             self._MustUse__silence = True
             raise TypeError(f"Chip needs a ChipConfig, not {chip!r}")
+        try:
+            check_buildable(chip)
+        except ConfigError:
+            self._MustUse__silence = True
+            raise
         self.chip = chip
         self.cmd_layout = command_layout(chip, config_data_bits(chip))
         self.rsp_layout = response_layout()

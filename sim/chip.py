@@ -14,7 +14,6 @@ import time
 import numpy as np
 
 from spikemesh.golden import Result
-from spikemesh.neuron import lif_update, wrap
 
 
 def _expand(base, length):
@@ -79,17 +78,45 @@ def image_neurons(image):
     return params, u0, v0
 
 
+def fast_from_image(image):
+    """A :class:`~spikemesh.sim.fast.FastSim` over the image's neuron slots, built by walking
+    the image's tables (fan-out -> axon -> synapse row), so what it runs is what the chip runs."""
+    from .fast import FastSim
+
+    params, u0, v0 = image_neurons(image)
+    pre, post, wv = image_synapses(image)
+    rows = params.shape[0] + image.num_sources
+    order = np.argsort(pre, kind="stable")
+    indptr = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pre, minlength=rows), out=indptr[1:])
+    names = ("du", "dv", "vth", "bias_mant", "bias_exp", "refractory")
+    return FastSim(
+        indptr=indptr,
+        post=post[order],
+        weight=wv[order],
+        **{k: params[:, i] for i, k in enumerate(names)},
+        u0=u0,
+        v0=v0,
+        num_sources=image.num_sources,
+        acc_bits=image.chip.core.acc_bits,
+        recorded=image.neuron_slot[image.recorded],
+    )
+
+
 class ChipModel:
-    """Functional chip model over a ChipImage (``backend="tlm"`` results)."""
+    """Functional chip model over a ChipImage (``backend="tlm"`` results).
+
+    It runs the fast kernel on the slot-level synapses that :func:`image_synapses`
+    walks out of the image, then maps slots back to network neurons.
+    """
 
     def __init__(self, image):
         image.check()
         self.image = image
         self.chip = image.chip
-        self.params, self.u0, self.v0 = image_neurons(image)
-        self.pre, self.post, self.wv = image_synapses(image)
+        self.sim = fast_from_image(image)
 
-    def run(self, ticks: int, inputs: np.ndarray) -> Result:
+    def run(self, ticks: int, inputs: np.ndarray, *, progress=False) -> Result:
         """Run ``ticks`` ticks with the input raster ``inputs`` (bool [ticks, S])."""
         t0 = time.perf_counter()
         img = self.image
@@ -98,34 +125,19 @@ class ChipModel:
             raise ValueError(
                 f"inputs must have shape ({ticks}, {img.num_sources}), not {inputs.shape}"
             )
-        n_slots = self.params.shape[0]
+        r = self.sim.run(ticks, inputs, progress=progress)
         slot = img.neuron_slot
-        rec = slot[img.recorded]
-        u, v = self.u0.copy(), self.v0.copy()
-        ref = np.zeros(n_slots, dtype=np.int64)
-        a = np.zeros(n_slots, dtype=np.int64)
-        spikes = np.zeros((ticks, slot.size), dtype=bool)
-        u_tr = np.zeros((ticks, rec.size), dtype=np.int32)
-        v_tr = np.zeros((ticks, rec.size), dtype=np.int32)
-        acc_bits = self.chip.core.acc_bits
-        for t in range(ticks):
-            u, v, ref, spk = lif_update(u, v, ref, a, self.params)
-            spikes[t] = spk[slot]
-            u_tr[t], v_tr[t] = u[rec], v[rec]
-            hit = np.concatenate([spk, inputs[t]])[self.pre]
-            a = np.zeros(n_slots, dtype=np.int64)
-            np.add.at(a, self.post[hit], self.wv[hit])
-            a = wrap(a, acc_bits)
         return Result(
-            spikes=spikes,
+            spikes=r.spikes[:, slot],
             inputs=inputs,
             recorded=img.recorded,
-            u=u_tr,
-            v=v_tr,
-            final_u=u[slot].astype(np.int32),
-            final_v=v[slot].astype(np.int32),
+            u=r.u,
+            v=r.v,
+            final_u=r.final_u[slot].astype(np.int32),
+            final_v=r.final_v[slot].astype(np.int32),
             backend="tlm",
             wall_time=time.perf_counter() - t0,
+            extra=r.extra,
         )
 
 
@@ -171,7 +183,7 @@ class TimedChipModel:
             | ((c["arg"] & self._payload_mask) << self._payload_off)
         )
 
-    def run(self, commands, *, max_cycles=10_000_000):
+    def run(self, commands, *, max_cycles=10_000_000, on_tick=None):
         """Process ``commands`` (dicts as in firmware.loader) until all are taken and the chip
         is quiet; return a list of (cycle, op, a, b) responses."""
         host, mesh, cores = self.host, self.mesh, self.cores
@@ -211,6 +223,8 @@ class TimedChipModel:
             o = host.comb(inp)
             if o["rsp_valid"]:
                 responses.append((self.cycle, *(int(x) for x in o["rsp"])))
+                if on_tick is not None and o["rsp"][0] == 2:  # Rsp.TICK_DONE
+                    on_tick(int(o["rsp"][1]) + 1)
             start, parity = o["start"], o["parity"]
             if cmd is not None:
                 cfg_addr, cfg_data = cmd["arg"] & self._addr_mask, cmd["data"]

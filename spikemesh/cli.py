@@ -1,8 +1,11 @@
 """The ``spikemesh`` command line.
 
-``spikemesh run NET.yaml --ticks T --backend golden`` runs a network file and
-prints a per-population summary; ``spikemesh check-config CHIP.yaml`` validates
-a chip configuration and prints its derived widths.
+``spikemesh run NET.yaml --ticks T --backend golden|tlm|tlm-timed|rtl`` runs a
+network file and prints a per-population summary (``--check OTHER`` runs a
+second backend and diffs the two tick by tick); ``spikemesh compile`` writes a
+chip image with a utilization report; ``spikemesh verilog`` writes the chip's
+Verilog; ``spikemesh check-config CHIP.yaml`` validates a chip configuration
+and prints its derived widths.
 
 Backends are entries of :data:`BACKENDS`: a name mapped to a callable
 ``(network, ticks, args) -> Result``, where ``args`` is the parsed command line
@@ -33,8 +36,99 @@ from .network import Network
 
 Backend = Callable[[Network, int, argparse.Namespace], Result]
 
+
+class _TickProgress:
+    """A rich progress bar over ticks, shown on a terminal for runs of 200 ticks or more."""
+
+    def __init__(self, args, ticks, label):
+        self.bar = None
+        if getattr(args, "progress", False) and ticks >= 200:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn(label),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} ticks"),
+                TimeRemainingColumn(),
+                transient=True,
+            )
+            self.task = self.bar.add_task(label, total=ticks)
+            self.bar.start()
+
+    def __call__(self, done):
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _run_golden(net, ticks, args):
+    bar = _TickProgress(args, ticks, "golden")
+    try:
+        return run_golden(net, ticks, acc_bits=args.acc_bits, on_tick=bar)
+    finally:
+        bar.close()
+
+
+def compile_for(net: Network, args):
+    """Compile ``net`` for ``args.chip`` (auto-sized when none was given); cached on ``args``."""
+    from spikemesh.firmware import auto_chip, compile_network
+
+    cached = getattr(args, "_compiled", None)
+    if cached is not None and cached[0] is net:
+        return cached[1]
+    chip = args.chip if args.chip is not None else auto_chip(net, acc_bits=args.acc_bits)
+    image, util = compile_network(net, chip)
+    args._compiled = (net, image, util)
+    return image
+
+
+def _run_tlm(net, ticks, args):
+    from spikemesh.sim.chip import ChipModel
+
+    image = compile_for(net, args)
+    return ChipModel(image).run(
+        ticks, net.input_raster(ticks), progress=getattr(args, "progress", False) and ticks >= 200
+    )
+
+
+def _run_tlm_timed(net, ticks, args):
+    from spikemesh.firmware.loader import (
+        config_commands,
+        decode_run,
+        read_state_commands,
+        run_commands,
+    )
+    from spikemesh.sim.chip import TimedChipModel
+
+    image = compile_for(net, args)
+    inputs = net.input_raster(ticks)
+    cmds = config_commands(image) + run_commands(image, inputs, ticks) + read_state_commands(image)
+    bar = _TickProgress(args, ticks, "tlm-timed")
+    try:
+        rsp = TimedChipModel(image.chip).run(cmds, on_tick=bar)
+    finally:
+        bar.close()
+    return decode_run(image, [r[1:] for r in rsp], ticks, inputs, backend="tlm-timed")
+
+
+def _run_rtl(net, ticks, args):
+    from spikemesh.firmware.rtl_loader import run_image_rtl
+
+    image = compile_for(net, args)
+    result, _ = run_image_rtl(
+        image, net.input_raster(ticks), ticks, simulator=getattr(args, "simulator", "verilator")
+    )
+    return result
+
+
 BACKENDS: dict[str, Backend] = {
-    "golden": lambda net, ticks, args: run_golden(net, ticks, acc_bits=args.acc_bits),
+    "golden": _run_golden,  # the reference: chip.md on the network itself
+    "tlm": _run_tlm,  # functional TLM: the compiled image on the fast kernel
+    "tlm-timed": _run_tlm_timed,  # cycle-level TLM through the host link, cycles per tick
+    "rtl": _run_rtl,  # the Amaranth RTL under cocotb + Verilator, through the host link
 }
 
 
@@ -141,8 +235,14 @@ def resolve_run_args(args: argparse.Namespace) -> argparse.Namespace:
 def _cmd_run(args, console) -> int:
     resolve_run_args(args)
     get_backend(args.backend)  # fail on a typo before loading anything
+    if args.check:
+        get_backend(args.check)
+    if args.progress is None:
+        args.progress = sys.stderr.isatty() and not args.quiet
     net = load_network(Path(args.network))
     result = run_backend(args.backend, net, args.ticks, args)
+    if args.check:
+        return _check(console, net, result, args)
     if args.out:
         result.save(args.out, net)
     if args.plot:
@@ -152,6 +252,74 @@ def _cmd_run(args, console) -> int:
         for what, path in (("results", args.out), ("raster", args.plot)):
             if path:
                 console.print(f"{what} written to {path}", soft_wrap=True)
+    return 0
+
+
+def _check(console, net, result, args) -> int:
+    """--check: run a second backend on the same network and diff the two tick by tick."""
+    other = run_backend(args.check, net, args.ticks, args)
+    if not args.quiet:
+        print_summary(console, net, result)
+        print_summary(console, net, other)
+    cycles = result.cycles is not None and other.cycles is not None
+    problems = result.diff(other, cycles=cycles)
+    compared = ", ".join(result.compared(other, cycles=cycles))
+    if problems:
+        console.print(f"[red]{args.backend} and {args.check} DIFFER[/red] (compared {compared}):")
+        for line in problems:
+            console.print(f"  {line}", soft_wrap=True)
+        return 1
+    console.print(
+        f"[green]{args.backend} and {args.check} agree[/green]: {compared}", soft_wrap=True
+    )
+    return 0
+
+
+def _cmd_compile(args, console) -> int:
+    from spikemesh.firmware import auto_chip, compile_network
+
+    net = load_network(Path(args.network))
+    chip = (
+        ChipConfig.from_yaml(Path(args.chip))
+        if args.chip
+        else auto_chip(net, acc_bits=args.acc_bits or 24)
+    )
+    host_outputs = args.host_outputs
+    if host_outputs not in ("all", "recorded", "none"):
+        host_outputs = [p.strip() for p in host_outputs.split(",") if p.strip()]
+    image, util = compile_network(
+        net, chip, neurons_per_core=args.neurons_per_core, host_outputs=host_outputs
+    )
+    image.save(args.output)
+    if not args.quiet:
+        if not args.chip:
+            console.print(
+                f"auto-sized chip: {chip.width} x {chip.height} cores ({chip.core.to_dict()})",
+                soft_wrap=True,
+            )
+        console.print(util.report(), soft_wrap=True, markup=False)
+        console.print(
+            f"image written to {args.output} ({Path(args.output).stat().st_size:,} bytes, "
+            f"compiled in {util.compile_time:.3f} s)",
+            soft_wrap=True,
+        )
+    return 0
+
+
+def _cmd_verilog(args, console) -> int:
+    from amaranth.back import verilog
+
+    from spikemesh.rtl.chip import Chip
+
+    chip = ChipConfig.from_yaml(Path(args.chip)) if args.chip else ChipConfig()
+    text = verilog.convert(Chip(chip), name=args.name, emit_src=False)
+    Path(args.output).write_text(text)
+    if not args.quiet:
+        console.print(
+            f"{args.name}: {chip.width} x {chip.height} chip, {len(text):,} bytes of "
+            f"Verilog written to {args.output}",
+            soft_wrap=True,
+        )
     return 0
 
 
@@ -231,7 +399,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--chip", metavar="CHIP.yaml", help="chip configuration (ChipConfig YAML)")
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+    run.add_argument(
+        "--check",
+        metavar="BACKEND",
+        help="also run on BACKEND and compare the two tick by tick (exit 1 if they differ)",
+    )
+    run.add_argument(
+        "--simulator",
+        choices=("verilator", "icarus"),
+        default="verilator",
+        help="HDL simulator of the rtl backend (default verilator)",
+    )
+    run.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on long runs (default: on when stderr is a terminal)",
+    )
     run.set_defaults(func=_cmd_run)
+
+    comp = sub.add_parser("compile", help="compile a network into a chip image")
+    comp.add_argument("network", metavar="NET.yaml")
+    comp.add_argument(
+        "--chip", metavar="CHIP.yaml", help="chip configuration (default: auto-sized)"
+    )
+    comp.add_argument("--output", "-o", required=True, metavar="NET.img")
+    comp.add_argument(
+        "--neurons-per-core",
+        type=int,
+        default=None,
+        help="place at most this many neurons on a core",
+    )
+    comp.add_argument(
+        "--host-outputs",
+        default="all",
+        help="all, recorded, none, or comma-separated population names",
+    )
+    comp.add_argument(
+        "--acc-bits", type=int, default=None, help="accumulator width of an auto chip"
+    )
+    comp.add_argument("--quiet", "-q", action="store_true")
+    comp.set_defaults(func=_cmd_compile)
+
+    ver = sub.add_parser("verilog", help="write the chip as Verilog")
+    ver.add_argument("--chip", metavar="CHIP.yaml", help="chip configuration (default: 2 x 2)")
+    ver.add_argument("--output", "-o", required=True, metavar="chip.v")
+    ver.add_argument("--name", default="spikemesh_chip", help="top module name")
+    ver.add_argument("--quiet", "-q", action="store_true")
+    ver.set_defaults(func=_cmd_verilog)
 
     chk = sub.add_parser("check-config", help="validate a chip configuration, show derived widths")
     chk.add_argument("config", metavar="CHIP.yaml")

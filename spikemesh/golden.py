@@ -88,8 +88,30 @@ class Result:
         backend = str(data.pop("backend", "golden"))
         return cls(**data, backend=backend, extra=extra)
 
+    @property
+    def has_traces(self) -> bool:
+        """Whether per-tick u/v traces of the recorded neurons are present.
+
+        Backends that talk to the chip over its host link (tlm-timed, rtl)
+        read back final state only; they leave the traces empty.
+        """
+        return self.u.shape == (self.ticks, self.recorded.size)
+
+    def compared(self, other: Result, *, cycles=False) -> list[str]:
+        """What :meth:`diff` compares between these two results, for reports."""
+        what = [f"spikes of every tick ({self.ticks})", "final u and v"]
+        if self.has_traces and other.has_traces and self.recorded.size:
+            what.append(f"u/v traces of {self.recorded.size} recorded neurons")
+        if cycles and self.cycles is not None and other.cycles is not None:
+            what.append("cycles of every tick")
+        return what
+
     def diff(self, other: Result, *, cycles=False) -> list[str]:
-        """Human-readable differences (empty when equal); first differing tick first."""
+        """Human-readable differences (empty when equal); first differing tick first.
+
+        Spikes and final state are always compared; u/v traces when both
+        results have them; cycles per tick when asked and both have them.
+        """
         out = []
         if self.spikes.shape != other.spikes.shape:
             return [f"spike rasters differ in shape: {self.spikes.shape} vs {other.spikes.shape}"]
@@ -100,7 +122,10 @@ class Result:
             out.append(
                 f"spikes differ at {bad.size} tick(s); first at tick {t}, neurons {n[:10].tolist()}"
             )
-        for key in ("u", "v", "final_u", "final_v"):
+        keys = ["final_u", "final_v"]
+        if self.has_traces and other.has_traces:
+            keys = ["u", "v", *keys]
+        for key in keys:
             a, b = getattr(self, key), getattr(other, key)
             if a.shape != b.shape or not np.array_equal(a, b):
                 out.append(f"{key} differs")
@@ -115,7 +140,9 @@ class Result:
         return out
 
 
-def run_golden(net: Network, ticks: int, *, acc_bits: int = 24, inputs=None) -> Result:
+def run_golden(
+    net: Network, ticks: int, *, acc_bits: int = 24, inputs=None, on_tick=None
+) -> Result:
     """Run ``net`` for ``ticks`` ticks.
 
     Parameters
@@ -124,6 +151,8 @@ def run_golden(net: Network, ticks: int, *, acc_bits: int = 24, inputs=None) -> 
         Accumulator width; the summed input wraps modulo 2^acc_bits (chip.md §4).
     inputs : bool [ticks, S], optional
         Input raster; by default ``net.input_raster(ticks)``.
+    on_tick : callable, optional
+        Called with the number of ticks done after each tick (progress bars).
     """
     t0 = time.perf_counter()
     if isinstance(ticks, bool) or not isinstance(ticks, (int, np.integer)) or ticks < 0:
@@ -155,6 +184,8 @@ def run_golden(net: Network, ticks: int, *, acc_bits: int = 24, inputs=None) -> 
         u, v, ref, spk = lif_update(u, v, ref, a, params)
         spikes[t] = spk
         u_tr[t], v_tr[t] = u[rec], v[rec]
+        if on_tick is not None:
+            on_tick(t + 1)
         # Events emitted at tick t (neuron spikes and inputs stamped t) are
         # integrated at tick t + 1: exactly one tick of delay.
         fired = np.concatenate([spk, inputs[t]])

@@ -1,0 +1,91 @@
+"""The chip side of the CLI: compile, verilog, the tlm / tlm-timed backends and --check."""
+
+from pathlib import Path
+
+import pytest
+from spikemesh.firmware import ChipImage
+
+from spikemesh import cli
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SYNFIRE = EXAMPLES / "synfire.yaml"
+
+TINY_CHIP = "width: 1\nheight: 1\ncore: {neurons: 16, axons: 16, synapses: 16, fanout: 16}\n"
+HUGE_CHIP = "width: 32\nheight: 32\ncore: {neurons: 16}\n"
+
+
+def run(capsys, *argv):
+    rc = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_compile_writes_image_and_report(capsys, tmp_path):
+    img = tmp_path / "net.img"
+    rc, out, _ = run(capsys, "compile", SYNFIRE, "-o", img)
+    assert rc == 0
+    assert "auto-sized chip: 2 x 2" in out and "(0,0)" in out and "total" in out
+    image = ChipImage.load(img)
+    assert image.num_neurons == 240
+
+
+def test_compile_too_big_names_the_limit(capsys, tmp_path):
+    chip = tmp_path / "tiny.yaml"
+    chip.write_text(TINY_CHIP)
+    rc, _, err = run(capsys, "compile", SYNFIRE, "--chip", chip, "-o", tmp_path / "x.img")
+    assert rc == 2
+    assert "error: the network has 240 neurons, the chip holds 16 (1 x 1 cores x 16 neurons)" in err
+
+
+def test_verilog_written(capsys, tmp_path):
+    out_v = tmp_path / "chip.v"
+    rc, out, _ = run(capsys, "verilog", "-o", out_v, "--name", "top")
+    assert rc == 0 and "module top(" in out_v.read_text()
+
+
+def test_verilog_refuses_a_config_the_rtl_cannot_build(capsys, tmp_path):
+    chip = tmp_path / "huge.yaml"
+    chip.write_text(HUGE_CHIP)
+    rc, _, err = run(capsys, "verilog", "--chip", chip, "-o", tmp_path / "chip.v")
+    assert rc == 2
+    assert (
+        "error: The RTL is generated for meshes up to 16 x 16, not 32 x 32; "
+        "the tlm and tlm-timed backends run this chip"
+    ) in err
+
+
+@pytest.mark.parametrize("backend", ["tlm", "tlm-timed"])
+def test_backends_agree_with_golden(capsys, backend):
+    rc, out, _ = run(capsys, "run", SYNFIRE, "-t", 60, "-b", backend, "--check", "golden", "-q")
+    assert rc == 0, out
+    assert f"{backend} and golden agree: spikes of every tick (60), final u and v" in out
+
+
+def test_check_reports_a_difference(capsys, monkeypatch):
+    """--check is not vacuous: a backend that drops one spike is caught and exits 1."""
+
+    def broken(net, ticks, args):
+        r = cli.BACKENDS["golden"](net, ticks, args)
+        t, n = map(int, next(zip(*r.spikes.nonzero(), strict=True)))
+        r.spikes[t, n] = False
+        return r
+
+    monkeypatch.setitem(cli.BACKENDS, "broken", broken)
+    rc, out, _ = run(capsys, "run", SYNFIRE, "-t", 30, "-b", "golden", "--check", "broken", "-q")
+    assert rc == 1
+    assert "golden and broken DIFFER" in out and "spikes differ at 1 tick(s)" in out
+
+
+def test_unknown_check_backend(capsys):
+    rc, _, err = run(capsys, "run", SYNFIRE, "--check", "fpga")
+    assert rc == 2 and "unknown backend 'fpga'; known backends are" in err
+
+
+def test_timed_backend_reports_cycles(capsys, tmp_path):
+    out = tmp_path / "r.npz"
+    rc, _, _ = run(capsys, "run", SYNFIRE, "-t", 20, "-b", "tlm-timed", "-o", out, "-q")
+    assert rc == 0
+    import numpy as np
+
+    with np.load(out) as z:
+        assert z["cycles"].shape == (20,) and (z["cycles"] > 0).all()
