@@ -61,7 +61,14 @@ class BuildError(SpikemeshError):
 
 
 class FitError(BuildError):
-    """The design needs more of some resource than the FPGA has."""
+    """The design needs more of some resource than the FPGA has.
+
+    ``utilisation`` maps each nextpnr BEL type to ``(used, available)``.
+    """
+
+    def __init__(self, message, utilisation):
+        super().__init__(message)
+        self.utilisation = utilisation
 
 
 class TimingError(BuildError):
@@ -242,7 +249,8 @@ def build_board(
             raise FitError(
                 f"The design does not fit the {spec.name} ({platform.device}): "
                 f"{detail}. Try a smaller chip config (fewer tiles, neurons or "
-                f"synapses) or a larger board. Log: {out / 'top.tim'}"
+                f"synapses) or a larger board. Log: {out / 'top.tim'}",
+                util,
             ) from None
         tail = "\n".join(log.strip().splitlines()[-15:]) or str(error)
         raise BuildError(

