@@ -338,6 +338,37 @@ class HostLinkUART:
 
         return s24(r["b"] & 0xFFFFFF), s24((r["b"] >> 24) & 0xFFFFFF)
 
+    def exchange(self, words, *, until, timeout: float | None = None) -> list[tuple]:
+        """Send command words, then collect responses until ``until(responses)`` is true.
+
+        The bridge to the image loader of ``spikemesh.firmware.loader``: pass it
+        ``pack_commands(image, cmds)`` and a predicate such as "all TICK_DONEs
+        and STATE responses are in"; the result is a list of ``(op, a, b)``
+        tuples in arrival order, as ``decode_run`` takes them. Raises
+        :class:`HostLinkError` if ``until`` is not satisfied within ``timeout``.
+        """
+        timeout = self.timeout * self.retries if timeout is None else timeout
+        out = []
+
+        def take():
+            out.extend((int(r["op"]), r["a"], r["b"]) for r in self._responses)
+            self._responses.clear()
+
+        self.send_words(words)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_lost()
+            take()
+            if until(out):
+                return out
+            if self._next_control(deadline, until_response=True) is None:
+                take()
+                if until(out):
+                    return out
+                raise HostLinkError(
+                    f"The board's responses were incomplete after {timeout} s ({len(out)} received)"
+                )
+
     def run_ticks(self, inputs_per_tick) -> list[dict]:
         """RUN len(inputs) ticks, feeding each tick's ``(tile, axon)`` events.
 
