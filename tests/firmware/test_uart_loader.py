@@ -152,5 +152,5 @@ def test_exchange_collects_tuples():
     words = [cmds.run(2), cmds.input((0, 0), 4), cmds.end_tick(), cmds.end_tick()]
     out = host.exchange(words, until=lambda rs: sum(r[0] == Rsp.TICK_DONE for r in rs) == 2)
     assert out == [(Rsp.SPIKE, 0, 4), (Rsp.TICK_DONE, 0, 2), (Rsp.TICK_DONE, 1, 3)]
-    with pytest.raises(HostLinkError, match=r"incomplete after 0.01 s \(0 received\)"):
+    with pytest.raises(HostLinkError, match=r"incomplete after 0.01 s \(1 received\)"):
         host.exchange([cmds.end_tick()], until=lambda rs: len(rs) == 2, timeout=0.01)
