@@ -17,10 +17,13 @@ from spikemesh.cli import build_parser, print_summary, resolve_run_args, run_bac
 from spikemesh.errors import SpikemeshError
 from spikemesh.netfile import load_network
 
-NETWORK = Path(__file__).with_name("ei_random.yaml")
-TICKS = 300
+NETWORK = Path(__file__).with_name("synfire.yaml")
+TICKS = 200
 BACKENDS = [
-    "golden",
+    "golden",  # the reference: chip.md on the network itself
+    "tlm",  # functional TLM on the compiled image
+    "tlm-timed",  # cycle-level TLM through the host link
+    "rtl",  # the Amaranth RTL on Verilator (the first run builds it, about a minute)
 ]
 
 
@@ -30,7 +33,7 @@ def main() -> int:
     console.print(f"[bold]{NETWORK.name}[/bold]: {net!r}")
     # Exactly what `spikemesh run NETWORK --ticks TICKS` hands a backend.
     args = resolve_run_args(build_parser().parse_args(["run", str(NETWORK), "-t", str(TICKS)]))
-    reference = None
+    reference = timed = None
     for name in BACKENDS:
         try:
             result = run_backend(name, net, args.ticks, args)
@@ -43,7 +46,22 @@ def main() -> int:
             continue
         problems = reference.diff(result)
         verdict = "[green]identical[/green]" if not problems else "[red]DIFFERENT[/red]"
-        console.print(f"{name} vs {reference.backend}: {verdict}")
+        console.print(
+            f"{name} vs {reference.backend}: {verdict} ({', '.join(reference.compared(result))})",
+            soft_wrap=True,
+        )
+        if result.cycles is not None:
+            if timed is None:
+                timed = result
+            else:  # timed TLM and RTL must also agree on the cycles of every tick
+                bad = timed.diff(result, cycles=True)
+                same = "[green]identical[/green]" if not bad else "[red]DIFFERENT[/red]"
+                console.print(
+                    f"{name} vs {timed.backend}: cycles of every tick {same} "
+                    f"(mean {result.cycles.mean():.1f} cycles/tick)",
+                    soft_wrap=True,
+                )
+                problems = problems + bad
         for line in problems:
             console.print(f"  {line}")
         if problems:

@@ -76,6 +76,7 @@ def run_rtl(chip, cases, *, simulator="verilator", build_dir=None):
         build_dir=build_dir,
         simulator=simulator,
         env={"CHIP_CASES": str(case_file), "CHIP_OUT": str(out_file)},
+        sim_log=build_dir / "sim.log",
     )
     if n_tests == 0 or n_failed or not out_file.exists():
         detail = (

@@ -54,11 +54,13 @@ def build_and_test(
     testcase=None,
     seed=None,
     waves=False,
+    sim_log=None,
 ):
     """Build ``component`` (or a Verilog path) and run the cocotb ``test_module`` on it.
 
     Returns (tests run, tests failed); raises HdlSimError when the simulator
-    is missing or the build fails.
+    is missing or the build fails. ``sim_log``: a file for the simulator's
+    output instead of the terminal.
     """
     from cocotb_tools.runner import get_results, get_runner
 
@@ -115,6 +117,7 @@ def build_and_test(
             seed=seed,
             waves=waves,
             results_xml=str(results),
+            log_file=sim_log,
         )
     except SystemExit:
         # cocotb's runner exits when the simulator process does (e.g. after a failed
