@@ -115,23 +115,37 @@ class _YamlMixin:
 
     @classmethod
     def from_yaml(cls, text_or_path):
-        """Load from a YAML string or a path to a YAML file."""
-        p = (
-            Path(text_or_path)
-            if not isinstance(text_or_path, str) or "\n" not in text_or_path
-            else None
+        """Load from a YAML file (a ``Path``, or a string naming an existing file or ending in
+        .yaml/.yml) or from YAML text (any other string). Errors name the file."""
+        is_path = isinstance(text_or_path, Path) or (
+            isinstance(text_or_path, str)
+            and "\n" not in text_or_path
+            and (text_or_path.endswith((".yaml", ".yml")) or Path(text_or_path).exists())
         )
-        if p is not None and p.exists():
-            text, where = p.read_text(), str(p)
-        elif p is not None and isinstance(text_or_path, Path):
-            raise ConfigError(f"config file {p} does not exist")
+        if is_path:
+            p = Path(text_or_path)
+            if not p.exists():
+                raise ConfigError(f"config file {p} does not exist")
+            if not p.is_file():
+                raise ConfigError(f"config file {p} is not a file")
+            try:
+                text = p.read_text()
+            except (OSError, UnicodeDecodeError) as e:
+                raise ConfigError(f"config file {p} cannot be read: {e}") from None
+            where = str(p)
         else:
             text, where = text_or_path, cls.__name__
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
             raise ConfigError(f"{where}: not valid YAML: {e}") from None
-        return cls.from_dict(data if data is not None else {}, path=where)
+        try:
+            return cls.from_dict(data if data is not None else {}, path=where)
+        except ConfigError as e:
+            msg = str(e)
+            raise ConfigError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+        except TypeError as e:  # e.g. a nested value of the wrong kind
+            raise ConfigError(f"{where}: {e}") from None
 
 
 @dataclass(frozen=True, kw_only=True)

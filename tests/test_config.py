@@ -236,5 +236,15 @@ def test_yaml_errors(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("width: 2\nrouter:\n  fifo_depth: 1\n")
     assert msg(ChipConfig.from_yaml, text_or_path=p) == (
-        "Router input FIFO depth (RouterConfig.fifo_depth) must be between 2 and 64, not 1"
+        f"{p}: Router input FIFO depth (RouterConfig.fifo_depth) must be between 2 and 64, not 1"
+    )
+    # a path given as a string is a path, not YAML text
+    assert msg(ChipConfig.from_yaml, text_or_path=str(missing)) == (
+        f"config file {missing} does not exist"
+    )
+    assert (
+        msg(ChipConfig.from_yaml, text_or_path=tmp_path) == f"config file {tmp_path} is not a file"
+    )
+    assert ChipConfig.from_yaml(str(p.with_name("ok.yaml")) if False else "width: 3") == ChipConfig(
+        width=3
     )
