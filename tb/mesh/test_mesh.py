@@ -19,7 +19,7 @@ import time
 import pytest
 
 from spikemesh.config import ChipConfig, CoreConfig, bits_for, flit_layout
-from tb.runner import long_run, run_cocotb
+from tb.runner import BUILD, long_run, run_cocotb
 
 SIZES = [(2, 2), (3, 3), (4, 4), (3, 2)]
 CI_FLITS = 100_000
@@ -62,7 +62,7 @@ def flit_codec(chip):
 try:
     import cocotb
 
-    @cocotb.test()
+    @cocotb.test(skip="NOC_FLITS" not in os.environ)
     @cocotb.parametrize(bp=BACKPRESSURE)
     async def test_random_traffic(dut, bp):
         from spikemesh.sim.mesh import MeshModel
@@ -71,7 +71,7 @@ try:
 
         chip = ChipConfig.from_dict(json.loads(os.environ["NOC_CHIP"]))
         seed = int(os.environ["NOC_SEED"]) + BACKPRESSURE.index(bp)
-        n_flits = int(os.environ["NOC_FLITS"]) // len(BACKPRESSURE)
+        n_flits = -(-int(os.environ["NOC_FLITS"]) // len(BACKPRESSURE))  # ceil: >= NOC_FLITS in all
         make_flit, src_of = flit_codec(chip)
         p_offer, p_ready = bp
         dut._log.info(
@@ -109,8 +109,117 @@ try:
             "every arrival cycle equal to MeshModel's"
         )
 
+    @cocotb.test(skip="NOC_SCHEDULE" not in os.environ)
+    async def test_schedule(dut):
+        """Play an injection schedule (unbounded source queues, outputs always ready).
+
+        The RTL's arrival cycle of every flit is written to NOC_RESULT and must equal
+        MeshModel.run's for the same schedule. Flits are told apart by their payload
+        (the schedule index modulo the payload width).
+        """
+        from collections import deque
+
+        from cocotb.triggers import FallingEdge
+        from spikemesh.sim.mesh import MeshModel
+
+        from tb.mesh.harness import NocTB
+
+        chip = ChipConfig.from_dict(json.loads(os.environ["NOC_CHIP"]))
+        with open(os.environ["NOC_SCHEDULE"]) as f:
+            sched = [tuple(e) for e in json.load(f)]
+        lay = flit_layout(chip)
+        w = lay.width
+        n = chip.tiles + 1
+        tb = NocTB(
+            dut,
+            None,
+            n=n,
+            width=w,
+            make_flit=None,
+            src_of=None,
+            seed=0,
+            p_offer=0,
+            p_ready=1,
+            log=dut._log,
+        )
+        await tb.reset()
+        dut.out_ready.value = (1 << n) - 1
+        pending = {}  # word -> deque of schedule indices in flight with that word
+        queues = [deque() for _ in range(n)]
+        arrivals = [None] * len(sched)
+        fmask = (1 << w) - 1
+        nxt = delivered = cycle = 0
+        fe = FallingEdge(dut.clk)
+        holding = 0
+        while delivered < len(sched) and cycle < 100 * len(sched) + 1000:
+            await fe
+            d_ov = dut.out_valid.value.to_unsigned()
+            d_ir = dut.in_ready.value.to_unsigned()
+            if d_ov:
+                d_op = dut.out_payload.value.to_unsigned()
+                while d_ov:
+                    k = (d_ov & -d_ov).bit_length() - 1
+                    d_ov &= d_ov - 1
+                    word = (d_op >> (k * w)) & fmask
+                    arrivals[pending[word].popleft()] = cycle
+                    delivered += 1
+            while nxt < len(sched) and sched[nxt][0] <= cycle:
+                queues[sched[nxt][1]].append(nxt)
+                pending.setdefault(sched[nxt][2], deque()).append(nxt)
+                nxt += 1
+            acc = holding & d_ir
+            while acc:
+                k = (acc & -acc).bit_length() - 1
+                acc &= acc - 1
+                queues[k].popleft()
+            holding = 0
+            pay = 0
+            for k in range(n):
+                if queues[k]:
+                    holding |= 1 << k
+                    pay |= sched[queues[k][0]][2] << (k * w)
+            dut.in_valid.value = holding
+            dut.in_payload.value = pay
+            cycle += 1
+        with open(os.environ["NOC_RESULT"], "w") as f:
+            json.dump(arrivals, f)
+        expect, _ = MeshModel(chip).run(sched)
+        bad = [i for i, (a, b) in enumerate(zip(arrivals, expect, strict=True)) if a != b]
+        assert not bad, f"{len(bad)} flits arrive at other cycles than MeshModel's, first {bad[:5]}"
+        dut._log.info(f"{len(sched)} flits: RTL arrival cycles equal MeshModel.run's")
+
 except ImportError:  # pragma: no cover - cocotb not installed
     pass
+
+
+def tagged_schedule(chip, sched):
+    """Put the schedule index (modulo the payload width) in each flit's payload."""
+    lay = flit_layout(chip)
+    off, mask = lay.offsets["payload"], (1 << lay["payload"].width) - 1
+    clear = ~(mask << off)
+    return [(t, k, (word & clear) | ((i & mask) << off)) for i, (t, k, word) in enumerate(sched)]
+
+
+def run_schedule(chip, sched, name):
+    """Play ``sched`` on the RTL through Verilator; return the RTL's arrival cycles."""
+    d = BUILD / f"{name}-verilator"
+    d.mkdir(parents=True, exist_ok=True)
+    sched_path, result_path = d / "schedule.json", d / "arrivals.json"
+    sched_path.write_text(json.dumps(sched))
+    if result_path.exists():
+        result_path.unlink()
+    run_cocotb(
+        mesh_top(chip),
+        toplevel="mesh_tb",
+        test_module="tb.mesh.test_mesh",
+        name=name,
+        env={
+            "NOC_CHIP": chip.to_dict(),
+            "NOC_SCHEDULE": str(sched_path),
+            "NOC_RESULT": str(result_path),
+        },
+    )
+    return json.loads(result_path.read_text())
 
 
 def mesh_top(chip):
@@ -128,27 +237,41 @@ def mesh_top(chip):
     return Flatten(mesh, [*ins, mesh.i_host], [*outs, mesh.o_host], flit_layout(chip).width, extra)
 
 
-def _run(w, h, flits, seed):
+def _run(w, h, flits, seed, *, name):
+    """Random traffic with backpressure (test_random_traffic) and, in the same simulator
+    run, a uniform-random schedule at 0.3 flits/node/cycle (test_schedule): RTL == TLM."""
+    from bench.noc.traffic import schedule
+
     chip = tb_chip(w, h)
     seed = int(os.environ.get("NOC_SEED", seed))
     print(f"tb/mesh {w}x{h}: seed {seed}, {flits} flits")
+    sched, _ = schedule(chip, "uniform", 0.3, 1000, seed=seed)
+    d = BUILD / f"{name}-verilator"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "schedule.json").write_text(json.dumps(tagged_schedule(chip, sched)))
     run_cocotb(
         mesh_top(chip),
         toplevel="mesh_tb",
         test_module="tb.mesh.test_mesh",
-        name=f"mesh-{w}x{h}",
-        env={"NOC_CHIP": chip.to_dict(), "NOC_SEED": str(seed), "NOC_FLITS": str(flits)},
+        name=name,
+        env={
+            "NOC_CHIP": chip.to_dict(),
+            "NOC_SEED": str(seed),
+            "NOC_FLITS": str(flits),
+            "NOC_SCHEDULE": str(d / "schedule.json"),
+            "NOC_RESULT": str(d / "arrivals.json"),
+        },
     )
 
 
 @pytest.mark.cocotb
 @pytest.mark.parametrize("w,h", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_mesh(w, h):
-    _run(w, h, CI_FLITS, seed=1000 * w + h)
+    _run(w, h, CI_FLITS, seed=1000 * w + h, name=f"mesh-{w}x{h}")
 
 
 @pytest.mark.cocotb
 @pytest.mark.slow
 @pytest.mark.parametrize("w,h", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_mesh_long(w, h):
-    _run(w, h, LONG_FLITS if long_run() else CI_FLITS, seed=7000 * w + h)
+    _run(w, h, LONG_FLITS if long_run() else CI_FLITS, seed=7000 * w + h, name=f"mesh-{w}x{h}-long")

@@ -58,7 +58,7 @@ try:
 
         chip = ChipConfig.from_dict(json.loads(os.environ["NOC_CHIP"]))
         seed = int(os.environ["NOC_SEED"]) + BACKPRESSURE.index(bp)
-        n_flits = int(os.environ["NOC_FLITS"]) // len(BACKPRESSURE)
+        n_flits = -(-int(os.environ["NOC_FLITS"]) // len(BACKPRESSURE))  # ceil: >= NOC_FLITS in all
         p_offer, p_ready = bp
         dut._log.info(f"router: {n_flits} flits, seed {seed}, p_offer {p_offer}, p_ready {p_ready}")
         make_flit, src_of = flit_codec(chip)
