@@ -504,6 +504,7 @@ class BridgeModel:
             if ftype == Frame.SYNC:
                 self._last_seq = None
                 return self._answer(Frame.ACK, seq)
+            self._last_seq = seq  # as the RTL: a PING's seq counts as the last one seen
             info = {
                 "version": FRAME_VERSION,
                 "cmd_bytes": self.cmd_bytes,

@@ -255,7 +255,10 @@ class HostBridge(wiring.Component):
                     with m.Elif(ftype == Frame.SYNC):
                         m.d.sync += [have_last.eq(0), queue(Frame.ACK)]
                     with m.Else():
-                        m.d.sync += queue(Frame.INFO)
+                        # PING takes a sequence number too: remember it, or a CMD
+                        # 256 frames after the last applied one would look like a
+                        # duplicate of it. (A repeated PING is harmless.)
+                        m.d.sync += [last_seq.eq(fseq), have_last.eq(1), queue(Frame.INFO)]
                 with m.Else():
                     m.d.sync += queue(Frame.NAK, Nak.TYPE)
 

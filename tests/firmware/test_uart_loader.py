@@ -154,3 +154,14 @@ def test_exchange_collects_tuples():
     assert out == [(Rsp.SPIKE, 0, 4), (Rsp.TICK_DONE, 0, 2), (Rsp.TICK_DONE, 1, 3)]
     with pytest.raises(HostLinkError, match=r"incomplete after 0.01 s \(1 received\)"):
         host.exchange([cmds.end_tick()], until=lambda rs: len(rs) == 2, timeout=0.01)
+
+
+def test_seq_wraps_after_many_frames():
+    # CMD, 255 PINGs, CMD: the second CMD has the first one's seq again and is
+    # still applied, because the PINGs' seqs took its place as "the last one"
+    host, model, _link, cmds = make()
+    host.send_words([cmds.input((0, 0), 1)])
+    for _ in range(255):
+        host.ping()
+    host.send_words([cmds.input((0, 0), 2)])
+    assert len(model.applied) == 2

@@ -164,6 +164,21 @@ def test_duplicate_acked_not_applied_and_sync_resets():
     assert pulses["applied"] == 3
 
 
+def test_ping_takes_the_place_of_the_last_seq():
+    # CMD 7 applied, PING 8: a later CMD 7 is new (after 256 frames, seq wraps)
+    dut = make()
+    w = [CMDS.end_tick()]
+    frames = [cmd_frame(7, w), build_frame(Frame.PING, 8), cmd_frame(7, w), cmd_frame(7, w)]
+    answers, cmds, _, _, _ = run(dut, frames)
+    assert [a[:2] for a in answers] == [
+        bytes([Frame.ACK, 7]),
+        bytes([Frame.INFO, 8]),
+        bytes([Frame.ACK, 7]),
+        bytes([Frame.ACK, 7]),
+    ]
+    assert cmds == w * 2
+
+
 def corrupt(frame, i=3, bit=2):
     f = bytearray(frame)
     f[i] ^= 1 << bit
