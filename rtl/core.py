@@ -6,10 +6,10 @@ synchronous read ports)::
     i_event ─► AX ─► walker ─► S1 ─► S2 ──► acc[~parity]   (events for tick t+1)
                 (axon table) (synapse mem) (read-add-write, forwarded)
 
-    start ─► U0 ─► U1 ─► U2 ─► U3 ─► fan-out ─► RD ─► o_flit
-            state  profile  mul   LIF    walker  (fan-out mem)
-            fanptr clear         write
-            acc[parity]          back
+    start ─► U0 ─► U1 ─► U2 ─► U3 ─► U4 ─► U5 ─► SQ ─► walker ─► RD ─► o_flit
+            state  profile mul  T(),u  v,sat  write  spike  (fan-out  (flit
+            fanptr clear               spike  back   queue   mem)     register)
+            acc[parity]
 
 Events and the update loop run concurrently: they touch disjoint memories
 (axon, synapse and acc[~parity] vs. state, fan-out pointer, profile,
@@ -167,12 +167,20 @@ class Core(wiring.Component):
             m.submodules[f"acc{b}_mem"] = mem
             acc_mem.append(mem)
 
+        # State: U0 reads neuron i, U5 writes neuron i back five or more cycles
+        # later and never reads it again this tick -> no read-during-write.
         state_rp, state_wp = state_mem.read_port(), state_mem.write_port()
+        # Profile, axon, synapse, fan-out pointer and fan-out tables are only
+        # written by the config path, which is locked out while they are read.
         prof_rp, prof_wp = prof_mem.read_port(), prof_mem.write_port()
         axon_rp, axon_wp = axon_mem.read_port(), axon_mem.write_port()
         syn_rp, syn_wp = syn_mem.read_port(), syn_mem.write_port()
         fanptr_rp, fanptr_wp = fanptr_mem.read_port(), fanptr_mem.write_port()
         fanout_rp, fanout_wp = fanout_mem.read_port(), fanout_mem.write_port()
+        # Accumulators: the update side reads i in U0 and clears it in U1 (never
+        # re-read); the event side's same-cycle read-during-write is resolved by
+        # the S2 forwarding register, so the port need not be transparent, and a
+        # non-transparent port keeps the BRAM's native read-before-write mode.
         acc_rp = [mem.read_port() for mem in acc_mem]
         acc_wp = [mem.write_port() for mem in acc_mem]
 
@@ -250,7 +258,7 @@ class Core(wiring.Component):
         ]
         m.d.sync += [fwd_valid.eq(s2_valid), fwd_target.eq(s2_target), fwd_acc.eq(ev_acc_new)]
 
-        # ---- update loop: U0 -> U1 -> U2 -> U3 --------------------------------
+        # ---- update loop: U0 -> U1 -> U2 -> U3 -> U4 -> U5 --------------------------------
         u_idx = Signal(range(n + 1))
         adv = Signal()  # the update pipeline advances (not stalled by the fan-out)
         u0_issue = Signal()
@@ -314,30 +322,81 @@ class Core(wiring.Component):
                 u3_prm.eq(prm2),
             ]
 
-        # U3: the rest of the LIF rule, write-back, spike.
+        # U3: T() of the products, the new u, and T(v-product) + bias.
+        fp_shape = layouts[Region.FANPTR][0].struct()
         tu = _shr_toward_zero(m, "tu", u3_pu)
         tv = _shr_toward_zero(m, "tv", u3_pv)
-        u_new = Signal(signed(STATE_BITS))  # wrap24: assignment truncates (modular u)
+        u4_valid = Signal()
+        u4_idx = Signal(c.neuron_bits)
+        u4_u = Signal(signed(STATE_BITS))  # wrap24: the assignment truncates (modular u)
+        u4_tvb = Signal(signed(STATE_BITS + 2))  # T(v * (4096 - dv)) + bias; |T(..)| <= |v|
+        u4_ref = Signal(4)
+        u4_prof = Signal(c.profile_bits)
+        u4_vth = Signal(17)
+        u4_refractory = Signal(4)
+        u4_fp = Signal(fp_shape)
+        with m.If(adv):
+            m.d.sync += [
+                u4_valid.eq(u3_valid),
+                u4_idx.eq(u3_idx),
+                u4_u.eq(tu + (u3_a << ACC_SHIFT)),  # the input enters u as a << 6
+                # bias = bias_mant << bias_exp, added here so U4 has a 2-input add
+                u4_tvb.eq(tv + (u3_prm.bias_mant << u3_prm.bias_exp)),
+                u4_ref.eq(u3_ref),
+                u4_prof.eq(u3_prof),
+                u4_vth.eq(u3_prm.vth),
+                u4_refractory.eq(u3_prm.refractory),
+                u4_fp.eq(u3_fp),
+            ]
+
+        # U4: v, saturation, threshold, refractory; the result is registered in U5.
         v_sum = Signal(signed(STATE_BITS + 3))
         v_sat = Signal(signed(STATE_BITS))
-        bias = Signal(signed(13 + 7))
         in_ref = Signal()
         spike = Signal()
-        v_new = Signal(signed(STATE_BITS))
-        ref_new = Signal(4)
         m.d.comb += [
-            u_new.eq(tu + (u3_a << ACC_SHIFT)),  # the input enters u as a << 6
-            bias.eq(u3_prm.bias_mant << u3_prm.bias_exp),
-            v_sum.eq(tv + u_new + bias),
+            v_sum.eq(u4_tvb + u4_u),
             # sat24: symmetric saturation at +-(2^23 - 1)
             v_sat.eq(Mux(v_sum > _SAT, _SAT, Mux(v_sum < -_SAT, -_SAT, v_sum))),
-            in_ref.eq(u3_ref != 0),
-            spike.eq(u3_valid & ~in_ref & (v_sat > (u3_prm.vth << VTH_SHIFT))),  # strictly greater
-            v_new.eq(Mux(in_ref | spike, 0, v_sat)),
-            ref_new.eq(Mux(in_ref, u3_ref - 1, Mux(spike, u3_prm.refractory, 0))),
+            in_ref.eq(u4_ref != 0),
+            spike.eq(~in_ref & (v_sat > (u4_vth << VTH_SHIFT))),  # strictly greater
+        ]
+        u5_valid = Signal()
+        u5_idx = Signal(c.neuron_bits)
+        u5_u = Signal(signed(STATE_BITS))
+        u5_v = Signal(signed(STATE_BITS))
+        u5_ref = Signal(4)
+        u5_prof = Signal(c.profile_bits)
+        u5_fo = Signal()  # spiked and has something to send
+        u5_fp = Signal(fp_shape)
+        with m.If(adv):
+            m.d.sync += [
+                u5_valid.eq(u4_valid),
+                u5_idx.eq(u4_idx),
+                u5_u.eq(u4_u),
+                u5_v.eq(Mux(in_ref | spike, 0, v_sat)),
+                u5_ref.eq(Mux(in_ref, u4_ref - 1, Mux(spike, u4_refractory, 0))),
+                u5_prof.eq(u4_prof),
+                u5_fo.eq(u4_valid & spike & ((u4_fp.len != 0) | u4_fp.host_out)),
+                u5_fp.eq(u4_fp),
+            ]
+
+        # U5: write-back (below) and the push of a spike into the 2-entry spike
+        # queue. The loop stalls only when U5 holds a spike and the queue is full,
+        # a function of registers: the long LIF datapath and o_flit.ready never
+        # reach the stall, which fans out to every stage enable.
+        sq_count = Signal(range(3))
+        sq0_idx = Signal(c.neuron_bits)
+        sq0_fp = Signal(fp_shape)
+        sq1_idx = Signal(c.neuron_bits)
+        sq1_fp = Signal(fp_shape)
+        sq_push = Signal()
+        m.d.comb += [
+            adv.eq(~(u5_valid & u5_fo & (sq_count == 2))),
+            sq_push.eq(u5_valid & u5_fo & adv),
         ]
 
-        # ---- fan-out: walker -> RD -> o_flit -----------------------------------
+        # ---- fan-out: spike queue -> walker -> RD -> o_flit -----------------------
         fo_cnt = Signal(range(c.fanout + 1))  # SPIKE entries still to issue
         fo_host = Signal()  # a HOST_OUT flit is still to issue (after the entries)
         fo_addr = Signal(c.fanout_addr_bits)
@@ -352,8 +411,6 @@ class Core(wiring.Component):
         rd_free = Signal()
         fo_issue = Signal()
         fo_last = Signal()
-        fo_accept = Signal()
-        needs_fo = Signal()
         fo_take = Signal()
         m.d.comb += [
             self.o_flit.valid.eq(o_valid),
@@ -362,20 +419,17 @@ class Core(wiring.Component):
             rd_free.eq(~rd_valid | o_load),
             fo_issue.eq(((fo_cnt != 0) | fo_host) & rd_free),
             fo_last.eq(Mux(fo_cnt == 0, fo_host, (fo_cnt == 1) & ~fo_host)),
-            # Take the next spike in the cycle the current list issues its last item.
-            fo_accept.eq(((fo_cnt == 0) & ~fo_host) | (fo_issue & fo_last)),
-            needs_fo.eq(spike & ((u3_fp.len != 0) | u3_fp.host_out)),
-            fo_take.eq(needs_fo & fo_accept),
-            adv.eq(~(needs_fo & ~fo_accept)),
+            # Take the queue head in the cycle the current list issues its last item.
+            fo_take.eq((sq_count != 0) & (((fo_cnt == 0) & ~fo_host) | (fo_issue & fo_last))),
             fanout_rp.addr.eq(fo_addr),
             fanout_rp.en.eq(fo_issue & (fo_cnt != 0)),
         ]
         with m.If(fo_take):
             m.d.sync += [
-                fo_cnt.eq(u3_fp.len),
-                fo_host.eq(u3_fp.host_out),
-                fo_addr.eq(u3_fp.base),
-                fo_neuron.eq(u3_idx),
+                fo_cnt.eq(sq0_fp.len),
+                fo_host.eq(sq0_fp.host_out),
+                fo_addr.eq(sq0_fp.base),
+                fo_neuron.eq(sq0_idx),
             ]
         with m.Elif(fo_issue):
             with m.If(fo_cnt != 0):
@@ -385,6 +439,18 @@ class Core(wiring.Component):
         m.d.sync += rd_valid.eq(fo_issue | (rd_valid & ~o_load))
         with m.If(fo_issue):
             m.d.sync += [rd_host.eq(fo_cnt == 0), rd_neuron.eq(fo_neuron)]
+
+        # The spike queue (push only when not full, so push & pop happen with one entry).
+        with m.If(fo_take & sq_push):
+            m.d.sync += [sq0_idx.eq(u5_idx), sq0_fp.eq(u5_fp)]
+        with m.Elif(fo_take):
+            m.d.sync += [sq0_idx.eq(sq1_idx), sq0_fp.eq(sq1_fp), sq_count.eq(sq_count - 1)]
+        with m.Elif(sq_push):
+            m.d.sync += sq_count.eq(sq_count + 1)
+            with m.If(sq_count == 0):
+                m.d.sync += [sq0_idx.eq(u5_idx), sq0_fp.eq(u5_fp)]
+            with m.Else():
+                m.d.sync += [sq1_idx.eq(u5_idx), sq1_fp.eq(u5_fp)]
 
         host_src = Signal(host_source_layout(chip).struct())
         m.d.comb += [host_src.neuron.eq(rd_neuron), host_src.x.eq(self.x), host_src.y.eq(self.y)]
@@ -413,6 +479,9 @@ class Core(wiring.Component):
                 & ~u1_valid
                 & ~u2_valid
                 & ~u3_valid
+                & ~u4_valid
+                & ~u5_valid
+                & (sq_count == 0)
                 & (fo_cnt == 0)
                 & ~fo_host
                 & ~rd_valid
@@ -448,7 +517,7 @@ class Core(wiring.Component):
                 wp.en.eq(cfg_we & (cfg_region == region)),
             ]
 
-        # State memory: the config path (never concurrent with a loop) or U3's write-back.
+        # State memory: the config path (never concurrent with a loop) or U5's write-back.
         with m.If(cfg_we & (cfg_region == Region.NEURON)):
             m.d.comb += [
                 state_wp.addr.eq(cfg_index),
@@ -457,12 +526,12 @@ class Core(wiring.Component):
             ]
         with m.Else():
             m.d.comb += [
-                state_wp.addr.eq(u3_idx),
-                state_wp.data.u.eq(u_new),
-                state_wp.data.v.eq(v_new),
-                state_wp.data.ref.eq(ref_new),
-                state_wp.data.profile.eq(u3_prof),
-                state_wp.en.eq(u3_valid & adv),
+                state_wp.addr.eq(u5_idx),
+                state_wp.data.u.eq(u5_u),
+                state_wp.data.v.eq(u5_v),
+                state_wp.data.ref.eq(u5_ref),
+                state_wp.data.profile.eq(u5_prof),
+                state_wp.en.eq(u5_valid & adv),
             ]
 
         # Accumulator buffers: the event pipeline owns acc[~parity], the update

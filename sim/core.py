@@ -273,6 +273,9 @@ class CoreModel:
         self.u1_valid = self.u1_idx = 0
         self.u2 = None  # (idx, u, v, ref, prof, a, fp) or None
         self.u3 = None  # (idx, u, v, ref, prof, a, fp, prm) or None
+        self.u4 = None  # same as u3 (U3/U4 split the LIF arithmetic; the model does it at once)
+        self.u5 = None  # (idx, u, v, ref, prof, needs fan-out, fp) or None
+        self.sq = []  # spike queue, at most 2 entries of (idx, fp)
         self.fo_cnt = self.fo_host = self.fo_addr = self.fo_neuron = 0
         self.rd_valid = self.rd_host = self.rd_neuron = 0
         self.o_valid, self.o_flit = 0, 0
@@ -302,13 +305,6 @@ class CoreModel:
             done=self.done,
             idle=int(ev_idle),
         )
-
-    def _u3_eval(self):
-        """U3's combinational result: (u, v, ref, spike) of the neuron in U3, or None."""
-        if self.u3 is None:
-            return None
-        _, u, v, ref, _, a, _, prm = self.u3
-        return lif_scalar(u, v, ref, a, prm)
 
     def clock(
         self,
@@ -350,15 +346,11 @@ class CoreModel:
         fo_cnt, fo_host = self.fo_cnt, self.fo_host
         fo_issue = (fo_cnt != 0 or fo_host) and rd_free
         fo_last = fo_host if fo_cnt == 0 else (fo_cnt == 1 and not fo_host)
-        fo_accept = (fo_cnt == 0 and not fo_host) or (fo_issue and fo_last)
-        u3 = self.u3
-        res = self._u3_eval()
-        needs_fo = False
-        if res is not None and res[3]:
-            fp = u3[6]
-            needs_fo = fp[1] != 0 or fp[2]
-        fo_take = needs_fo and fo_accept
-        adv = not (needs_fo and not fo_accept)
+        sq = self.sq
+        fo_take = bool(sq) and ((fo_cnt == 0 and not fo_host) or (fo_issue and fo_last))
+        u5 = self.u5
+        adv = not (u5 is not None and u5[5] and len(sq) == 2)
+        sq_push = u5 is not None and u5[5] and adv
         running = self.running
         u0_issue = running and self.u_idx != n and adv
         cfg_we = config_valid and not running and ev_idle
@@ -367,7 +359,10 @@ class CoreModel:
             self.u_idx == n
             and not self.u1_valid
             and self.u2 is None
-            and u3 is None
+            and self.u3 is None
+            and self.u4 is None
+            and u5 is None
+            and not sq
             and fo_cnt == 0
             and not fo_host
             and not self.rd_valid
@@ -416,10 +411,9 @@ class CoreModel:
             cfg_region = config_addr >> self._ib
         else:
             cfg_region = -1
-        if u3 is not None and adv and cfg_region != Region.NEURON:
-            i = u3[0]
-            self.st_u[i], self.st_v[i], self.st_ref[i] = res[0], res[1], res[2]
-            self.st_prof[i] = u3[4]
+        if u5 is not None and adv and cfg_region != Region.NEURON:
+            i = u5[0]
+            self.st_u[i], self.st_v[i], self.st_ref[i], self.st_prof[i] = u5[1:5]
         if cfg_region != Region.ACC:
             if self.s2_valid:
                 self.acc[ev_buf][self.s2_target] = ev_acc_new
@@ -440,8 +434,8 @@ class CoreModel:
             self.rd_host = int(fo_cnt == 0)
             self.rd_neuron = self.fo_neuron
         if fo_take:
-            fp = u3[6]
-            self.fo_cnt, self.fo_host, self.fo_addr, self.fo_neuron = fp[1], fp[2], fp[0], u3[0]
+            idx, fp = sq.pop(0)
+            self.fo_cnt, self.fo_host, self.fo_addr, self.fo_neuron = fp[1], fp[2], fp[0], idx
         elif fo_issue:
             if fo_cnt:
                 self.fo_cnt = fo_cnt - 1
@@ -449,8 +443,19 @@ class CoreModel:
             else:
                 self.fo_host = 0
 
+        if sq_push:
+            sq.append((u5[0], u5[6]))
+
         # update pipeline
         if adv:
+            u4 = self.u4
+            if u4 is not None:
+                idx, uu, vv, rr, pp, aa, fpp, prm = u4
+                uu, vv, rr, spk = lif_scalar(uu, vv, rr, aa, prm)
+                self.u5 = (idx, uu, vv, rr, pp, spk and (fpp[1] != 0 or fpp[2]), fpp)
+            else:
+                self.u5 = None
+            self.u4 = self.u3
             if self.u2 is not None:
                 idx, uu, vv, rr, pp, aa, fpp = self.u2
                 self.u3 = (idx, uu, vv, rr, pp, aa, fpp, self.r_prof)

@@ -342,9 +342,9 @@ def test_hazard_same_target():
             np.add.at(a, img.syn_target[b : b + n], img.syn_weight[b : b + n] << e)
         assert us == (a << 6).tolist()
         # one synapse per cycle, no stall: 28 synapses + 4 (docs/timing.md), longer
-        # than the update loop's N + 5
+        # than the update loop's N + 7
         assert ls.ticks[0][0] == 28 + 4
-        assert ls.ticks[1][0] == core.neurons + 5
+        assert ls.ticks[1][0] == core.neurons + 7
 
     run(chip, body)
 
