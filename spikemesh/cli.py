@@ -4,7 +4,7 @@
 network file and prints a per-population summary (``--check OTHER`` runs a
 second backend and diffs the two tick by tick); ``spikemesh compile`` writes a
 chip image with a utilization report; ``spikemesh verilog`` writes the chip's
-Verilog; ``spikemesh check-config CHIP.yaml`` validates a chip configuration
+Verilog; ``spikemesh build --board B`` builds an FPGA bitstream; ``spikemesh check-config CHIP.yaml`` validates a chip configuration
 and prints its derived widths.
 
 Backends are entries of :data:`BACKENDS`: a name mapped to a callable
@@ -323,6 +323,20 @@ def _cmd_verilog(args, console) -> int:
     return 0
 
 
+def _cmd_build(args, console) -> int:
+    from spikemesh.firmware.build import build_board, format_report
+
+    chip = ChipConfig.from_yaml(Path(args.chip)) if args.chip else None
+    if not args.quiet:
+        console.print(f"building {args.board} with yosys + nextpnr (YoWASP); the first run "
+                      "compiles the tools' WebAssembly (~1 min)", soft_wrap=True)
+    report = build_board(args.board, chip, args.output, design=args.design, seed=args.seed,
+                         allow_timing_fail=args.allow_timing_fail)
+    if not args.quiet:
+        console.print(format_report(report), soft_wrap=True, markup=False)
+    return 0
+
+
 def config_rows(chip: ChipConfig) -> list[tuple[str, str]]:
     """(name, value) for every field of ``chip`` and every width derived from it."""
     c = chip.core
@@ -447,6 +461,21 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--name", default="spikemesh_chip", help="top module name")
     ver.add_argument("--quiet", "-q", action="store_true")
     ver.set_defaults(func=_cmd_verilog)
+
+    from spikemesh.rtl.boards import BOARDS
+
+    bld = sub.add_parser("build", help="build an FPGA bitstream for a board (yosys + nextpnr)")
+    bld.add_argument("--board", required=True, choices=sorted(BOARDS))
+    bld.add_argument("--chip", metavar="CHIP.yaml", help="chip configuration (default: the board's)")
+    bld.add_argument("--output", "-o", metavar="DIR", default=None,
+                     help="build directory (default build/<board>)")
+    bld.add_argument("--design", choices=("chip", "loopback"), default="chip",
+                     help="loopback: the test-only UART echo design instead of the chip")
+    bld.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    bld.add_argument("--allow-timing-fail", action="store_true",
+                     help="keep the bitstream when Fmax is below the board clock")
+    bld.add_argument("--quiet", "-q", action="store_true")
+    bld.set_defaults(func=_cmd_build)
 
     chk = sub.add_parser("check-config", help="validate a chip configuration, show derived widths")
     chk.add_argument("config", metavar="CHIP.yaml")
