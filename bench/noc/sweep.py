@@ -11,9 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+from spikemesh.sim.mesh import MeshModel
+
 from bench.noc.traffic import PATTERNS, schedule
 from spikemesh.config import ChipConfig, RouterConfig, flit_layout
-from spikemesh.sim.mesh import MeshModel
 
 HERE = Path(__file__).resolve().parent
 WARMUP = 1000
@@ -32,6 +33,11 @@ def measure(chip: ChipConfig, pattern: str, rate: float, *, seed=1, warmup=WARMU
     model = MeshModel(chip)
     # Drain limit: after the window, give backlogged sources time to empty (bounded).
     arrivals, _ = model.run(sched, max_cycles=warmup + measure + 20 * measure)
+    return stats(chip, pattern, rate, sched, hops, arrivals, warmup=warmup, measure=measure)
+
+
+def stats(chip, pattern, rate, sched, hops, arrivals, *, warmup=WARMUP, measure=MEASURE):
+    """Latency/throughput of one run from its arrival cycles (shared by the TLM and RTL runs)."""
     lo, hi = warmup, warmup + measure
     lat, hop = [], []
     ejected = 0

@@ -86,3 +86,60 @@ def test_model_equals_rtl_misroutes():
     chip = ChipConfig(width=3, height=3)
     model, _ = lockstep(chip, cycles=400, seed=5, bad=0.3)
     assert model.misroute == 1 and model.dropped > 0
+
+
+def test_run_zero_load_latency():
+    """Alone in the mesh, a flit over h hops arrives 2 (h + 1) cycles after acceptance."""
+    chip = ChipConfig(width=4, height=3)
+    lay = flit_layout(chip)
+    model = MeshModel(chip)
+    for s in range(chip.tiles):
+        for dest in [*range(chip.tiles), model.host]:
+            dx, dy = (-1, 0) if dest == model.host else (dest % 4, dest // 4)
+            word = lay.pack(kind=0, dest_x=dx, dest_y=dy, payload=1)
+            (arr,), (acc,) = model.run([(5, s, word)])
+            sx, sy = s % 4, s // 4
+            hops = abs(max(dx, 0) - sx) + abs(dy - sy)  # the host hangs off (0, 0)
+            assert (acc, arr) == (5, 5 + 2 * (hops + 1)), (s, dest)
+    assert model.idle and model.flits_in == model.flits_out and not model.misroute
+
+
+def test_run_from_host_and_drops():
+    chip = ChipConfig(width=3, height=3)
+    lay = flit_layout(chip)
+    model = MeshModel(chip)
+    good = lay.pack(kind=0, dest_x=2, dest_y=2, payload=0)
+    off_edge = lay.pack(kind=1, dest_x=3, dest_y=0, payload=0)  # x = 3 is outside 3 x 3
+    host_row1 = lay.pack(kind=1, dest_x=-1, dest_y=1, payload=0)
+    arr, acc = model.run([(0, model.host, good), (0, 3, off_edge), (1, 4, host_row1)])
+    assert arr[0] == 2 * 5 and arr[1] is None and arr[2] is None
+    assert acc == [0, 0, 1]
+    assert model.dropped == 2 and model.misroute == 1 and model.idle
+    assert model.flits_in == 3 and model.flits_out == 1
+
+
+def test_run_backpressure_callback():
+    """Ejection blocked for 20 cycles: flits wait, then leave one per cycle, in order."""
+    chip = ChipConfig(width=2, height=2)
+    lay = flit_layout(chip)
+    model = MeshModel(chip)
+    sched = [(t, 0, lay.pack(kind=0, dest_x=1, dest_y=0, payload=t)) for t in range(6)]
+    ready = [1] * model.n_endpoints
+
+    def o_ready(cycle):
+        ready[1] = int(cycle >= 20)
+        return ready
+
+    arr, _ = model.run(sched, o_ready=o_ready)
+    assert arr == [20, 21, 22, 23, 24, 25]
+
+
+def test_init_wrong_chip():
+    with pytest.raises(TypeError, match=r"^MeshModel needs a ChipConfig, not \{\}$"):
+        MeshModel({})
+
+
+def test_docs_up_to_date():
+    from bench.noc.docs import main
+
+    assert main(["--check"]) == 0, "docs/noc.md is stale: run python -m bench.noc.docs"
