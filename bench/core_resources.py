@@ -100,7 +100,8 @@ def measure_throughput() -> dict:
       back-to-back repeats), offered back to back; cycles from the first
       accepted event until ``idle``.
     - neurons/cycle: the update loop of a tick without spikes, ``start`` to ``done``.
-    - flits/cycle: every neuron spikes with a fan-out list of 2, o_flit always ready.
+    - flits/cycle: every neuron spikes with a fan-out list of 2 (then of 1), o_flit
+      always ready.
     """
     import numpy as np
 
@@ -167,6 +168,11 @@ def measure_throughput() -> dict:
     out["update_cycles"] = r["cycles"]
     r = bench(spiking, [])
     out["spike_cycles"], out["flits"] = r["cycles"], r["flits"]
+    one = spiking.copy()
+    one.fan_len = np.ones(256, dtype=int)
+    one.fan_base = np.arange(256)
+    r = bench(one, [])
+    out["spike1_cycles"], out["flits1"] = r["cycles"], r["flits"]
     return out
 
 
@@ -183,6 +189,9 @@ def throughput_markdown(t: dict) -> str:
         f"| {nps:.3f} neurons/cycle |",
         f"| update loop, every neuron spikes, 2 fan-out entries each "
         f"| {t['flits']} flits | {t['spike_cycles']} | {fps:.3f} flits/cycle |",
+        f"| update loop, every neuron spikes, 1 fan-out entry each "
+        f"| 256 neurons, {t['flits1']} flits | {t['spike1_cycles']} "
+        f"| {256 / t['spike1_cycles']:.3f} neurons/cycle and flits/cycle |",
     ]
     return "\n".join(rows) + "\n"
 

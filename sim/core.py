@@ -49,7 +49,7 @@ def _t12(x):
 
 
 def lif_scalar(u, v, ref, a, prm):
-    """chip.md §3 for one neuron on Python ints, as the RTL's U2/U3 stages compute it.
+    """chip.md §3 for one neuron on Python ints, as the RTL's U2..U4 stages compute it.
 
     Returns (u, v, ref, spike).
     """
@@ -66,7 +66,12 @@ def lif_scalar(u, v, ref, a, prm):
 
 @dataclass
 class CoreOutputs:
-    """The core's registered boundary outputs in the current cycle (names as the RTL ports)."""
+    """The core's boundary outputs in the current cycle (all Moore: functions of registers).
+
+    ``event_ready`` = i_event.ready, ``flit_valid``/``flit`` = o_flit.valid/payload,
+    ``config_ready`` = i_config.ready, ``read_ready`` = i_read.ready,
+    ``read_valid``/``read_u``/``read_v`` = o_read.valid/payload, ``done``, ``idle``.
+    """
 
     event_ready: int
     flit_valid: int
@@ -323,7 +328,10 @@ class CoreModel:
     ):
         """Advance one clock edge with these input values (held during the cycle).
 
-        Returns True when an event was accepted in this cycle.
+        ``event_valid``/``event`` = i_event.valid/payload, ``flit_ready`` = o_flit.ready,
+        ``start``, ``parity``, ``config_*`` = i_config, ``read_valid``/``read_index`` =
+        i_read, ``read_ready`` = o_read.ready. Returns True when an event was accepted
+        in this cycle (``event_valid & event_ready``).
         """
         n = self.n
         # ---- combinational part (current registers + inputs) ----

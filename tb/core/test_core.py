@@ -42,7 +42,7 @@ from spikemesh.sim.core import CoreModel
 
 from spikemesh.config import ChipConfig, CoreConfig, flit_layout, host_source_layout
 from spikemesh.golden import run_golden
-from spikemesh.layouts import core_config_writes
+from spikemesh.layouts import config_data_bits, core_config_writes
 from tb.core.scenarios import TILE, image_network, random_image, random_inputs, scenario_chip
 
 ENV = "SPIKEMESH_CORE_TB"
@@ -87,8 +87,6 @@ class TB:
         self._dx_mask = (1 << fl["dest_x"].width) - 1
         self._y_mask = (1 << chip.y_bits) - 1
         self._ax_mask = (1 << chip.core.axon_bits) - 1
-        self._addr_shift = fl.width  # unused; config payload packing below
-        self._data_bits = None
         self.cycles = 0
 
     def drive(self, name, value):
@@ -271,12 +269,7 @@ async def random_ticks(dut):
     await tb.start()
     rng = np.random.default_rng(seed)
     ticks_done, t0, total_cycles = 0, time.perf_counter(), []
-    db = max(
-        lay.width
-        for lay, _ in __import__("spikemesh.layouts", fromlist=["region_layouts"])
-        .region_layouts(chip)
-        .values()
-    )
+    db = config_data_bits(chip)  # i_config.payload = addr << data_bits | data
     read_every = int(p.get("read_every", 1))
     while ticks_done < p["ticks"]:
         ep = min(p["episode"], p["ticks"] - ticks_done)
@@ -327,7 +320,7 @@ CONFIGS = {
     # N=16, narrow accumulators with large exponents: the modular wrap happens
     "n16-acc18": dict(
         core=dict(neurons=16, axons=64, synapses=256, fanout=64, profiles=4, acc_bits=18),
-        ticks=4000,
+        ticks=4500,
         episode=500,
         max_exp=7,
         max_row=32,
@@ -341,9 +334,8 @@ CONFIGS = {
     ),
     "n256": dict(
         core=dict(neurons=256, axons=256, synapses=2048, fanout=1024, profiles=8),
-        ticks=2500,
+        ticks=2000,
         episode=500,
-        read_every=2,
     ),
 }
 
