@@ -348,18 +348,24 @@ class Projection:
     -------
     pre, post : str
         Names of the presynaptic population/source and the postsynaptic population.
-    pre_idx, post_idx : ndarray of int64
+    pre_idx, post_idx : ndarray of int32
         Local indices of each synapse's ends.
-    weight : ndarray of int64
+    weight : ndarray of int8
         8-bit signed weights.
     weight_exp : int
         The event adds ``weight << weight_exp`` (0..7).
+
+    The arrays are stored compactly (9 bytes per synapse, not 24), which is
+    what lets a million-neuron network with 64 million synapses be built,
+    compiled and simulated in a few GB; arithmetic on them should widen first
+    (:meth:`Network.synapse_arrays` returns int64).
     """
 
     def __init__(self, pre, post, pre_idx, post_idx, weight, weight_exp):
         self.pre, self.post = pre, post
-        self.pre_idx, self.post_idx = pre_idx, post_idx
-        self.weight = weight
+        self.pre_idx = np.asarray(pre_idx, dtype=np.int32)
+        self.post_idx = np.asarray(post_idx, dtype=np.int32)
+        self.weight = np.asarray(weight, dtype=np.int8)  # range checked by the caller
         self.weight_exp = weight_exp
 
     def __len__(self):
@@ -595,23 +601,43 @@ class Network:
     def num_synapses(self) -> int:
         return sum(len(p) for p in self.projections)
 
-    def pre_global(self, proj: Projection) -> np.ndarray:
-        """Presynaptic ids of a projection's synapses (neurons 0..N-1, sources N + id)."""
+    def pre_base(self, proj: Projection) -> int:
+        """Presynaptic id of the projection's element 0 (neurons 0..N-1, sources N + id)."""
         obj = self[proj.pre]
-        base = obj.offset if isinstance(obj, Population) else self.num_neurons + obj.offset
-        return proj.pre_idx + base
+        return obj.offset if isinstance(obj, Population) else self.num_neurons + obj.offset
+
+    def pre_global(self, proj: Projection) -> np.ndarray:
+        """Presynaptic ids of a projection's synapses (neurons 0..N-1, sources N + id), int64."""
+        return proj.pre_idx.astype(np.int64) + self.pre_base(proj)
 
     def post_global(self, proj: Projection) -> np.ndarray:
-        return proj.post_idx + self[proj.post].offset
+        return proj.post_idx.astype(np.int64) + self[proj.post].offset
 
-    def synapse_arrays(self):
-        """All synapses as flat arrays (pre id, post id, weight, weight_exp), declaration order."""
+    def synapse_arrays(self, *, compact=False):
+        """All synapses as flat arrays (pre id, post id, weight, weight_exp), declaration order.
+
+        int64 by default (for arithmetic); ``compact=True`` gives int32 ids, int8 weights
+        and uint8 exponents (for the compiler at a million neurons).
+        """
+        if compact:
+            m = self.num_synapses
+            pre, post = np.empty(m, np.int32), np.empty(m, np.int32)
+            w, e = np.empty(m, np.int8), np.empty(m, np.uint8)
+            k = 0
+            for p in self.projections:
+                n = len(p)
+                np.add(p.pre_idx, self.pre_base(p), out=pre[k : k + n], dtype=np.int32)
+                np.add(p.post_idx, self[p.post].offset, out=post[k : k + n], dtype=np.int32)
+                w[k : k + n] = p.weight
+                e[k : k + n] = p.weight_exp
+                k += n
+            return pre, post, w, e
         if not self.projections:
             z = np.zeros(0, dtype=np.int64)
             return z, z.copy(), z.copy(), z.copy()
         pre = np.concatenate([self.pre_global(p) for p in self.projections])
         post = np.concatenate([self.post_global(p) for p in self.projections])
-        w = np.concatenate([p.weight for p in self.projections])
+        w = np.concatenate([p.weight for p in self.projections]).astype(np.int64)
         e = np.concatenate(
             [np.full(len(p), p.weight_exp, dtype=np.int64) for p in self.projections]
         )

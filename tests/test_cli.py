@@ -142,7 +142,9 @@ def test_missing_network_file_exits_2(capsys, tmp_path):
 def test_unknown_backend_lists_the_known_ones(capsys, small):
     rc, _out, err = run(capsys, "run", small, "--backend", "verilog")
     assert rc == 2
-    assert err == "error: unknown backend 'verilog'; known backends are golden\n"
+    assert (
+        err == "error: unknown backend 'verilog'; known backends are golden, rtl, tlm, tlm-timed\n"
+    )
 
 
 def test_acc_bits_out_of_range(capsys, small):
@@ -180,7 +182,10 @@ def test_backend_registry_is_one_line_to_extend(capsys, small, monkeypatch):
     assert "small: 7 ticks on fake" in out
     assert "70 cycles" in out
     rc, _, err = run(capsys, "run", small, "-b", "nope")
-    assert err == "error: unknown backend 'nope'; known backends are fake, golden\n"
+    assert (
+        err
+        == "error: unknown backend 'nope'; known backends are fake, golden, rtl, tlm, tlm-timed\n"
+    )
 
 
 def test_chip_config_sets_the_accumulator_width(capsys, small, tmp_path, monkeypatch):
@@ -216,8 +221,8 @@ def test_check_config_errors(capsys, tmp_path):
     rc, out, err = run(capsys, "check-config", p)
     assert (rc, out) == (2, "")
     assert err == (
-        "error: Neurons per core (CoreConfig.neurons) must be a power of two between 16 and "
-        "1,024, not 100\n"
+        f"error: {p}: Neurons per core (CoreConfig.neurons) must be a power of two between 16 "
+        "and 1,024, not 100\n"
     )
     p.write_text("widht: 4\n")
     rc, _, err = run(capsys, "check-config", p)
