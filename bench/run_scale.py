@@ -5,7 +5,7 @@
 The network is the standard workload (bench/workload.py) at N = 1,048,576: fan-out 64 for
 every neuron and for each of the 1,000 Bernoulli(0.02) inputs, vth = 1500, built through
 the ordinary Network API (Network.connect, fixed_fanout) and set up with
-FastSim.from_network. The whole run is one child process, so its peak RSS (ru_maxrss) is
+FastSim.from_network. The whole run is one child process, so its peak RSS (VmHWM) is
 the peak of generation + setup + simulation. Spikes are kept as event lists
 (FastSim.run_events), not as a T x N boolean raster (which alone would be 1 GB).
 
@@ -31,6 +31,11 @@ BEGIN, END = "<!-- scale:begin (written by bench/run_scale.py) -->", "<!-- scale
 
 
 def rss_mb():
+    """Peak RSS of this process so far (VmHWM: restarts at exec, unlike ru_maxrss)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
