@@ -24,6 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from spikemesh.hostlink import (
     FRAME_VERSION,
+    INFO_FIELDS,
     SLIP_END,
     SLIP_ESC,
     SLIP_ESC_END,
@@ -137,11 +138,13 @@ class HostBridge(wiring.Component):
         cb, rb = self.cmd_bytes, self.rsp_bytes
         cap = self.max_words * cb + 2  # payload + CRC bytes held in the buffer
 
-        # Frame buffer: payload bytes (and the two CRC bytes) of one CMD frame.
-        # The read is not transparent: reads only happen after the frame is
-        # complete, never in the same cycle as a write.
-        m.submodules.buf = buf = Memory(shape=8, depth=cap, init=[])
-        wr = buf.write_port()
+        # Frame buffer, one command word per row, written a byte at a time
+        # (byte enables): its read port then hands out whole words, which saves
+        # a word-wide shift register in logic (scarce on an iCE40). The extra
+        # row takes the CRC bytes of a full frame. The read is not transparent:
+        # reads only happen after the frame is complete, never with a write.
+        m.submodules.buf = buf = Memory(shape=cb * 8, depth=self.max_words + 1, init=[])
+        wr = buf.write_port(granularity=8)
         rd = buf.read_port(transparent_for=())
 
         # --- control frame hand-off RX -> TX ---------------------------------
@@ -171,15 +174,13 @@ class HostBridge(wiring.Component):
         last_seq = Signal(8)
         have_last = Signal()
         apply_words = Signal(range(self.max_words + 1))
-        rd_addr = Signal(range(cap))
-        k = Signal(range(cb))
-        word_buf = Signal(cb * 8)
+        rd_addr = Signal(range(self.max_words + 1))
 
         m.d.comb += [
             self.i_rx.ready.eq(1),
             rd.addr.eq(rd_addr),
-            wr.addr.eq(nbytes),
-            self.o_cmd.payload.eq(word_buf[: self.cmd_width]),
+            wr.addr.eq(words),
+            self.o_cmd.payload.eq(rd.data[: self.cmd_width]),
         ]
 
         byte = self.i_rx.payload
@@ -247,7 +248,7 @@ class HostBridge(wiring.Component):
                     with m.Elif(have_last & (fseq == last_seq)):
                         m.d.sync += queue(Frame.ACK)  # a retransmission: already applied
                     with m.Else():
-                        m.d.sync += [apply_words.eq(words), rd_addr.eq(0), k.eq(0)]
+                        m.d.sync += [apply_words.eq(words), rd_addr.eq(0)]
                         m.next = "APPLY_RD"
                 with m.Elif((ftype == Frame.SYNC) | (ftype == Frame.PING)):
                     with m.If(nbytes != 2):
@@ -263,23 +264,12 @@ class HostBridge(wiring.Component):
                     m.d.sync += queue(Frame.NAK, Nak.TYPE)
 
             with m.State("APPLY_RD"):
-                m.next = "APPLY_SHIFT"  # rd.data holds buf[rd_addr] next cycle
-            with m.State("APPLY_SHIFT"):
-                # little-endian: the first byte ends up in the low bits
-                m.d.sync += [
-                    word_buf.eq(Cat(word_buf[8:], rd.data)),
-                    rd_addr.eq(rd_addr + 1),
-                    k.eq(k + 1),
-                ]
-                with m.If(k == cb - 1):
-                    m.d.sync += k.eq(0)
-                    m.next = "EMIT"
-                with m.Else():
-                    m.next = "APPLY_RD"
+                m.next = "EMIT"  # rd.data holds row rd_addr from the next cycle on
             with m.State("EMIT"):
+                # rd_addr is held and nothing writes: rd.data (the payload) holds too
                 m.d.comb += self.o_cmd.valid.eq(1)
                 with m.If(self.o_cmd.ready):
-                    m.d.sync += apply_words.eq(apply_words - 1)
+                    m.d.sync += [apply_words.eq(apply_words - 1), rd_addr.eq(rd_addr + 1)]
                     with m.If(apply_words == 1):
                         m.d.sync += [last_seq.eq(fseq), have_last.eq(1), queue(Frame.ACK)]
                         m.d.comb += self.applied.eq(1)
@@ -309,7 +299,10 @@ class HostBridge(wiring.Component):
             with m.Elif(hdr == 1):
                 m.d.sync += [fseq.eq(data), hdr.eq(2)]
             with m.Else():
-                m.d.comb += [wr.data.eq(data), wr.en.eq(nbytes < cap)]
+                # little-endian: byte ``mod`` of row ``words``
+                m.d.comb += wr.data.eq(Cat(*([data] * cb)))
+                with m.If(nbytes < cap):
+                    m.d.comb += wr.en.eq(Const(1, cb) << mod)
                 with m.If(nbytes <= cap):
                     m.d.sync += nbytes.eq(nbytes + 1)
                 with m.If(mod == cb - 1):
@@ -352,9 +345,12 @@ class HostBridge(wiring.Component):
         tx_reason = Signal(8)
         is_rsp = Signal()
         rseq = Signal(8)
-        rsp_sh = Signal(rb * 8)
+        # The response word is read in place, a byte at a time: its payload
+        # holds until the transfer (stream rule), so no copy is needed.
+        rsp_bytes = Cat(self.i_rsp.payload.as_value(), Const(0, rb * 8 - self.rsp_width))
+        rsp_byte = Array(rsp_bytes[8 * i : 8 * i + 8] for i in range(rb))
         nsent = Signal(range(self.rsp_batch + 1))
-        idx = Signal(range(9))
+        idx = Signal(range(max(rb, len(INFO_FIELDS)) + 1))  # byte of a word or control frame
 
         info = [FRAME_VERSION, cb, rb, self.max_words, self.rsp_batch]
         ctl_bytes = Array([Const(v, 8) for v in info] + [naks, drops, rx_errors])
@@ -397,26 +393,27 @@ class HostBridge(wiring.Component):
                 with m.If(take):
                     m.d.sync += [crc_take(raw), idx.eq(0), nsent.eq(1)]
                     with m.If(is_rsp):
-                        # i_rsp.valid has held since IDLE (stream rule), so this transfers
-                        m.d.comb += self.i_rsp.ready.eq(1)
-                        m.d.sync += [rsp_sh.eq(self.i_rsp.payload)]
                         m.next = "WORD"
                     with m.Elif(ctl_len != 0):
                         m.next = "CTL"
                     with m.Else():
                         m.next = "CRC_HI"
             with m.State("WORD"):
-                m.d.comb += [raw.eq(rsp_sh[:8]), raw_valid.eq(1)]
+                # i_rsp.valid has held since IDLE / NEXT (stream rule)
+                m.d.comb += [raw.eq(rsp_byte[idx]), raw_valid.eq(1)]
                 with m.If(take):
-                    m.d.sync += [crc_take(raw), rsp_sh.eq(rsp_sh >> 8), idx.eq(idx + 1)]
+                    m.d.sync += [crc_take(raw), idx.eq(idx + 1)]
                     with m.If(idx == rb - 1):
+                        m.d.comb += self.i_rsp.ready.eq(1)
                         m.d.sync += idx.eq(0)
-                        with m.If(nsent < self.rsp_batch):
-                            m.d.comb += self.i_rsp.ready.eq(1)
-                        with m.If(self.i_rsp.valid & self.i_rsp.ready):
-                            m.d.sync += [rsp_sh.eq(self.i_rsp.payload), nsent.eq(nsent + 1)]
-                        with m.Else():
-                            m.next = "CRC_HI"
+                        m.next = "NEXT"
+            with m.State("NEXT"):
+                # more words in this frame while the chip has them ready
+                with m.If(self.i_rsp.valid & (nsent < self.rsp_batch)):
+                    m.d.sync += nsent.eq(nsent + 1)
+                    m.next = "WORD"
+                with m.Else():
+                    m.next = "CRC_HI"
             with m.State("CTL"):
                 with m.If(tx_type == Frame.NAK):
                     m.d.comb += raw.eq(tx_reason)
