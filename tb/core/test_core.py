@@ -260,7 +260,19 @@ def _params():
 @cocotb.test()
 async def random_ticks(dut):
     """Random images, random events, random backpressure; every tick checked."""
-    p = _params()
+    await _run_random(dut, _params(), (0.0, 0.0, 0.3, 0.7, 0.95))
+
+
+@cocotb.test()
+@cocotb.parametrize(bp=[0.0, 0.99], rate=[0.3])
+async def backpressure_extremes(dut, bp, rate):
+    """A short run with o_flit always ready, then almost never ready."""
+    p = dict(_params(), ticks=40, episode=40, rates=[rate])
+    p["seed"] = int(p["seed"]) + 1 + int(bp * 100)
+    await _run_random(dut, p, (bp,))
+
+
+async def _run_random(dut, p, bp_choices):
     core = CoreConfig.from_dict(p["core"])
     chip = scenario_chip(core)
     seed = int(p["seed"])
@@ -284,7 +296,7 @@ async def random_ticks(dut):
             hazard_p=p.get("hazard_p", 0.3),
             blocky=p.get("blocky", False),
         )
-        rate = float(erng.choice([0.02, 0.1, 0.3]))
+        rate = float(erng.choice(p.get("rates", [0.02, 0.1, 0.3])))
         inputs = random_inputs(erng, ep, core.axons, rate)
         sb = Scoreboard(chip, img, inputs)
         await tb.configure(core_config_writes(chip, img), db)
@@ -296,7 +308,7 @@ async def random_ticks(dut):
         for t in range(ep):
             events = np.flatnonzero(inputs[t])
             erng.shuffle(events)
-            bp = float(erng.choice([0.0, 0.0, 0.3, 0.7, 0.95]))
+            bp = float(erng.choice(bp_choices))
             cyc, flits = await tb.tick(events.tolist(), t & 1, bp)
             total_cycles.append(cyc)
             if t % read_every == 0 or t == ep - 1:

@@ -367,3 +367,72 @@ def test_backpressure_holds_flits():
         assert sum(len(f) for _, f in ls.ticks) > 20
 
     run(chip, body, seed=5, bp=0.9)
+
+
+def test_boundary_is_moore():
+    """i_event/i_config/i_read ready ignore their valid; o_flit/o_read outputs ignore ready."""
+    chip = scenario_chip(SMALL)
+    rng = np.random.default_rng(21)
+    img = random_image(chip, rng, fan_max=4, host_p=0.8)
+    img.profiles[:, 2] = 0
+    events = rng.integers(0, 16, 40).tolist()
+    checked = []
+
+    async def body(ls, ctx):
+        d = ls.dut
+        await ls.configure(ctx, core_config_writes(chip, img))
+        queue = list(events)
+        for cyc in range(150):
+            o = ls.outputs(ctx)
+            # Toggle every input that must not reach an output combinationally.
+            before = [
+                ctx.get(s)
+                for s in (
+                    d.i_event.ready,
+                    d.i_config.ready,
+                    d.i_read.ready,
+                    d.o_flit.valid,
+                    d.o_flit.payload.as_value(),
+                    d.o_read.valid,
+                    d.done,
+                    d.idle,
+                )
+            ]
+            for sig in (
+                d.i_event.valid,
+                d.i_config.valid,
+                d.i_read.valid,
+                d.o_flit.ready,
+                d.o_read.ready,
+            ):
+                ctx.set(sig, 1)
+                after1 = [
+                    ctx.get(s)
+                    for s in (
+                        d.i_event.ready,
+                        d.i_config.ready,
+                        d.i_read.ready,
+                        d.o_flit.valid,
+                        d.o_flit.payload.as_value(),
+                        d.o_read.valid,
+                        d.done,
+                        d.idle,
+                    )
+                ]
+                ctx.set(sig, 0)
+                assert after1 == before, f"cycle {cyc}: {sig.name} reaches an output"
+            checked.append(cyc)
+            ev = bool(queue)
+            head = queue[0] if ev else 0
+            if ev and o["event_ready"]:
+                queue.pop(0)
+            await ls.step(
+                ctx,
+                event_valid=int(ev),
+                event=head,
+                flit_ready=int(rng.random() < 0.5),
+                start=int(cyc == 0),
+            )
+
+    run(chip, body)
+    assert len(checked) == 150
