@@ -111,18 +111,23 @@ def bench_size(n, ticks, repeats, peers, tmp, log, golden=True):
     export_workload(net, ticks, wl)
     golden_spikes = check_golden(net, ticks, log) if golden else None
     rows = {}
+    cmds = {}
     for name in peers:
         module, args, exact = PEERS[name]
         if module == "brian2_peer" and args[0] == "cpp_standalone":
             args = [*args, "--builddir", str(Path(tmp) / f"b2_{n}_{len(args)}")]
+        cmds[name] = (module, args)
         if module == "fast_tlm":  # make sure numba's on-disk cache is filled (not counted)
             run_peer(module, args, wl, timeout=600)
-        runs = []
-        for k in range(repeats):
+    # Round-robin over the peers, so that a change of load hits them all alike.
+    all_runs = {name: [] for name in peers}
+    for k in range(repeats):
+        for name in peers:
+            module, args = cmds[name]
             load0 = os.getloadavg()[0]
             r = run_peer(module, args, wl, timeout=3600)
             r["load"] = load0
-            runs.append(r)
+            all_runs[name].append(r)
             ev = (r["neuron_spikes"] + r["input_spikes"]) * 64
             wall, cpu = r.get("simulate_s"), r.get("simulate_cpu_s")
             log(
@@ -132,6 +137,8 @@ def bench_size(n, ticks, repeats, peers, tmp, log, golden=True):
                 f"setup {r['setup_s']:.2f} s, {r['rss_mb']:.0f} MB, "
                 f"{r['neuron_spikes']:,} spikes, load {load0:.2f}"
             )
+    for name in peers:
+        runs, exact = all_runs[name], PEERS[name][2]
         counts = {r["neuron_spikes"] for r in runs}
         assert len(counts) == 1 or not exact, f"{name}: spike counts differ between runs: {counts}"
         spikes = statistics.median(r["neuron_spikes"] for r in runs)
