@@ -41,7 +41,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
 from spikemesh.config import ACC_SHIFT, DECAY_SHIFT, PARAM_RANGES, STATE_BITS, VTH_SHIFT
-from spikemesh.errors import ConfigError, NetworkError
+from spikemesh.errors import NetworkError
 from spikemesh.golden import Result
 from spikemesh.network import Network, Population
 from spikemesh.neuron import DECAY_ONE, SAT_MAX
@@ -347,7 +347,8 @@ class FastSim:
     num_sources : int
         S, the number of external inputs.
     acc_bits : int
-        Accumulator width, 1..32; the input sum wraps modulo 2^acc_bits.
+        Accumulator width, 16..32 (chip.md §4, CoreConfig); the input sum wraps modulo
+        2^acc_bits.
     recorded : int [R], optional
         Neurons whose u and v are traced every tick.
 
@@ -384,11 +385,10 @@ class FastSim:
         if (
             isinstance(acc_bits, bool)
             or not isinstance(acc_bits, (int, np.integer))
-            or not (1 <= acc_bits <= 32)
+            or not (16 <= acc_bits <= 32)
         ):
-            raise ConfigError(
-                f"Accumulator width (acc_bits) must be between 1 and 32, not {acc_bits!r}"
-            )
+            # The golden reference's check and message, so every backend refuses alike.
+            raise NetworkError(f"acc_bits must be an integer between 16 and 32, not {acc_bits!r}")
         indptr = np.ascontiguousarray(indptr, dtype=np.int64)
         self.num_neurons = n = int(indptr.size - 1 - num_sources) if indptr.size else 0
         self.num_sources = int(num_sources)

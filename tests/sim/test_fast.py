@@ -5,7 +5,7 @@ import pytest
 from spikemesh.sim.fast import FastSim, run_fast
 
 from bench.workload import make_workload
-from spikemesh.errors import ConfigError, NetworkError
+from spikemesh.errors import NetworkError
 from spikemesh.golden import run_golden
 from spikemesh.network import Network
 
@@ -165,10 +165,9 @@ def test_narrow_dtypes():
 
 def test_errors():
     net = random_net(2)
-    with pytest.raises(
-        ConfigError, match=r"Accumulator width \(acc_bits\) must be between 1 and 32"
-    ):
-        FastSim.from_network(net, acc_bits=33)
+    for bad in (15, 33, 24.0, True):
+        with pytest.raises(NetworkError, match="acc_bits must be an integer between 16 and 32"):
+            FastSim.from_network(net, acc_bits=bad)
     sim = FastSim.from_network(net)
     with pytest.raises(NetworkError, match="inputs must have shape"):
         sim.run(5, np.zeros((4, net.num_sources), dtype=bool))
