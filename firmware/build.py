@@ -217,6 +217,11 @@ def build_board(
         report_json.unlink()
     # relative: the YoWASP tools see only their working directory (the build dir)
     nextpnr_opts = f"--seed {seed} --report report.json --timing-allow-fail"
+    overrides = {"nextpnr_opts": nextpnr_opts}
+    if spec.family == "ice40":
+        # synth_ice40 leaves multipliers in logic cells unless asked for the
+        # UP5K's SB_MAC16 blocks (synth_ecp5 infers MULT18X18D by itself)
+        overrides["synth_opts"] = "-dsp"
     start = time.monotonic()
     error = None
     with _yowasp_env():
@@ -226,8 +231,8 @@ def build_board(
                 name="top",
                 build_dir=str(out),
                 do_program=False,
-                nextpnr_opts=nextpnr_opts,
                 verbose=verbose,
+                **overrides,
             )
         except subprocess.CalledProcessError as e:
             error = e

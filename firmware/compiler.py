@@ -7,12 +7,13 @@ improved (locality-aware placement to cut hops and axons).
 
 Axons: every (presynaptic element, destination tile, weight exponent) group
 with at least one synapse becomes one axon of the destination core, whose
-synapse row holds that group's synapses. A neuron's fan-out list holds one
+synapse row holds that group's synapses (in network order). A neuron's fan-out list holds one
 entry per such group; a spike source's list is kept host-side, since the host
 injects input events as flits.
 
-Everything is vectorised so that a million-neuron network compiles in
-seconds.
+The heavy work is O(synapses) numba passes (firmware/_kernels.py) over
+compact arrays, so a million-neuron network with 64 million synapses compiles
+in seconds and a few GB.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from spikemesh.coreimage import CoreImage
 from spikemesh.errors import CompileError
 from spikemesh.network import Network
 
+from . import _kernels as K
 from .image import ChipImage
 
 
@@ -90,6 +92,15 @@ def _check_capacity(chip, counts, cap, what, unit):
         )
 
 
+def _profiles(net: Network):
+    """Distinct parameter sets of the network's populations: (table [P, 6], id of each population)."""
+    if not net.populations:
+        return np.zeros((0, 6), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rows = np.array([p.params.as_tuple() for p in net.populations], dtype=np.int64)
+    table, inv = np.unique(rows, axis=0, return_inverse=True)
+    return table, inv.reshape(-1)
+
+
 def compile_network(
     net: Network, chip: ChipConfig, *, neurons_per_core: int | None = None, host_outputs="all"
 ) -> tuple[ChipImage, Utilization]:
@@ -120,21 +131,17 @@ def compile_network(
             f"the network has {n_net:,} neurons, the chip holds {capacity:,} "
             f"({chip.width} x {chip.height} cores x {npc:,} neurons); {n_net - capacity:,} do not fit"
         )
+    n_tiles, width, n_axons, N = chip.tiles, chip.width, core.axons, core.neurons
+    n_pre = n_net + n_src
 
-    # --- placement ---
+    # --- placement: neurons in order fill tiles row-major, npc at a time ---
     gid = np.arange(n_net, dtype=np.int64)
     tile_of = gid // npc
-    idx_of = gid % npc
-    slot_of = tile_of * core.neurons + idx_of  # chip-global neuron slot
-    n_tiles = chip.tiles
+    slot_of = tile_of * N + gid % npc  # chip-global neuron slot
 
-    # --- synapses grouped into axons ---
-    pre, post, w, e = net.synapse_arrays()
-    ptile = tile_of[post]
-    # accumulator worst case per target: every presynaptic element fires at once
-    wv = (w << e).astype(np.float64)
-    pos = np.bincount(post, weights=np.maximum(wv, 0), minlength=n_net)
-    neg = np.bincount(post, weights=np.minimum(wv, 0), minlength=n_net)
+    # --- accumulator worst case: every presynaptic element fires in the same tick ---
+    pre, post, w, e = net.synapse_arrays(compact=True)
+    pos, neg = K.acc_bounds(post, w, e, n_net)
     lo, hi = core.acc_range
     bad = np.flatnonzero((pos > hi) | (neg < lo))
     if bad.size:
@@ -142,50 +149,61 @@ def compile_network(
         pop = next(p for p in net.populations if p.offset <= n < p.offset + p.size)
         raise CompileError(
             f"neuron {n:,} ({pop.name}[{n - pop.offset}]) can receive a summed input of "
-            f"{int(neg[n]):,}..{int(pos[n]):,} in one tick; the {core.acc_bits}-bit accumulator holds "
-            f"{lo:,}..{hi:,} (raise core.acc_bits or reduce weights)"
+            f"{int(neg[n]):,}..{int(pos[n]):,} in one tick; the {core.acc_bits}-bit accumulator "
+            f"holds {lo:,}..{hi:,} (raise core.acc_bits or reduce weights)"
         )
-    # One int64 key orders synapses by (dest tile, pre, exponent, target): a
-    # group of equal (tile, pre, exp) is one axon row, rows sorted by target.
-    pre_bits = max(1, int(n_net + n_src).bit_length())
-    nb = core.neuron_bits
-    key = (((ptile << pre_bits) | pre) << 3 | e) << nb | idx_of[post]
-    order = np.argsort(key, kind="stable")
-    key_s = key[order]
-    gkey = key_s >> nb
-    new_group = np.ones(order.size, dtype=bool)
-    new_group[1:] = gkey[1:] != gkey[:-1]
-    gstart = np.flatnonzero(new_group)
-    g_tile = ptile[order][gstart]
-    g_pre = pre[order][gstart]
-    g_exp = e[order][gstart]
-    g_len = np.diff(np.append(gstart, order.size))
-    # axon id = rank of the group within its destination tile
-    t_first = np.searchsorted(g_tile, np.arange(n_tiles), side="left")
-    g_axon = np.arange(g_tile.size) - t_first[g_tile]
-    axons_per_tile = np.bincount(g_tile, minlength=n_tiles)
-    syn_per_tile = np.bincount(ptile, minlength=n_tiles)
+    del pos, neg
+
+    # --- synapses sorted by (dest tile, pre, exponent): each run is one axon's row ---
+    perm = np.arange(pre.size, dtype=np.int32 if pre.size < 2**31 else np.int64)
+    if pre.size and e.min() != e.max():
+        perm = K.counting_sort(perm, e, 1, 8)
+    perm = K.counting_sort(perm, pre, 1, max(1, n_pre))
+    perm = K.counting_sort(perm, post, npc, n_tiles)
+    axons_per_tile, fan_cnt = K.count_groups(perm, pre, post, e, npc, n_tiles, max(1, n_pre))
+    syn_per_tile = (
+        np.bincount(post // npc, minlength=n_tiles)
+        if post.size
+        else np.zeros(n_tiles, dtype=np.int64)
+    )
+    fan_per_tile = np.bincount(tile_of, weights=fan_cnt[:n_net], minlength=n_tiles).astype(np.int64)
     _check_capacity(chip, axons_per_tile, core.axons, "core.axons", "axons")
     _check_capacity(chip, syn_per_tile, core.synapses, "core.synapses", "synapses")
-    # synapse memory address of each group's row, within its tile
-    s_first = np.searchsorted(ptile[order], np.arange(n_tiles), side="left")
-    g_base = gstart - s_first[g_tile]
-
-    # --- fan-out lists (groups whose presynaptic element is a neuron) ---
-    is_n = g_pre < n_net
-    f_idx = np.flatnonzero(is_n)
-    src_tile = tile_of[g_pre[f_idx]]
-    # order entries by (source tile, source neuron, dest tile, exp): stable on pre
-    f_order = f_idx[np.lexsort((g_exp[f_idx], g_tile[f_idx], g_pre[f_idx], src_tile))]
-    f_src_tile = tile_of[g_pre[f_order]]
-    fan_per_tile = np.bincount(f_src_tile, minlength=n_tiles)
     _check_capacity(chip, fan_per_tile, core.fanout, "core.fanout", "fan-out entries")
-    fan_first = np.searchsorted(f_src_tile, np.arange(n_tiles), side="left")
-    fan_len_n = np.bincount(g_pre[f_order], minlength=n_net) if n_net else np.zeros(0, np.int64)
-    fan_start_n = np.zeros(n_net, dtype=np.int64)
-    if f_order.size:
-        first_entry = np.searchsorted(g_pre[f_order], np.arange(n_net), side="left")
-        fan_start_n = first_entry - fan_first[tile_of]
+
+    syn_start = np.zeros(n_tiles + 1, dtype=np.int64)
+    np.cumsum(syn_per_tile, out=syn_start[1:])
+    fan_ptr = np.zeros(n_pre + 1, dtype=np.int64)
+    np.cumsum(fan_cnt[:n_pre], out=fan_ptr[1:])
+    syn_target = np.empty(pre.size, dtype=np.uint16)
+    syn_weight = np.empty(pre.size, dtype=np.int8)
+    axon_base = np.zeros(n_tiles * n_axons, dtype=np.int32)
+    axon_len = np.zeros(n_tiles * n_axons, dtype=np.int32)
+    axon_exp = np.zeros(n_tiles * n_axons, dtype=np.uint8)
+    fan_tile = np.empty(int(fan_ptr[-1]), dtype=np.int32)
+    fan_axon = np.empty(int(fan_ptr[-1]), dtype=np.int32)
+    K.fill_tables(
+        perm,
+        pre,
+        post,
+        w,
+        e,
+        npc,
+        n_axons,
+        syn_start,
+        fan_ptr,
+        syn_target,
+        syn_weight,
+        axon_base,
+        axon_len,
+        axon_exp,
+        fan_tile,
+        fan_axon,
+    )
+    del perm, pre, post, w, e
+    fan_x = (fan_tile % width).astype(np.uint8)
+    fan_y = (fan_tile // width).astype(np.uint8)
+    del fan_tile
 
     # --- host outputs ---
     host_out = np.zeros(n_net, dtype=bool)
@@ -205,64 +223,87 @@ def compile_network(
                 ) from None
             host_out[p.offset : p.offset + p.size] = True
 
-    # --- per-core images ---
-    params = net.neuron_params()
+    # --- per-slot neuron tables (views per core below) ---
+    n_slots = n_tiles * N
+    s_prof = np.zeros(n_slots, dtype=np.uint8)
+    s_u0 = np.zeros(n_slots, dtype=np.int32)
+    s_v0 = np.zeros(n_slots, dtype=np.int32)
+    s_fan_base = np.zeros(n_slots, dtype=np.int32)
+    s_fan_len = np.zeros(n_slots, dtype=np.int32)
+    s_host = np.zeros(n_slots, dtype=bool)
     u0, v0 = net.initial_state()
-    syn_target_all = key_s & ((1 << nb) - 1)
-    syn_weight_all = w[order]
-    cores = []
+    s_u0[slot_of], s_v0[slot_of] = u0, v0
+    del u0, v0
+    core_fan_first = fan_ptr[np.minimum(np.arange(n_tiles) * npc, n_net)]
+    s_fan_base[slot_of] = fan_ptr[:n_net] - core_fan_first[tile_of]
+    s_fan_len[slot_of] = fan_cnt[:n_net]
+    s_host[slot_of] = host_out
+    prof_table, pop_prof = _profiles(net)
+    sizes = np.array([p.size for p in net.populations], dtype=np.int64)
+    neuron_prof = np.repeat(pop_prof, sizes) if sizes.size else np.zeros(0, dtype=np.int64)
+
+    cores, profiles_used = [], np.zeros(n_tiles, dtype=np.int64)
     for t in range(n_tiles):
-        img = CoreImage.empty(core)
-        nsl = slice(int(t * npc), int(min((t + 1) * npc, n_net)))
-        cnt = max(0, nsl.stop - nsl.start)
-        if cnt:
-            uniq, inv = np.unique(params[nsl], axis=0, return_inverse=True)
-            if uniq.shape[0] > core.profiles:
+        lo_n, hi_n = min(t * npc, n_net), min((t + 1) * npc, n_net)
+        sl = slice(t * N, (t + 1) * N)
+        if hi_n > lo_n:
+            used, local = np.unique(neuron_prof[lo_n:hi_n], return_inverse=True)
+            if used.size > core.profiles:
                 raise CompileError(
-                    f"{_tile_name(chip, t)} needs {uniq.shape[0]} neuron profiles, the core holds "
+                    f"{_tile_name(chip, t)} needs {used.size} neuron profiles, the core holds "
                     f"{core.profiles}; raise core.profiles or place fewer populations per core"
                 )
-            img.profiles = uniq.astype(np.int64)
-            img.profile_idx[:cnt] = inv.reshape(-1)
-            img.u0[:cnt], img.v0[:cnt] = u0[nsl], v0[nsl]
-            img.fan_base[:cnt] = fan_start_n[nsl]
-            img.fan_len[:cnt] = fan_len_n[nsl]
-            img.host_out[:cnt] = host_out[nsl]
-        gs = slice(int(t_first[t]), int(t_first[t] + axons_per_tile[t]))
-        na = gs.stop - gs.start
-        img.axon_base[:na] = g_base[gs]
-        img.axon_len[:na] = g_len[gs]
-        img.axon_exp[:na] = g_exp[gs]
-        ss = slice(int(s_first[t]), int(s_first[t] + syn_per_tile[t]))
-        img.syn_target = syn_target_all[ss].astype(np.int64)
-        img.syn_weight = syn_weight_all[ss].astype(np.int64)
-        fs = f_order[int(fan_first[t]) : int(fan_first[t] + fan_per_tile[t])]
-        img.fan_x = (g_tile[fs] % chip.width).astype(np.int64)
-        img.fan_y = (g_tile[fs] // chip.width).astype(np.int64)
-        img.fan_axon = g_axon[fs].astype(np.int64)
-        cores.append(img)
+            profiles = prof_table[used]
+            s_prof[t * N : t * N + hi_n - lo_n] = local.reshape(-1)
+            profiles_used[t] = used.size
+        else:
+            profiles = CoreImage.empty_profiles()
+        f0, f1 = int(fan_ptr[lo_n]), int(fan_ptr[hi_n])
+        asl = slice(t * n_axons, (t + 1) * n_axons)
+        ssl = slice(int(syn_start[t]), int(syn_start[t + 1]))
+        cores.append(
+            CoreImage(
+                profiles=profiles,
+                profile_idx=s_prof[sl],
+                u0=s_u0[sl],
+                v0=s_v0[sl],
+                axon_base=axon_base[asl],
+                axon_len=axon_len[asl],
+                axon_exp=axon_exp[asl],
+                syn_target=syn_target[ssl],
+                syn_weight=syn_weight[ssl],
+                fan_base=s_fan_base[sl],
+                fan_len=s_fan_len[sl],
+                fan_x=fan_x[f0:f1],
+                fan_y=fan_y[f0:f1],
+                fan_axon=fan_axon[f0:f1],
+                host_out=s_host[sl],
+            )
+        )
 
-    # --- host-side input table: source id -> (x, y, axon) entries ---
-    s_idx = np.flatnonzero(~is_n)
-    s_idx = s_idx[np.lexsort((g_exp[s_idx], g_tile[s_idx], g_pre[s_idx]))]
-    src_of = g_pre[s_idx] - n_net
-    src_ptr = np.zeros(n_src + 1, dtype=np.int64)
-    np.cumsum(np.bincount(src_of, minlength=n_src), out=src_ptr[1:])
+    # --- host-side input table: source s -> (x, y, axon) entries ---
+    s0 = int(fan_ptr[n_net])
     image = ChipImage(
         chip=chip,
         cores=cores,
         neuron_slot=slot_of,
-        src_ptr=src_ptr,
-        src_x=(g_tile[s_idx] % chip.width).astype(np.int64),
-        src_y=(g_tile[s_idx] // chip.width).astype(np.int64),
-        src_axon=g_axon[s_idx].astype(np.int64),
+        src_ptr=fan_ptr[n_net:] - s0,
+        src_x=fan_x[s0:].astype(np.int64),
+        src_y=fan_y[s0:].astype(np.int64),
+        src_axon=fan_axon[s0:].astype(np.int64),
         recorded=net.recorded(),
         population_names=[p.name for p in net.populations],
         population_offsets=np.array([p.offset for p in net.populations] + [n_net], dtype=np.int64),
         network_name=net.name,
     )
-    profiles = np.array(
-        [c.profiles.shape[0] if i * npc < n_net else 0 for i, c in enumerate(cores)]
+    # The per-core tables are views of these; the image walk uses them without copying.
+    image.set_flat_tables(
+        axon_base=axon_base,
+        axon_len=axon_len,
+        axon_exp=axon_exp,
+        syn_target=syn_target,
+        syn_weight=syn_weight,
+        syn_off=syn_start[:-1],
     )
     util = Utilization(
         chip=chip,
@@ -270,7 +311,7 @@ def compile_network(
         axons=axons_per_tile,
         synapses=syn_per_tile,
         fanout=fan_per_tile,
-        profiles=profiles,
+        profiles=profiles_used,
         compile_time=time.perf_counter() - t0,
     )
     return image, util

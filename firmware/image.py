@@ -66,6 +66,31 @@ class ChipImage:
     population_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     network_name: str = "network"
 
+    def set_flat_tables(self, **tables):
+        """Record the flat arrays the cores' axon and synapse tables are views of (compiler)."""
+        self._flat = tables
+
+    def flat_tables(self) -> dict:
+        """Every core's axon and synapse tables as flat arrays (tile-major), for the image walk.
+
+        ``axon_*`` are [tiles * axons]; ``syn_*`` are concatenated, core t's starting at
+        ``syn_off[t]``. Views of the compiler's arrays when it made this image, else copies.
+        """
+        flat = getattr(self, "_flat", None)
+        if flat is None:
+            c = self.cores
+            sizes = np.array([x.syn_target.size for x in c], dtype=np.int64)
+            flat = {
+                "axon_base": np.concatenate([x.axon_base for x in c]).astype(np.int32),
+                "axon_len": np.concatenate([x.axon_len for x in c]).astype(np.int32),
+                "axon_exp": np.concatenate([x.axon_exp for x in c]).astype(np.uint8),
+                "syn_target": np.concatenate([x.syn_target for x in c]).astype(np.uint16),
+                "syn_weight": np.concatenate([x.syn_weight for x in c]).astype(np.int8),
+                "syn_off": np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),
+            }
+            self._flat = flat
+        return flat
+
     @property
     def num_neurons(self) -> int:
         return int(self.neuron_slot.size)

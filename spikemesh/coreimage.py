@@ -74,6 +74,13 @@ class CoreImage:
         "host_out",
     )
 
+    @staticmethod
+    def empty_profiles():
+        """The profile table of a core without neurons: one set that never spikes on its own."""
+        prof = np.zeros((1, 6), dtype=np.int64)
+        prof[0, 2] = PARAM_RANGES["vth"][1]
+        return prof
+
     @classmethod
     def empty(cls, core: CoreConfig) -> CoreImage:
         """A core with no synapses, no fan-out, and one all-zero profile (never spikes... unless vth=0)."""

@@ -193,3 +193,21 @@ def test_bad_neurons_per_core():
     net.population("a", 4)
     with pytest.raises(CompileError, match="neurons_per_core must be between 1 and 16, not 17"):
         compile_network(net, CHIPS["2x2-n16"], neurons_per_core=17)
+
+
+@pytest.mark.parametrize("reload", [False, True], ids=["compiled", "reloaded"])
+def test_numba_image_walk_equals_reference_walk(reload):
+    """image_csr (numba, used by the tlm backend) == image_synapses (numpy, readable)."""
+    from spikemesh.firmware import ChipImage
+    from spikemesh.sim.chip import image_csr
+
+    net = random_network(11, max_neurons=90)
+    img, _ = compile_network(net, CHIPS["3x2-n32"])
+    if reload:
+        img = ChipImage.from_bytes(img.to_bytes())
+    indptr, post, weight = image_csr(img)
+    pre_ref, post_ref, wv_ref = image_synapses(img)
+    pre = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+    got = sorted(zip(pre.tolist(), post.tolist(), weight.tolist(), strict=True))
+    want = sorted(zip(pre_ref.tolist(), post_ref.tolist(), wv_ref.tolist(), strict=True))
+    assert got == want and len(got) == net.num_synapses
