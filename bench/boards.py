@@ -8,6 +8,7 @@ from the code. Results are also kept in build/boards/results.json.
 
     python bench/boards.py                 # every row (several minutes)
     python bench/boards.py --board icebreaker
+    python bench/boards.py --board ulx3s-85f --config "4x4 n64"
     python bench/boards.py --docs-only     # regenerate the doc from results.json
 """
 
@@ -35,7 +36,9 @@ CONFIGS = {
         height=1,
         core=CoreConfig(neurons=16, axons=64, synapses=256, fanout=64, profiles=2),
     ),
+    "1x1 n64": ChipConfig(width=1, height=1),
     "2x2 n64 (default)": ChipConfig(),
+    "4x4 n64": ChipConfig(width=4, height=4),
 }
 
 # (board, design, config name); design "loopback" is the TEST-ONLY stand-in:
@@ -43,10 +46,12 @@ CONFIGS = {
 RUNS = [
     ("icebreaker", "loopback", "2x2 n64 (default)"),
     ("icebreaker", "chip", "1x1 n16"),
+    ("icebreaker", "chip", "1x1 n64"),
     ("icebreaker", "chip", "2x2 n64 (default)"),
     ("ulx3s-25f", "loopback", "2x2 n64 (default)"),
     ("ulx3s-25f", "chip", "2x2 n64 (default)"),
     ("ulx3s-85f", "chip", "2x2 n64 (default)"),
+    ("ulx3s-85f", "chip", "4x4 n64"),
 ]
 
 
@@ -129,6 +134,7 @@ def write_doc(rows, meta):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", action="append", help="only these boards")
+    ap.add_argument("--config", action="append", help="only these chip configs")
     ap.add_argument("--docs-only", action="store_true", help="rewrite the doc from results.json")
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -137,7 +143,9 @@ def main(argv=None):
     rows = {(r["board"], r["design"], r["config"]): r for r in old["rows"]}
     if not args.docs_only:
         for board, design, config in RUNS:
-            if args.board and board not in args.board:
+            if (args.board and board not in args.board) or (
+                args.config and config not in args.config
+            ):
                 continue
             print(f"building {board} / {design} / {config} ...", flush=True)
             row = run_one(board, design, config)
