@@ -173,13 +173,18 @@ class HostLink(wiring.Component):
         # Inputs with no tick running or to come would wait forever: refuse them
         # (BAD_COMMAND) instead of hanging the command stream.
         no_tick = ~running & (ticks_left == 0)
+        # The host still owes the running tick its END_TICK: a command that waits for
+        # the tick to end would wait forever, so it is refused (BAD_COMMAND) instead.
+        owed = running & ~host_done
         with m.If(cmd_valid):
             with m.Switch(op):
                 with m.Case(Cmd.CONFIG_WRITE):
                     with m.If(~in_range):
                         m.d.comb += cmd_done.eq(1)
                         m.d.comb += bad_cmd.eq(1)
-                    with m.Else():
+                    with m.Elif(owed):
+                        m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
+                    with m.Elif(~running):  # configuration only between ticks
                         m.d.comb += [self.o_cfg.valid.eq(1), cmd_done.eq(self.o_cfg.ready)]
                 with m.Case(Cmd.INPUT):
                     with m.If(~in_range):
@@ -199,14 +204,18 @@ class HostLink(wiring.Component):
                         m.d.sync += host_done.eq(1)
                 with m.Case(Cmd.RUN):
                     # A RUN waits until earlier ticks have all run.
-                    with m.If(~running & (ticks_left == 0) & ~tick_done_pending):
+                    with m.If(owed):
+                        m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
+                    with m.Elif(~running & (ticks_left == 0) & ~tick_done_pending):
                         m.d.comb += cmd_done.eq(1)
                         m.d.sync += ticks_left.eq(cmd.arg)
                 with m.Case(Cmd.READ_STATE):
                     with m.If(~in_range):
                         m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
-                    with m.Elif(~read_outstanding):
-                        # One read at a time: answers come back in request order
+                    with m.Elif(owed):
+                        m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
+                    with m.Elif(~running & ~read_outstanding):
+                        # Between ticks, one read at a time: answers come back in request order
                         # and at most one core drives its o_read.
                         m.d.comb += [self.o_read.valid.eq(1), cmd_done.eq(self.o_read.ready)]
                         with m.If(self.o_read.ready):
@@ -230,7 +239,9 @@ class HostLink(wiring.Component):
                             with m.Default():
                                 m.d.sync += st_value.eq(0)
                 with m.Case(Cmd.RESET):
-                    with m.If(~running):
+                    with m.If(owed):
+                        m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
+                    with m.Elif(~running):
                         m.d.comb += cmd_done.eq(1)
                         m.d.comb += do_reset.eq(1)
                         m.d.sync += [tick.eq(0), ticks_left.eq(0), host_in.eq(0), last_cycles.eq(0)]
@@ -246,7 +257,14 @@ class HostLink(wiring.Component):
         # cores have not yet seen the start pulse.
         first = Signal()
         with m.If(~running):
-            with m.If((ticks_left != 0) & ~tick_done_pending & ~(cmd_valid & (op == Cmd.RESET))):
+            # A tick never starts under a pending RESET, CONFIG_WRITE or READ_STATE, nor
+            # while a read-back answer is still on its way (the core's start rule).
+            between_ticks_cmd = cmd_valid & (
+                (op == Cmd.RESET) | (op == Cmd.CONFIG_WRITE) | (op == Cmd.READ_STATE)
+            )
+            with m.If(
+                (ticks_left != 0) & ~tick_done_pending & ~between_ticks_cmd & ~read_outstanding
+            ):
                 m.d.comb += self.start.eq(1)
                 m.d.sync += [
                     running.eq(1),

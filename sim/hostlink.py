@@ -49,10 +49,11 @@ class HostLinkModel:
             in_range = c["tile_x"] < self.chip.width and c["tile_y"] < self.chip.height
             accepting = self.running and not self.host_done
             no_tick = not self.running and self.ticks_left == 0
+            owed = self.running and not self.host_done  # END_TICK still to come
             if op == Cmd.CONFIG_WRITE:
-                if not in_range:
+                if not in_range or owed:
                     out.update(cmd_done=1, bad_cmd=1)
-                else:
+                elif not self.running:
                     out.update(cfg_valid=1, cmd_done=inp["cfg_ready"])
             elif op == Cmd.INPUT:
                 if not in_range or no_tick:
@@ -65,24 +66,35 @@ class HostLinkModel:
                 elif accepting:
                     out.update(cmd_done=1, effect="end_tick")
             elif op == Cmd.RUN:
-                if not self.running and self.ticks_left == 0 and self.td is None:
+                if owed:
+                    out.update(cmd_done=1, bad_cmd=1)
+                elif not self.running and self.ticks_left == 0 and self.td is None:
                     out.update(cmd_done=1, effect="run")
             elif op == Cmd.READ_STATE:
-                if not in_range:
+                if not in_range or owed:
                     out.update(cmd_done=1, bad_cmd=1)
-                elif not self.read_outstanding:
+                elif not self.running and not self.read_outstanding:
                     out.update(read_valid=1, cmd_done=inp["read_ready"])
             elif op == Cmd.READ_STATUS:
                 if self.status is None:
                     out.update(cmd_done=1, effect="status")
             elif op == Cmd.RESET:
-                if not self.running:
+                if owed:
+                    out.update(cmd_done=1, bad_cmd=1)
+                elif not self.running:
                     out.update(cmd_done=1, effect="reset")
             elif op == Cmd.NOP:
                 out.update(cmd_done=1)
             else:
                 out.update(cmd_done=1, bad_cmd=1)
-        if not self.running and self.ticks_left and self.td is None and out["effect"] != "reset":
+        between = c is not None and c["op"] in (Cmd.RESET, Cmd.CONFIG_WRITE, Cmd.READ_STATE)
+        if (
+            not self.running
+            and self.ticks_left
+            and self.td is None
+            and not between
+            and not self.read_outstanding
+        ):
             out["start"] = 1
         out["cmd_ready"] = int(c is None or out["cmd_done"])
         free = self.rsp is None or inp["rsp_ready"]
