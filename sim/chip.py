@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from spikemesh.coreimage import PROFILE_COLUMNS
 from spikemesh.golden import Result
 
 
@@ -141,12 +142,11 @@ def fast_from_image(image):
     t0 = time.perf_counter()
     params, u0, v0 = image_neurons(image)
     indptr, post, weight = image_csr(image)
-    names = ("du", "dv", "vth", "bias_mant", "bias_exp", "refractory")
     sim = FastSim(
         indptr=indptr,
         post=post,
         weight=weight,
-        **{k: params[:, i] for i, k in enumerate(names)},
+        **{k: params[:, i] for i, k in enumerate(PROFILE_COLUMNS)},
         u0=u0,
         v0=v0,
         num_sources=image.num_sources,
