@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 
-from amaranth import Cat, Module, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -189,32 +189,44 @@ class Router(wiring.Component):
                     m.d.comb += req[q].eq(1 << Port.LOCAL)
 
         # --- per output: round-robin arbiter + output register
-        pop = [Signal(name=f"pop_{q.name.lower()}") for q in Port]
+        # The winner is the first requester after ``last`` (cyclically): among the
+        # requesters above ``last`` the lowest, else the lowest overall. Isolating the
+        # lowest set bit (x & -x) keeps this a few gates wide instead of a 5 x 5 case tree.
+        width = self.flit.size
+        grants = []
         for p in Port:
             out = self.o[p]
-            requests = Signal(N_PORTS, name=f"requests_{p.name.lower()}")
+            name = p.name.lower()
+            requests = Signal(N_PORTS, name=f"requests_{name}")
             m.d.comb += requests.eq(Cat(req[q][p] for q in Port))
-            last = Signal(range(N_PORTS), name=f"last_{p.name.lower()}", init=N_PORTS - 1)
+            last = Signal(range(N_PORTS), name=f"last_{name}", init=N_PORTS - 1)
+            above = Signal(N_PORTS, name=f"above_{name}")  # inputs after ``last``
+            with m.Switch(last):
+                for prev in range(N_PORTS):
+                    with m.Case(prev):
+                        m.d.comb += above.eq(((1 << N_PORTS) - 1) & ~((2 << prev) - 1))
+            pick = Signal(N_PORTS, name=f"pick_{name}")
+            m.d.comb += pick.eq(Mux((requests & above).any(), requests & above, requests))
+            grant = Signal(N_PORTS, name=f"grant_{name}")  # one-hot, or 0
             # The register may load when empty or when drained in this very cycle.
-            free = Signal(name=f"free_{p.name.lower()}")
-            m.d.comb += free.eq(~out.valid | out.ready)
+            free = Signal(name=f"free_{name}")
+            m.d.comb += [
+                free.eq(~out.valid | out.ready),
+                grant.eq(Mux(free, pick & (~pick + 1), 0)),
+            ]
+            grants.append(grant)
             with m.If(out.valid & out.ready):
                 m.d.sync += out.valid.eq(0)
-            with m.If(free):
-                with m.Switch(last):
-                    for prev in range(N_PORTS):
-                        with m.Case(prev):
-                            order = [(prev + k) % N_PORTS for k in range(1, N_PORTS + 1)]
-                            for n, q in enumerate(order):
-                                with (m.If if n == 0 else m.Elif)(requests[q]):
-                                    m.d.comb += pop[q].eq(1)
-                                    m.d.sync += [
-                                        out.payload.eq(heads[q]),
-                                        out.valid.eq(1),
-                                        last.eq(q),
-                                    ]
+            with m.If(grant.any()):
+                payload = 0
+                for q in Port:
+                    payload = payload | (heads[q].as_value() & grant[q].replicate(width))
+                index = Cat(
+                    *(Cat(grant[q] for q in Port if q >> bit & 1).any() for bit in range(len(last)))
+                )
+                m.d.sync += [out.payload.eq(payload), out.valid.eq(1), last.eq(index)]
         for q in Port:
-            m.d.comb += fifos[q].r_en.eq(pop[q])
+            m.d.comb += fifos[q].r_en.eq(Cat(g[q] for g in grants).any())
 
         # --- counters and idle
         n_in = sum(self.i[p].valid & self.i[p].ready for p in Port)
