@@ -56,7 +56,8 @@ RUNS = [
 
 
 def run_one(board, design, config_name):
-    out_dir = OUT / f"{board}-{design}-{config_name.split()[0]}"
+    slug = "".join(c if c.isalnum() else "-" for c in config_name).strip("-")
+    out_dir = OUT / f"{board}-{design}-{slug}"
     row = {"board": board, "design": design, "config": config_name}
     start = time.monotonic()
     try:

@@ -264,8 +264,10 @@ def build_board(
         ) from None
 
     clk_mhz = platform.default_clk_frequency / 1e6
-    # the board clock's domain is the one constrained at the board frequency
-    achieved = min((f for f, _ in fmax.values()), default=None)
+    # The design's clock is the one constrained at the board frequency (nextpnr
+    # may list others, e.g. a constant net on a global buffer).
+    board_clocks = [f for f, c in fmax.values() if abs(c - clk_mhz) < 0.01 * clk_mhz]
+    achieved = min(board_clocks or [f for f, _ in fmax.values()], default=None)
     family = spec.family
     keys = RESOURCE_KEYS[family]
     rpt = (out / "top.rpt").read_text() if (out / "top.rpt").exists() else ""

@@ -138,13 +138,13 @@ class HostBridge(wiring.Component):
         cb, rb = self.cmd_bytes, self.rsp_bytes
         cap = self.max_words * cb + 2  # payload + CRC bytes held in the buffer
 
-        # Frame buffer, one command word per row, written a byte at a time
-        # (byte enables): its read port then hands out whole words, which saves
-        # a word-wide shift register in logic (scarce on an iCE40). The extra
-        # row takes the CRC bytes of a full frame. The read is not transparent:
-        # reads only happen after the frame is complete, never with a write.
-        m.submodules.buf = buf = Memory(shape=cb * 8, depth=self.max_words + 1, init=[])
-        wr = buf.write_port(granularity=8)
+        # Frame buffer: payload bytes (and the two CRC bytes) of one CMD frame,
+        # one block RAM. (A word-wide buffer with byte enables would spare the
+        # word shift register below, ~40 iCE40 logic cells, but take 7 of the
+        # UP5K's 30 RAMs instead of 1.) The read is not transparent: reads only
+        # happen after the frame is complete, never in the same cycle as a write.
+        m.submodules.buf = buf = Memory(shape=8, depth=cap, init=[])
+        wr = buf.write_port()
         rd = buf.read_port(transparent_for=())
 
         # --- control frame hand-off RX -> TX ---------------------------------
@@ -174,13 +174,15 @@ class HostBridge(wiring.Component):
         last_seq = Signal(8)
         have_last = Signal()
         apply_words = Signal(range(self.max_words + 1))
-        rd_addr = Signal(range(self.max_words + 1))
+        rd_addr = Signal(range(cap))
+        k = Signal(range(cb))
+        word_buf = Signal(cb * 8)
 
         m.d.comb += [
             self.i_rx.ready.eq(1),
             rd.addr.eq(rd_addr),
-            wr.addr.eq(words),
-            self.o_cmd.payload.eq(rd.data[: self.cmd_width]),
+            wr.addr.eq(nbytes),
+            self.o_cmd.payload.eq(word_buf[: self.cmd_width]),
         ]
 
         byte = self.i_rx.payload
@@ -248,7 +250,7 @@ class HostBridge(wiring.Component):
                     with m.Elif(have_last & (fseq == last_seq)):
                         m.d.sync += queue(Frame.ACK)  # a retransmission: already applied
                     with m.Else():
-                        m.d.sync += [apply_words.eq(words), rd_addr.eq(0)]
+                        m.d.sync += [apply_words.eq(words), rd_addr.eq(0), k.eq(0)]
                         m.next = "APPLY_RD"
                 with m.Elif((ftype == Frame.SYNC) | (ftype == Frame.PING)):
                     with m.If(nbytes != 2):
@@ -264,12 +266,23 @@ class HostBridge(wiring.Component):
                     m.d.sync += queue(Frame.NAK, Nak.TYPE)
 
             with m.State("APPLY_RD"):
-                m.next = "EMIT"  # rd.data holds row rd_addr from the next cycle on
+                m.next = "APPLY_SHIFT"  # rd.data holds buf[rd_addr] next cycle
+            with m.State("APPLY_SHIFT"):
+                # little-endian: the first byte ends up in the low bits
+                m.d.sync += [
+                    word_buf.eq(Cat(word_buf[8:], rd.data)),
+                    rd_addr.eq(rd_addr + 1),
+                    k.eq(k + 1),
+                ]
+                with m.If(k == cb - 1):
+                    m.d.sync += k.eq(0)
+                    m.next = "EMIT"
+                with m.Else():
+                    m.next = "APPLY_RD"
             with m.State("EMIT"):
-                # rd_addr is held and nothing writes: rd.data (the payload) holds too
                 m.d.comb += self.o_cmd.valid.eq(1)
                 with m.If(self.o_cmd.ready):
-                    m.d.sync += [apply_words.eq(apply_words - 1), rd_addr.eq(rd_addr + 1)]
+                    m.d.sync += apply_words.eq(apply_words - 1)
                     with m.If(apply_words == 1):
                         m.d.sync += [last_seq.eq(fseq), have_last.eq(1), queue(Frame.ACK)]
                         m.d.comb += self.applied.eq(1)
@@ -299,10 +312,7 @@ class HostBridge(wiring.Component):
             with m.Elif(hdr == 1):
                 m.d.sync += [fseq.eq(data), hdr.eq(2)]
             with m.Else():
-                # little-endian: byte ``mod`` of row ``words``
-                m.d.comb += wr.data.eq(Cat(*([data] * cb)))
-                with m.If(nbytes < cap):
-                    m.d.comb += wr.en.eq(Const(1, cb) << mod)
+                m.d.comb += [wr.data.eq(data), wr.en.eq(nbytes < cap)]
                 with m.If(nbytes <= cap):
                     m.d.sync += nbytes.eq(nbytes + 1)
                 with m.If(mod == cb - 1):
