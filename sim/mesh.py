@@ -57,6 +57,9 @@ class MeshModel:
         self.width, self.height = w, h
         self.routers = [[RouterModel(chip, x=x, y=y) for x in range(w)] for y in range(h)]
         self._flat = [self.routers[y][x] for y in range(h) for x in range(w)]
+        for k, r in enumerate(self._flat):
+            r.index = k
+        self._active = []  # indices of busy routers (only these are stepped)
         self.host = w * h
         self.n_endpoints = w * h + 1
         # Per router: tuple of (output port, receiving router or None for an edge, its input).
@@ -88,7 +91,7 @@ class MeshModel:
 
     @property
     def idle(self) -> bool:
-        return not any(r.busy for r in self._flat)
+        return not self._active
 
     def endpoint(self, x: int, y: int) -> int:
         """Endpoint index of tile (x, y); (-1, 0) is the host."""
@@ -121,9 +124,10 @@ class MeshModel:
         n_out = 0
         n_drop = 0
         host = self.host
-        for k, r in enumerate(self._flat):
-            if not r.busy:
-                continue
+        flat = self._flat
+        active = self._active
+        for k in active:
+            r = flat[k]
             ov = r.o_valid
             mask = 0
             if ov[LOCAL] and o_ready[k]:
@@ -143,10 +147,16 @@ class MeshModel:
             r.advance(mask)
         for nb, q, flit in moves:
             nb.accept(q, flit)
-            nb.busy = True
-        for r in self._flat:
+            if not nb.busy:
+                nb.busy = True
+                active.append(nb.index)
+        keep = []
+        for k in active:
+            r = flat[k]
+            r.settle()
             if r.busy:
-                r.settle()
+                keep.append(k)
+        self._active = keep
         self.cycle += 1
         self.flits_out = (self.flits_out + n_out) & COUNTER_MASK
         if n_drop:

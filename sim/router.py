@@ -102,6 +102,7 @@ class RouterModel:
         self.flits_in = 0
         self.flits_out = 0
         self.busy = False  # any flit in a FIFO or an output register
+        self.index = 0  # position in a MeshModel (y * width + x)
         self._req = [0] * N_PORTS
 
     # --- boundary interface ---------------------------------------------------
