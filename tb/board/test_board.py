@@ -6,8 +6,9 @@ bit-bangs its ``rx`` pin and decodes its ``tx`` pin, and
 talks to a real board over pyserial — runs in a cocotb bridge thread on top of
 :class:`CocotbUART`, a transport whose ``read`` waits in simulated time.
 
-The chip is the TEST-ONLY ``LoopbackChip`` until the real chip replaces it:
-switch ``DESIGN`` to ``"chip"`` (and the checks to the chip's answers).
+Two builds: the TEST-ONLY ``LoopbackChip`` (whose answers are simple enough
+to check every word, and which carries the fault-injection tests) and the
+real ``Chip`` (reset, ticks and status over the UART).
 
 Faults are injected with ``FaultyLink``: a corrupted frame is refused (NAK)
 and retransmitted, a lost ACK causes a retransmission that is acknowledged
@@ -26,7 +27,6 @@ from spikemesh.hostlink import Cmd, Rsp
 
 DIVISOR = 8  # clock cycles per UART bit in simulation (a real board: clk / 115200)
 CLK_FREQ = 100e3  # nominal, only scales the LED timers (1 "ms" = 64 cycles)
-DESIGN = "loopback"
 
 
 # --- cocotb side -------------------------------------------------------------
@@ -255,21 +255,46 @@ if cocotb is not None:
         assert stats["rsp_frames_lost"] == 2
         assert [r for r in before if r["op"] == Rsp.TICK_DONE] == []
 
+    @cocotb.test()
+    async def chip_over_uart(dut):
+        """The REAL chip behind the board's UART: reset, ticks, status (run with DESIGN=chip)."""
+        from spikemesh.hostlink import StatusReg
+
+        tb = TB(dut)
+        await tb.reset()
+
+        def body(host, link):
+            host.reset()
+            assert host.read_status(StatusReg.TICK) == 0
+            ticks = host.run_ticks([[], [], []])
+            assert [t["tick"] for t in ticks] == [0, 1, 2], ticks
+            assert all(t["cycles"] > 0 for t in ticks), ticks
+            assert host.read_status(StatusReg.TICK) == 3
+            assert host.read_status(StatusReg.ERRORS) == 0
+            return host.stats, ticks
+
+        stats, ticks = await tb.host(body)
+        dut._log.info(f"host stats: {dict(stats)}; ticks: {ticks}")
+
 
 # --- pytest side -------------------------------------------------------------
 
+LOOPBACK_TESTS = [
+    "link_round_trip",
+    "corrupted_frame_refused_and_retried",
+    "lost_frame_and_lost_ack",
+]
 
-@pytest.mark.cocotb
-def test_board_loopback():
+
+def _run(design, chip, name, testcase):
     pytest.importorskip("cocotb_tools")
-    from spikemesh.rtl.boards import SpikemeshTop, loopback_factory
+    from spikemesh.rtl.boards import SpikemeshTop, chip_factory, loopback_factory
 
-    from spikemesh.config import ChipConfig
     from spikemesh.layouts import config_data_bits
     from tb.runner import run_cocotb
 
-    chip = ChipConfig()
-    top = SpikemeshTop(loopback_factory(chip), clk_freq=CLK_FREQ, divisor=DIVISOR)
+    factory = chip_factory if design == "chip" else loopback_factory
+    top = SpikemeshTop(factory(chip), clk_freq=CLK_FREQ, divisor=DIVISOR)
     env = {
         "BOARD_TB": {
             "chip": chip.to_dict(),
@@ -277,4 +302,32 @@ def test_board_loopback():
             "divisor": DIVISOR,
         }
     }
-    run_cocotb(top, toplevel="board_top", test_module="tb.board.test_board", name="board", env=env)
+    run_cocotb(
+        top,
+        toplevel="board_top",
+        test_module="tb.board.test_board",
+        name=name,
+        env=env,
+        testcase=testcase,
+    )
+
+
+@pytest.mark.cocotb
+def test_board_loopback():
+    """UART link, faults and retries with the TEST-ONLY loopback stand-in."""
+    from spikemesh.config import ChipConfig
+
+    _run("loopback", ChipConfig(), "board", LOOPBACK_TESTS)
+
+
+@pytest.mark.cocotb
+def test_board_chip():
+    """The real chip (1x1, 16 neurons: what fits the iCEBreaker) behind the board's UART."""
+    from spikemesh.config import ChipConfig, CoreConfig
+
+    chip = ChipConfig(
+        width=1,
+        height=1,
+        core=CoreConfig(neurons=16, axons=64, synapses=256, fanout=64, profiles=2),
+    )
+    _run("chip", chip, "board-chip", "chip_over_uart")
