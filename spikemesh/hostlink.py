@@ -312,7 +312,10 @@ class SlipDecoder:
 
 def frame_format_markdown() -> str:
     """The frame format tables of docs/boards.md, generated from the definitions above."""
-    cmd = command_layout(ChipConfig(), 32)
+    from .layouts import config_data_bits  # late: layouts is built on this module's words
+
+    chip = ChipConfig()
+    cmd = command_layout(chip, config_data_bits(chip))
     rows = [
         "| frame | dir | bytes after SLIP un-stuffing |",
         "|---|---|---|",
@@ -329,7 +332,8 @@ def frame_format_markdown() -> str:
         *(f"| {r.name} | {r.value} |" for r in Nak),
         "",
         f"Words travel little-endian in whole bytes: a command word of the default chip "
-        f"({cmd.width} bits with 32-bit config data) takes {word_bytes(cmd)} bytes, a "
-        f"response word ({response_layout().width} bits) {word_bytes(response_layout())} bytes.",
+        f"({cmd.width} bits, with {config_data_bits(chip)}-bit config data) takes "
+        f"{word_bytes(cmd)} bytes, a response word ({response_layout().width} bits) "
+        f"{word_bytes(response_layout())} bytes.",
     ]
     return "\n".join(rows)
