@@ -50,7 +50,7 @@ class Utilization:
         return getattr(self.chip.core, name)
 
     def report(self, max_rows: int = 32) -> str:
-        """A text table: one row per used core (the busiest first when there are many), then totals."""
+        """A text table: one row per used core (busiest first if there are many), then totals."""
         c = self.chip
         head = f"{'core':>9} " + " ".join(f"{r:>17}" for r in self.RESOURCES)
         lines = [head]
@@ -61,7 +61,8 @@ class Utilization:
             )
             used = used[np.argsort(-load, kind="stable")[:max_rows]]
             lines[0] += (
-                f"   ({max_rows} busiest of {np.count_nonzero(self.neurons + self.axons)} used cores)"
+                f"   ({max_rows} busiest of "
+                f"{np.count_nonzero(self.neurons + self.axons)} used cores)"
             )
         for t in used:
             cells = []
@@ -93,7 +94,7 @@ def _check_capacity(chip, counts, cap, what, unit):
 
 
 def _profiles(net: Network):
-    """Distinct parameter sets of the network's populations: (table [P, 6], id of each population)."""
+    """Distinct parameter sets of the populations: (table [P, 6], id of each population)."""
     if not net.populations:
         return np.zeros((0, 6), dtype=np.int64), np.zeros(0, dtype=np.int64)
     rows = np.array([p.params.as_tuple() for p in net.populations], dtype=np.int64)
@@ -129,7 +130,8 @@ def compile_network(
     if n_net > capacity:
         raise CompileError(
             f"the network has {n_net:,} neurons, the chip holds {capacity:,} "
-            f"({chip.width} x {chip.height} cores x {npc:,} neurons); {n_net - capacity:,} do not fit"
+            f"({chip.width} x {chip.height} cores x {npc:,} neurons); "
+            f"{n_net - capacity:,} do not fit"
         )
     n_tiles, width, n_axons, N = chip.tiles, chip.width, core.axons, core.neurons
     n_pre = n_net + n_src

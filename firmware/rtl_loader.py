@@ -170,7 +170,7 @@ if cocotb is not None:
             observed.append([[c, str(w)] for c, w in got])
             if expected is not None and got != expected:
                 first = next(
-                    (k for k, (a, b) in enumerate(zip(got, expected)) if a != b),
+                    (k for k, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
                     min(len(got), len(expected)),
                 )
                 msg = (

@@ -4,8 +4,9 @@
 network file and prints a per-population summary (``--check OTHER`` runs a
 second backend and diffs the two tick by tick); ``spikemesh compile`` writes a
 chip image with a utilization report; ``spikemesh verilog`` writes the chip's
-Verilog; ``spikemesh build --board B`` builds an FPGA bitstream; ``spikemesh check-config CHIP.yaml`` validates a chip configuration
-and prints its derived widths.
+Verilog; ``spikemesh build --board B`` builds an FPGA bitstream; ``spikemesh
+check-config CHIP.yaml`` validates a chip configuration and prints its
+derived widths.
 
 Backends are entries of :data:`BACKENDS`: a name mapped to a callable
 ``(network, ticks, args) -> Result``, where ``args`` is the parsed command line
@@ -328,10 +329,19 @@ def _cmd_build(args, console) -> int:
 
     chip = ChipConfig.from_yaml(Path(args.chip)) if args.chip else None
     if not args.quiet:
-        console.print(f"building {args.board} with yosys + nextpnr (YoWASP); the first run "
-                      "compiles the tools' WebAssembly (~1 min)", soft_wrap=True)
-    report = build_board(args.board, chip, args.output, design=args.design, seed=args.seed,
-                         allow_timing_fail=args.allow_timing_fail)
+        console.print(
+            f"building {args.board} with yosys + nextpnr (YoWASP); the first run "
+            "compiles the tools' WebAssembly (~1 min)",
+            soft_wrap=True,
+        )
+    report = build_board(
+        args.board,
+        chip,
+        args.output,
+        design=args.design,
+        seed=args.seed,
+        allow_timing_fail=args.allow_timing_fail,
+    )
     if not args.quiet:
         console.print(format_report(report), soft_wrap=True, markup=False)
     return 0
@@ -466,14 +476,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     bld = sub.add_parser("build", help="build an FPGA bitstream for a board (yosys + nextpnr)")
     bld.add_argument("--board", required=True, choices=sorted(BOARDS))
-    bld.add_argument("--chip", metavar="CHIP.yaml", help="chip configuration (default: the board's)")
-    bld.add_argument("--output", "-o", metavar="DIR", default=None,
-                     help="build directory (default build/<board>)")
-    bld.add_argument("--design", choices=("chip", "loopback"), default="chip",
-                     help="loopback: the test-only UART echo design instead of the chip")
+    bld.add_argument("--chip", metavar="CHIP.yaml", help="chip configuration (ChipConfig YAML)")
+    bld.add_argument(
+        "--output",
+        "-o",
+        metavar="DIR",
+        default=None,
+        help="build directory (default build/<board>)",
+    )
+    bld.add_argument(
+        "--design",
+        choices=("chip", "loopback"),
+        default="chip",
+        help="loopback: the test-only UART echo design instead of the chip",
+    )
     bld.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
-    bld.add_argument("--allow-timing-fail", action="store_true",
-                     help="keep the bitstream when Fmax is below the board clock")
+    bld.add_argument(
+        "--allow-timing-fail",
+        action="store_true",
+        help="keep the bitstream when Fmax is below the board clock",
+    )
     bld.add_argument("--quiet", "-q", action="store_true")
     bld.set_defaults(func=_cmd_build)
 

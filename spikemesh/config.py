@@ -65,7 +65,8 @@ def _check_pow2(owner, what, name, value, lo, hi):
     _check_int(owner, name, value)
     if not (_is_pow2(value) and lo <= value <= hi):
         raise ConfigError(
-            f"{what} ({owner}.{name}) must be a power of two between {lo:,} and {hi:,}, not {value:,}"
+            f"{what} ({owner}.{name}) must be a power of two between {lo:,} and {hi:,}, "
+            f"not {value:,}"
         )
 
 

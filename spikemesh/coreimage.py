@@ -83,7 +83,7 @@ class CoreImage:
 
     @classmethod
     def empty(cls, core: CoreConfig) -> CoreImage:
-        """A core with no synapses, no fan-out, and one all-zero profile (never spikes... unless vth=0)."""
+        """A core with no synapses, no fan-out and one profile that never spikes on its own."""
         n, a = core.neurons, core.axons
         z = lambda k: np.zeros(k, dtype=np.int64)
         prof = np.zeros((1, 6), dtype=np.int64)

@@ -6,6 +6,7 @@ testbench in tb/ (through tb/runner.py), so there is one way to build and run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -33,7 +34,7 @@ def simulator_available(simulator: str) -> bool:
 
 
 def write_verilog(component, path: Path, *, toplevel: str) -> Path:
-    """Convert to Verilog; rewrite the file only when its text changed (keeps rebuilds incremental)."""
+    """Convert to Verilog; rewrite the file only when its text changed (incremental rebuilds)."""
     from amaranth.back import verilog
 
     text = verilog.convert(component, name=toplevel, emit_src=False)
@@ -106,7 +107,9 @@ def build_and_test(
     results = build_dir / "results.xml"
     if results.exists():
         results.unlink()
-    try:
+    # cocotb's runner exits when the simulator process does (e.g. after a failed
+    # test); the results file below says what happened.
+    with contextlib.suppress(SystemExit):
         runner.test(
             test_module=test_module,
             hdl_toplevel=toplevel,
@@ -119,10 +122,6 @@ def build_and_test(
             results_xml=str(results),
             log_file=sim_log,
         )
-    except SystemExit:
-        # cocotb's runner exits when the simulator process does (e.g. after a failed
-        # test); the results file below says what happened.
-        pass
     if not results.exists():
         raise HdlSimError(f"the {simulator} run of {test_module} wrote no results ({build_dir})")
     return get_results(results)

@@ -104,6 +104,7 @@ class Layout:
         for f in self.fields:
             lo = self.offsets[f.name]
             rows.append(
-                f"| {f.name} | {lo + f.width - 1}:{lo} | {f.width} | {'yes' if f.signed else 'no'} |"
+                f"| {f.name} | {lo + f.width - 1}:{lo} | {f.width} | "
+                f"{'yes' if f.signed else 'no'} |"
             )
         return "\n".join(rows)

@@ -39,7 +39,7 @@ def test_compile_too_big_names_the_limit(capsys, tmp_path):
 
 def test_verilog_written(capsys, tmp_path):
     out_v = tmp_path / "chip.v"
-    rc, out, _ = run(capsys, "verilog", "-o", out_v, "--name", "top")
+    rc, _out, _ = run(capsys, "verilog", "-o", out_v, "--name", "top")
     assert rc == 0 and "module top(" in out_v.read_text()
 
 

@@ -152,6 +152,7 @@ def test_chip_long(name):
 def test_rtl_loader_catches_a_one_cycle_difference():
     """The comparison is not vacuous: shifting one expected response by a cycle fails the run."""
     from spikemesh.firmware.rtl_loader import run_rtl
+
     from spikemesh.hdlsim import HdlSimError
 
     chip = CONFIGS["2x2-n16"]

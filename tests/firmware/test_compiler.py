@@ -56,8 +56,8 @@ def test_image_synapses_equal_network_synapses():
         slot[np.minimum(npre, net.num_neurons - 1)],
         n_slots + npre - net.num_neurons,
     )
-    a = sorted(zip(mpre.tolist(), slot[npost].tolist(), (w << e).tolist()))
-    b = sorted(zip(pre.tolist(), post.tolist(), wv.tolist()))
+    a = sorted(zip(mpre.tolist(), slot[npost].tolist(), (w << e).tolist(), strict=False))
+    b = sorted(zip(pre.tolist(), post.tolist(), wv.tolist(), strict=False))
     assert a == b
 
 

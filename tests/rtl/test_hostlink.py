@@ -44,7 +44,7 @@ def random_command(rng, op=None):
 
 
 def command_stream(rng):
-    """Mostly well-formed traffic (RUN k, then k ticks of INPUTs + END_TICK), with stray commands."""
+    """Mostly well-formed traffic (RUN k, then k ticks of INPUTs + END_TICK), stray commands."""
     while True:
         for _ in range(rng.randrange(0, 4)):
             yield random_command(rng)

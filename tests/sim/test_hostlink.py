@@ -2,10 +2,10 @@
 tests/rtl/test_hostlink.py)."""
 
 import pytest
+from spikemesh.sim.hostlink import HostLinkModel
 
 from spikemesh.config import ChipConfig
 from spikemesh.hostlink import Cmd, ErrorFlag, Rsp, StatusReg
-from spikemesh.sim.hostlink import HostLinkModel
 
 
 def cmd(op, arg=0, tile_x=0, tile_y=0):
@@ -47,7 +47,7 @@ def drive(commands, *, cycles=200):
 def test_command_before_end_tick_is_refused_not_hung(op):
     """Mid-tick (after an INPUT, before END_TICK) the tick cannot end, so waiting for it
     would hang the command stream: the command is refused (BAD_COMMAND) instead."""
-    m, rsp, pos = drive(
+    _m, rsp, pos = drive(
         [
             cmd(Cmd.RUN, 1),
             cmd(Cmd.INPUT, 2),
@@ -64,7 +64,7 @@ def test_command_before_end_tick_is_refused_not_hung(op):
 @pytest.mark.parametrize("op", [Cmd.CONFIG_WRITE, Cmd.READ_STATE])
 def test_config_and_reads_before_the_first_tick_starts_are_applied(op):
     """After RUN but before the tick starts is between ticks: applied, no error."""
-    m, rsp, pos = drive(
+    _m, rsp, pos = drive(
         [cmd(Cmd.RUN, 1), cmd(op, 3), cmd(Cmd.END_TICK), cmd(Cmd.READ_STATUS, StatusReg.ERRORS)]
     )
     assert pos == 4
@@ -73,7 +73,7 @@ def test_config_and_reads_before_the_first_tick_starts_are_applied(op):
 
 
 def test_config_after_end_tick_waits_for_the_tick_and_is_applied():
-    m, rsp, pos = drive(
+    _m, rsp, pos = drive(
         [
             cmd(Cmd.RUN, 1),
             cmd(Cmd.END_TICK),
@@ -86,7 +86,7 @@ def test_config_after_end_tick_waits_for_the_tick_and_is_applied():
 
 
 def test_inputs_without_run_are_refused():
-    m, rsp, pos = drive(
+    _m, rsp, pos = drive(
         [cmd(Cmd.INPUT, 1), cmd(Cmd.END_TICK), cmd(Cmd.READ_STATUS, StatusReg.ERRORS)]
     )
     assert pos == 3 and rsp[-1][2] == ErrorFlag.BAD_COMMAND
