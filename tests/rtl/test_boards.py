@@ -107,3 +107,54 @@ def test_unknown_board():
         r"ulx3s-25f, ulx3s-85f",
     ):
         build.build_board("de10")
+
+
+class _FakePlatform:
+    """Stands in for an amaranth-boards platform: writes the files nextpnr would."""
+
+    default_clk_frequency = 12e6
+    device, package = "iCE40UP5K", "SG48"
+
+    def __init__(self, files, fail):
+        self.files, self.fail = files, fail
+
+    def build(self, top, *, build_dir, **kwargs):
+        import subprocess
+        from pathlib import Path
+
+        top._MustUse__silence = True
+        for name, text in self.files.items():
+            (Path(build_dir) / name).write_text(text)
+        if self.fail:
+            raise subprocess.CalledProcessError(1, "build_top.sh")
+
+
+def test_does_not_fit_reports_utilisation(tmp_path, monkeypatch):
+    fake = _FakePlatform({"top.tim": NEXTPNR_FIT_LOG}, fail=True)
+    monkeypatch.setattr(build, "_platform", lambda spec: fake)
+    with pytest.raises(
+        build.FitError,
+        match=r"does not fit the icebreaker \(iCE40UP5K\): "
+        r"ICESTORM_LC 6011/5280 \(113%\)\. Try a smaller",
+    ):
+        build.build_board("icebreaker", CHIP, tmp_path, design="loopback")
+
+
+def test_timing_failure_reports_fmax(tmp_path, monkeypatch):
+    import json
+
+    report = {
+        "fmax": {"cd_sync.clk": {"achieved": 10.52, "constraint": 12.0}},
+        "utilization": {"ICESTORM_LC": {"used": 100, "available": 5280}},
+    }
+    fake = _FakePlatform({"report.json": json.dumps(report)}, fail=False)
+    monkeypatch.setattr(build, "_platform", lambda spec: fake)
+    with pytest.raises(
+        build.TimingError,
+        match=r"reaches 10\.52 MHz, below the board clock "
+        r"of 12 MHz",
+    ) as e:
+        build.build_board("icebreaker", CHIP, tmp_path, design="loopback")
+    assert e.value.report["fmax_mhz"] == 10.52 and not e.value.report["timing_met"]
+    rep = build.build_board("icebreaker", CHIP, tmp_path, design="loopback", allow_timing_fail=True)
+    assert rep["lcs"] == [100, 5280] and "10.52 MHz vs 12 MHz" in build.format_report(rep)
