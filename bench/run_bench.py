@@ -374,7 +374,8 @@ def write_doc(results, prof, mach, args, loads):
     DOC.write_text(text)
 
 
-def plot(results):
+def plot(results, title_note=""):
+    """Two panels, wall-clock and CPU-time Mevents/s, one bar per simulator and size."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -382,28 +383,52 @@ def plot(results):
 
     sizes = list(results)
     names = [p for p in PEERS if any(p in results[n] for n in sizes)]
-    fig, ax = plt.subplots(figsize=(9, 4.8))
+    colors = dict(zip(names, plt.get_cmap("tab10").colors, strict=False))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6), sharey=True)
     width = 0.8 / max(1, len(names))
-    for k, name in enumerate(names):
-        xs = [i + (k - (len(names) - 1) / 2) * width for i in range(len(sizes))]
-        ys = [results[n].get(name, {}).get("mevents_s") or 0 for n in sizes]
-        bars = ax.bar(xs, ys, width, label=name)
-        for b, y in zip(bars, ys, strict=True):
-            if y:
-                ax.annotate(
-                    f"{y:,.0f}",
-                    (b.get_x() + b.get_width() / 2, y),
-                    ha="center",
-                    va="bottom",
-                    fontsize=7,
-                )
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(sizes)), [f"N = {n:,}" for n in sizes])
-    ax.set_ylabel("Mevents/s (simulate phase, median)")
-    ax.set_title("Recurrent-LIF workload (benchmarks.md), 1,000 ticks")
-    ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
+    for ax, key, label in (
+        (axes[0], "mevents_s", "wall clock"),
+        (axes[1], "mevents_cpu", "CPU time"),
+    ):
+        for k, name in enumerate(names):
+            xs = [i + (k - (len(names) - 1) / 2) * width for i in range(len(sizes))]
+            ys = [results[n].get(name, {}).get(key) or 0 for n in sizes]
+            bars = ax.bar(xs, ys, width, label=name, color=colors[name])
+            for bar, y in zip(bars, ys, strict=True):
+                if y:
+                    ax.annotate(
+                        f"{y:,.0f}",
+                        (bar.get_x() + bar.get_width() / 2, y),
+                        ha="center",
+                        va="bottom",
+                        fontsize=7,
+                    )
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(sizes)), [f"N = {n:,}" for n in sizes])
+        ax.set_title(f"Mevents/s by {label} (median)")
+    axes[0].set_ylabel("Mevents/s, simulate phase")
+    fig.suptitle(f"Recurrent-LIF workload (benchmarks.md), 1,000 ticks{title_note}")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     fig.savefig(PNG, dpi=120)
+
+
+def results_from_doc():
+    """The results table of docs/benchmarks.md back as results (for --replot)."""
+    text = DOC.read_text()
+    block = text[text.index(BEGIN) : text.index(END)]
+    results = {}
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 10 or not cells[0].replace(",", "").isdigit():
+            continue
+        num = lambda c: None if c == "n/a" else float(c.replace(",", ""))
+        results.setdefault(int(cells[0].replace(",", "")), {})[cells[1]] = {
+            "mevents_s": num(cells[2]),
+            "mevents_cpu": num(cells[3]),
+        }
+    return results
 
 
 def main(argv=None):
@@ -414,8 +439,11 @@ def main(argv=None):
     ap.add_argument("--peers", nargs="+", default=None, help="subset of: " + "; ".join(PEERS))
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--no-golden", action="store_true", help="skip the golden comparison")
+    ap.add_argument("--replot", action="store_true", help="redraw the PNG from the doc's table")
     ap.add_argument("--no-doc", action="store_true", help="print only; leave docs/ alone")
     args = ap.parse_args(argv)
+    if args.replot:
+        return plot(results_from_doc())
     peers = args.peers or list(PEERS)
     if not have("brian2"):
         print("brian2 is not installed (pip install '.[bench]'): skipping its peers")
