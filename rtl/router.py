@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -201,10 +201,10 @@ class Router(wiring.Component):
             m.d.comb += requests.eq(Cat(req[q][p] for q in Port))
             last = Signal(range(N_PORTS), name=f"last_{name}", init=N_PORTS - 1)
             above = Signal(N_PORTS, name=f"above_{name}")  # inputs after ``last``
-            with m.Switch(last):
-                for prev in range(N_PORTS):
-                    with m.Case(prev):
-                        m.d.comb += above.eq(((1 << N_PORTS) - 1) & ~((2 << prev) - 1))
+            # A plain expression, not a Switch: Amaranth emits a Switch as `always @*`,
+            # which Icarus runs only when ``last`` changes; from reset it never had,
+            # so ``above`` stayed X and nothing was ever granted.
+            m.d.comb += above.eq(~((Const(2, N_PORTS + 1) << last) - 1))
             pick = Signal(N_PORTS, name=f"pick_{name}")
             m.d.comb += pick.eq(Mux((requests & above).any(), requests & above, requests))
             grant = Signal(N_PORTS, name=f"grant_{name}")  # one-hot, or 0
