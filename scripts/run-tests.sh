@@ -3,7 +3,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${VENV:-.venv}/bin/python
-"$PY" -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
+# loadgroup keeps tests that share an HDL build directory on one worker.
+"$PY" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
     echo "run-tests: pytest collected no tests; that is a failure" >&2

@@ -126,8 +126,14 @@ def _run(name, chip, *, networks, ticks, seed0, simulator="verilator"):
         assert g.spikes.any(), f"seed {case['seed']}: a silent network proves little"
 
 
+# Tests that share a Verilator build directory run on one xdist worker (--dist loadgroup).
+SHARED_BUILD = pytest.mark.xdist_group("chip-2x2-n16-build")
+
+
 @pytest.mark.cocotb
-@pytest.mark.parametrize("name", list(CONFIGS))
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=SHARED_BUILD) if n == "2x2-n16" else n for n in CONFIGS]
+)
 def test_chip_three_way(name):
     """CI: 7 networks x 200 ticks on each of three chips (21 networks in all)."""
     _run(name, CONFIGS[name], networks=7, ticks=200, seed0=1000 * (list(CONFIGS).index(name) + 1))
@@ -149,6 +155,7 @@ def test_chip_long(name):
 
 
 @pytest.mark.cocotb
+@SHARED_BUILD
 def test_rtl_loader_catches_a_one_cycle_difference():
     """The comparison is not vacuous: shifting one expected response by a cycle fails the run."""
     from spikemesh.firmware.rtl_loader import run_rtl
