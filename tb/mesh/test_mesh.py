@@ -267,11 +267,17 @@ def _run(w, h, flits, seed, *, name):
 @pytest.mark.cocotb
 @pytest.mark.parametrize("w,h", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_mesh(w, h):
-    _run(w, h, CI_FLITS, seed=1000 * w + h, name=f"mesh-{w}x{h}")
+    _run(w, h, CI_FLITS, seed=1000 * w + 10 * h, name=f"mesh-{w}x{h}")
 
 
 @pytest.mark.cocotb
 @pytest.mark.slow
 @pytest.mark.parametrize("w,h", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_mesh_long(w, h):
-    _run(w, h, LONG_FLITS if long_run() else CI_FLITS, seed=7000 * w + h, name=f"mesh-{w}x{h}-long")
+    _run(
+        w,
+        h,
+        LONG_FLITS if long_run() else CI_FLITS,
+        seed=7000 * w + 10 * h,
+        name=f"mesh-{w}x{h}-long",
+    )
