@@ -41,10 +41,11 @@ def chip_for(n):
 
 
 def child(n, ticks):
-    from bench.workload import make_workload
     from spikemesh.firmware import compile_network
     from spikemesh.sim.chip import fast_from_image
     from spikemesh.sim.fast import FastSim
+
+    from bench.workload import make_workload
 
     out = {"neurons": n, "ticks": ticks}
     t0 = time.perf_counter()

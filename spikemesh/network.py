@@ -61,6 +61,9 @@ def _check_in(value, lo, hi, what):
     return v
 
 
+_BORROWED_SEED_STREAM = 0x5EED_0F_3E16  # spawn key of ranges that borrow a seed
+
+
 def _int_array(values, n, lo, hi, what, *, seed=None):
     """Per-element integers from a scalar, a sequence of length n, or a seeded uniform range.
 
@@ -81,13 +84,18 @@ def _int_array(values, n, lo, hi, what, *, seed=None):
             raise NetworkError(f"{what}: uniform range [{a}, {b}) is empty")
         if a < lo or b - 1 > hi:
             raise NetworkError(f"{what}: uniform range [{a}, {b}) must lie within {lo:,}..{hi:,}")
-        s = values.get("seed", seed)
+        own = "seed" in values
+        s = values["seed"] if own else seed
         if s is None:
             raise NetworkError(f"{what}: a random range needs a seed")
         s = _as_int(s, f"{what} seed")
         if s < 0:
             raise NetworkError(f"{what} seed must be >= 0, not {s}")
-        return np.random.default_rng(s).integers(a, b, size=n, dtype=np.int64)
+        # Without a seed of its own, the range borrows the caller's (e.g. a projection's
+        # connectivity seed); it must then draw from an independent stream, or with
+        # fixed_fanout the weights would repeat the target draws (r = 0.97 seen).
+        rng = np.random.default_rng(s if own else [s, _BORROWED_SEED_STREAM])
+        return rng.integers(a, b, size=n, dtype=np.int64)
     if np.isscalar(values) or isinstance(values, (int, np.integer)):
         v = _check_in(values, lo, hi, what)
         return np.full(n, v, dtype=np.int64)
