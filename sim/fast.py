@@ -456,6 +456,20 @@ class FastSim:
         _run_ticks(
             0,
             0,
+            *self._kernel_state(),
+            z64,
+            z64[:0],
+            np.zeros(0, dtype=np.int32),
+            z64,
+            self.recorded,
+            tr,
+            tr,
+            z64.copy(),
+        )
+
+    def _kernel_state(self):
+        """The network and state arguments of _run_ticks, in its order (warm-up and run)."""
+        return (
             self.indptr,
             self.post,
             self.weight,
@@ -466,14 +480,6 @@ class FastSim:
             self.ref,
             self.acc,
             self.acc_bits,
-            z64,
-            z64[:0],
-            np.zeros(0, dtype=np.int32),
-            z64,
-            self.recorded,
-            tr,
-            tr,
-            z64.copy(),
         )
 
     @staticmethod
@@ -624,16 +630,7 @@ class FastSim:
             t_new = _run_ticks(
                 t,
                 t_end,
-                self.indptr,
-                self.post,
-                self.weight,
-                self.row_exp,
-                self.seg,
-                self.u,
-                self.v,
-                self.ref,
-                self.acc,
-                self.acc_bits,
+                *self._kernel_state(),
                 in_ptr,
                 in_ids,
                 spk_buf,
