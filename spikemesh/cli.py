@@ -8,11 +8,9 @@ Verilog; ``spikemesh build --board B`` builds an FPGA bitstream; ``spikemesh
 check-config CHIP.yaml`` validates a chip configuration and prints its
 derived widths.
 
-Backends are entries of :data:`BACKENDS`: a name mapped to a callable
-``(network, ticks, args) -> Result``, where ``args`` is the parsed command line
-(``args.acc_bits``, ``args.chip``). Adding one is one line::
-
-    BACKENDS["tlm"] = lambda net, ticks, args: run_tlm(net, ticks, chip=args.chip)
+Backends are entries of :data:`spikemesh.backends.BACKENDS`: a name mapped to a
+callable ``(network, ticks, args) -> Result``, where ``args`` is the parsed
+command line; the summary and the raster plot are in :mod:`spikemesh.summary`.
 
 Every :class:`~spikemesh.errors.SpikemeshError` is printed as ``error: <message>``
 and exits with status 2, like an argparse usage error; there is no traceback.
@@ -22,214 +20,58 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from . import __version__
+from .backends import BACKENDS, TIMED, UsageError, compile_for, get_backend, run_backend
 from .config import ChipConfig
 from .errors import SpikemeshError
-from .golden import Result, run_golden
 from .netfile import load_network
-from .network import Network
+from .summary import cycle_stats, plot_raster, print_summary, summary_rows
 
-Backend = Callable[[Network, int, argparse.Namespace], Result]
-
-
-class _TickProgress:
-    """A rich progress bar over ticks, shown on a terminal for runs of 200 ticks or more."""
-
-    def __init__(self, args, ticks, label):
-        self.bar = None
-        if getattr(args, "progress", False) and ticks >= 200:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(
-                TextColumn(label),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total} ticks"),
-                TimeRemainingColumn(),
-                transient=True,
-            )
-            self.task = self.bar.add_task(label, total=ticks)
-            self.bar.start()
-
-    def __call__(self, done):
-        if self.bar is not None:
-            self.bar.update(self.task, completed=done)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def _run_golden(net, ticks, args):
-    bar = _TickProgress(args, ticks, "golden")
-    try:
-        return run_golden(net, ticks, acc_bits=args.acc_bits, on_tick=bar)
-    finally:
-        bar.close()
-
-
-def compile_for(net: Network, args):
-    """Compile ``net`` for ``args.chip`` (auto-sized when none was given); cached on ``args``."""
-    from spikemesh.firmware import auto_chip, compile_network
-
-    cached = getattr(args, "_compiled", None)
-    if cached is not None and cached[0] is net:
-        return cached[1]
-    chip = args.chip if args.chip is not None else auto_chip(net, acc_bits=args.acc_bits)
-    image, util = compile_network(net, chip)
-    args._compiled = (net, image, util)
-    return image
-
-
-def _run_tlm(net, ticks, args):
-    from spikemesh.sim.chip import ChipModel
-
-    image = compile_for(net, args)
-    return ChipModel(image).run(
-        ticks, net.input_raster(ticks), progress=getattr(args, "progress", False) and ticks >= 200
-    )
-
-
-def _run_tlm_timed(net, ticks, args):
-    from spikemesh.firmware.loader import (
-        config_commands,
-        decode_run,
-        read_state_commands,
-        run_commands,
-    )
-    from spikemesh.sim.chip import TimedChipModel
-
-    image = compile_for(net, args)
-    inputs = net.input_raster(ticks)
-    cmds = config_commands(image) + run_commands(image, inputs, ticks) + read_state_commands(image)
-    bar = _TickProgress(args, ticks, "tlm-timed")
-    try:
-        rsp = TimedChipModel(image.chip).run(cmds, on_tick=bar)
-    finally:
-        bar.close()
-    return decode_run(image, [r[1:] for r in rsp], ticks, inputs, backend="tlm-timed")
-
-
-def _run_rtl(net, ticks, args):
-    from spikemesh.firmware.rtl_loader import run_image_rtl
-
-    image = compile_for(net, args)
-    result, _ = run_image_rtl(
-        image, net.input_raster(ticks), ticks, simulator=getattr(args, "simulator", "verilator")
-    )
-    return result
-
-
-BACKENDS: dict[str, Backend] = {
-    "golden": _run_golden,  # the reference: chip.md on the network itself
-    "tlm": _run_tlm,  # functional TLM: the compiled image on the fast kernel
-    "tlm-timed": _run_tlm_timed,  # cycle-level TLM through the host link, cycles per tick
-    "rtl": _run_rtl,  # the Amaranth RTL under cocotb + Verilator, through the host link
-}
-
-
-class UsageError(SpikemeshError):
-    """A command-line request that cannot be carried out (e.g. an unknown backend)."""
-
-
-def get_backend(name: str) -> Backend:
-    """The backend called ``name``, or a UsageError listing the known ones."""
-    try:
-        return BACKENDS[name]
-    except KeyError:
-        raise UsageError(
-            f"unknown backend {name!r}; known backends are {', '.join(sorted(BACKENDS))}"
-        ) from None
-
-
-def run_backend(name: str, net: Network, ticks: int, args: argparse.Namespace) -> Result:
-    """Run ``net`` on backend ``name``; the wall time is measured here for every backend."""
-    backend = get_backend(name)
-    t0 = time.perf_counter()
-    result = backend(net, ticks, args)
-    result.wall_time = time.perf_counter() - t0
-    result.backend = name
-    return result
-
-
-def summary_rows(net: Network, result: Result) -> list[tuple[str, int, int, float]]:
-    """(population, neurons, spikes, spikes per neuron per tick) for each population."""
-    counts = result.spikes.sum(axis=0)
-    ticks = max(result.ticks, 1)
-    rows = []
-    for p in net.populations:
-        n_spk = int(counts[p.offset : p.offset + p.size].sum())
-        rows.append((p.name, p.size, n_spk, n_spk / (p.size * ticks)))
-    return rows
-
-
-def print_summary(console, net: Network, result: Result, *, title: str | None = None):
-    """The run summary as a rich table: per population, then the total and wall time."""
-    from rich.table import Table
-
-    table = Table(title=title or f"{net.name}: {result.ticks} ticks on {result.backend}")
-    table.add_column("population")
-    table.add_column("neurons", justify="right")
-    table.add_column("spikes", justify="right")
-    table.add_column("rate /neuron/tick", justify="right")
-    rows = summary_rows(net, result)
-    for name, n, spikes, rate in rows:
-        table.add_row(name, f"{n:,}", f"{spikes:,}", f"{rate:.4f}")
-    n_all = sum(r[1] for r in rows)
-    s_all = sum(r[2] for r in rows)
-    rate_all = s_all / (max(n_all, 1) * max(result.ticks, 1))
-    table.add_section()
-    table.add_row("total", f"{n_all:,}", f"{s_all:,}", f"{rate_all:.4f}", style="bold")
-    console.print(table)
-    line = f"{int(result.inputs.sum()):,} input spikes; wall time {result.wall_time:.3f} s"
-    if result.cycles is not None:
-        line += f"; {int(np.sum(result.cycles)):,} cycles"
-    console.print(line, soft_wrap=True)
-
-
-def plot_raster(net: Network, result: Result, path):
-    """A spike raster (inputs on top when there are any) written as an image with Agg."""
-    # Figure + its own Agg canvas, not pyplot: no global backend switch, no GUI.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    has_inputs = result.inputs.shape[1] > 0
-    fig = Figure(figsize=(9, 5.5 if has_inputs else 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    if has_inputs:
-        ax_in, ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, 3])
-        t, i = np.nonzero(result.inputs)
-        ax_in.plot(t, i, "|", color="0.4", markersize=3)
-        ax_in.set_ylabel("input")
-        ax_in.set_ylim(-0.5, result.inputs.shape[1] - 0.5)
-    else:
-        ax = fig.subplots()
-    for k, p in enumerate(net.populations):
-        t, i = np.nonzero(result.spikes[:, p.offset : p.offset + p.size])
-        ax.plot(t, i + p.offset, "|", color=f"C{k % 10}", markersize=3, label=p.name)
-        if p.offset:
-            ax.axhline(p.offset - 0.5, color="0.8", linewidth=0.5)
-    ax.set_xlim(-0.5, max(result.ticks, 1) - 0.5)
-    ax.set_ylim(-0.5, max(net.num_neurons, 1) - 0.5)
-    ax.set_xlabel("tick")
-    ax.set_ylabel("neuron")
-    if net.populations:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small", markerscale=3)
-    fig.suptitle(f"{net.name}: {result.backend}, {result.ticks} ticks")
-    fig.savefig(path, dpi=100)
+__all__ = [
+    "BACKENDS",
+    "build_parser",
+    "compile_for",
+    "cycle_stats",
+    "get_backend",
+    "main",
+    "plot_raster",
+    "print_summary",
+    "resolve_run_args",
+    "run_backend",
+    "summary_rows",
+]
 
 
 def resolve_run_args(args: argparse.Namespace) -> argparse.Namespace:
-    """Fill in what a backend reads: ``args.chip`` loaded, ``args.acc_bits`` decided."""
+    """Fill in what a backend reads: ``args.chip`` loaded, ``args.acc_bits`` decided, and the
+    timed options (--load, --runner, --simulator, --waves) checked against the backends."""
     if isinstance(args.chip, (str, Path)):
         args.chip = ChipConfig.from_yaml(Path(args.chip))
     if args.acc_bits is None:
         args.acc_bits = args.chip.core.acc_bits if args.chip is not None else 24
+    used = [b for b in (getattr(args, "backend", None), getattr(args, "check", None)) if b]
+    if getattr(args, "load", None) and not any(b in TIMED for b in used):
+        raise UsageError(f"--load applies to the {', '.join(TIMED)} backends, not {used[0]}")
+    rtl_only = [
+        f"--{k.replace('_', '-')}"
+        for k in ("runner", "waves", "waves_ticks")
+        if getattr(args, k, None) is not None
+    ]
+    if rtl_only and "rtl" not in used:
+        raise UsageError(f"{', '.join(rtl_only)} applies to the rtl backend only")
+    if getattr(args, "simulator", None) == "icarus":
+        if getattr(args, "runner", None) == "verilator":
+            raise UsageError("--simulator icarus runs under cocotb: use --runner cocotb")
+        args.runner = "cocotb"
+    window = getattr(args, "waves_ticks", None)
+    if window is not None and getattr(args, "waves", None) is None:
+        raise UsageError("--waves-ticks needs --waves FILE (.fst or .vcd)")
+    if window is not None and window[1] >= getattr(args, "ticks", window[1] + 1):
+        raise UsageError(
+            f"--waves-ticks {window[0]}:{window[1]} is past the run's last tick ({args.ticks - 1})"
+        )
     return args
 
 
@@ -397,6 +239,18 @@ def _ticks(text):
     return value
 
 
+def _tick_window(text):
+    try:
+        a, b = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a tick window is A:B with integers A <= B, not {text!r}"
+        ) from None
+    if not 0 <= a <= b:
+        raise argparse.ArgumentTypeError(f"a tick window needs 0 <= A <= B, not {a}:{b}")
+    return (a, b)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spikemesh", description="Run networks on the spikemesh chip models."
@@ -429,10 +283,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run on BACKEND and compare the two tick by tick (exit 1 if they differ)",
     )
     run.add_argument(
+        "--load",
+        choices=("direct", "hostlink"),
+        default=None,
+        help="tlm-timed/tlm-cycle/rtl: place the image in the memories before cycle 0 "
+        "(direct, the default) or write it through the host link's CONFIG_WRITE commands",
+    )
+    run.add_argument(
+        "--runner",
+        choices=("verilator", "cocotb"),
+        default=None,
+        help="rtl: Verilator driven by a compiled C++ harness (default), or cocotb",
+    )
+    run.add_argument(
         "--simulator",
         choices=("verilator", "icarus"),
-        default="verilator",
-        help="HDL simulator of the rtl backend (default verilator)",
+        default=None,
+        help="rtl with --runner cocotb: the HDL simulator (default verilator; icarus "
+        "implies --runner cocotb)",
+    )
+    run.add_argument(
+        "--waves",
+        metavar="FILE",
+        default=None,
+        help="rtl: write waveforms (.fst, or .vcd) of the run (docs/waves.md)",
+    )
+    run.add_argument(
+        "--waves-ticks",
+        metavar="A:B",
+        type=_tick_window,
+        default=None,
+        help="rtl with --waves: dump only ticks A to B (inclusive)",
     )
     run.add_argument(
         "--progress",

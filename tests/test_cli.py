@@ -143,7 +143,8 @@ def test_unknown_backend_lists_the_known_ones(capsys, small):
     rc, _out, err = run(capsys, "run", small, "--backend", "verilog")
     assert rc == 2
     assert (
-        err == "error: unknown backend 'verilog'; known backends are golden, rtl, tlm, tlm-timed\n"
+        err == "error: unknown backend 'verilog'; known backends are golden, rtl, tlm, tlm-cycle, "
+        "tlm-timed\n"
     )
 
 
@@ -183,8 +184,8 @@ def test_backend_registry_is_one_line_to_extend(capsys, small, monkeypatch):
     assert "70 cycles" in out
     rc, _, err = run(capsys, "run", small, "-b", "nope")
     assert (
-        err
-        == "error: unknown backend 'nope'; known backends are fake, golden, rtl, tlm, tlm-timed\n"
+        err == "error: unknown backend 'nope'; known backends are fake, golden, rtl, tlm, "
+        "tlm-cycle, tlm-timed\n"
     )
 
 
@@ -253,3 +254,64 @@ def test_entry_point_in_a_subprocess(tmp_path):
                           capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
     assert good.returncode == 0, good.stderr
     assert "synfire: 30 ticks on golden" in good.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--load", "direct"],
+            "--load applies to the tlm-timed, tlm-cycle, rtl backends, not golden",
+        ),
+        (["-b", "tlm", "--runner", "cocotb"], "--runner applies to the rtl backend only"),
+        (["-b", "tlm-timed", "--waves", "w.fst"], "--waves applies to the rtl backend only"),
+        (["-b", "rtl", "--waves-ticks", "1:2"], "--waves-ticks needs --waves FILE (.fst or .vcd)"),
+        (
+            ["-b", "rtl", "-t", "10", "--waves", "w.fst", "--waves-ticks", "5:10"],
+            "--waves-ticks 5:10 is past the run's last tick (9)",
+        ),
+        (
+            ["-b", "rtl", "--simulator", "icarus", "--runner", "verilator"],
+            "--simulator icarus runs under cocotb: use --runner cocotb",
+        ),
+    ],
+)
+def test_timed_options_are_checked_before_running(capsys, small, argv, message):
+    rc, out, err = run(capsys, "run", small, *argv)
+    assert rc == 2 and out == ""
+    assert err == f"error: {message}\n"
+
+
+@pytest.mark.parametrize("window", ["3", "a:b", "5:2", "-1:3"])
+def test_waves_ticks_must_be_a_window(capsys, small, window):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", str(small), "-b", "rtl", "--waves", "w.fst", f"--waves-ticks={window}"])
+    assert e.value.code == 2
+    assert "a tick window" in capsys.readouterr().err
+
+
+def test_summary_and_plot_show_cycles_per_tick(capsys, small, monkeypatch, tmp_path):
+    def timed(net, ticks, args):
+        r = run_golden(net, ticks)
+        r.cycles = np.arange(ticks) % 4 * 10 + 100  # 100, 110, 120, 130, 100, ...
+        return r
+
+    monkeypatch.setitem(cli.BACKENDS, "timed", timed)
+    png = tmp_path / "p.png"
+    rc, out, _ = run(capsys, "run", small, "-t", "6", "-b", "timed", "--plot", png)
+    assert rc == 0
+    assert "cycles per tick: mean 111.7, max 130 (slowest tick 3), min 100" in out
+    assert cli.cycle_stats(np.array([3, 9, 9])) == {
+        "total": 21,
+        "mean": 7.0,
+        "max": 9,
+        "slowest_tick": 1,
+        "min": 3,
+    }
+    assert cli.cycle_stats(None) is None
+    # the cycles panel makes the figure taller than the same run's plain raster
+    plain = tmp_path / "plain.png"
+    assert run(capsys, "run", small, "-t", "6", "--plot", plain, "-q")[0] == 0
+    from matplotlib.image import imread
+
+    assert imread(png).shape[0] > imread(plain).shape[0]
