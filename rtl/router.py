@@ -2,8 +2,10 @@
 
 Per input port a FIFO of ``chip.router.fifo_depth`` flits; per output port a
 round-robin arbiter and an output register. X-then-Y dimension-ordered routing
-on the flit's signed ``dest_x`` and ``dest_y`` (see :func:`route` for the
-host's column-0 rule). North is y + 1, so (0, 0) is
+on the flit's signed ``dest_x`` and ``dest_y``. The port numbering, the route
+decision and the round-robin rule are shared with the twins in
+:mod:`spikemesh.noc` (see :func:`~spikemesh.noc.route_steps` for the host's
+column-0 rule). North is y + 1, so (0, 0) is
 the south-west corner and the host (x = -1, y = 0) lies off its West port.
 
 Cycle by cycle (docs/noc.md): a flit accepted on an input in cycle t is
@@ -24,81 +26,22 @@ The cycle-exact twin is :class:`spikemesh.sim.router.RouterModel`.
 
 from __future__ import annotations
 
-import enum
-
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from spikemesh.config import ChipConfig, flit_layout
+from spikemesh.noc import (  # noqa: F401 (Port, route and rr_grant re-exported)
+    N_PORTS,
+    Port,
+    check_chip_xy,
+    route,
+    route_steps,
+    rr_grant,
+)
 
 COUNTER_BITS = 32
-
-
-class Port(enum.IntEnum):
-    """Router port indices (into the ``i`` and ``o`` signature arrays)."""
-
-    LOCAL = 0
-    NORTH = 1  # towards y + 1
-    EAST = 2  # towards x + 1
-    SOUTH = 3  # towards y - 1
-    WEST = 4  # towards x - 1; at (0, 0) this is the host link
-
-    @property
-    def opposite(self) -> Port:
-        return _OPPOSITE[self]
-
-
-_OPPOSITE = {
-    Port.LOCAL: Port.LOCAL,
-    Port.NORTH: Port.SOUTH,
-    Port.SOUTH: Port.NORTH,
-    Port.EAST: Port.WEST,
-    Port.WEST: Port.EAST,
-}
-N_PORTS = len(Port)
-
-
-def route(x: int, y: int, dest_x: int, dest_y: int) -> Port:
-    """The output port a router at (x, y) picks for a flit to (dest_x, dest_y).
-
-    X-then-Y dimension-ordered routing towards column ``max(dest_x, 0)``; a
-    host-bound flit (dest_x < 0) then leaves column 0 by its West port, so it
-    reaches the host link at (0, 0) West from every tile (chip.md §5). The
-    final West hop ends in the host, a sink, so it adds no channel-dependency
-    cycle: the routing stays deadlock-free.
-    """
-    if dest_x > x:
-        return Port.EAST
-    if dest_x < x and x > 0:
-        return Port.WEST
-    if dest_y > y:
-        return Port.NORTH
-    if dest_y < y:
-        return Port.SOUTH
-    if dest_x < x:
-        return Port.WEST  # x == 0: the host link (or, off row 0, an edge: misroute)
-    return Port.LOCAL
-
-
-def rr_grant(last: int, requests: int) -> int | None:
-    """Round-robin: the first requesting input after ``last`` (the previous grant), cyclically."""
-    for k in range(1, N_PORTS + 1):
-        q = (last + k) % N_PORTS
-        if requests >> q & 1:
-            return q
-    return None
-
-
-def check_chip_xy(chip, x, y, *, what="Router"):
-    if not isinstance(chip, ChipConfig):
-        raise TypeError(f"{what} needs a ChipConfig, not {chip!r}")
-    for name, value, size in (("x", x, chip.width), ("y", y, chip.height)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
-            raise ValueError(
-                f"{what} {name} must be an integer between 0 and {size - 1}, not {value!r}"
-            )
 
 
 class Router(wiring.Component):
@@ -172,15 +115,15 @@ class Router(wiring.Component):
 
         # --- route compute on each head: one-hot request vector per input
         req = [Signal(N_PORTS, name=f"req_{p.name.lower()}") for p in Port]
+        # The steps of spikemesh.noc.route_steps, in order: the first that holds picks
+        # the port (the twin's look-up tables come from the same list via noc.route).
+        own = {"dest_x": self.x, "dest_y": self.y}
         for q in Port:
             h = heads[q]
-            # Conditions in the order of route(): the first that holds picks the port.
-            conds = [(h.dest_x > self.x, Port.EAST)]
-            if self.x > 0:
-                conds.append((h.dest_x < self.x, Port.WEST))
-            conds += [(h.dest_y > self.y, Port.NORTH), (h.dest_y < self.y, Port.SOUTH)]
-            if self.x == 0:
-                conds.append((h.dest_x < 0, Port.WEST))
+            conds = []
+            for step in route_steps(self.x):
+                field, coord = h[step.field], own[step.field]
+                conds.append((field > coord if step.above else field < coord, step.port))
             with m.If(fifos[q].r_rdy):
                 for n, (cond, port) in enumerate(conds):
                     with (m.If if n == 0 else m.Elif)(cond):

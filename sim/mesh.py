@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections import deque
 
-from spikemesh.rtl.router import Port
 from spikemesh.sim.router import COUNTER_MASK, RouterModel
 
 from spikemesh.config import ChipConfig, flit_layout
+from spikemesh.noc import Port
 
 LOCAL, NORTH, EAST, SOUTH, WEST = (int(p) for p in Port)
 

@@ -10,7 +10,7 @@ Boundary interface (one call each per clock cycle)::
     o_valid, o_payload, i_ready = model.outputs()   # registered outputs of this cycle
     model.clock(i_valid, i_payload, o_ready)         # inputs of this cycle; advance one cycle
 
-Ports are indexed by :class:`spikemesh.rtl.router.Port` (LOCAL, NORTH, EAST,
+Ports are indexed by :class:`spikemesh.noc.Port` (LOCAL, NORTH, EAST,
 SOUTH, WEST). Like the RTL, the outputs depend only on state, so composing
 models works as for the RTL: read every block's outputs, compute the transfers
 (valid & ready), clock every block.
@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from spikemesh.rtl.router import N_PORTS, Port, check_chip_xy, route, rr_grant
-
 from spikemesh.config import ChipConfig, flit_layout
+from spikemesh.noc import N_PORTS, Port, check_chip_xy, route, rr_grant
 
 COUNTER_MASK = (1 << 32) - 1
 
@@ -48,7 +47,7 @@ class FlitRouting:
         self.dx_mask = (1 << self.dx_bits) - 1
 
     def tables(self, x: int, y: int):
-        """Route look-up tables of the router at (x, y), equal to ``rtl.router.route``.
+        """Route look-up tables of the router at (x, y), equal to :func:`spikemesh.noc.route`.
 
         ``xdir[raw dest_x]`` is EAST/WEST, or -1 when the X step is done (then
         ``ydir[dest_y]`` decides); ``ydir`` maps dest_y to NORTH/SOUTH and, in this
@@ -129,7 +128,7 @@ class RouterModel:
 
     # --- split-phase stepping, used by MeshModel ------------------------------
     def route(self, flit: int) -> int:
-        """Output port of a flit word (``rtl.router.route`` by table look-up)."""
+        """Output port of a flit word (:func:`spikemesh.noc.route` by table look-up)."""
         raw = (flit >> self._dx_off) & self._dx_mask
         r = self._xdir[raw]
         if r >= 0:
