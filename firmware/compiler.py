@@ -14,6 +14,12 @@ injects input events as flits.
 The heavy work is O(synapses) numba passes (firmware/_kernels.py) over
 compact arrays, so a million-neuron network with 64 million synapses compiles
 in seconds and a few GB.
+
+The passes work on *tiles* numbered 0..n_tiles-1 and know nothing of a mesh's shape:
+:func:`build_tables` places the neurons and fills every tile's tables,
+:func:`slot_tables` and :func:`core_images` cut them into per-core images. A chip numbers
+its tiles row-major; a multi-chip system (firmware/system.py) numbers them chip by chip
+and runs the very same passes.
 """
 
 from __future__ import annotations
@@ -82,13 +88,13 @@ def _tile_name(chip, t):
     return f"core ({int(t) % chip.width},{int(t) // chip.width})"
 
 
-def _check_capacity(chip, counts, cap, what, unit):
+def _check_capacity(tile_name, counts, cap, what, unit):
     over = np.flatnonzero(counts > cap)
     if over.size:
         t = over[np.argmax(counts[over])]
         more = f" (and {over.size - 1} other core(s))" if over.size > 1 else ""
         raise CompileError(
-            f"{_tile_name(chip, t)} needs {int(counts[t]):,} {unit}, the core holds {cap:,}{more}; "
+            f"{tile_name(t)} needs {int(counts[t]):,} {unit}, the core holds {cap:,}{more}; "
             f"use a larger {what} or spread the network (neurons_per_core)"
         )
 
@@ -100,6 +106,254 @@ def _profiles(net: Network):
     rows = np.array([p.params.as_tuple() for p in net.populations], dtype=np.int64)
     table, inv = np.unique(rows, axis=0, return_inverse=True)
     return table, inv.reshape(-1)
+
+
+def check_neurons_per_core(core: CoreConfig, n_tiles: int, n_net: int, npc, where: str) -> int:
+    """Check ``neurons_per_core`` (default: a full core) and that ``n_net`` neurons fit.
+
+    ``where`` describes the tiles for the message, e.g. ``"2 x 2 cores"``.
+    """
+    npc = core.neurons if npc is None else int(npc)
+    if not 1 <= npc <= core.neurons:
+        raise CompileError(f"neurons_per_core must be between 1 and {core.neurons:,}, not {npc:,}")
+    capacity = n_tiles * npc
+    if n_net > capacity:
+        raise CompileError(
+            f"the network has {n_net:,} neurons, the chip holds {capacity:,} "
+            f"({where} x {npc:,} neurons); {n_net - capacity:,} do not fit"
+        )
+    return npc
+
+
+@dataclass(eq=False)
+class Tables:
+    """Every tile's tables, flat and tile-major, as :func:`build_tables` fills them.
+
+    Members
+    -------
+    npc : int
+        Neurons placed per tile; neuron ``g`` sits on tile ``g // npc``, index ``g % npc``.
+    tile_of, slot_of : int [N]
+        Tile and slot (tile * core.neurons + index) of every network neuron.
+    fan_ptr, fan_cnt : int [N + S + 1], [N + S]
+        Fan-out entries of presynaptic element ``p`` are ``fan_ptr[p]:fan_ptr[p + 1]``, in
+        (destination tile, exponent) order.
+    fan_tile, fan_axon : int32
+        Destination tile and axon of every fan-out entry.
+    syn_start : int [n_tiles + 1]
+        Tile t's synapses are ``syn_target/syn_weight[syn_start[t]:syn_start[t + 1]]``.
+    axon_base, axon_len, axon_exp : [n_tiles * core.axons]
+    axons_per_tile, syn_per_tile, fan_per_tile : int [n_tiles]
+    """
+
+    npc: int
+    tile_of: np.ndarray
+    slot_of: np.ndarray
+    fan_ptr: np.ndarray
+    fan_cnt: np.ndarray
+    fan_tile: np.ndarray
+    fan_axon: np.ndarray
+    syn_start: np.ndarray
+    syn_target: np.ndarray
+    syn_weight: np.ndarray
+    axon_base: np.ndarray
+    axon_len: np.ndarray
+    axon_exp: np.ndarray
+    axons_per_tile: np.ndarray
+    syn_per_tile: np.ndarray
+    fan_per_tile: np.ndarray
+
+
+def _check_accumulators(net, core, post, w, e):
+    """Reject a network whose worst-case summed input of one tick does not fit the accumulator:
+    every presynaptic element can fire in the same tick."""
+    pos, neg = K.acc_bounds(post, w, e, net.num_neurons)
+    lo, hi = core.acc_range
+    bad = np.flatnonzero((pos > hi) | (neg < lo))
+    if bad.size:
+        n = int(bad[0])
+        pop = next(p for p in net.populations if p.offset <= n < p.offset + p.size)
+        raise CompileError(
+            f"neuron {n:,} ({pop.name}[{n - pop.offset}]) can receive a summed input of "
+            f"{int(neg[n]):,}..{int(pos[n]):,} in one tick; the {core.acc_bits}-bit accumulator "
+            f"holds {lo:,}..{hi:,} (raise core.acc_bits or reduce weights)"
+        )
+
+
+def build_tables(net: Network, core: CoreConfig, n_tiles: int, npc: int, tile_name) -> Tables:
+    """Place ``net`` on ``n_tiles`` tiles, ``npc`` neurons each in order, and fill every tile's
+    axon, synapse and fan-out tables. ``tile_name(t)`` names tile t in error messages.
+
+    Raises
+    ------
+    CompileError
+        When a tile's axons, synapses or fan-out entries, or an accumulator, do not fit.
+    """
+    n_net, n_src = net.num_neurons, net.num_sources
+    n_axons, n_pre = core.axons, n_net + n_src
+
+    # --- placement: neurons in order fill tiles, npc at a time ---
+    gid = np.arange(n_net, dtype=np.int64)
+    tile_of = gid // npc
+    slot_of = tile_of * core.neurons + gid % npc
+
+    pre, post, w, e = net.synapse_arrays(compact=True)
+    _check_accumulators(net, core, post, w, e)
+
+    # --- synapses sorted by (dest tile, pre, exponent): each run is one axon's row ---
+    perm = np.arange(pre.size, dtype=np.int32 if pre.size < 2**31 else np.int64)
+    if pre.size and e.min() != e.max():
+        perm = K.counting_sort(perm, e, 1, 8)
+    perm = K.counting_sort(perm, pre, 1, max(1, n_pre))
+    perm = K.counting_sort(perm, post, npc, n_tiles)
+    axons_per_tile, fan_cnt = K.count_groups(perm, pre, post, e, npc, n_tiles, max(1, n_pre))
+    syn_per_tile = (
+        np.bincount(post // npc, minlength=n_tiles)
+        if post.size
+        else np.zeros(n_tiles, dtype=np.int64)
+    )
+    fan_per_tile = np.bincount(tile_of, weights=fan_cnt[:n_net], minlength=n_tiles).astype(np.int64)
+    _check_capacity(tile_name, axons_per_tile, core.axons, "core.axons", "axons")
+    _check_capacity(tile_name, syn_per_tile, core.synapses, "core.synapses", "synapses")
+    _check_capacity(tile_name, fan_per_tile, core.fanout, "core.fanout", "fan-out entries")
+
+    syn_start = np.zeros(n_tiles + 1, dtype=np.int64)
+    np.cumsum(syn_per_tile, out=syn_start[1:])
+    fan_ptr = np.zeros(n_pre + 1, dtype=np.int64)
+    np.cumsum(fan_cnt[:n_pre], out=fan_ptr[1:])
+    t = Tables(
+        npc=npc,
+        tile_of=tile_of,
+        slot_of=slot_of,
+        fan_ptr=fan_ptr,
+        fan_cnt=fan_cnt,
+        fan_tile=np.empty(int(fan_ptr[-1]), dtype=np.int32),
+        fan_axon=np.empty(int(fan_ptr[-1]), dtype=np.int32),
+        syn_start=syn_start,
+        syn_target=np.empty(pre.size, dtype=np.uint16),
+        syn_weight=np.empty(pre.size, dtype=np.int8),
+        axon_base=np.zeros(n_tiles * n_axons, dtype=np.int32),
+        axon_len=np.zeros(n_tiles * n_axons, dtype=np.int32),
+        axon_exp=np.zeros(n_tiles * n_axons, dtype=np.uint8),
+        axons_per_tile=axons_per_tile,
+        syn_per_tile=syn_per_tile,
+        fan_per_tile=fan_per_tile,
+    )
+    K.fill_tables(
+        perm,
+        pre,
+        post,
+        w,
+        e,
+        npc,
+        n_axons,
+        syn_start,
+        fan_ptr,
+        t.syn_target,
+        t.syn_weight,
+        t.axon_base,
+        t.axon_len,
+        t.axon_exp,
+        t.fan_tile,
+        t.fan_axon,
+    )
+    return t
+
+
+def host_output_mask(net: Network, host_outputs) -> np.ndarray:
+    """Which neurons send HOST_OUT flits: "all", "recorded", "none" or population names."""
+    host_out = np.zeros(net.num_neurons, dtype=bool)
+    if host_outputs == "all":
+        host_out[:] = True
+    elif host_outputs == "recorded":
+        host_out[net.recorded()] = True
+    elif host_outputs in ("none", None):
+        pass
+    else:
+        for name in host_outputs:
+            try:
+                p = net[name]
+            except KeyError:
+                raise CompileError(
+                    f"host_outputs names {name!r}, which is not a population"
+                ) from None
+            host_out[p.offset : p.offset + p.size] = True
+    return host_out
+
+
+def slot_tables(net: Network, core: CoreConfig, t: Tables, n_tiles: int, host_out) -> dict:
+    """Per-slot neuron tables over ``n_tiles * core.neurons`` slots (u0, v0, fan-out pointers
+    relative to each core's fan-out memory, host-output flags), cut per core by
+    :func:`core_images`."""
+    n_net, n = net.num_neurons, core.neurons
+    n_slots = n_tiles * n
+    s = {
+        "profile_idx": np.zeros(n_slots, dtype=np.uint8),
+        "u0": np.zeros(n_slots, dtype=np.int32),
+        "v0": np.zeros(n_slots, dtype=np.int32),
+        "fan_base": np.zeros(n_slots, dtype=np.int32),
+        "fan_len": np.zeros(n_slots, dtype=np.int32),
+        "host_out": np.zeros(n_slots, dtype=bool),
+    }
+    u0, v0 = net.initial_state()
+    s["u0"][t.slot_of], s["v0"][t.slot_of] = u0, v0
+    del u0, v0
+    core_fan_first = t.fan_ptr[np.minimum(np.arange(n_tiles) * t.npc, n_net)]
+    s["fan_base"][t.slot_of] = t.fan_ptr[:n_net] - core_fan_first[t.tile_of]
+    s["fan_len"][t.slot_of] = t.fan_cnt[:n_net]
+    s["host_out"][t.slot_of] = host_out
+    return s
+
+
+def core_images(net, core, t: Tables, slots: dict, tiles, fan_x, fan_y, tile_name):
+    """The CoreImage of every tile in ``tiles`` (views of the flat tables) and the number of
+    profiles each uses. ``fan_x``/``fan_y`` are the destination coordinates of every fan-out
+    entry, as the tiles' routers see them."""
+    n_net, n, npc, n_axons = net.num_neurons, core.neurons, t.npc, core.axons
+    prof_table, pop_prof = _profiles(net)
+    sizes = np.array([p.size for p in net.populations], dtype=np.int64)
+    neuron_prof = np.repeat(pop_prof, sizes) if sizes.size else np.zeros(0, dtype=np.int64)
+    cores, profiles_used = [], np.zeros(len(tiles), dtype=np.int64)
+    for k, tile in enumerate(tiles):
+        lo_n, hi_n = min(tile * npc, n_net), min((tile + 1) * npc, n_net)
+        sl = slice(tile * n, (tile + 1) * n)
+        if hi_n > lo_n:
+            used, local = np.unique(neuron_prof[lo_n:hi_n], return_inverse=True)
+            if used.size > core.profiles:
+                raise CompileError(
+                    f"{tile_name(tile)} needs {used.size} neuron profiles, the core holds "
+                    f"{core.profiles}; raise core.profiles or place fewer populations per core"
+                )
+            profiles = prof_table[used]
+            slots["profile_idx"][tile * n : tile * n + hi_n - lo_n] = local.reshape(-1)
+            profiles_used[k] = used.size
+        else:
+            profiles = CoreImage.empty_profiles()
+        f0, f1 = int(t.fan_ptr[lo_n]), int(t.fan_ptr[hi_n])
+        asl = slice(tile * n_axons, (tile + 1) * n_axons)
+        ssl = slice(int(t.syn_start[tile]), int(t.syn_start[tile + 1]))
+        cores.append(
+            CoreImage(
+                profiles=profiles,
+                axon_base=t.axon_base[asl],
+                axon_len=t.axon_len[asl],
+                axon_exp=t.axon_exp[asl],
+                syn_target=t.syn_target[ssl],
+                syn_weight=t.syn_weight[ssl],
+                fan_x=fan_x[f0:f1],
+                fan_y=fan_y[f0:f1],
+                fan_axon=t.fan_axon[f0:f1],
+                **{k: v[sl] for k, v in slots.items()},
+            )
+        )
+    return cores, profiles_used
+
+
+def population_info(net: Network):
+    """(names, offsets [P + 1]) of the populations, for mapping results back."""
+    names = [p.name for p in net.populations]
+    offsets = np.array([p.offset for p in net.populations] + [net.num_neurons], dtype=np.int64)
+    return names, offsets
 
 
 def compile_network(
@@ -121,198 +375,49 @@ def compile_network(
         When anything does not fit; the message says what, where and by how much.
     """
     t0 = time.perf_counter()
-    core = chip.core
-    n_net, n_src = net.num_neurons, net.num_sources
-    npc = core.neurons if neurons_per_core is None else int(neurons_per_core)
-    if not 1 <= npc <= core.neurons:
-        raise CompileError(f"neurons_per_core must be between 1 and {core.neurons:,}, not {npc:,}")
-    capacity = chip.tiles * npc
-    if n_net > capacity:
-        raise CompileError(
-            f"the network has {n_net:,} neurons, the chip holds {capacity:,} "
-            f"({chip.width} x {chip.height} cores x {npc:,} neurons); "
-            f"{n_net - capacity:,} do not fit"
-        )
-    n_tiles, width, n_axons, N = chip.tiles, chip.width, core.axons, core.neurons
-    n_pre = n_net + n_src
-
-    # --- placement: neurons in order fill tiles row-major, npc at a time ---
-    gid = np.arange(n_net, dtype=np.int64)
-    tile_of = gid // npc
-    slot_of = tile_of * N + gid % npc  # chip-global neuron slot
-
-    # --- accumulator worst case: every presynaptic element fires in the same tick ---
-    pre, post, w, e = net.synapse_arrays(compact=True)
-    pos, neg = K.acc_bounds(post, w, e, n_net)
-    lo, hi = core.acc_range
-    bad = np.flatnonzero((pos > hi) | (neg < lo))
-    if bad.size:
-        n = int(bad[0])
-        pop = next(p for p in net.populations if p.offset <= n < p.offset + p.size)
-        raise CompileError(
-            f"neuron {n:,} ({pop.name}[{n - pop.offset}]) can receive a summed input of "
-            f"{int(neg[n]):,}..{int(pos[n]):,} in one tick; the {core.acc_bits}-bit accumulator "
-            f"holds {lo:,}..{hi:,} (raise core.acc_bits or reduce weights)"
-        )
-    del pos, neg
-
-    # --- synapses sorted by (dest tile, pre, exponent): each run is one axon's row ---
-    perm = np.arange(pre.size, dtype=np.int32 if pre.size < 2**31 else np.int64)
-    if pre.size and e.min() != e.max():
-        perm = K.counting_sort(perm, e, 1, 8)
-    perm = K.counting_sort(perm, pre, 1, max(1, n_pre))
-    perm = K.counting_sort(perm, post, npc, n_tiles)
-    axons_per_tile, fan_cnt = K.count_groups(perm, pre, post, e, npc, n_tiles, max(1, n_pre))
-    syn_per_tile = (
-        np.bincount(post // npc, minlength=n_tiles)
-        if post.size
-        else np.zeros(n_tiles, dtype=np.int64)
+    core, n_net, n_tiles = chip.core, net.num_neurons, chip.tiles
+    npc = check_neurons_per_core(
+        core, n_tiles, n_net, neurons_per_core, f"{chip.width} x {chip.height} cores"
     )
-    fan_per_tile = np.bincount(tile_of, weights=fan_cnt[:n_net], minlength=n_tiles).astype(np.int64)
-    _check_capacity(chip, axons_per_tile, core.axons, "core.axons", "axons")
-    _check_capacity(chip, syn_per_tile, core.synapses, "core.synapses", "synapses")
-    _check_capacity(chip, fan_per_tile, core.fanout, "core.fanout", "fan-out entries")
-
-    syn_start = np.zeros(n_tiles + 1, dtype=np.int64)
-    np.cumsum(syn_per_tile, out=syn_start[1:])
-    fan_ptr = np.zeros(n_pre + 1, dtype=np.int64)
-    np.cumsum(fan_cnt[:n_pre], out=fan_ptr[1:])
-    syn_target = np.empty(pre.size, dtype=np.uint16)
-    syn_weight = np.empty(pre.size, dtype=np.int8)
-    axon_base = np.zeros(n_tiles * n_axons, dtype=np.int32)
-    axon_len = np.zeros(n_tiles * n_axons, dtype=np.int32)
-    axon_exp = np.zeros(n_tiles * n_axons, dtype=np.uint8)
-    fan_tile = np.empty(int(fan_ptr[-1]), dtype=np.int32)
-    fan_axon = np.empty(int(fan_ptr[-1]), dtype=np.int32)
-    K.fill_tables(
-        perm,
-        pre,
-        post,
-        w,
-        e,
-        npc,
-        n_axons,
-        syn_start,
-        fan_ptr,
-        syn_target,
-        syn_weight,
-        axon_base,
-        axon_len,
-        axon_exp,
-        fan_tile,
-        fan_axon,
-    )
-    del perm, pre, post, w, e
-    fan_x = (fan_tile % width).astype(np.uint8)
-    fan_y = (fan_tile // width).astype(np.uint8)
-    del fan_tile
-
-    # --- host outputs ---
-    host_out = np.zeros(n_net, dtype=bool)
-    if host_outputs == "all":
-        host_out[:] = True
-    elif host_outputs == "recorded":
-        host_out[net.recorded()] = True
-    elif host_outputs in ("none", None):
-        pass
-    else:
-        for name in host_outputs:
-            try:
-                p = net[name]
-            except KeyError:
-                raise CompileError(
-                    f"host_outputs names {name!r}, which is not a population"
-                ) from None
-            host_out[p.offset : p.offset + p.size] = True
-
-    # --- per-slot neuron tables (views per core below) ---
-    n_slots = n_tiles * N
-    s_prof = np.zeros(n_slots, dtype=np.uint8)
-    s_u0 = np.zeros(n_slots, dtype=np.int32)
-    s_v0 = np.zeros(n_slots, dtype=np.int32)
-    s_fan_base = np.zeros(n_slots, dtype=np.int32)
-    s_fan_len = np.zeros(n_slots, dtype=np.int32)
-    s_host = np.zeros(n_slots, dtype=bool)
-    u0, v0 = net.initial_state()
-    s_u0[slot_of], s_v0[slot_of] = u0, v0
-    del u0, v0
-    core_fan_first = fan_ptr[np.minimum(np.arange(n_tiles) * npc, n_net)]
-    s_fan_base[slot_of] = fan_ptr[:n_net] - core_fan_first[tile_of]
-    s_fan_len[slot_of] = fan_cnt[:n_net]
-    s_host[slot_of] = host_out
-    prof_table, pop_prof = _profiles(net)
-    sizes = np.array([p.size for p in net.populations], dtype=np.int64)
-    neuron_prof = np.repeat(pop_prof, sizes) if sizes.size else np.zeros(0, dtype=np.int64)
-
-    cores, profiles_used = [], np.zeros(n_tiles, dtype=np.int64)
-    for t in range(n_tiles):
-        lo_n, hi_n = min(t * npc, n_net), min((t + 1) * npc, n_net)
-        sl = slice(t * N, (t + 1) * N)
-        if hi_n > lo_n:
-            used, local = np.unique(neuron_prof[lo_n:hi_n], return_inverse=True)
-            if used.size > core.profiles:
-                raise CompileError(
-                    f"{_tile_name(chip, t)} needs {used.size} neuron profiles, the core holds "
-                    f"{core.profiles}; raise core.profiles or place fewer populations per core"
-                )
-            profiles = prof_table[used]
-            s_prof[t * N : t * N + hi_n - lo_n] = local.reshape(-1)
-            profiles_used[t] = used.size
-        else:
-            profiles = CoreImage.empty_profiles()
-        f0, f1 = int(fan_ptr[lo_n]), int(fan_ptr[hi_n])
-        asl = slice(t * n_axons, (t + 1) * n_axons)
-        ssl = slice(int(syn_start[t]), int(syn_start[t + 1]))
-        cores.append(
-            CoreImage(
-                profiles=profiles,
-                profile_idx=s_prof[sl],
-                u0=s_u0[sl],
-                v0=s_v0[sl],
-                axon_base=axon_base[asl],
-                axon_len=axon_len[asl],
-                axon_exp=axon_exp[asl],
-                syn_target=syn_target[ssl],
-                syn_weight=syn_weight[ssl],
-                fan_base=s_fan_base[sl],
-                fan_len=s_fan_len[sl],
-                fan_x=fan_x[f0:f1],
-                fan_y=fan_y[f0:f1],
-                fan_axon=fan_axon[f0:f1],
-                host_out=s_host[sl],
-            )
-        )
+    host_out = host_output_mask(net, host_outputs)
+    tile_name = lambda t: _tile_name(chip, t)
+    t = build_tables(net, core, n_tiles, npc, tile_name)
+    fan_x = (t.fan_tile % chip.width).astype(np.uint8)
+    fan_y = (t.fan_tile // chip.width).astype(np.uint8)
+    slots = slot_tables(net, core, t, n_tiles, host_out)
+    cores, profiles_used = core_images(net, core, t, slots, range(n_tiles), fan_x, fan_y, tile_name)
 
     # --- host-side input table: source s -> (x, y, axon) entries ---
-    s0 = int(fan_ptr[n_net])
+    s0 = int(t.fan_ptr[n_net])
+    names, offsets = population_info(net)
     image = ChipImage(
         chip=chip,
         cores=cores,
-        neuron_slot=slot_of,
-        src_ptr=fan_ptr[n_net:] - s0,
+        neuron_slot=t.slot_of,
+        src_ptr=t.fan_ptr[n_net:] - s0,
         src_x=fan_x[s0:].astype(np.int64),
         src_y=fan_y[s0:].astype(np.int64),
-        src_axon=fan_axon[s0:].astype(np.int64),
+        src_axon=t.fan_axon[s0:].astype(np.int64),
         recorded=net.recorded(),
-        population_names=[p.name for p in net.populations],
-        population_offsets=np.array([p.offset for p in net.populations] + [n_net], dtype=np.int64),
+        population_names=names,
+        population_offsets=offsets,
         network_name=net.name,
     )
     # The per-core tables are views of these; the image walk uses them without copying.
     image.set_flat_tables(
-        axon_base=axon_base,
-        axon_len=axon_len,
-        axon_exp=axon_exp,
-        syn_target=syn_target,
-        syn_weight=syn_weight,
-        syn_off=syn_start[:-1],
+        axon_base=t.axon_base,
+        axon_len=t.axon_len,
+        axon_exp=t.axon_exp,
+        syn_target=t.syn_target,
+        syn_weight=t.syn_weight,
+        syn_off=t.syn_start[:-1],
     )
     util = Utilization(
         chip=chip,
-        neurons=np.bincount(tile_of, minlength=n_tiles),
-        axons=axons_per_tile,
-        synapses=syn_per_tile,
-        fanout=fan_per_tile,
+        neurons=np.bincount(t.tile_of, minlength=n_tiles),
+        axons=t.axons_per_tile,
+        synapses=t.syn_per_tile,
+        fanout=t.fan_per_tile,
         profiles=profiles_used,
         compile_time=time.perf_counter() - t0,
     )
