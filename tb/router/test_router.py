@@ -16,9 +16,9 @@ import json
 import os
 
 import pytest
-from spikemesh.rtl.router import N_PORTS, route
 
 from spikemesh.config import ChipConfig, flit_layout
+from spikemesh.noc import N_PORTS, route
 from tb.mesh.test_mesh import BACKPRESSURE, tb_chip
 from tb.runner import long_run, run_cocotb
 

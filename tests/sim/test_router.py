@@ -3,10 +3,11 @@
 import random
 
 import pytest
-from spikemesh.rtl.router import N_PORTS, Port, Router, route, rr_grant
+from spikemesh.rtl.router import Router
 from spikemesh.sim.router import RouterModel
 
 from spikemesh.config import ChipConfig, RouterConfig, flit_layout
+from spikemesh.noc import N_PORTS, Port, route, rr_grant
 from tests.helpers import run_sim
 
 CHIP = ChipConfig(width=3, height=3)
