@@ -590,6 +590,17 @@ class Network:
             raise NetworkError(f"{where}: {name!r} is a {kind}; expected a {' or '.join(kinds)}")
         return self[name]
 
+    @classmethod
+    def from_nir(cls, source, *, dt=None, flavor="spec", strict=True, reset=None, inputs=None):
+        """Import a NIR graph or ``.nir`` file (spikemesh/nir_io.py, docs/nir.md).
+
+        The quantization report is kept as ``network.nir_report`` (``.format()`` prints it).
+        """
+        from .nir_io import import_nir
+
+        net, _ = import_nir(source, dt=dt, flavor=flavor, strict=strict, reset=reset, inputs=inputs)
+        return net
+
     # --- lookup and flat views used by every model ---
     def __getitem__(self, name):
         for x in self.populations + self.sources:
