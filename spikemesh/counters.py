@@ -609,7 +609,39 @@ def counters_from_image(image, result) -> Counters:
 
 def counters_from_network(net, image, result) -> Counters:
     """Counters of ``result`` from the network's own synapses (placement from the image)."""
+    table = fanout_from_network(net, image)
     spikes, inputs = _slot_spikes(image, result)
-    c = count(fanout_from_network(net, image), spikes, inputs)
+    c = count(table, spikes, inputs)
     c.source = "network"
     return _timing(c, result)
+
+
+# --- docs/counters.md's generated table -------------------------------------------------------
+
+DOC_BEGIN, DOC_END = "<!-- BEGIN counters -->\n", "<!-- END counters -->"
+
+
+def counters_markdown() -> str:
+    """The counter table of docs/counters.md, from :data:`COUNTERS`."""
+    rows = [
+        "| counter | block | per tick | timing | width | increments |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in COUNTERS:
+        kind = "timing-free" if s.timing_free else "**timing-dependent**"
+        rows.append(f"| `{s.name}` | {s.block} | {s.shape} | {kind} | {s.bits} | {s.increments} |")
+    return "\n".join(rows) + "\n"
+
+
+def update_doc(path) -> None:
+    """Rewrite the generated table between the markers of ``path``."""
+    from pathlib import Path
+
+    p = Path(path)
+    text = p.read_text()
+    a, b = text.index(DOC_BEGIN) + len(DOC_BEGIN), text.index(DOC_END)
+    p.write_text(text[:a] + counters_markdown() + text[b:])
+
+
+if __name__ == "__main__":  # python -m spikemesh.counters: refresh docs/counters.md
+    update_doc(__file__.rsplit("/", 2)[0] + "/docs/counters.md")
