@@ -221,6 +221,12 @@ def _deliver(ids, indptr, post, weight, row_exp, acc):
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
+def _deliver_ids(ids, indptr, post, weight, row_exp, acc):
+    """:func:`_deliver` callable from Python (FastSim.deliver)."""
+    return _deliver(ids, indptr, post, weight, row_exp, acc)
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
 def _run_ticks(
     t0,
     t1,
@@ -587,7 +593,7 @@ class FastSim:
         np.cumsum(np.bincount(tt, minlength=ticks), out=in_ptr[1:])
         return in_ptr, ii.astype(np.int64) + n
 
-    def run_events(self, ticks, inputs=None, *, progress=False):
+    def run_events(self, ticks, inputs=None, *, progress=False, after_tick=None):
         """Run ``ticks`` ticks from the current state; return the spikes as events.
 
         Parameters
@@ -597,6 +603,12 @@ class FastSim:
             or as already converted by :meth:`input_events`.
         progress : bool
             Show a progress bar with ticks/s and synaptic events/s.
+        after_tick : callable, optional
+            Called as ``after_tick(t, ids)`` after tick ``t`` (relative to this call) has
+            delivered its own events and before tick ``t + 1`` updates, with the neurons that
+            fired at ``t``. It may :meth:`deliver` more events for ``t + 1`` (a distributed
+            run delivers the spikes other processes sent); the kernel then runs one tick
+            per call.
 
         Returns
         -------
@@ -623,7 +635,7 @@ class FastSim:
         ev = np.array([self.events], dtype=np.int64)
         bar = _Progress(ticks, self.events) if progress else None
         t = 0
-        chunk = ticks if bar is None else 1
+        chunk = ticks if bar is None and after_tick is None else 1
         t_start = time.perf_counter()
         while t < ticks:
             t_end = min(ticks, t + chunk)
@@ -642,17 +654,28 @@ class FastSim:
             )
             if t_new < t_end:  # spike buffer full: grow and go on
                 spk_buf = np.concatenate([spk_buf, np.empty(spk_buf.size + n, dtype=np.int32)])
+            if after_tick is not None:
+                for tt in range(t, t_new):
+                    after_tick(tt, spk_buf[spk_ptr[tt] : spk_ptr[tt + 1]])
             t = t_new
             if bar is not None:
                 bar.update(t, int(ev[0]))
                 # Aim for ~10 bar updates per second without slowing the kernel.
                 el = time.perf_counter() - t_start
-                chunk = max(1, min(ticks, int(0.1 * t / el) if el > 0 else chunk * 2))
+                if after_tick is None:
+                    chunk = max(1, min(ticks, int(0.1 * t / el) if el > 0 else chunk * 2))
         if bar is not None:
             bar.close()
         self.tick += ticks
         self.events = int(ev[0])
         return spk_ptr, spk_buf[: spk_ptr[-1]], u_tr, v_tr
+
+    def deliver(self, ids) -> int:
+        """Deliver the rows of presynaptic ``ids`` into the accumulators now: they are
+        integrated at the next update. Returns the number of synaptic events (not added to
+        :attr:`events`)."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        return int(_deliver_ids(ids, self.indptr, self.post, self.weight, self.row_exp, self.acc))
 
     def run(self, ticks, inputs=None, *, progress=False) -> Result:
         """Run ``ticks`` ticks; return a :class:`~spikemesh.golden.Result` (backend "tlm").

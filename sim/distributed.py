@@ -1,0 +1,632 @@
+"""A system of chips simulated functionally across MPI processes (mpi4py), bit-exact with one.
+
+Each of the R ranks takes a contiguous run of chips (:func:`chip_ranges`) and runs their
+neurons with the fast kernel (sim/fast.py) over a CSR walked out of the chips' own tables
+(fan-out -> axon -> synapse row, the walk of sim/chip.py, on the rank's chips stacked into
+one mesh). Rows of that CSR are the rank's neuron slots, the sources, and *ghosts*: the
+neurons of other ranks that have fan-out entries into this rank's chips. A ghost's row
+holds the synapses its spike reaches here; it is built once, at setup, from the fan-out
+entries its owner sends (one MPI_Alltoallv per table).
+
+A tick on every rank: update its neurons and deliver its own spikes and the inputs
+stamped t (one kernel call), then send the ids of its spiking neurons that have targets on
+another rank to that rank (MPI_Alltoall of counts, then MPI_Alltoallv of 4-byte global
+slot ids), and deliver the ghosts' rows of the ids received. All of that lands in the
+accumulators before tick t + 1's update, which is chip.md's one-tick delay; the
+accumulators add modulo 2^acc_bits, so neither the order of arrival nor the number of
+ranks can change a bit of the result.
+
+Errors: ranks that disagree (another image, other inputs, more ranks than chips) or a rank
+that fails while setting up raise the same :class:`DistributedError` on every rank; a rank
+that fails inside the tick loop, where the others wait in a collective, prints its error
+and calls ``MPI_Abort``, so the launch ends with an error instead of hanging.
+
+The functional model knows no cycles. The timed model of a system (the chip-to-chip link
+latency, docs/scale.md) plugs in at the same place: the rank layout, the ghost tables and
+the per-tick exchange stay; the exchange then carries flits stamped with their cycle.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+from spikemesh.firmware import _kernels as K
+from spikemesh.firmware.system import SystemImage
+
+from spikemesh.coreimage import PROFILE_COLUMNS
+from spikemesh.errors import SpikemeshError
+from spikemesh.golden import Result
+
+from .chip import _expand, image_neurons
+from .fast import FastSim
+
+__all__ = ["DistributedError", "DistributedSim", "chip_ranges", "run_system"]
+
+
+class DistributedError(SpikemeshError):
+    """A distributed run cannot go on: the ranks disagree, or one of them failed."""
+
+
+class _SerialComm:
+    """The few collectives a one-process run uses, without MPI (mpi4py need not be there)."""
+
+    rank, size = 0, 1
+
+    def allgather(self, x):
+        return [x]
+
+    def gather(self, x, root=0):
+        return [x]
+
+    def Abort(self, code=1):  # MPI's name
+        raise SystemExit(code)
+
+
+def world():
+    """MPI's COMM_WORLD, or a one-process stand-in when mpi4py is not installed."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return _SerialComm()
+    return MPI.COMM_WORLD
+
+
+def chip_ranges(chips: int, ranks: int) -> list[tuple[int, int]]:
+    """Rank r runs chips ``[c0, c1)``: contiguous runs as even as the counts allow."""
+    if ranks > chips:
+        raise DistributedError(
+            f"{ranks} ranks for a system of {chips} chip(s): each rank needs at least one "
+            f"chip; launch at most {chips} ranks or use a system with more chips"
+        )
+    return [(r * chips // ranks, (r + 1) * chips // ranks) for r in range(ranks)]
+
+
+def _agree(comm, fn, what):
+    """Run ``fn`` on every rank; if it fails on any, raise the same error on all of them."""
+    err, out = None, None
+    try:
+        out = fn()
+    except (SpikemeshError, OSError, ValueError) as e:
+        err = f"{type(e).__name__}: {e}" if not isinstance(e, SpikemeshError) else str(e)
+    errors = comm.allgather(err)
+    bad = [(r, e) for r, e in enumerate(errors) if e is not None]
+    if bad:
+        r, e = bad[0]
+        more = f" (and {len(bad) - 1} other rank(s))" if len(bad) > 1 else ""
+        raise DistributedError(f"{what} failed on rank {r}{more}: {e}")
+    return out
+
+
+def _same_everywhere(comm, value, what):
+    values = comm.allgather(value)
+    odd = [r for r, v in enumerate(values) if v != values[0]]
+    if odd:
+        raise DistributedError(
+            f"rank {odd[0]} was given {what} other than rank 0's ({len(odd)} of "
+            f"{len(values)} ranks differ); every rank must be launched with the same {what}"
+        )
+
+
+@njit(cache=True)
+def _pack(spikes, dest_ptr, dest_rank, base, counts, out):
+    """Ids (base + local slot) of the spiking neurons, grouped by the ranks they go to."""
+    counts[:] = 0
+    for i in spikes:
+        for k in range(dest_ptr[i], dest_ptr[i + 1]):
+            counts[dest_rank[k]] += 1
+    pos = np.zeros(counts.size, dtype=np.int64)
+    for r in range(1, counts.size):
+        pos[r] = pos[r - 1] + counts[r - 1]
+    for i in spikes:
+        for k in range(dest_ptr[i], dest_ptr[i + 1]):
+            r = dest_rank[k]
+            out[pos[r]] = base + i
+            pos[r] += 1
+
+
+def _alltoallv(comm, parts, dtype):
+    """Send ``parts[r]`` (arrays of ``dtype``) to rank r; return what every rank sent here,
+    concatenated in rank order."""
+    from mpi4py import MPI
+
+    send = np.concatenate([np.asarray(p, dtype=dtype) for p in parts])
+    scount = np.array([len(p) for p in parts], dtype=np.int64)
+    rcount = np.empty_like(scount)
+    comm.Alltoall(scount, rcount)
+    recv = np.empty(int(rcount.sum()), dtype=dtype)
+    mt = MPI._typedict[np.dtype(dtype).char]
+    sd = np.concatenate([[0], np.cumsum(scount)[:-1]])
+    rd = np.concatenate([[0], np.cumsum(rcount)[:-1]])
+    comm.Alltoallv([send, (scount, sd), mt], [recv, (rcount, rd), mt])
+    return recv
+
+
+class DistributedSim:
+    """This rank's share of a system: its chips' neurons on the fast kernel, and the tables
+    that route spikes between ranks.
+
+    Parameters
+    ----------
+    image : SystemImage or path
+        The compiled system; from a file, each rank reads only its own chips.
+    comm : mpi4py communicator, optional
+        Default: COMM_WORLD (a one-process stand-in when mpi4py is not installed).
+
+    Members
+    -------
+    chips : (c0, c1)
+        The chips this rank runs.
+    sim : FastSim
+        Over this rank's slots: rows are its slots, then sources, then ghosts.
+    setup_time, comm_time, wait_time : float
+        Seconds spent setting up, in the per-tick exchange, and (when measured) waiting
+        for the slowest rank at a barrier before it.
+    """
+
+    def __init__(self, image, *, comm=None):
+        t_start = time.perf_counter()
+        self.comm = comm = world() if comm is None else comm
+        self.rank, self.size = comm.rank, comm.size
+        owned = not isinstance(image, SystemImage)
+        head = _agree(
+            comm,
+            lambda: SystemImage.load(image, chips=[]) if owned else image,
+            "reading the system image",
+        )
+        _same_everywhere(comm, _agree(comm, head.digest, "hashing the image"), "system image")
+        self.system = s = head.system
+        ranges = chip_ranges(s.chips, self.size)  # raises alike on every rank
+        self.chips = c0, c1 = ranges[self.rank]
+        img = _agree(
+            comm,
+            lambda: SystemImage.load(image, chips=range(c0, c1)) if owned else image,
+            "loading this rank's chips",
+        )
+        self.num_neurons, self.num_sources = img.num_neurons, img.num_sources
+        self.recorded_all = img.recorded
+        n_chip = s.chip.neurons
+        self.n_local = (c1 - c0) * n_chip
+        self.slot_base = c0 * n_chip
+        if s.neurons >= 2**31:
+            raise DistributedError(f"{s.neurons:,} neuron slots do not fit the 32-bit spike ids")
+        rank_of_chip = np.repeat(np.arange(self.size), [b - a for a, b in ranges])
+        local, remote, pairs = _agree(
+            comm, lambda: _split_entries(img, ranges, rank_of_chip, self.rank), "splitting fan-out"
+        )
+        self._routing(pairs)
+        ghosts = self._exchange(remote, ranges) if self.size > 1 else _no_ghosts()
+        del remote
+        self.ghost_slots = ghosts["slot"]
+        build = functools.partial(self._build, img, local, ghosts, owned)
+        self.sim = _agree(comm, build, "building this rank's model")
+        del local, ghosts, build
+        self.comm_time = self.wait_time = 0.0
+        self.ghost_events = 0
+        self.exchanged = 0  # spike ids sent by this rank
+        self.setup_time = time.perf_counter() - t_start
+
+    # --- setup ---
+    def _routing(self, pairs):
+        """dest_ptr/dest_rank: the other ranks each local neuron's spikes go to."""
+        nl = self.n_local
+        if pairs:
+            who = np.concatenate([p[0] for p in pairs])
+            rk = np.concatenate([p[1] for p in pairs])
+            order = np.lexsort((rk, who))
+            who, rk = who[order], rk[order]
+        else:
+            who = rk = np.zeros(0, dtype=np.int64)
+        self.dest_ptr = np.zeros(nl + 1, dtype=np.int64)
+        np.cumsum(np.bincount(who, minlength=nl), out=self.dest_ptr[1:])
+        self.dest_rank = rk.astype(np.int64)
+        self._sendbuf = np.empty(max(1, rk.size), dtype=np.int32)
+
+    def _exchange(self, remote, ranges):
+        """Send each rank the fan-out entries of this rank's neurons into its chips."""
+        comm, out = self.comm, {}
+        for key, dt in (("slot", np.int64), ("count", np.int64), ("x", np.uint8)):
+            out[key] = _alltoallv(
+                comm, [np.concatenate(remote[r][key]) for r in range(self.size)], dt
+            )
+        for key, dt in (("y", np.uint16), ("axon", np.int32)):
+            out[key] = _alltoallv(
+                comm, [np.concatenate(remote[r][key]) for r in range(self.size)], dt
+            )
+        if out["slot"].size > 1 and np.any(np.diff(out["slot"]) <= 0):
+            raise DistributedError("ghost neurons arrived out of order (internal error)")
+        return out
+
+    def _build(self, img, local, ghosts, owned):
+        """The FastSim over this rank's slots: neuron tables, then the CSR walk."""
+        s, (c0, c1) = self.system, self.chips
+        chip, n_chip = s.chip, s.chip.neurons
+        mine = [img.chips[c] for c in range(c0, c1)]
+        parts = [image_neurons(ci) for ci in mine]
+        params = np.concatenate([p[0] for p in parts])
+        u0 = np.concatenate([p[1] for p in parts])
+        v0 = np.concatenate([p[2] for p in parts])
+        del parts
+        self.slot_to_net = np.full(self.n_local, -1, dtype=np.int64)
+        rec_slot, rec_net = [], []
+        for j, (c, ci) in enumerate(zip(range(c0, c1), mine, strict=True)):
+            first = int(img.neuron_first[c])
+            self.slot_to_net[j * n_chip + ci.neuron_slot] = first + np.arange(ci.num_neurons)
+            rec_slot.append(j * n_chip + ci.neuron_slot[ci.recorded])
+            rec_net.append(first + ci.recorded)
+        self.rec_net = np.concatenate(rec_net).astype(np.int64)
+        lists = list(local)
+        lists.append(_source_list(mine, c0, range(c0, c1), chip.height, self.n_local))
+        g = ghosts["slot"].size
+        cnt = ghosts["count"]
+        lists.append(
+            (
+                g,
+                self.n_local + self.num_sources,
+                np.cumsum(cnt) - cnt,
+                cnt,
+                ghosts["x"],
+                ghosts["y"],
+                ghosts["axon"],
+            )
+        )
+        flat = _stack_tables(mine, chip.core, owned)
+        indptr, post, weight = _walk(
+            lists,
+            flat,
+            chip.width,
+            chip.core.axons,
+            chip.core.neurons,
+            self.n_local + self.num_sources + g,
+        )
+        del lists, flat
+        if owned:
+            for c in range(c0, c1):
+                img.chips[c] = None
+        return FastSim(
+            indptr=indptr,
+            post=post,
+            weight=weight,
+            **{k: params[:, i] for i, k in enumerate(PROFILE_COLUMNS)},
+            u0=u0,
+            v0=v0,
+            num_sources=self.num_sources + g,
+            acc_bits=chip.core.acc_bits,
+            recorded=np.concatenate(rec_slot).astype(np.int64),
+        )
+
+    # --- running ---
+    def _after_tick(self, measure_wait):
+        comm, size = self.comm, self.size
+        from mpi4py import MPI
+
+        scount = np.zeros(size, dtype=np.int64)
+        rcount = np.zeros(size, dtype=np.int64)
+        ghost_row0 = self.n_local + self.num_sources
+        i32 = MPI.INT32_T
+
+        def exchange(t, ids):
+            _pack(ids, self.dest_ptr, self.dest_rank, self.slot_base, scount, self._sendbuf)
+            t0 = time.perf_counter()
+            if measure_wait:
+                comm.Barrier()
+                t1 = time.perf_counter()
+                self.wait_time += t1 - t0
+                t0 = t1
+            comm.Alltoall(scount, rcount)
+            recv = np.empty(int(rcount.sum()), dtype=np.int32)
+            sd = np.cumsum(scount) - scount
+            rd = np.cumsum(rcount) - rcount
+            comm.Alltoallv([self._sendbuf, (scount, sd), i32], [recv, (rcount, rd), i32])
+            self.comm_time += time.perf_counter() - t0
+            self.exchanged += int(scount.sum())
+            rows = ghost_row0 + np.searchsorted(self.ghost_slots, recv)
+            self.ghost_events += self.sim.deliver(rows)
+
+        return exchange
+
+    def input_events(self, ticks, inputs=None):
+        """The input raster bool [ticks, S] as the kernel's (in_ptr, in_ids) on this rank."""
+        ticks, s = int(ticks), self.num_sources
+        in_ptr = np.zeros(ticks + 1, dtype=np.int64)
+        if inputs is None:
+            return in_ptr, np.zeros(0, dtype=np.int64)
+        inputs = np.asarray(inputs)
+        if inputs.shape != (ticks, s) or inputs.dtype != bool:
+            raise DistributedError(
+                f"inputs must be a boolean array of shape ({ticks}, {s}), "
+                f"not {inputs.dtype} {inputs.shape}"
+            )
+        tt, ii = np.nonzero(inputs)
+        np.cumsum(np.bincount(tt, minlength=ticks), out=in_ptr[1:])
+        return in_ptr, ii.astype(np.int64) + self.n_local
+
+    def run_events(self, ticks, inputs=None, *, progress=False, measure_wait=False):
+        """Run ``ticks`` ticks; return this rank's spikes as events over its local slots
+        (``FastSim.run_events``' tuple). Every rank must pass the same ``inputs``."""
+        comm, ticks = self.comm, int(ticks)
+        ev_in = _agree(comm, lambda: self.input_events(ticks, inputs), "reading the inputs")
+        # the events without this rank's row offset: the raster itself
+        digest = _inputs_digest(ticks, (ev_in[0], ev_in[1] - self.n_local))
+        _same_everywhere(comm, digest, "inputs")
+        if self.size == 1:
+            return self.sim.run_events(ticks, ev_in, progress=progress)
+        try:
+            return self.sim.run_events(
+                ticks,
+                ev_in,
+                progress=progress and self.rank == 0,
+                after_tick=self._after_tick(measure_wait),
+            )
+        except BaseException as e:  # the others wait in a collective: end the whole launch
+            print(
+                f"error: rank {self.rank} failed during the run: {type(e).__name__}: {e}",
+                file=sys.stderr,
+                flush=True,
+            )
+            comm.Abort(1)
+            raise
+
+    @property
+    def events(self) -> int:
+        """Synaptic events delivered on this rank (its own, the inputs' and the ghosts')."""
+        return self.sim.events + self.ghost_events
+
+    def run(self, ticks, inputs=None, *, progress=False) -> Result | None:
+        """Run and gather a :class:`~spikemesh.golden.Result` on rank 0 (None elsewhere)."""
+        t0 = time.perf_counter()
+        ticks = int(ticks)
+        spk_ptr, spk_ids, u_tr, v_tr = self.run_events(ticks, inputs, progress=progress)
+        wall = time.perf_counter() - t0
+        tick_of = np.repeat(np.arange(ticks), np.diff(spk_ptr))
+        net_id = self.slot_to_net[spk_ids]
+        keep = net_id >= 0  # a slot without a neuron may fire but reaches nothing
+        sim = self.sim
+        own = self.slot_to_net >= 0
+        part = {
+            "tick": tick_of[keep],
+            "id": net_id[keep],
+            "rec": self.rec_net,
+            "u": u_tr,
+            "v": v_tr,
+            "ids": self.slot_to_net[own],
+            "fu": sim.u[own],
+            "fv": sim.v[own],
+            "events": self.events,
+            "comm_time": self.comm_time,
+        }
+        parts = self.comm.gather(part, root=0)
+        if self.rank != 0:
+            return None
+        return self._result(parts, ticks, inputs, wall)
+
+    def _result(self, parts, ticks, inputs, wall):
+        n, rec = self.num_neurons, self.recorded_all
+        spikes = np.zeros((ticks, n), dtype=bool)
+        final_u = np.zeros(n, dtype=np.int32)
+        final_v = np.zeros(n, dtype=np.int32)
+        col = {int(g): k for k, g in enumerate(rec)}
+        u = np.zeros((ticks, rec.size), dtype=np.int32)
+        v = np.zeros((ticks, rec.size), dtype=np.int32)
+        for p in parts:
+            spikes[p["tick"], p["id"]] = True
+            final_u[p["ids"]], final_v[p["ids"]] = p["fu"], p["fv"]
+            for j, g in enumerate(p["rec"]):
+                u[:, col[int(g)]], v[:, col[int(g)]] = p["u"][:, j], p["v"][:, j]
+        inputs = (
+            np.zeros((ticks, self.num_sources), dtype=bool)
+            if inputs is None
+            else np.asarray(inputs, dtype=bool)
+        )
+        extra = {
+            "events": sum(p["events"] for p in parts),
+            "neuron_spikes": int(spikes.sum()),
+            "input_spikes": int(inputs.sum()),
+            "setup_time": self.setup_time,
+            "ranks": self.size,
+            "comm_time": max(p["comm_time"] for p in parts),
+        }
+        return Result(
+            spikes=spikes,
+            inputs=inputs,
+            recorded=rec.copy(),
+            u=u,
+            v=v,
+            final_u=final_u,
+            final_v=final_v,
+            backend="tlm",
+            wall_time=wall,
+            extra=extra,
+        )
+
+
+def _inputs_digest(ticks, ev_in):
+    h = hashlib.sha256(str(ticks).encode())
+    for a in ev_in:
+        h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def _no_ghosts():
+    z = np.zeros(0, dtype=np.int64)
+    return {
+        "slot": z,
+        "count": z,
+        "x": np.zeros(0, np.uint8),
+        "y": np.zeros(0, np.uint16),
+        "axon": np.zeros(0, np.int32),
+    }
+
+
+def _split_entries(img, ranges, rank_of_chip, rank):
+    """Cut this rank's chips' fan-out entries into walk lists for its own chips and, per
+    other rank, the entries into that rank's chips (with the neurons' global slots).
+
+    Chips are stacked into one mesh per rank (chip c0 + j at rows j * height ...), so an
+    entry's y becomes ``y + height * (chip - c0 of the rank that owns it)``.
+    """
+    s = img.system
+    c0, c1 = ranges[rank]
+    n_chip, h = s.chip.neurons, s.chip.height
+    n_core = s.chip.core.neurons
+    local, pairs = [], []
+    remote = [{k: [np.zeros(0, np.int64)] for k in ("slot", "count", "x", "y", "axon")}]
+    remote = [{k: [np.zeros(0, np.int64)] for k in remote[0]} for _ in ranges]
+    for j, c in enumerate(range(c0, c1)):
+        ci, fc, f = img.chips[c], img.fan_chip[c], 0
+        for t, core in enumerate(ci.cores):
+            ent = fc[f : f + core.fan_x.size]
+            f += core.fan_x.size
+            row = j * n_chip + t * n_core
+            ranks_e = rank_of_chip[ent]
+            if ent.size == 0 or (ranks_e == rank).all():
+                y = (
+                    core.fan_y
+                    if (ent == c0).all()
+                    else core.fan_y + h * (ent.astype(np.int64) - c0)
+                )
+                local.append(
+                    (n_core, row, core.fan_base, core.fan_len, core.fan_x, y, core.fan_axon)
+                )
+                continue
+            k, owner = _expand(core.fan_base, core.fan_len)
+            rk = ranks_e[k]
+            for r in np.unique(rk):
+                m = rk == r
+                kk, ow = k[m], owner[m]
+                cnt = np.bincount(ow, minlength=n_core)
+                y = core.fan_y[kk] + h * (ent[kk].astype(np.int64) - ranges[r][0])
+                if r == rank:
+                    local.append(
+                        (
+                            n_core,
+                            row,
+                            np.cumsum(cnt) - cnt,
+                            cnt,
+                            core.fan_x[kk],
+                            y,
+                            core.fan_axon[kk],
+                        )
+                    )
+                    continue
+                nz = np.flatnonzero(cnt)
+                out = remote[r]
+                out["slot"].append(c0 * n_chip + row + nz)
+                out["count"].append(cnt[nz])
+                out["x"].append(core.fan_x[kk])
+                out["y"].append(y)
+                out["axon"].append(core.fan_axon[kk])
+                pairs.append((row + nz, np.full(nz.size, r, dtype=np.int64)))
+    return local, remote, pairs
+
+
+def _source_list(mine, c0, chips, height, row):
+    """One walk list for the sources: each source's host entries into this rank's chips."""
+    owners, xs, ys, axons = [], [], [], []
+    s = mine[0].num_sources
+    for ci, c in zip(mine, chips, strict=True):
+        owners.append(np.repeat(np.arange(s), np.diff(ci.src_ptr)))
+        xs.append(ci.src_x)
+        ys.append(ci.src_y + height * (c - c0))
+        axons.append(ci.src_axon)
+    owner = np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")
+    cnt = np.bincount(owner, minlength=s)
+    return (
+        s,
+        row,
+        np.cumsum(cnt) - cnt,
+        cnt,
+        np.concatenate(xs)[order],
+        np.concatenate(ys)[order],
+        np.concatenate(axons)[order],
+    )
+
+
+def _stack_tables(mine, core, owned):
+    """The axon and synapse tables of this rank's chips as one flat set (chips stacked), the
+    form the image walk reads. Images this rank loaded itself give up each core's tables as
+    they are copied, so the copy never doubles them."""
+    cores = [c for ci in mine for c in ci.cores]
+    a = core.axons
+    sizes = np.array([c.syn_target.size for c in cores], dtype=np.int64)
+    flat = {
+        "axon_base": np.empty(len(cores) * a, dtype=np.int32),
+        "axon_len": np.empty(len(cores) * a, dtype=np.int32),
+        "axon_exp": np.empty(len(cores) * a, dtype=np.uint8),
+        "syn_target": np.empty(int(sizes.sum()), dtype=np.uint16),
+        "syn_weight": np.empty(int(sizes.sum()), dtype=np.int8),
+        "syn_off": np.cumsum(sizes) - sizes,
+    }
+    for t, c in enumerate(cores):
+        for name in ("axon_base", "axon_len", "axon_exp"):
+            flat[name][t * a : (t + 1) * a] = getattr(c, name)
+        o = flat["syn_off"][t]
+        for name in ("syn_target", "syn_weight"):
+            flat[name][o : o + sizes[t]] = getattr(c, name)
+        if owned:
+            c.axon_base = c.axon_len = c.axon_exp = c.syn_target = c.syn_weight = None
+    return flat
+
+
+def _walk(lists, flat, width, n_axons, neurons, rows):
+    """The image walk of sim/chip.py::image_csr over walk lists (rows, first row, fan-out
+    tables): CSR rows of chip slots, ``w << axon exponent``."""
+    counts = np.zeros(rows, dtype=np.int64)
+    for m, row, fb, fl, fx, fy, fa in lists:
+        if m:
+            K.walk_count(m, width, 0, fb, fl, fx, fy, fa, flat["axon_len"], n_axons, counts, row)
+    indptr = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    del counts
+    n_slots = flat["axon_len"].size // n_axons * neurons
+    post = np.empty(int(indptr[-1]), dtype=np.uint16 if n_slots <= 1 << 16 else np.uint32)
+    weight = np.empty(int(indptr[-1]), dtype=np.int16)
+    for m, row, fb, fl, fx, fy, fa in lists:
+        if m:
+            K.walk_fill(
+                m,
+                width,
+                fb,
+                fl,
+                fx,
+                fy,
+                fa,
+                flat["axon_base"],
+                flat["axon_len"],
+                flat["axon_exp"],
+                n_axons,
+                flat["syn_off"],
+                flat["syn_target"],
+                flat["syn_weight"],
+                neurons,
+                indptr,
+                row,
+                post,
+                weight,
+            )
+    return indptr, post, weight
+
+
+def run_system(system_image, inputs, ticks, *, comm=None, progress=False) -> Result | None:
+    """Run a compiled system for ``ticks`` ticks on the ranks of ``comm`` (default: all).
+
+    Parameters
+    ----------
+    system_image : SystemImage or path
+    inputs : bool [ticks, S] or None
+        The input raster; the same on every rank (checked).
+
+    Returns
+    -------
+    Result on rank 0 (bit-exact with a one-process run and with ``run_golden``), None on
+    the other ranks.
+    """
+    if isinstance(system_image, (str, Path)):
+        system_image = Path(system_image)
+    return DistributedSim(system_image, comm=comm).run(ticks, inputs, progress=progress)
