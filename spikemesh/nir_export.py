@@ -184,7 +184,7 @@ def _rebuild(graph, gmeta, name):
         if type(ref) is not type(node):
             return None
     pred = {b: a for a, b in graph.edges}
-    succ = {a: b for a, b in graph.edges}
+    succ = dict(graph.edges)
     for n, node in _ordered(graph, ("Linear",)):
         m = _meta(node)
         pi, po = _ints(m["spikemesh_pre_idx"]), _ints(m["spikemesh_post_idx"])
