@@ -229,6 +229,22 @@ class TimedChipModel:
         self._dx_off, self._dy_off = fl.offsets["dest_x"], fl.offsets["dest_y"]
         self.cycle = 0
 
+    def load_image(self, image):
+        """Place ``image`` in every core's memories before cycle 0 (``CoreModel.load``: the
+        state that ``config_commands(image)`` leaves behind), instead of spending cycles
+        writing it over the host link."""
+        from spikemesh.errors import ImageError
+
+        image.check()
+        if image.chip != self.chip:
+            raise ImageError(
+                f"the image is compiled for a {image.chip.width} x {image.chip.height} chip "
+                f"({image.chip.core.neurons} neurons per core), this model is "
+                f"{self.chip.width} x {self.chip.height} ({self.chip.core.neurons})"
+            )
+        for core, img in zip(self.cores, image.cores, strict=True):
+            core.load(img)
+
     def _inject_flit(self, c):
         # kind = SPIKE (0); dest_x is the unsigned tile x zero-extended into the signed field
         return (

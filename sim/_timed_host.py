@@ -1,0 +1,299 @@
+"""Numba kernel of the host link and tick controller for the compiled timed model.
+
+The readable specification is ``sim/hostlink.py::HostLinkModel`` (cycle-exact with
+rtl/hostlink.py); :func:`host_cycle` is its ``comb`` and ``clock`` in one call, over an
+int64 state vector ``h`` (columns ``H_*``). Commands arrive packed as rows
+(op, tile_x, tile_y, arg, data).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+
+from spikemesh.hostlink import Cmd, Rsp, StatusReg
+
+from ._timed_core import P_H, P_W, P_WATCHDOG
+
+MASK32 = (1 << 32) - 1
+MASK24 = (1 << 24) - 1
+
+(
+    H_CMDV,  # command register: valid, op, tile_x, tile_y, arg, data
+    H_OP,
+    H_TX,
+    H_TY,
+    H_ARG,
+    H_DATA,
+    H_TICK,
+    H_TLEFT,
+    H_RUNNING,
+    H_HDONE,
+    H_FIRST,
+    H_CYC,
+    H_LAST,
+    H_ERR,
+    H_HIN,
+    H_HOUT,
+    H_TDV,  # pending TICK_DONE (tick, cycles)
+    H_TDT,
+    H_TDC,
+    H_STV,  # pending STATUS (index, value)
+    H_STI,
+    H_STX,
+    H_SSV,  # pending STATE (u, v)
+    H_SSU,
+    H_SSW,
+    H_SPV,  # pending SPIKE (source payload, tick)
+    H_SPP,
+    H_SPT,
+    H_RSV,  # response register (op, a, b)
+    H_RSOP,
+    H_RSA,
+    H_RSB,
+    H_RDO,  # a read-back is outstanding
+    H_LEN,
+) = range(34)
+
+# comb outputs: indices into the int64 vector ``o``
+(
+    O_CFG,
+    O_INJ,
+    O_READ,
+    O_START,
+    O_PARITY,
+    O_HOST_READY,
+    O_READ_IN_READY,
+    O_CMD_READY,
+    O_LEN,
+) = range(9)
+
+# inputs: indices into the int64 vector ``i``
+(
+    I_CMD_VALID,
+    I_OP,
+    I_TX,
+    I_TY,
+    I_ARG,
+    I_DATA,
+    I_CFG_READY,
+    I_READ_READY,
+    I_INJECT_READY,
+    I_READ_VALID,
+    I_READ_U,
+    I_READ_V,
+    I_HOST_VALID,
+    I_HOST_PAYLOAD,
+    I_ALL_DONE,
+    I_FLITS_IN,
+    I_FLITS_OUT,
+    I_MISROUTE,
+    I_LEN,
+) = range(19)
+
+_NONE, _END_TICK, _RUN, _STATUS, _RESET = range(5)
+C_NOP, C_CONFIG, C_INPUT, C_END, C_RUN, C_READ, C_STATUS, C_RESET = (int(c) for c in Cmd)
+R_SPIKE, R_TICK_DONE, R_STATE, R_STATUS = (
+    int(Rsp.SPIKE),
+    int(Rsp.TICK_DONE),
+    int(Rsp.STATE),
+    int(Rsp.STATUS),
+)
+S_TICK, S_LAST, S_FIN, S_FOUT, S_ERR, S_HIN, S_HOUT = (int(s) for s in StatusReg)
+
+
+@nb.njit(cache=True, nogil=True)
+def _status_value(h, index, i):
+    if index == S_TICK:
+        return h[H_TICK]
+    if index == S_LAST:
+        return h[H_LAST]
+    if index == S_FIN:
+        return i[I_FLITS_IN]
+    if index == S_FOUT:
+        return i[I_FLITS_OUT]
+    if index == S_ERR:
+        return h[H_ERR]
+    if index == S_HIN:
+        return h[H_HIN]
+    if index == S_HOUT:
+        return h[H_HOUT]
+    return 0
+
+
+@nb.njit(cache=True, nogil=True)
+def host_comb(h, pm, i, o):
+    """This cycle's outputs (``o``) from the state and the inputs; returns (cmd_done,
+    bad_cmd, effect, free) for :func:`host_clock`."""
+    cfg = inj = rd = done = bad = start = 0
+    eff = _NONE
+    running = h[H_RUNNING] != 0
+    if h[H_CMDV]:
+        op = h[H_OP]
+        in_range = h[H_TX] < pm[P_W] and h[H_TY] < pm[P_H]
+        accepting = running and h[H_HDONE] == 0
+        no_tick = not running and h[H_TLEFT] == 0
+        owed = accepting  # END_TICK still to come
+        if op == C_CONFIG:
+            if not in_range or owed:
+                done = bad = 1
+            elif not running:
+                cfg = 1
+                done = i[I_CFG_READY]
+        elif op == C_INPUT:
+            if not in_range or no_tick:
+                done = bad = 1
+            elif accepting:
+                inj = 1
+                done = i[I_INJECT_READY]
+        elif op == C_END:
+            if no_tick:
+                done = bad = 1
+            elif accepting:
+                done = 1
+                eff = _END_TICK
+        elif op == C_RUN:
+            if owed:
+                done = bad = 1
+            elif not running and h[H_TLEFT] == 0 and h[H_TDV] == 0:
+                done = 1
+                eff = _RUN
+        elif op == C_READ:
+            if not in_range or owed:
+                done = bad = 1
+            elif not running and h[H_RDO] == 0:
+                rd = 1
+                done = i[I_READ_READY]
+        elif op == C_STATUS:
+            if h[H_STV] == 0:
+                done = 1
+                eff = _STATUS
+        elif op == C_RESET:
+            if owed:
+                done = bad = 1
+            elif not running:
+                done = 1
+                eff = _RESET
+        elif op == C_NOP:
+            done = 1
+        else:
+            done = bad = 1
+    between = h[H_CMDV] != 0 and (h[H_OP] == C_RESET or h[H_OP] == C_CONFIG or h[H_OP] == C_READ)
+    if not running and h[H_TLEFT] != 0 and h[H_TDV] == 0 and not between and h[H_RDO] == 0:
+        start = 1
+    free = 1  # the host is always ready for responses (rsp_ready = 1)
+    o[O_CFG] = cfg
+    o[O_INJ] = inj
+    o[O_READ] = rd
+    o[O_START] = start
+    o[O_PARITY] = h[H_TICK] & 1
+    o[O_HOST_READY] = 1 if (h[H_SPV] == 0 or free) else 0
+    o[O_READ_IN_READY] = 1 if (h[H_SSV] == 0 or (free and h[H_SPV] == 0)) else 0
+    o[O_CMD_READY] = 1 if (h[H_CMDV] == 0 or done) else 0
+    return done, bad, eff, free
+
+
+@nb.njit(cache=True, nogil=True)
+def host_clock(h, pm, i, o, done, bad, eff, free):
+    """Advance one cycle (HostLinkModel.clock); returns True when a TICK_DONE was queued."""
+    cmd_taken = i[I_CMD_VALID] != 0 and o[O_CMD_READY] != 0
+    c_arg = h[H_ARG]
+    if o[O_INJ] and i[I_INJECT_READY]:
+        h[H_HIN] = (h[H_HIN] + 1) & MASK32
+    host_done = h[H_HDONE]
+    ticks_left = h[H_TLEFT]
+    stv, sti, stx = h[H_STV], h[H_STI], h[H_STX]
+    if eff == _END_TICK:
+        host_done = 1
+    elif eff == _RUN:
+        ticks_left = c_arg
+    elif eff == _STATUS:
+        stv, sti, stx = 1, c_arg, _status_value(h, c_arg, i)
+    tick, last_cycles, running = h[H_TICK], h[H_LAST], h[H_RUNNING]
+    cycles, first = h[H_CYC], h[H_FIRST]
+    tdv, tdt, tdc = h[H_TDV], h[H_TDT], h[H_TDC]
+    if eff == _RESET:
+        tick, ticks_left, last_cycles = 0, 0, 0
+        h[H_HIN] = 0
+    watchdog = 0
+    ended = False
+    if not h[H_RUNNING]:
+        if o[O_START]:
+            running, ticks_left, cycles, host_done, first = 1, h[H_TLEFT] - 1, 1, 0, 1
+    else:
+        first = 0
+        if not h[H_FIRST] and i[I_ALL_DONE] and h[H_HDONE]:
+            running = 0
+            tick = (h[H_TICK] + 1) & MASK32
+            last_cycles = h[H_CYC]
+            tdv, tdt, tdc = 1, h[H_TICK], h[H_CYC]
+            ended = True
+        else:
+            cycles = (h[H_CYC] + 1) & MASK32
+            watchdog = 1 if h[H_CYC] == pm[P_WATCHDOG] else 0
+    # the response register and its sources, fixed priority SPIKE > STATE > STATUS > TICK_DONE
+    rsv, rsop, rsa, rsb = 0, h[H_RSOP], h[H_RSA], h[H_RSB]  # rsp_ready = 1: taken
+    spv, ssv = h[H_SPV], h[H_SSV]
+    if free:
+        if h[H_SPV]:
+            rsv, rsop, rsa, rsb = 1, R_SPIKE, h[H_SPT], h[H_SPP]
+            spv = 0
+        elif h[H_SSV]:
+            rsv, rsop, rsa = 1, R_STATE, 0
+            rsb = (h[H_SSU] & MASK24) | ((h[H_SSW] & MASK24) << 24)
+            ssv = 0
+        elif h[H_STV]:
+            rsv, rsop, rsa, rsb = 1, R_STATUS, h[H_STI], h[H_STX]
+            stv = 0
+        elif h[H_TDV]:
+            rsv, rsop, rsa, rsb = 1, R_TICK_DONE, h[H_TDT], h[H_TDC]
+            tdv = 0
+    errors = h[H_ERR]
+    mis = 1 if i[I_MISROUTE] else 0
+    if bad or watchdog or mis:
+        errors |= watchdog | (mis << 1) | (bad << 2)
+    host_out = h[H_HOUT]
+    if i[I_HOST_VALID] and o[O_HOST_READY]:
+        spv, h[H_SPP], h[H_SPT] = 1, i[I_HOST_PAYLOAD], h[H_TICK]
+        host_out = (host_out + 1) & MASK32
+    if o[O_READ] and i[I_READ_READY]:
+        h[H_RDO] = 1
+    if i[I_READ_VALID] and o[O_READ_IN_READY]:
+        ssv, h[H_SSU], h[H_SSW] = 1, i[I_READ_U], i[I_READ_V]
+        h[H_RDO] = 0
+    if eff == _RESET:
+        errors, host_out = 0, 0
+    if cmd_taken:
+        h[H_CMDV] = 1
+        h[H_OP] = i[I_OP]
+        h[H_TX] = i[I_TX]
+        h[H_TY] = i[I_TY]
+        h[H_ARG] = i[I_ARG]
+        h[H_DATA] = i[I_DATA]
+    elif done:
+        h[H_CMDV] = 0
+    h[H_HDONE] = host_done
+    h[H_TLEFT] = ticks_left
+    h[H_STV], h[H_STI], h[H_STX] = stv, sti, stx
+    h[H_TICK], h[H_LAST], h[H_RUNNING] = tick, last_cycles, running
+    h[H_CYC], h[H_FIRST] = cycles, first
+    h[H_TDV], h[H_TDT], h[H_TDC] = tdv, tdt, tdc
+    h[H_RSV], h[H_RSOP], h[H_RSA], h[H_RSB] = rsv, rsop, rsa, rsb
+    h[H_SPV], h[H_SSV] = spv, ssv
+    h[H_ERR], h[H_HOUT] = errors, host_out
+    return ended
+
+
+@nb.njit(cache=True, nogil=True)
+def host_quiet(h, pos, ncmd):
+    """The run may end: every command taken and nothing left to do or to answer."""
+    return (
+        pos == ncmd
+        and h[H_CMDV] == 0
+        and h[H_RUNNING] == 0
+        and h[H_TLEFT] == 0
+        and h[H_TDV] == 0
+        and h[H_RSV] == 0
+        and h[H_SPV] == 0
+        and h[H_SSV] == 0
+        and h[H_STV] == 0
+    )

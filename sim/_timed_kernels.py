@@ -1,0 +1,337 @@
+"""The compiled timed model's cycle loop: every block of the chip, advanced in lock step.
+
+Composition rule of TimedChipModel (all block boundaries are Moore): read every block's
+registered outputs, compute the transfers, clock every block. Here, per cycle: the host
+link's inputs are gathered from the start-of-cycle state, the host's outputs computed and
+its next state taken (:func:`host_comb`, :func:`host_clock`); every core is stepped with
+its router's start-of-cycle LOCAL output and i_ready; then the mesh with the transfers the
+cores and the host made. Cores and routers with nothing to do cost only a flag test.
+
+Shortcuts (``fast``), each equal to stepping (tests compare both paths cycle for cycle):
+
+- a running core whose update loop runs on its own (:func:`loop_free`) sleeps until the
+  cycle a neuron with fan-out items reaches U5, or the loop drains (:func:`loop_sleep`);
+- when nothing can change but counters — every running core asleep, the event pipelines
+  and the mesh empty, the host waiting for the tick to end with no response to send and a
+  command that waits — the clock jumps to the first wake-up (the host's cycle counter and
+  watchdog advance in closed form).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from ._timed_core import (
+    C_A,
+    C_PAR,
+    C_ROV,
+    C_RU,
+    C_RUN,
+    C_RV,
+    C_U5NEED,
+    C_WAKE,
+    P_ADDR_MASK,
+    P_DX_BITS,
+    P_DX_OFF,
+    P_DY_OFF,
+    P_NEURON_MASK,
+    P_PAY_MASK,
+    P_PAY_OFF,
+    P_T,
+    P_W,
+    P_WATCHDOG,
+    config_write,
+    event_busy,
+    event_step,
+    loop_free,
+    loop_sleep,
+    loop_step,
+    loop_wake,
+)
+from ._timed_host import (
+    H_ARG,
+    H_CMDV,
+    H_CYC,
+    H_DATA,
+    H_ERR,
+    H_FIRST,
+    H_HDONE,
+    H_RSA,
+    H_RSB,
+    H_RSOP,
+    H_RSV,
+    H_RUNNING,
+    H_SPV,
+    H_SSV,
+    H_STV,
+    H_TDV,
+    H_TX,
+    H_TY,
+    I_ALL_DONE,
+    I_ARG,
+    I_CFG_READY,
+    I_CMD_VALID,
+    I_DATA,
+    I_FLITS_IN,
+    I_FLITS_OUT,
+    I_HOST_PAYLOAD,
+    I_HOST_VALID,
+    I_INJECT_READY,
+    I_LEN,
+    I_MISROUTE,
+    I_OP,
+    I_READ_READY,
+    I_READ_U,
+    I_READ_V,
+    I_READ_VALID,
+    I_TX,
+    I_TY,
+    MASK24,
+    MASK32,
+    O_CFG,
+    O_CMD_READY,
+    O_HOST_READY,
+    O_INJ,
+    O_LEN,
+    O_PARITY,
+    O_READ,
+    O_READ_IN_READY,
+    O_START,
+    host_clock,
+    host_comb,
+    host_quiet,
+)
+from ._timed_noc import LOCAL, M_FLITS_IN, M_FLITS_OUT, M_MISROUTE, M_NACT, WEST, mesh_step
+
+# run-level scalars: indices into the int64 vector ``g``
+G_CYCLE, G_POS, G_IDLE, G_READER, G_LEN = range(5)
+# why run_chip returned
+ST_QUIET, ST_FULL, ST_TICK, ST_MAX_CYCLES, ST_STUCK = range(5)
+R_TICK_DONE = 2
+
+
+@nb.njit(cache=True, nogil=True)
+def _all_done(cr, pm, mc):
+    """Every core done (not running) and idle, and the mesh empty."""
+    if mc[M_NACT] != 0:
+        return 0
+    for k in range(pm[P_T]):
+        if cr[k, C_RUN] != 0 or event_busy(k, cr):
+            return 0
+    return 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _host_inputs(i, g, h, cmds, cr, pm, mc, ov, op, ir, need_all_done):
+    """The host link's inputs of this cycle, from the start-of-cycle state of every block."""
+    pos = g[G_POS]
+    if pos < cmds.shape[0]:
+        i[I_CMD_VALID] = 1
+        i[I_OP] = cmds[pos, 0]
+        i[I_TX] = cmds[pos, 1]
+        i[I_TY] = cmds[pos, 2]
+        i[I_ARG] = cmds[pos, 3]
+        i[I_DATA] = cmds[pos, 4]
+    else:
+        i[I_CMD_VALID] = 0
+    tile = -1
+    if h[H_CMDV] != 0 and h[H_TX] < pm[P_W]:
+        tile = h[H_TY] * pm[P_W] + h[H_TX]
+        if tile >= pm[P_T]:
+            tile = -1
+    if tile >= 0:
+        idle_ev = not event_busy(tile, cr)
+        i[I_CFG_READY] = 1 if (cr[tile, C_RUN] == 0 and idle_ev) else 0
+        i[I_READ_READY] = 1 if (cr[tile, C_RUN] == 0 and cr[tile, C_ROV] == 0) else 0
+    else:
+        i[I_CFG_READY] = 0
+        i[I_READ_READY] = 0
+    i[I_INJECT_READY] = ir[0, WEST]
+    rd = g[G_READER]
+    if rd >= 0:
+        i[I_READ_VALID] = 1
+        i[I_READ_U] = cr[rd, C_RU] & MASK24
+        i[I_READ_V] = cr[rd, C_RV] & MASK24
+    else:
+        i[I_READ_VALID] = 0
+        i[I_READ_U] = 0
+        i[I_READ_V] = 0
+    i[I_HOST_VALID] = ov[0, WEST]
+    i[I_HOST_PAYLOAD] = (op[0, WEST] >> pm[P_PAY_OFF]) & pm[P_PAY_MASK]
+    i[I_ALL_DONE] = _all_done(cr, pm, mc) if need_all_done else 0
+    i[I_FLITS_IN] = mc[M_FLITS_IN]
+    i[I_FLITS_OUT] = mc[M_FLITS_OUT]
+    i[I_MISROUTE] = mc[M_MISROUTE]
+    return tile
+
+
+@nb.njit(cache=True, nogil=True)
+def _host_flit(h, pm):
+    """The SPIKE flit of the INPUT in the command register (dest_x zero-extended)."""
+    dx_mask = (1 << pm[P_DX_BITS]) - 1
+    return (
+        ((h[H_TX] & dx_mask) << pm[P_DX_OFF])
+        | (h[H_TY] << pm[P_DY_OFF])
+        | ((h[H_ARG] & pm[P_PAY_MASK]) << pm[P_PAY_OFF])
+    )
+
+
+@nb.njit(cache=True, nogil=True)
+def _try_jump(g, h, cr, pm, mc, i, o, cmds, max_cycles):
+    """Jump the clock over cycles in which only counters change (see the module docstring).
+
+    The host must be in a running tick, past its first cycle, with nothing to answer, and
+    its command register must hold a command that waits (or be empty with no command left);
+    the mesh and every event pipeline must be empty and every running core asleep. Then in
+    each cycle up to the first wake-up the host only counts (all_done stays 0 while a core
+    runs). Returns the new cycle, or -1 when nothing can ever change again: no core running
+    and the tick waiting for an END_TICK that the stream does not hold.
+    """
+    c = g[G_CYCLE]
+    if mc[M_NACT] != 0 or h[H_RUNNING] == 0 or h[H_FIRST] != 0:
+        return c
+    if h[H_RSV] or h[H_SPV] or h[H_SSV] or h[H_STV] or h[H_TDV] or g[G_READER] >= 0:
+        return c
+    if h[H_CMDV] == 0:
+        if g[G_POS] < cmds.shape[0]:
+            return c
+    else:
+        done, _bad, _eff, _free = host_comb(h, pm, i, o)
+        if done:
+            return c
+    wake = -1
+    for k in range(pm[P_T]):
+        if event_busy(k, cr):
+            return c
+        if cr[k, C_RUN] != 0:
+            w = cr[k, C_WAKE]
+            if w <= c:
+                return c
+            if wake < 0 or w < wake:
+                wake = w
+    if wake < 0:
+        return c if h[H_HDONE] else -1
+    if wake > max_cycles:
+        wake = max_cycles
+    d = wake - c
+    cyc = h[H_CYC]
+    wd = pm[P_WATCHDOG]
+    if cyc <= wd and wd < cyc + d:
+        h[H_ERR] |= 1
+    if mc[M_MISROUTE]:
+        h[H_ERR] |= 2
+    h[H_CYC] = (cyc + d) & MASK32
+    g[G_CYCLE] = wake
+    return wake
+
+
+@nb.njit(cache=True, nogil=True)
+def run_chip(
+    pm, fl, depth, st, prof, ax, syn, fp, fo, acc, cr, nbr, fifo, froute, fhead, fcnt,
+    ov, op, last, ir, busy, act, mc, h, g, cmds, rsp, max_cycles, fast, stop_on_tick,
+):  # fmt: skip
+    """Run cycles until the chip is quiet (ST_QUIET), ``rsp`` is full (ST_FULL), a TICK_DONE
+    was answered and ``stop_on_tick`` (ST_TICK), ``max_cycles`` (ST_MAX_CYCLES), or, with
+    ``fast``, when nothing can change any more short of a command the stream does not hold
+    (ST_STUCK).
+    Returns (status, responses written into ``rsp`` as rows (cycle, op, a, b))."""
+    n_tiles = pm[P_T]
+    ldrain = np.zeros(n_tiles, dtype=np.int64)
+    inj = np.zeros((5 * n_tiles + 1, 3), dtype=np.int64)
+    mv = np.zeros(2, dtype=np.int64)
+    i = np.zeros(I_LEN, dtype=np.int64)
+    o = np.zeros(O_LEN, dtype=np.int64)
+    nr = 0
+    cap = rsp.shape[0]
+    while True:
+        cycle = g[G_CYCLE]
+        if cycle >= max_cycles:
+            return ST_MAX_CYCLES, nr
+        if nr >= cap:
+            return ST_FULL, nr
+        need_all_done = h[H_RUNNING] != 0 and h[H_FIRST] == 0 and h[H_HDONE] != 0
+        tile = _host_inputs(i, g, h, cmds, cr, pm, mc, ov, op, ir, need_all_done)
+        done, bad, eff, free = host_comb(h, pm, i, o)
+        ticked = False
+        if h[H_RSV]:
+            rsp[nr, 0] = cycle
+            rsp[nr, 1] = h[H_RSOP]
+            rsp[nr, 2] = h[H_RSA]
+            rsp[nr, 3] = h[H_RSB]
+            nr += 1
+            ticked = h[H_RSOP] == R_TICK_DONE
+        # --- cores (their router's LOCAL output and i_ready as of the start of the cycle)
+        n_inj = 0
+        for k in range(n_tiles):
+            ev_valid = ov[k, LOCAL] != 0
+            if (ev_valid or event_busy(k, cr)) and event_step(
+                k, cr, pm, ev_valid, op[k, LOCAL], ax, syn, acc
+            ):
+                ldrain[k] = 1
+            if cr[k, C_RUN] != 0:
+                w = cr[k, C_WAKE]
+                if w >= 0:
+                    if w > cycle:
+                        continue
+                    loop_wake(k, cr)
+                f = loop_step(k, cr, pm, ir[k, LOCAL] != 0, st, prof, fp, fo, acc)
+                if f >= 0:
+                    inj[n_inj, 0] = k
+                    inj[n_inj, 1] = LOCAL
+                    inj[n_inj, 2] = f
+                    n_inj += 1
+                if fast and cr[k, C_RUN] != 0 and loop_free(k, cr, pm):
+                    loop_sleep(k, cycle + 1, cr, pm, st, prof, fp, acc)
+        if tile >= 0 and o[O_CFG] and i[I_CFG_READY]:
+            config_write(
+                tile, h[H_ARG] & pm[P_ADDR_MASK], h[H_DATA], pm, fl, depth,
+                st, prof, ax, syn, fp, fo, acc,
+            )  # fmt: skip
+        rd = g[G_READER]
+        if rd >= 0 and o[O_READ_IN_READY]:
+            cr[rd, C_ROV] = 0
+            g[G_READER] = -1
+        if tile >= 0 and o[O_READ] and i[I_READ_READY]:
+            j = h[H_ARG] & pm[P_NEURON_MASK]
+            cr[tile, C_RU] = st[tile, j, 0]
+            cr[tile, C_RV] = st[tile, j, 1]
+            cr[tile, C_ROV] = 1
+            g[G_READER] = tile
+        if o[O_START]:
+            for k in range(n_tiles):
+                if cr[k, C_RUN] == 0:
+                    cr[k, C_RUN] = 1
+                    cr[k, C_A] = 0
+                    cr[k, C_U5NEED] = 0
+                    cr[k, C_WAKE] = -1
+                    cr[k, C_PAR] = o[O_PARITY]
+        # --- mesh
+        if o[O_INJ] and i[I_INJECT_READY]:
+            inj[n_inj, 0] = 0
+            inj[n_inj, 1] = WEST
+            inj[n_inj, 2] = _host_flit(h, pm)
+            n_inj += 1
+        if n_inj or mc[M_NACT]:
+            mv[0] = o[O_HOST_READY]
+            mesh_step(
+                pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, busy, act, mc,
+                ldrain, inj, n_inj, mv,
+            )  # fmt: skip
+        # --- host link
+        host_clock(h, pm, i, o, done, bad, eff, free)
+        if i[I_CMD_VALID] and o[O_CMD_READY]:
+            g[G_POS] += 1
+        g[G_CYCLE] = cycle + 1
+        if host_quiet(h, g[G_POS], cmds.shape[0]):
+            g[G_IDLE] += 1
+            if g[G_IDLE] > 2:
+                return ST_QUIET, nr
+        else:
+            g[G_IDLE] = 0
+            if fast:
+                _host_inputs(i, g, h, cmds, cr, pm, mc, ov, op, ir, False)
+                if _try_jump(g, h, cr, pm, mc, i, o, cmds, max_cycles) < 0:
+                    return ST_STUCK, nr
+        if ticked and stop_on_tick:
+            return ST_TICK, nr

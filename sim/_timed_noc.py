@@ -1,0 +1,209 @@
+"""Numba kernels of the mesh for the compiled timed model (sim/timed.py).
+
+The readable specification is ``sim/router.py::RouterModel`` and ``sim/mesh.py::MeshModel``
+(cycle-exact twins of the RTL); these kernels keep the same state over arrays:
+
+- per router r and input q a FIFO ring ``fifo[r, q, :depth]`` of flit words, with the output
+  port each flit requests computed once when it is written (``froute``), ``fhead``/``fcnt``;
+- per output p the register ``ov[r, p]``/``op[r, p]`` and the last grant ``last[r, p]``;
+- ``ir[r, q]``: i_ready, "FIFO not full" as of the start of the cycle (recomputed by
+  :func:`settle` after all of a cycle's writes, as the RTL's registered FIFO level);
+- ``act[:nact]``: the routers holding a flit (only these are stepped; an empty router
+  does nothing in a cycle).
+
+Routing (X then Y towards column max(dest_x, 0); a host-bound flit leaves column 0 by
+West) and the round-robin grant are re-implemented here from the RTL's definitions; a test
+checks them against the Python twins on every input.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+
+from ._timed_core import P_DEPTH, P_DX_BITS, P_DX_OFF, P_DY_MASK, P_DY_OFF, P_W
+
+LOCAL, NORTH, EAST, SOUTH, WEST = 0, 1, 2, 3, 4
+N_PORTS = 5
+OPPOSITE = (LOCAL, SOUTH, WEST, NORTH, EAST)
+COUNTER_MASK = (1 << 32) - 1
+
+# mesh counters: indices into the int64 vector ``mc``
+M_FLITS_IN, M_FLITS_OUT, M_DROPPED, M_MISROUTE, M_NACT, M_LEN = range(6)
+
+
+@nb.njit(cache=True, nogil=True)
+def route(x, y, dest_x, dest_y):
+    """Output port for a flit at router (x, y) to (dest_x, dest_y) (``dest_x`` signed)."""
+    if dest_x > x:
+        return EAST
+    if dest_x < x and x > 0:
+        return WEST
+    if dest_y > y:
+        return NORTH
+    if dest_y < y:
+        return SOUTH
+    if dest_x < x:
+        return WEST  # x == 0: the host link (off row 0: an edge, a misroute)
+    return LOCAL
+
+
+@nb.njit(cache=True, nogil=True)
+def flit_route(r, flit, pm):
+    """Output port router ``r`` computes for a flit word (decodes the signed dest_x)."""
+    bits = pm[P_DX_BITS]
+    dx = (flit >> pm[P_DX_OFF]) & ((1 << bits) - 1)
+    if dx >> (bits - 1):
+        dx -= 1 << bits
+    dy = (flit >> pm[P_DY_OFF]) & pm[P_DY_MASK]
+    w = pm[P_W]
+    return route(r % w, r // w, dx, dy)
+
+
+@nb.njit(cache=True, nogil=True)
+def rr_grant(last, requests):
+    """The first requesting input after ``last``, cyclically (-1 if none)."""
+    for d in range(1, N_PORTS + 1):
+        q = (last + d) % N_PORTS
+        if (requests >> q) & 1:
+            return q
+    return -1
+
+
+@nb.njit(cache=True, nogil=True)
+def accept(r, q, flit, pm, fifo, froute, fhead, fcnt):
+    """Write ``flit`` into input FIFO q of router r (the caller checked ``ir[r, q]``)."""
+    depth = pm[P_DEPTH]
+    slot = (fhead[r, q] + fcnt[r, q]) % depth
+    fifo[r, q, slot] = flit
+    froute[r, q, slot] = flit_route(r, flit, pm)
+    fcnt[r, q] += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def advance(r, mask, pm, fifo, froute, fhead, fcnt, ov, op, last):
+    """Drain the outputs in ``mask``, then arbitrate and reload the free output registers
+    from the FIFO heads as they were at the start of the cycle (before any accept)."""
+    free = 0
+    for p in range(N_PORTS):
+        if ov[r, p] != 0:
+            if (mask >> p) & 1:
+                ov[r, p] = 0
+                free |= 1 << p
+        else:
+            free |= 1 << p
+    if free == 0:
+        return
+    r0 = r1 = r2 = r3 = r4 = 0
+    for q in range(N_PORTS):
+        if fcnt[r, q] != 0:
+            p = froute[r, q, fhead[r, q]]
+            if (free >> p) & 1:
+                bit = 1 << q
+                if p == 0:
+                    r0 |= bit
+                elif p == 1:
+                    r1 |= bit
+                elif p == 2:
+                    r2 |= bit
+                elif p == 3:
+                    r3 |= bit
+                else:
+                    r4 |= bit
+    if r0 | r1 | r2 | r3 | r4 == 0:
+        return
+    depth = pm[P_DEPTH]
+    for p in range(N_PORTS):
+        req = r0 if p == 0 else r1 if p == 1 else r2 if p == 2 else r3 if p == 3 else r4
+        if req:
+            q = rr_grant(last[r, p], req)
+            last[r, p] = q
+            h = fhead[r, q]
+            op[r, p] = fifo[r, q, h]
+            ov[r, p] = 1
+            fhead[r, q] = (h + 1) % depth
+            fcnt[r, q] -= 1
+
+
+@nb.njit(cache=True, nogil=True)
+def settle(r, pm, fcnt, ov, ir):
+    """End of cycle for router r: i_ready from the FIFO levels; returns whether it is busy."""
+    depth = pm[P_DEPTH]
+    busy = False
+    for q in range(N_PORTS):
+        c = fcnt[r, q]
+        ir[r, q] = 1 if c < depth else 0
+        if c != 0 or ov[r, q] != 0:
+            busy = True
+    return busy
+
+
+@nb.njit(cache=True, nogil=True)
+def mesh_step(
+    pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, busy, act, mc, ldrain, inj, inj_n, mv
+):
+    """One cycle of every busy router (MeshModel._step with the boundary inputs).
+
+    ``ldrain[r]``: the core took router r's LOCAL output this cycle (cleared here);
+    ``inj[:inj_n]``: (router, input, flit) boundary writes already checked against ``ir``
+    (cores' o_flit into LOCAL, the host into router 0 West). Router 0's West output goes to
+    the host: ``mv[0]`` says whether the host takes it, and its flit is returned in
+    ``mv[1]``. ``nbr[r, p]`` is the router behind output p (-1: a mesh edge, where a flit
+    is dropped and the misroute flag set; -2: the host). ``mv[2:]`` is scratch for moves.
+    """
+    nact = mc[M_NACT]
+    nm = inj_n
+    n_out = 0
+    n_drop = 0
+    host_take = mv[0]
+    mv[1] = -1
+    for ai in range(nact):
+        r = act[ai]
+        mask = 0
+        for p in range(N_PORTS):
+            if ov[r, p] == 0:
+                continue
+            if p == LOCAL:
+                if ldrain[r]:
+                    mask |= 1
+                    n_out += 1
+                continue
+            nb_ = nbr[r, p]
+            if nb_ == -2:
+                if host_take:
+                    mask |= 1 << p
+                    n_out += 1
+                    mv[1] = op[r, p]
+            elif nb_ == -1:
+                mask |= 1 << p
+                n_drop += 1
+            else:
+                q = OPPOSITE[p]
+                if ir[nb_, q]:
+                    mask |= 1 << p
+                    inj[nm, 0] = nb_
+                    inj[nm, 1] = q
+                    inj[nm, 2] = op[r, p]
+                    nm += 1
+        ldrain[r] = 0
+        advance(r, mask, pm, fifo, froute, fhead, fcnt, ov, op, last)
+    for m in range(nm):
+        r = inj[m, 0]
+        accept(r, inj[m, 1], inj[m, 2], pm, fifo, froute, fhead, fcnt)
+        if not busy[r]:
+            busy[r] = 1
+            act[nact] = r
+            nact += 1
+    keep = 0
+    for ai in range(nact):
+        r = act[ai]
+        if settle(r, pm, fcnt, ov, ir):
+            act[keep] = r
+            keep += 1
+        else:
+            busy[r] = 0
+    mc[M_NACT] = keep
+    mc[M_FLITS_IN] = (mc[M_FLITS_IN] + inj_n) & COUNTER_MASK
+    mc[M_FLITS_OUT] = (mc[M_FLITS_OUT] + n_out) & COUNTER_MASK
+    if n_drop:
+        mc[M_DROPPED] = (mc[M_DROPPED] + n_drop) & COUNTER_MASK
+        mc[M_MISROUTE] = 1

@@ -1,0 +1,387 @@
+"""The compiled timed chip model: TimedChipModel's responses, cycle for cycle, at compiled speed.
+
+:class:`CompiledChipModel` takes the same host command stream as
+``sim/chip.py::TimedChipModel`` (the Python cycle-level twins, cycle-exact with the RTL)
+and returns the identical list of ``(cycle, op, a, b)`` responses. Its cycle loop is one
+numba kernel over arrays of state (sim/_timed_kernels.py, with the cores in
+sim/_timed_core.py, the mesh in sim/_timed_noc.py and the host link in
+sim/_timed_host.py); the Python twins stay the readable specification and the oracle
+that tests/sim/test_timed.py compares against, block by block and whole chip.
+
+Loading: the image goes in through CONFIG_WRITE commands on the host link, as on the chip
+(``load="hostlink"``), or straight into the memories before cycle 0 with
+:meth:`CompiledChipModel.load_image` (``load="direct"``), which gives the same state, so
+the same responses and cycles per tick for everything that follows.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from spikemesh.config import KIND_HOST_OUT, ChipConfig, flit_layout, host_source_layout
+from spikemesh.errors import ImageError, SpikemeshError
+from spikemesh.hostlink import ARG_BITS, Cmd
+from spikemesh.layouts import (
+    config_addr_bits,
+    config_index_bits,
+    region_layouts,
+)
+
+from . import _timed_core as K
+from ._timed_host import H_LEN, H_TICK
+from ._timed_kernels import (
+    G_CYCLE,
+    G_IDLE,
+    G_LEN,
+    G_POS,
+    G_READER,
+    ST_FULL,
+    ST_MAX_CYCLES,
+    ST_QUIET,
+    ST_STUCK,
+    ST_TICK,
+    run_chip,
+)
+from ._timed_noc import EAST, M_LEN, N_PORTS, NORTH, SOUTH, WEST
+
+__all__ = ["CompiledChipModel", "TimedRunError", "command_array", "run_image_timed"]
+
+_CMD_FIELDS = ("op", "tile_x", "tile_y", "arg", "data")
+
+
+class TimedRunError(SpikemeshError, RuntimeError):
+    """A timed run did not finish within its cycle budget (a command stream that never
+    closes its tick, or too small a ``max_cycles``)."""
+
+
+def chip_params(chip: ChipConfig):
+    """(pm, fl, depth): the chip's parameter vector, the config words' field table
+    (region, field) -> (offset, width, signed), and each region's depth."""
+    c = chip.core
+    fl_ = flit_layout(chip)
+    hs = host_source_layout(chip)
+    pm = np.zeros(K.P_LEN, dtype=np.int64)
+    pm[K.P_W], pm[K.P_H], pm[K.P_T] = chip.width, chip.height, chip.tiles
+    pm[K.P_N], pm[K.P_NBITS] = c.neurons, c.neurons.bit_length() - 1
+    pm[K.P_A], pm[K.P_S], pm[K.P_F], pm[K.P_NPROF] = c.axons, c.synapses, c.fanout, c.profiles
+    pm[K.P_ACCBITS], pm[K.P_DEPTH] = c.acc_bits, chip.router.fifo_depth
+    pm[K.P_PAY_OFF] = fl_.offsets["payload"]
+    pm[K.P_PAY_MASK] = (1 << fl_["payload"].width) - 1
+    pm[K.P_AXON_MASK] = (1 << c.axon_bits) - 1
+    pm[K.P_DX_OFF], pm[K.P_DX_BITS] = fl_.offsets["dest_x"], fl_["dest_x"].width
+    pm[K.P_DY_OFF], pm[K.P_DY_MASK] = fl_.offsets["dest_y"], (1 << fl_["dest_y"].width) - 1
+    pm[K.P_KIND_OFF] = fl_.offsets["kind"]
+    pm[K.P_HS_X_OFF], pm[K.P_HS_Y_OFF] = hs.offsets["x"], hs.offsets["y"]
+    # HOST_OUT flits go to the host at dest_x = -1 (all ones in the signed field)
+    pm[K.P_HOST_FLIT_BASE] = (KIND_HOST_OUT << fl_.offsets["kind"]) | (
+        ((1 << fl_["dest_x"].width) - 1) << fl_.offsets["dest_x"]
+    )
+    pm[K.P_ADDR_MASK] = (1 << config_addr_bits(chip)) - 1
+    pm[K.P_NEURON_MASK] = (1 << c.neuron_bits) - 1
+    pm[K.P_INDEX_BITS] = config_index_bits(chip)
+    pm[K.P_WATCHDOG] = chip.watchdog_cycles
+    pm[K.P_XBITS], pm[K.P_YBITS] = chip.x_bits, chip.y_bits
+    regions = region_layouts(chip)
+    fl = np.zeros((len(regions), 6, 3), dtype=np.int64)
+    depth = np.zeros(len(regions), dtype=np.int64)
+    for r, (lay, dep) in regions.items():
+        depth[int(r)] = dep
+        for f, fld in enumerate(lay.fields):
+            fl[int(r), f] = (lay.offsets[fld.name], fld.width, int(fld.signed))
+    return pm, fl, depth
+
+
+def neighbours(chip: ChipConfig):
+    """nbr[r, p]: the router behind output p of router r; -1 off the mesh edge, -2 the host
+    (router 0's West port). LOCAL (p = 0) is the core and is not used."""
+    w, h = chip.width, chip.height
+    nbr = np.full((chip.tiles, N_PORTS), -1, dtype=np.int64)
+    for y in range(h):
+        for x in range(w):
+            r = y * w + x
+            for p, nx, ny in (
+                (NORTH, x, y + 1),
+                (EAST, x + 1, y),
+                (SOUTH, x, y - 1),
+                (WEST, x - 1, y),
+            ):
+                if 0 <= nx < w and 0 <= ny < h:
+                    nbr[r, p] = ny * w + nx
+    nbr[0, WEST] = -2
+    return nbr
+
+
+def command_array(commands) -> np.ndarray:
+    """Command dicts (firmware/loader.py) -> int64 rows (op, tile_x, tile_y, arg, data)."""
+    if isinstance(commands, np.ndarray):
+        arr = commands
+        if arr.ndim != 2 or arr.shape[1] != len(_CMD_FIELDS):
+            raise SpikemeshError(f"a command array must have shape (n, 5), not {arr.shape}")
+        return np.ascontiguousarray(arr, dtype=np.int64)
+    arr = np.zeros((len(commands), len(_CMD_FIELDS)), dtype=np.int64)
+    for n, c in enumerate(commands):
+        for f, key in enumerate(_CMD_FIELDS):
+            v = c.get(key, 0) if isinstance(c, dict) else None
+            if v is None or isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise SpikemeshError(f"command {n}: field {key!r} must be an integer, not {v!r}")
+            if not 0 <= v < 1 << 62:
+                raise SpikemeshError(f"command {n}: field {key!r} = {v} is outside 0 .. 2**62 - 1")
+            arr[n, f] = v
+    return arr
+
+
+class CompiledChipModel:
+    """The whole chip as one compiled cycle loop, equal to :class:`TimedChipModel`.
+
+    Parameters
+    ----------
+    chip : ChipConfig
+    fast : bool
+        Take the proven shortcuts (sleeping update loops, clock jumps); ``False`` steps every
+        running core every cycle (the reference path the shortcuts are tested against).
+
+    Members
+    -------
+    cycle : int
+        Cycles run since construction (like TimedChipModel.cycle).
+    """
+
+    def __init__(self, chip: ChipConfig, *, fast: bool = True):
+        if not isinstance(chip, ChipConfig):
+            raise TypeError(f"CompiledChipModel needs a ChipConfig, not {chip!r}")
+        self.chip = chip
+        self.fast = bool(fast)
+        c = chip.core
+        t = chip.tiles
+        self.pm, self.fl, self.depth = chip_params(chip)
+        self.st = np.zeros((t, c.neurons, 4), dtype=np.int64)  # u, v, ref, profile
+        self.prof = np.zeros((t, c.profiles, 6), dtype=np.int64)
+        self.ax = np.zeros((t, c.axons, 3), dtype=np.int32)  # base, len, exp
+        self.syn = np.zeros((t, c.synapses, 2), dtype=np.int32)  # target, weight
+        self.fp = np.zeros((t, c.neurons, 3), dtype=np.int32)  # base, len, host_out
+        self.fo = np.zeros((t, c.fanout, 3), dtype=np.int32)  # x, y, axon
+        self.acc = np.zeros((t, 2, c.neurons), dtype=np.int64)
+        self.cr = np.zeros((t, K.CR_LEN), dtype=np.int64)
+        self.cr[:, K.C_WAKE] = -1
+        d = chip.router.fifo_depth
+        self.nbr = neighbours(chip)
+        self.fifo = np.zeros((t, N_PORTS, d), dtype=np.int64)
+        self.froute = np.zeros((t, N_PORTS, d), dtype=np.int8)
+        self.fhead = np.zeros((t, N_PORTS), dtype=np.int64)
+        self.fcnt = np.zeros((t, N_PORTS), dtype=np.int64)
+        self.ov = np.zeros((t, N_PORTS), dtype=np.int64)
+        self.op = np.zeros((t, N_PORTS), dtype=np.int64)
+        self.last = np.full((t, N_PORTS), N_PORTS - 1, dtype=np.int64)
+        self.ir = np.ones((t, N_PORTS), dtype=np.int64)
+        self.busy = np.zeros(t, dtype=np.int64)
+        self.act = np.zeros(t, dtype=np.int64)
+        self.mc = np.zeros(M_LEN, dtype=np.int64)
+        self.h = np.zeros(H_LEN, dtype=np.int64)
+        self.g = np.zeros(G_LEN, dtype=np.int64)
+        self.g[G_READER] = -1
+
+    @property
+    def cycle(self) -> int:
+        return int(self.g[G_CYCLE])
+
+    # --- loading ------------------------------------------------------------------------
+    def load_image(self, image) -> None:
+        """Place ``image`` in the memories (the state config_commands(image) leaves behind:
+        what CoreModel.load does for each core). Call it before the first run."""
+        image.check()
+        if image.chip != self.chip:
+            raise ImageError(
+                f"the image is compiled for a {image.chip.width} x {image.chip.height} chip "
+                f"({image.chip.core.neurons} neurons per core), this model is "
+                f"{self.chip.width} x {self.chip.height} ({self.chip.core.neurons})"
+            )
+        for k, ci in enumerate(image.cores):
+            p = ci.profiles.shape[0]
+            self.prof[k, :p] = ci.profiles
+            ln = np.asarray(ci.axon_len)
+            self.ax[k, :, 0] = np.where(ln != 0, ci.axon_base, 0)
+            self.ax[k, :, 1] = ln
+            self.ax[k, :, 2] = ci.axon_exp
+            s = ci.syn_target.size
+            self.syn[k, :s, 0] = ci.syn_target
+            self.syn[k, :s, 1] = ci.syn_weight
+            f = ci.fan_x.size
+            self.fo[k, :f, 0] = ci.fan_x
+            self.fo[k, :f, 1] = ci.fan_y
+            self.fo[k, :f, 2] = ci.fan_axon
+            fl = np.asarray(ci.fan_len)
+            self.fp[k, :, 0] = np.where(fl != 0, ci.fan_base, 0)
+            self.fp[k, :, 1] = fl
+            self.fp[k, :, 2] = np.asarray(ci.host_out).astype(bool)
+            self.st[k, :, 0] = ci.u0
+            self.st[k, :, 1] = ci.v0
+            self.st[k, :, 2] = 0
+            self.st[k, :, 3] = ci.profile_idx
+        self.acc[:] = 0
+
+    def core_state(self, tile: int):
+        """(u, v, ref) of core ``tile`` as int64 arrays (copies)."""
+        return tuple(self.st[tile, :, f].copy() for f in range(3))
+
+    # --- running ------------------------------------------------------------------------
+    def run(self, commands, *, max_cycles=10_000_000, on_tick=None):
+        """Process ``commands`` until all are taken and the chip is quiet; return the list of
+        (cycle, op, a, b) responses, equal to TimedChipModel.run's.
+
+        Raises TimedRunError when ``max_cycles`` (counted from construction, like
+        TimedChipModel) is reached first.
+        """
+        cmds = command_array(commands)
+        self.g[G_POS] = 0  # a new stream
+        self.g[G_IDLE] = 0
+        out = []
+        cap = 4096
+        while True:
+            rsp = np.zeros((cap, 4), dtype=np.int64)
+            status, n = run_chip(
+                self.pm, self.fl, self.depth, self.st, self.prof, self.ax, self.syn, self.fp,
+                self.fo, self.acc, self.cr, self.nbr, self.fifo, self.froute, self.fhead,
+                self.fcnt, self.ov, self.op, self.last, self.ir, self.busy, self.act, self.mc,
+                self.h, self.g, cmds, rsp, int(max_cycles), self.fast, on_tick is not None,
+            )  # fmt: skip
+            rows = rsp[:n].tolist()
+            out.extend(tuple(r) for r in rows)
+            if on_tick is not None:
+                for r in rows:
+                    if r[1] == 2:  # Rsp.TICK_DONE
+                        on_tick(r[2] + 1)
+            if status == ST_QUIET:
+                return out
+            if status == ST_MAX_CYCLES:
+                raise TimedRunError(
+                    f"the timed model ran {int(max_cycles):,} cycles without finishing "
+                    f"({int(self.g[G_POS]):,} of {cmds.shape[0]:,} commands taken)"
+                )
+            if status == ST_STUCK:
+                raise TimedRunError(
+                    f"the command stream ends inside tick {int(self.h[H_TICK])} without its "
+                    "END_TICK: the chip waits for it forever (cycle "
+                    f"{self.cycle:,}, {cmds.shape[0]:,} commands taken)"
+                )
+            if status == ST_FULL:
+                cap = min(cap * 4, 1 << 22)
+            elif status != ST_TICK:
+                raise AssertionError(f"run_chip returned {status}")
+
+
+# --- whole runs -----------------------------------------------------------------------------
+
+
+def run_command_array(image, inputs, ticks) -> np.ndarray:
+    """loader.run_commands(image, inputs, ticks) as a command array, built vectorised."""
+    inputs = np.asarray(inputs, dtype=bool)
+    if inputs.shape != (ticks, image.num_sources):
+        raise SpikemeshError(
+            f"inputs must have shape ({ticks}, {image.num_sources}), not {inputs.shape}"
+        )
+    if not 0 <= ticks < 1 << ARG_BITS:
+        raise SpikemeshError(f"ticks must be between 0 and {(1 << ARG_BITS) - 1}, not {ticks}")
+    ptr = np.asarray(image.src_ptr, dtype=np.int64)
+    t_idx, s_idx = np.nonzero(inputs)  # row-major: tick by tick, sources in order
+    cnt = ptr[s_idx + 1] - ptr[s_idx]
+    k = np.repeat(ptr[s_idx] - np.cumsum(cnt) + cnt, cnt) + np.arange(int(cnt.sum()))
+    tick_of = np.repeat(t_idx, cnt)
+    n_in = k.size
+    rows = np.zeros((1 + n_in + ticks, 5), dtype=np.int64)
+    rows[0, 0], rows[0, 3] = int(Cmd.RUN), ticks
+    # each tick's inputs, then its END_TICK: row of input j = 1 + j + (its tick)
+    per_tick = np.bincount(tick_of, minlength=ticks)
+    end_rows = 1 + np.cumsum(per_tick) + np.arange(ticks)
+    in_rows = 1 + np.arange(n_in) + tick_of
+    rows[in_rows, 0] = int(Cmd.INPUT)
+    rows[in_rows, 1] = np.asarray(image.src_x)[k]
+    rows[in_rows, 2] = np.asarray(image.src_y)[k]
+    rows[in_rows, 3] = np.asarray(image.src_axon)[k]
+    rows[end_rows, 0] = int(Cmd.END_TICK)
+    return rows
+
+
+def read_state_array(image) -> np.ndarray:
+    """loader.read_state_commands(image) as a command array."""
+    chip = image.chip
+    n = chip.core.neurons
+    slot = np.asarray(image.neuron_slot, dtype=np.int64)
+    t, i = slot // n, slot % n
+    rows = np.zeros((slot.size, 5), dtype=np.int64)
+    rows[:, 0] = int(Cmd.READ_STATE)
+    rows[:, 1], rows[:, 2], rows[:, 3] = t % chip.width, t // chip.width, i
+    return rows
+
+
+_COMPILE_S = None
+
+
+def warm_up() -> float:
+    """Compile (or load from numba's cache) the kernels; returns the seconds it took once."""
+    global _COMPILE_S
+    if _COMPILE_S is None:
+        from spikemesh.config import CoreConfig
+
+        t0 = time.perf_counter()
+        chip = ChipConfig(
+            width=1,
+            height=1,
+            core=CoreConfig(neurons=16, axons=16, synapses=16, fanout=16, profiles=1),
+        )
+        CompiledChipModel(chip).run(
+            np.array([[int(Cmd.RUN), 0, 0, 1, 0], [int(Cmd.END_TICK), 0, 0, 0, 0]])
+        )
+        _COMPILE_S = time.perf_counter() - t0
+    return _COMPILE_S
+
+
+def run_image_timed(image, inputs, ticks, *, load="direct", model="compiled", on_tick=None):
+    """Run ``image`` for ``ticks`` ticks on a timed model and read back every neuron's state.
+
+    Parameters
+    ----------
+    load : "direct" | "hostlink"
+        Place the image in the memories before cycle 0, or write it with CONFIG_WRITE
+        commands over the host link first. Cycles per tick are the same either way.
+    model : "compiled" | "python"
+        :class:`CompiledChipModel` or the Python twins (``TimedChipModel``).
+    on_tick : callable(ticks done), optional
+        Called as each TICK_DONE comes back (progress bars).
+
+    Returns
+    -------
+    (Result, responses)
+        The decoded run (backend "tlm-timed" or "tlm-cycle", ``extra`` holding the compile
+        and run seconds and the simulated cycles) and the raw (cycle, op, a, b) responses.
+    """
+    from spikemesh.firmware.loader import config_commands, decode_run
+
+    if load not in ("direct", "hostlink"):
+        raise SpikemeshError(f"load must be 'direct' or 'hostlink', not {load!r}")
+    if model not in ("compiled", "python"):
+        raise SpikemeshError(f"model must be 'compiled' or 'python', not {model!r}")
+    image.check()
+    compile_s = warm_up() if model == "compiled" else 0.0
+    t0 = time.perf_counter()
+    cmds = np.concatenate([run_command_array(image, inputs, ticks), read_state_array(image)])
+    if load == "hostlink":
+        cfg = config_commands(image)
+        cmds = np.concatenate([command_array(cfg), cmds]) if cfg else cmds
+    if model == "compiled":
+        m = CompiledChipModel(image.chip)
+    else:
+        from .chip import TimedChipModel
+
+        m = TimedChipModel(image.chip)
+        cmds = [dict(zip(_CMD_FIELDS, (int(v) for v in row), strict=True)) for row in cmds]
+    if load == "direct":
+        m.load_image(image)
+    limit = 1 << 40  # a well-formed stream always ends; the stuck case is detected
+    rsp = m.run(cmds, max_cycles=limit, on_tick=on_tick)
+    label = "tlm-timed" if model == "compiled" else "tlm-cycle"
+    res = decode_run(image, [r[1:] for r in rsp], ticks, inputs, backend=label)
+    res.wall_time = time.perf_counter() - t0
+    res.extra = dict(res.extra or {}, compile_s=compile_s, cycles_simulated=int(m.cycle), load=load)
+    return res, rsp
