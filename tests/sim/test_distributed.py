@@ -1,0 +1,296 @@
+"""The distributed functional model under mpiexec: 1, 2 and 3 ranks give the one-process
+result and golden's, bit for bit; a mismatched launch and a failing rank end in a clear
+error on every rank, never a hang.
+
+Each test is one ``mpiexec -n R`` launch of this very file as a worker (``python
+tests/sim/test_distributed.py MODE DIR``), which checks many networks in one go to keep the
+MPI start-up (a few seconds) out of the per-network cost. Rank 0 prints one JSON line per
+check; the worker aborts the launch on an unexpected error, and the test's timeout guards
+against a hang.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NETS = 12  # random networks per launch (the target is at least 10)
+TICKS = 60
+TIMEOUT = 180  # seconds for one launch; a hang fails the test instead of CI
+
+
+def mpiexec():
+    """The mpiexec of the MPI wheel in this environment (the [mpi] extra), or None."""
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return None
+    here = Path(sys.executable).parent / "mpiexec"
+    return str(here) if here.exists() else shutil.which("mpiexec")
+
+
+needs_mpi = pytest.mark.skipif(
+    mpiexec() is None, reason="needs mpi4py and mpiexec: pip install -e '.[mpi]'"
+)
+
+
+def launch(ranks, mode, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [mpiexec(), "-n", str(ranks), sys.executable, __file__, mode, str(tmp_path)]
+    p = subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+    lines = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
+    return p, lines
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_ranks_equal_one_process_and_golden(ranks, tmp_path):
+    p, lines = launch(ranks, "equiv", tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    runs = [x for x in lines if x["check"] == "net"]
+    assert len(runs) == NETS
+    for r in runs:
+        assert r["ranks"] == ranks
+        assert r["diff_one_process"] == [], r
+        assert r["diff_golden"] == [], r
+    assert sum(r["spikes"] for r in runs) > 0
+    assert any(r["ghost_events"] > 0 for r in runs), "no spike ever crossed ranks"
+    errors = {x["check"]: x for x in lines if x["check"] != "net"}
+    # a mismatched launch: the same clear error on every rank, no hang
+    assert errors["inputs"]["messages"] == [errors["inputs"]["messages"][0]] * ranks
+    assert (
+        f"rank {ranks - 1} was given inputs other than rank 0's"
+        in (errors["inputs"]["messages"][0])
+    )
+    assert (
+        f"rank {ranks - 1} was given system image other than rank 0's"
+        in (errors["network"]["messages"][0])
+    )
+    expect = (
+        f"{ranks} ranks for a system of {ranks - 1} chip(s): each rank needs at least one "
+        f"chip; launch at most {ranks - 1} ranks or use a system with more chips"
+    )
+    assert errors["ranks"]["messages"] == [expect] * ranks
+    assert "reading the system image failed on rank 0" in errors["missing"]["messages"][0]
+    # the CLI entry, from a SystemConfig YAML and from a compiled system image
+    assert errors["cli"]["diff_yaml"] == [] and errors["cli"]["diff_image"] == []
+    assert errors["cli"]["others"] == [None] * (ranks - 1)
+    assert (
+        errors["cli"]["error"] == "--system runs the functional model: use --backend tlm, not rtl"
+    )
+    assert errors["cli"]["exit_others"] == [2] * (ranks - 1)
+
+
+@needs_mpi
+def test_one_rank_under_mpiexec(tmp_path):
+    p, lines = launch(1, "equiv", tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    runs = [x for x in lines if x["check"] == "net"]
+    assert len(runs) == NETS and all(r["diff_golden"] == [] for r in runs)
+
+
+@needs_mpi
+def test_a_failing_rank_ends_the_launch(tmp_path):
+    p, _ = launch(2, "crash", tmp_path)
+    assert p.returncode != 0
+    assert "error: rank 1 failed during the run: RuntimeError: injected failure" in p.stderr
+
+
+# --- the worker -------------------------------------------------------------------------------
+
+
+def _worker(mode, tmp):
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    try:
+        if mode == "equiv":
+            _equiv(comm, Path(tmp))
+        else:
+            _crash(comm)
+    except BaseException as e:  # an assertion on one rank must not leave the others waiting
+        print(f"worker rank {comm.rank}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        comm.Abort(3)
+
+
+def _say(comm, **kw):
+    if comm.rank == 0:
+        print(json.dumps(kw), flush=True)
+
+
+def _systems():
+    from spikemesh.config import ChipConfig, CoreConfig
+    from spikemesh.system import SystemConfig
+
+    core = CoreConfig(neurons=16, axons=256, synapses=4096, fanout=1024, profiles=4)
+    return [
+        SystemConfig(chips_x=2, chips_y=2, chip=ChipConfig(width=2, height=1, core=core)),
+        SystemConfig(chips_x=3, chips_y=1, chip=ChipConfig(width=1, height=2, core=core)),
+        SystemConfig(chips_x=1, chips_y=3, chip=ChipConfig(width=2, height=2, core=core)),
+    ]
+
+
+def _equiv(comm, tmp):
+    from mpi4py import MPI
+    from spikemesh.firmware.system import compile_system
+    from spikemesh.sim.distributed import DistributedSim
+
+    from spikemesh.golden import run_golden
+    from tests.firmware.random_nets import random_network
+
+    systems = _systems()
+    for seed in range(NETS):
+        net = random_network(seed)
+        system = systems[seed % len(systems)]
+        npc = -(-net.num_neurons // system.tiles)
+        img, _ = compile_system(net, system, neurons_per_core=npc)
+        raster = net.input_raster(TICKS)
+        dist = DistributedSim(img, comm=comm)
+        res = dist.run(TICKS, raster)
+        ghost = comm.gather(dist.ghost_events, root=0)
+        if comm.rank == 0:
+            one = DistributedSim(img, comm=MPI.COMM_SELF).run(TICKS, raster)
+            gold = run_golden(net, TICKS)
+            _say(
+                comm,
+                check="net",
+                seed=seed,
+                ranks=comm.size,
+                diff_one_process=one.diff(res),
+                diff_golden=gold.diff(res),
+                spikes=int(res.spikes.sum()),
+                ghost_events=int(sum(ghost)),
+            )
+    if comm.size > 1:
+        _mismatches(comm, tmp)
+
+
+def _caught(comm, fn):
+    """Run fn on every rank; gather what each rank's DistributedError said."""
+    from spikemesh.sim.distributed import DistributedError
+
+    msg = None
+    try:
+        fn()
+    except DistributedError as e:
+        msg = str(e)
+    return comm.gather(msg, root=0)
+
+
+def _mismatches(comm, tmp):
+    import numpy as np
+    from spikemesh.firmware.system import compile_system
+    from spikemesh.sim.distributed import run_system
+
+    from spikemesh.config import ChipConfig, CoreConfig
+    from spikemesh.system import SystemConfig
+    from tests.firmware.random_nets import random_network
+
+    last = comm.size - 1
+    system = _systems()[0]
+    net = random_network(1)
+    img, _ = compile_system(net, system, neurons_per_core=-(-net.num_neurons // system.tiles))
+    raster = net.input_raster(TICKS)
+    other = raster.copy()
+    if comm.rank == last:
+        other[3, 0] = not other[3, 0]
+    msgs = _caught(comm, lambda: run_system(img, other, TICKS, comm=comm))
+    _say(comm, check="inputs", messages=msgs)
+
+    mine = img
+    if comm.rank == last:
+        net2 = random_network(1000)
+        mine, _ = compile_system(net2, system, neurons_per_core=-(-net2.num_neurons // 8))
+    msgs = _caught(comm, lambda: run_system(mine, raster, TICKS, comm=comm))
+    _say(comm, check="network", messages=msgs)
+
+    core = CoreConfig(neurons=64, axons=1024, synapses=8192, fanout=4096)
+    few = SystemConfig(chips_x=comm.size - 1, chips_y=1, chip=ChipConfig(width=2, core=core))
+    small, _ = compile_system(net, few)
+    msgs = _caught(comm, lambda: run_system(small, raster, TICKS, comm=comm))
+    _say(comm, check="ranks", messages=msgs)
+
+    path = tmp / f"missing-{comm.rank}.simg"
+    if comm.rank != 0:
+        img.save(path)
+    msgs = _caught(comm, lambda: run_system(path, raster, TICKS, comm=comm))
+    _say(comm, check="missing", messages=msgs)
+    _cli(comm, tmp, net, img, np)
+
+
+def _cli(comm, tmp, net, img, np):
+    from spikemesh.cli_system import add_system_arguments, run_system_backend
+    from spikemesh.golden import run_golden
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", default="tlm")
+    parser.add_argument("--chip", default=None)
+    add_system_arguments(parser)
+    yaml_path, image_path = tmp / "system.yaml", tmp / "net.simg"
+    if comm.rank == 0:
+        yaml_path.write_text(img.system.to_yaml())
+        img.save(image_path)
+    comm.Barrier()
+    # compiled on every rank from the YAML (npc default: the chips fill in order)
+    r_yaml = run_system_backend(net, TICKS, parser.parse_args(["--system", str(yaml_path)]))
+    r_image = run_system_backend(net, TICKS, parser.parse_args(["--system", str(image_path)]))
+    others = comm.gather(r_yaml, root=0)
+    exit_code, error = None, None
+    try:
+        run_system_backend(
+            net, TICKS, parser.parse_args(["--system", str(yaml_path), "--backend", "rtl"])
+        )
+    except SystemExit as e:
+        exit_code = e.code
+    except Exception as e:
+        error = str(e)
+    codes = comm.gather(exit_code, root=0)
+    if comm.rank == 0:
+        gold = run_golden(net, TICKS)
+        _say(
+            comm,
+            check="cli",
+            diff_yaml=gold.diff(r_yaml),
+            diff_image=gold.diff(r_image),
+            others=others[1:],
+            error=error,
+            exit_others=codes[1:],
+        )
+
+
+def _crash(comm):
+    from spikemesh.firmware.system import compile_system
+    from spikemesh.sim.distributed import DistributedSim
+
+    from tests.firmware.random_nets import random_network
+
+    system = _systems()[0]
+    net = random_network(0)
+    img, _ = compile_system(net, system, neurons_per_core=-(-net.num_neurons // system.tiles))
+    dist = DistributedSim(img, comm=comm)
+    if comm.rank == 1:
+        calls = []
+
+        def deliver(ids):
+            calls.append(1)
+            if len(calls) == 5:
+                raise RuntimeError("injected failure")
+            return 0
+
+        dist.sim.deliver = deliver
+    dist.run(TICKS, net.input_raster(TICKS))
+    print("the launch should have been aborted", flush=True)
+
+
+if __name__ == "__main__":
+    _worker(sys.argv[1], sys.argv[2])
