@@ -8,8 +8,9 @@ synchronous read ports)::
 
     start ─► U0 ─► U1 ─► U2 ─► U3 ─► U4 ─► U5 ─► SQ ─► walker ─► RD ─► o_flit
             state  profile mul  T(),u  v,sat  write  spike  (fan-out  (flit
-            fanptr clear               spike  back   queue   mem)     register)
-            acc[parity]
+            fanptr clear  (DSP)        spike  back   queue   mem)     register)
+            acc[parity]  decay factors
+                         (registers)
 
 Events and the update loop run concurrently: they touch disjoint memories
 (axon, synapse and acc[~parity] vs. state, fan-out pointer, profile,
@@ -21,7 +22,7 @@ exact cycle counts; sim/core.py::CoreModel is the cycle-exact twin.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Assert, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -29,6 +30,8 @@ from amaranth.lib.wiring import In, Out
 from spikemesh.config import (
     ACC_SHIFT,
     DECAY_SHIFT,
+    DU_BITS,
+    DV_BITS,
     KIND_HOST_OUT,
     KIND_SPIKE,
     STATE_BITS,
@@ -52,6 +55,7 @@ __all__ = ["Core"]
 
 _SAT = (1 << (STATE_BITS - 1)) - 1
 _ROUND = (1 << DECAY_SHIFT) - 1
+_LO_BITS = 16  # the unsigned low half of a split product operand (one 16 x 16 DSP each)
 
 
 def _check_coord(what, value, size):
@@ -61,14 +65,19 @@ def _check_coord(what, value, size):
         )
 
 
-def _shr_toward_zero(m, name, x):
-    """T(x) of chip.md §3: x >> 12 rounding toward zero.
+def _split_shr_toward_zero(m, name, hi, lo):
+    """T(x) of chip.md §3 (x >> 12 rounding toward zero) of x = hi * 2^16 + lo.
 
-    Adding 4095 to a negative product before the arithmetic shift turns floor
-    into ceiling, which is sign(x) * (|x| >> 12) without an absolute value.
+    ``hi`` and ``lo`` are the products of the operand's signed high and unsigned
+    low half with the same factor f >= 0, so lo >= 0 and x < 0 exactly when
+    hi < 0. Adding 4095 to a negative x before the arithmetic shift turns floor
+    into ceiling, which is sign(x) * (|x| >> 12) without an absolute value; and
+    as 2^16 is a multiple of 2^12, (hi * 2^16 + lo + r) >> 12 is
+    hi * 2^4 + ((lo + r) >> 12), so the rounding add is only as wide as ``lo``.
     """
-    t = Signal(signed(len(x) - DECAY_SHIFT + 1), name=name)
-    m.d.comb += t.eq((x + Mux(x < 0, _ROUND, 0)) >> DECAY_SHIFT)
+    t = Signal(signed(len(hi) + _LO_BITS - DECAY_SHIFT + 1), name=name)
+    low = (lo + Mux(hi < 0, _ROUND, 0)) >> DECAY_SHIFT
+    m.d.comb += t.eq((hi << (_LO_BITS - DECAY_SHIFT)) + low)
     return t
 
 
@@ -98,7 +107,8 @@ class Core(wiring.Component):
     o_read : Out(stream.Signature(StateRead))
         (u, v) of the requested neuron, valid the cycle after ``i_read``'s transfer.
     start : In(1)
-        One-cycle pulse that starts tick t's update loop (ignored while running).
+        One-cycle pulse that starts tick t's update loop; only while ``done & idle``
+        and no read-back answer waits (docs/core.md's contract, asserted).
     parity : In(1)
         t & 1, sampled with ``start``: the update loop reads and clears
         acc[parity]; events go to acc[parity ^ 1] from the next cycle on.
@@ -190,6 +200,34 @@ class Core(wiring.Component):
         acc_rp = [mem.read_port() for mem in acc_mem]
         acc_wp = [mem.write_port() for mem in acc_mem]
 
+        # Decay factors 4096 - (du + 1) and 4096 - dv of every profile, computed once when
+        # the profile is written and kept in flip-flops: the products' operands are then
+        # registers (no subtract in front of the DSP) and are known in U1, a cycle before
+        # the profile memory's word. Reset-less, like a memory; the initial values are
+        # those of an all-zero profile word (du = dv = 0).
+        pb = (c.profiles - 1).bit_length()  # profile index bits actually decoded
+        # They are signed, one bit wider than their values (the sign bit is always 0): the
+        # high half of a split product is signed x signed then, with no constant operand
+        # bit, which would keep yosys from packing the operand's register into the DSP.
+        prof_fu = [
+            Signal(signed(DU_BITS + 1), init=_ROUND, reset_less=True, name=f"prof{k}_fu")
+            for k in range(c.profiles)
+        ]
+        prof_fv = [
+            Signal(signed(DV_BITS + 2), init=1 << DECAY_SHIFT, reset_less=True, name=f"prof{k}_fv")
+            for k in range(c.profiles)
+        ]
+        prof_fu_sel = Signal(signed(DU_BITS + 1))
+        prof_fv_sel = Signal(signed(DV_BITS + 2))
+        if pb:
+            p_idx = state_rp.data.profile[:pb]  # the memory's truncation, too
+            m.d.comb += [
+                prof_fu_sel.eq(Array(prof_fu)[p_idx]),
+                prof_fv_sel.eq(Array(prof_fv)[p_idx]),
+            ]
+        else:
+            m.d.comb += [prof_fu_sel.eq(prof_fu[0]), prof_fv_sel.eq(prof_fv[0])]
+
         # ---- state registers shared by several blocks -----------------------
         running = Signal()
         done = Signal(init=1)
@@ -272,16 +310,24 @@ class Core(wiring.Component):
         u1_idx = Signal(c.neuron_bits)
         u2_valid = Signal()
         u2_idx = Signal(c.neuron_bits)
-        u2_u = Signal(signed(STATE_BITS))
-        u2_v = Signal(signed(STATE_BITS))
+        # The products' operands: the DSP blocks' own input registers (see U2 below).
+        u2_ulo = Signal(_LO_BITS, reset_less=True)
+        u2_uhi = Signal(signed(STATE_BITS - _LO_BITS), reset_less=True)
+        u2_vlo = Signal(_LO_BITS, reset_less=True)
+        u2_vhi = Signal(signed(STATE_BITS - _LO_BITS), reset_less=True)
+        u2_fu = Signal(signed(DU_BITS + 1), reset_less=True)
+        u2_fv = Signal(signed(DV_BITS + 2), reset_less=True)
         u2_ref = Signal(4)
         u2_prof = Signal(c.profile_bits)
         u2_a = Signal(signed(c.acc_bits))
         u2_fp = Signal(layouts[Region.FANPTR][0].struct())
         u3_valid = Signal()
         u3_idx = Signal(c.neuron_bits)
-        u3_pu = Signal(signed(STATE_BITS + 13))
-        u3_pv = Signal(signed(STATE_BITS + 14))
+        # The products as two halves each (the DSP blocks' output registers).
+        u3_pu_lo = Signal((u2_ulo * u2_fu[:-1]).shape(), reset_less=True)
+        u3_pu_hi = Signal((u2_uhi * u2_fu).shape(), reset_less=True)
+        u3_pv_lo = Signal((u2_vlo * u2_fv[:-1]).shape(), reset_less=True)
+        u3_pv_hi = Signal((u2_vhi * u2_fv).shape(), reset_less=True)
         u3_ref = Signal(4)
         u3_prof = Signal(c.profile_bits)
         u3_a = Signal(signed(c.acc_bits))
@@ -301,8 +347,12 @@ class Core(wiring.Component):
             m.d.sync += [
                 u2_valid.eq(u1_valid),
                 u2_idx.eq(u1_idx),
-                u2_u.eq(state_rp.data.u),
-                u2_v.eq(state_rp.data.v),
+                u2_ulo.eq(state_rp.data.u[:_LO_BITS]),
+                u2_uhi.eq(state_rp.data.u[_LO_BITS:]),
+                u2_vlo.eq(state_rp.data.v[:_LO_BITS]),
+                u2_vhi.eq(state_rp.data.v[_LO_BITS:]),
+                u2_fu.eq(prof_fu_sel),
+                u2_fv.eq(prof_fv_sel),
                 u2_ref.eq(state_rp.data.ref),
                 u2_prof.eq(state_rp.data.profile),
                 u2_a.eq(up_acc_rdata),
@@ -310,17 +360,20 @@ class Core(wiring.Component):
             ]
         m.d.comb += [prof_rp.addr.eq(state_rp.data.profile), prof_rp.en.eq(u1_valid & adv)]
 
-        # U2: decay products. Effective decays are du + 1 and dv (chip.md §3).
+        # U2: decay products. Effective decays are du + 1 and dv (chip.md §3). Each
+        # 24-bit operand is split into an unsigned low half and a signed high half, so
+        # every product is one 16 x 16 DSP (SB_MAC16, MULT18X18D) with its inputs and
+        # its output in registers: on the iCE40 yosys packs u2_* and u3_p*_* into the
+        # SB_MAC16's own registers and nextpnr checks every path into and out of it.
         prm2 = prof_rp.data
-        fu = Signal(12)  # 4096 - (du + 1), never negative
-        fv = Signal(13)  # 4096 - dv, up to 4096 when dv = 0
-        m.d.comb += [fu.eq(4095 - prm2.du), fv.eq(4096 - prm2.dv)]
         with m.If(adv):
             m.d.sync += [
                 u3_valid.eq(u2_valid),
                 u3_idx.eq(u2_idx),
-                u3_pu.eq(u2_u * fu),
-                u3_pv.eq(u2_v * fv),
+                u3_pu_lo.eq(u2_ulo * u2_fu[:-1]),
+                u3_pu_hi.eq(u2_uhi * u2_fu),
+                u3_pv_lo.eq(u2_vlo * u2_fv[:-1]),
+                u3_pv_hi.eq(u2_vhi * u2_fv),
                 u3_ref.eq(u2_ref),
                 u3_prof.eq(u2_prof),
                 u3_a.eq(u2_a),
@@ -330,8 +383,8 @@ class Core(wiring.Component):
 
         # U3: T() of the products, the new u, and T(v-product) + bias.
         fp_shape = layouts[Region.FANPTR][0].struct()
-        tu = _shr_toward_zero(m, "tu", u3_pu)
-        tv = _shr_toward_zero(m, "tv", u3_pv)
+        tu = _split_shr_toward_zero(m, "tu", u3_pu_hi, u3_pu_lo)
+        tv = _split_shr_toward_zero(m, "tv", u3_pv_hi, u3_pv_lo)
         u4_valid = Signal()
         u4_idx = Signal(c.neuron_bits)
         u4_u = Signal(signed(STATE_BITS))  # wrap24: the assignment truncates (modular u)
@@ -523,6 +576,16 @@ class Core(wiring.Component):
                 wp.en.eq(cfg_we & (cfg_region == region)),
             ]
 
+        prof_word = Signal(layouts[Region.PROFILE][0].struct())
+        m.d.comb += prof_word.eq(cfg.payload.data)
+        for k in range(c.profiles):
+            hit = cfg_index[:pb] == k if pb else 1
+            with m.If(cfg_we & (cfg_region == Region.PROFILE) & hit):
+                m.d.sync += [
+                    prof_fu[k].eq(_ROUND - prof_word.du),
+                    prof_fv[k].eq((1 << DECAY_SHIFT) - prof_word.dv),
+                ]
+
         # State memory: the config path (never concurrent with a loop) or U5's write-back.
         with m.If(cfg_we & (cfg_region == Region.NEURON)):
             m.d.comb += [
@@ -585,4 +648,33 @@ class Core(wiring.Component):
         ]
         m.d.sync += ro_valid.eq(rq_take | (ro_valid & ~self.o_read.ready))
 
+        self._check_contract(m, done=done, idle=ev_idle, read_waiting=ro_valid)
         return m
+
+    def _check_contract(self, m, *, done, idle, read_waiting):
+        """The environment's side of the contract (docs/core.md), as simulation checks.
+
+        Amaranth's simulator raises AssertionError with the message, Verilator built with
+        ``--assert`` stops on it; the FPGA flow removes the checks (``chformal -remove``).
+        Sync-domain checks: they sample the inputs at the clock edge, as the core does.
+        """
+        where = f"Core ({self.x}, {self.y})"
+        with m.If(self.start):
+            m.d.sync += [
+                Assert(
+                    done,
+                    f"{where}: start pulsed while the update loop of the previous start is "
+                    "still running (done = 0); pulse start only while done & idle",
+                ),
+                Assert(
+                    idle,
+                    f"{where}: start pulsed while an accepted event is still inside the event "
+                    "pipeline (idle = 0): it could land in the accumulator buffer the new "
+                    "tick reads",
+                ),
+                Assert(
+                    ~read_waiting,
+                    f"{where}: start pulsed while a read-back answer waits on o_read "
+                    "(o_read.valid = 1); take it first",
+                ),
+            ]

@@ -13,7 +13,14 @@ from spikemesh.sim.core import CoreModel
 
 from spikemesh.config import ChipConfig, CoreConfig
 from spikemesh.coreimage import CoreImage
-from spikemesh.layouts import Region, config_addr, core_config_writes, neuron_layout
+from spikemesh.layouts import (
+    Region,
+    config_addr,
+    config_index_bits,
+    core_config_writes,
+    neuron_layout,
+    profile_layout,
+)
 from spikemesh.neuron import lif_update
 from tb.core.scenarios import TILE, random_image, random_inputs, scenario_chip
 from tests.helpers import run_sim
@@ -436,3 +443,95 @@ def test_boundary_is_moore():
 
     run(chip, body)
     assert len(checked) == 150
+
+
+# ---- decay factors kept beside the profile memory ------------------------------------------
+
+
+def test_profile_rewrite_and_index_alias():
+    """The decay factors (4095 - du, 4096 - dv) live in registers written with the profile
+    word: a profile rewritten between ticks, and written through an index above the table's
+    depth (the RTL keeps the low bits, like the memory), behave as the model says."""
+    chip = scenario_chip(SMALL)  # 2 profiles: index 3 aliases profile 1
+    rng = np.random.default_rng(7)
+    img = random_image(chip, rng)
+    img.profiles[:, 2] = 131071  # never spike: compare the decays alone
+    prof = profile_layout()
+    ib = config_index_bits(chip)
+
+    def write(index, du, dv):
+        addr = (int(Region.PROFILE) << ib) | index
+        data = prof.pack(du=du, dv=dv, vth=131071, bias_mant=0, bias_exp=0, refractory=0)
+        return (addr, data)
+
+    async def body(ls, ctx):
+        await ls.configure(ctx, core_config_writes(chip, img))
+        for writes in ([write(0, 4095, 0), write(3, 0, 4095)], [write(1, 17, 4000)], []):
+            await ls.configure(ctx, writes)
+            await ls.tick(ctx, [])
+            await ls.read_back(ctx)  # checked against the model in every cycle
+        assert ls.model.prof[1][:2] == (17, 4000)
+
+    run(chip, body)
+
+
+# ---- the environment's contract, asserted ---------------------------------------------------
+
+
+def _start_violation(case, *, legal=False):
+    """Drive the core into a start pulse that breaks rule 1 of docs/core.md (or, with
+    ``legal``, the same sequence one step later, when it is allowed)."""
+    chip = scenario_chip(SMALL)
+    dut = Core(chip, x=1, y=0)
+
+    async def tb(ctx):
+        if case == "running":
+            ctx.set(dut.start, 1)  # held for a second cycle: the loop is running then
+            await ctx.tick()
+            if legal:
+                ctx.set(dut.start, 0)
+                while not ctx.get(dut.done):
+                    await ctx.tick()
+                ctx.set(dut.start, 1)
+        elif case == "event":
+            ctx.set(dut.i_event.valid, 1)  # an empty row still passes AX for a cycle
+            await ctx.tick()
+            ctx.set(dut.i_event.valid, 0)
+            if legal:
+                while not ctx.get(dut.idle):
+                    await ctx.tick()
+            ctx.set(dut.start, 1)
+        else:  # a read-back answer left waiting on o_read
+            ctx.set(dut.i_read.valid, 1)
+            await ctx.tick()
+            ctx.set(dut.i_read.valid, 0)
+            if legal:
+                ctx.set(dut.o_read.ready, 1)
+                await ctx.tick()
+                ctx.set(dut.o_read.ready, 0)
+            ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        await ctx.tick()
+
+    run_sim(dut, tb)
+
+
+START_RULES = {
+    "running": r"Core \(1, 0\): start pulsed while the update loop of the previous start is "
+    r"still running \(done = 0\)",
+    "event": r"Core \(1, 0\): start pulsed while an accepted event is still inside the event "
+    r"pipeline \(idle = 0\)",
+    "read": r"Core \(1, 0\): start pulsed while a read-back answer waits on o_read",
+}
+
+
+@pytest.mark.parametrize("case", sorted(START_RULES))
+def test_start_contract_asserted(case):
+    with pytest.raises(AssertionError, match=START_RULES[case]):
+        _start_violation(case)
+
+
+@pytest.mark.parametrize("case", sorted(START_RULES))
+def test_start_contract_legal_sequence_passes(case):
+    _start_violation(case, legal=True)
