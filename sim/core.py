@@ -35,6 +35,7 @@ from spikemesh.config import (
     host_source_layout,
 )
 from spikemesh.coreimage import CoreImage
+from spikemesh.errors import SpikemeshError
 from spikemesh.layouts import Region, config_index_bits, decode_config_write
 from spikemesh.neuron import lif_update
 
@@ -62,6 +63,13 @@ def lif_scalar(u, v, ref, a, prm):
     if v > (vth << VTH_SHIFT):
         return u, 0, refractory, True
     return u, v, 0, False
+
+
+class CoreContractError(SpikemeshError, RuntimeError):
+    """The core's environment broke its contract (docs/core.md), e.g. ``start`` while busy.
+
+    The RTL checks the same rules with Amaranth ``Assert``s (rtl/core.py).
+    """
 
 
 @dataclass
@@ -332,6 +340,12 @@ class CoreModel:
         ``start``, ``parity``, ``config_*`` = i_config, ``read_valid``/``read_index`` =
         i_read, ``read_ready`` = o_read.ready. Returns True when an event was accepted
         in this cycle (``event_valid & event_ready``).
+
+        Raises
+        ------
+        CoreContractError
+            ``start`` while the core is not ``done & idle`` or a read-back answer waits
+            (rule 1 of docs/core.md's contract; the RTL asserts the same). No state changes.
         """
         n = self.n
         # ---- combinational part (current registers + inputs) ----
@@ -341,6 +355,8 @@ class CoreModel:
         w_issue = w_cnt != 0
         ev_take = event_valid and (not ax_valid or w_free)
         ev_idle = not ax_valid and w_cnt == 0 and not self.s1_valid and not self.s2_valid
+        if start:
+            self._check_start(ev_idle)
         ev_buf = 1 - self.parity
         if self.s2_valid:
             old = (
@@ -510,6 +526,26 @@ class CoreModel:
         self.r_state, self.r_fanptr, self.r_prof = new_r_state, new_r_fanptr, new_r_prof
         self.r_fanout = new_r_fanout
         return bool(ev_take)
+
+    def _check_start(self, ev_idle):
+        """Rule 1 of the core's contract (docs/core.md); the RTL asserts the same."""
+        where = f"Core ({self.x}, {self.y})"
+        if not self.done:
+            raise CoreContractError(
+                f"{where}: start pulsed while the update loop of the previous start is "
+                "still running (done = 0); pulse start only while done & idle"
+            )
+        if not ev_idle:
+            raise CoreContractError(
+                f"{where}: start pulsed while an accepted event is still inside the event "
+                "pipeline (idle = 0): it could land in the accumulator buffer the new "
+                "tick reads"
+            )
+        if self.ro_valid:
+            raise CoreContractError(
+                f"{where}: start pulsed while a read-back answer waits on o_read "
+                "(o_read.valid = 1); take it first"
+            )
 
     def run_tick(self, events=(), *, flit_ready=None, loopback=False):
         """Run tick ``tick_no`` in timed mode with the testbench protocol of docs/timing.md.

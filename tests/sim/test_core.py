@@ -3,7 +3,7 @@ the documented cycle formulas, config decoding, and error paths."""
 
 import numpy as np
 import pytest
-from spikemesh.sim.core import CoreModel, lif_scalar
+from spikemesh.sim.core import CoreContractError, CoreModel, lif_scalar
 
 from spikemesh.config import ChipConfig, CoreConfig
 from spikemesh.coreimage import CoreImage
@@ -238,3 +238,44 @@ def test_init_wrong_x():
 def test_init_wrong_chip():
     with pytest.raises(TypeError, match=r"^Chip configuration must be a ChipConfig, not None$"):
         CoreModel(None, x=0, y=0)
+
+
+# ---- the environment's contract (docs/core.md), checked by the model ----------------------
+
+START_RULES_MODEL = {
+    "running": r"^Core \(1, 0\): start pulsed while the update loop of the previous start is "
+    r"still running \(done = 0\); pulse start only while done & idle$",
+    "event": r"^Core \(1, 0\): start pulsed while an accepted event is still inside the "
+    r"event pipeline \(idle = 0\)",
+    "read": r"^Core \(1, 0\): start pulsed while a read-back answer waits on o_read "
+    r"\(o_read.valid = 1\); take it first$",
+}
+
+
+def test_start_contract_raises():
+    """The timed CoreModel refuses the same inputs with CoreContractError, before any change."""
+    chip = scenario_chip(CoreConfig(neurons=16, axons=16, synapses=64, fanout=64, profiles=2))
+    m = CoreModel(chip, x=1, y=0)
+    m.clock(start=1)
+    with pytest.raises(CoreContractError, match=START_RULES_MODEL["running"]):
+        m.clock(start=1)
+    m = CoreModel(chip, x=1, y=0)
+    m.clock(event_valid=1)
+    with pytest.raises(CoreContractError, match=START_RULES_MODEL["event"]):
+        m.clock(start=1)
+    m = CoreModel(chip, x=1, y=0)
+    m.clock(read_valid=1)
+    before = vars(m).copy()
+    with pytest.raises(CoreContractError, match=START_RULES_MODEL["read"]):
+        m.clock(start=1)
+    assert vars(m) == before
+
+
+def test_start_contract_never_fires_in_a_legal_run():
+    """run_tick pulses start only when the previous tick is over: many ticks, no error."""
+    chip = scenario_chip(CoreConfig(neurons=16, axons=16, synapses=64, fanout=64, profiles=2))
+    rng = np.random.default_rng(5)
+    m = CoreModel(chip, x=TILE[0], y=TILE[1], image=random_image(chip, rng))
+    for ev in random_inputs(rng, 20, chip.core.axons, 0.5):
+        m.run_tick(np.flatnonzero(ev).tolist(), loopback=True)
+    assert m.tick_no == 20
