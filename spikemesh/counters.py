@@ -439,6 +439,9 @@ def fanout_from_network(net, image) -> FanoutTable:
 
 # --- one pass over the fired (tick, element) pairs ------------------------------------------
 
+# Backends whose spike raster comes back over the host link: only output neurons are seen.
+HOST_LINK_BACKENDS = ("tlm-timed", "tlm-cycle", "rtl")
+
 # Items (fired element x destination) handled per chunk of ticks: bounds the temporaries.
 _CHUNK_ITEMS = 4_000_000
 
@@ -573,8 +576,17 @@ def _slot_spikes(image, result):
             f"the result has spikes {spikes.shape} and inputs {inputs.shape}; the image needs "
             f"(T, {image.num_neurons:,}) and (T, {image.num_sources:,}): not a run of its network"
         )
+    slot = np.asarray(image.neuron_slot, dtype=np.int64)
+    if getattr(result, "backend", "") in HOST_LINK_BACKENDS:
+        host_out = np.concatenate([np.asarray(c.host_out, dtype=bool) for c in image.cores])
+        if not host_out[slot].all():
+            raise CounterError(
+                f"a {result.backend} run reports only the output neurons' spikes "
+                f"({int(host_out[slot].sum()):,} of {slot.size:,}); compile with "
+                "host_outputs='all' to count from its raster"
+            )
     out = np.zeros((ticks, image.chip.neurons), dtype=bool)
-    out[:, np.asarray(image.neuron_slot, dtype=np.int64)] = spikes
+    out[:, slot] = spikes
     return out, inputs
 
 

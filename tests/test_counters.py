@@ -326,6 +326,14 @@ def test_a_result_of_another_network_is_refused(hand):
         counters_from_network(random_network(3), image, other)
 
 
+def test_a_host_link_raster_without_every_neuron_is_refused(hand):
+    _, image, result, _ = hand
+    result.backend = "rtl"  # the host saw only d's spikes (host_outputs=["d"])
+    with pytest.raises(CounterError, match=r"only the output neurons' spikes \(2 of 8\)"):
+        counters_from_image(image, result)
+    result.backend = "golden"
+
+
 def test_timing_dependent_missing_per_tick_is_a_clear_error(hand):
     *_, c = hand
     with pytest.raises(CounterError, match="cycles is timing-dependent"):
