@@ -161,7 +161,7 @@ class _Importer:
             )
         return float(a.mean())
 
-    def layer(self, name, kind, node, size) -> tuple[LayerSpec, float]:
+    def layer(self, name, kind, node, size, recurrent=False) -> tuple[LayerSpec, float]:
         """The node's per-tick dynamics and its input gain (voltage units per unit of input)."""
         f, dt = self.flavor, self.dt
         p = {
@@ -207,6 +207,8 @@ class _Importer:
             syn = {"exp": 1 - alpha, "euler": dt / ts, "jump": 1.0}[f.syn_gain]
             gain *= p["w_in"] * syn
             refr = f.cuba_zero_refractory if reset == "zero" else 0
+        elif kind == "LIF" and recurrent and reset == "zero":
+            refr = f.rec_zero_refractory
         for what, keep in (("v", beta), ("u", alpha)):
             if not 0 <= keep <= 1:
                 raise NIRError(
@@ -227,9 +229,10 @@ class _Importer:
         bias_src = None
         for n in pops:
             kind, node = nodes[n]
-            spec, gain = self.layer(n, kind, node, walk.size(n))
-            layers[n] = spec
             terms, const = walk.drive(n)
+            recurrent = any(src == n for src, _ in terms)
+            spec, gain = self.layer(n, kind, node, walk.size(n), recurrent)
+            layers[n] = spec
             syn_gain = gain  # weight of one unit of input, in voltage units
             for (src, d), m in sorted(terms.items()):
                 projs.append(ProjSpec(src, n, m * syn_gain, d))

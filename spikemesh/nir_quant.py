@@ -70,6 +70,10 @@ class Flavor:
     cuba_zero_refractory : int
         Ticks v stays 0 after a spike of a zero-reset CubaLIF (snnTorch's Synaptic
         zeroes the whole next step's membrane: 1).
+    rec_zero_refractory : int
+        The same for a zero-reset LIF that drives itself (snnTorch's RLeaky, the only
+        layer its exporter writes as a recurrent LIF, also zeroes the next step; its
+        feed-forward Leaky does not).
     """
 
     name: str
@@ -80,12 +84,13 @@ class Flavor:
     v_gain: str
     reset: str
     cuba_zero_refractory: int
+    rec_zero_refractory: int
 
 
 FLAVORS = {
-    "spec": Flavor("spec", None, "exp", False, "exp", "exp", "file", 0),
-    "snntorch": Flavor("snntorch", 1e-4, "euler", False, "euler", "euler", "subtract", 1),
-    "norse": Flavor("norse", 1e-3, "euler", True, "jump", "euler", "file", 0),
+    "spec": Flavor("spec", None, "exp", False, "exp", "exp", "file", 0, 0),
+    "snntorch": Flavor("snntorch", 1e-4, "euler", False, "euler", "euler", "subtract", 1, 1),
+    "norse": Flavor("norse", 1e-3, "euler", True, "jump", "euler", "file", 0, 0),
 }
 
 
