@@ -61,82 +61,35 @@ class CounterSpec:
     bits: int = COUNTER_BITS
 
 
-COUNTERS = (
-    CounterSpec(
-        "neuron_updates",
-        "core",
-        "[T, tiles]",
-        True,
-        "once per neuron slot per tick: the update loop writes a neuron's state back (U5); "
-        "all `core.neurons` slots, placed or not",
-    ),
-    CounterSpec(
-        "spikes",
-        "core",
-        "[T, tiles]",
-        True,
-        "once per neuron whose update spikes (U5 with spike), whatever its fan-out",
-    ),
-    CounterSpec(
-        "flits_injected",
-        "core",
-        "[T, tiles]",
-        True,
-        "once per flit the core hands to its router (o_flit valid & ready): one per fan-out "
-        "entry of a spiking neuron, plus one HOST_OUT flit if it is an output neuron",
-    ),
-    CounterSpec(
-        "host_flits",
-        "core",
-        "[T, tiles]",
-        True,
-        "once per HOST_OUT flit among flits_injected",
-    ),
-    CounterSpec(
-        "events",
-        "core",
-        "[T, tiles]",
-        True,
-        "once per axon event the core accepts (i_event valid & ready) = flits ejected to it",
-    ),
-    CounterSpec(
-        "sops",
-        "core",
-        "[T, tiles]",
-        True,
-        "once per synapse accumulated (S2 writes acc): the length of each event's axon row",
-    ),
-    CounterSpec(
-        "forwarded",
-        "router",
-        "[T, tiles, 5]",
-        True,
-        "once per flit leaving the router by output port L, N, E, S or W (o[p] valid & ready); "
-        "N/E/S/W are the flit-hops of the link leaving that port",
-    ),
-    CounterSpec(
-        "host_injected",
-        "host link",
-        "[T]",
-        True,
-        "once per input flit the host link injects into (0, 0)'s West input (INPUT command)",
-    ),
-    CounterSpec(
-        "cycles",
-        "chip",
-        "[T]",
-        False,
-        "once per clock cycle while a tick runs (from the tick's start to its TICK_DONE)",
-    ),
-    CounterSpec(
-        "router_blocked",
-        "router",
-        "[T, tiles, 5]",
-        False,
-        "once per cycle in which router input q is offered a flit it cannot take "
-        "(i[q] valid & ~ready): backpressure, input ports L, N, E, S, W",
-    ),
-)
+_CORE, _PORT = "[T, tiles]", "[T, tiles, 5]"
+COUNTERS = tuple(
+    CounterSpec(*row)
+    for row in (
+        ("neuron_updates", "core", _CORE, True,
+         "once per neuron slot per tick: the update loop writes a neuron's state back (U5); "
+         "all `core.neurons` slots, placed or not"),
+        ("spikes", "core", _CORE, True,
+         "once per neuron whose update spikes (U5 with spike), whatever its fan-out"),
+        ("flits_injected", "core", _CORE, True,
+         "once per flit the core hands to its router (o_flit valid & ready): one per fan-out "
+         "entry of a spiking neuron, plus one HOST_OUT flit if it is an output neuron"),
+        ("host_flits", "core", _CORE, True, "once per HOST_OUT flit among flits_injected"),
+        ("events", "core", _CORE, True,
+         "once per axon event the core accepts (i_event valid & ready) = flits ejected to it"),
+        ("sops", "core", _CORE, True,
+         "once per synapse accumulated (S2 writes acc): the length of each event's axon row"),
+        ("forwarded", "router", _PORT, True,
+         "once per flit leaving the router by output port L, N, E, S or W (o[p] valid & "
+         "ready); N/E/S/W are the flit-hops of the link leaving that port"),
+        ("host_injected", "host link", "[T]", True,
+         "once per input flit the host link injects into (0, 0)'s West input (INPUT command)"),
+        ("cycles", "chip", "[T]", False,
+         "once per clock cycle while a tick runs (from the tick's start to its TICK_DONE)"),
+        ("router_blocked", "router", _PORT, False,
+         "once per cycle in which router input q is offered a flit it cannot take "
+         "(i[q] valid & ~ready): backpressure, input ports L, N, E, S, W"),
+    )
+)  # fmt: skip
 SPECS = {s.name: s for s in COUNTERS}
 TIMING_FREE = tuple(s.name for s in COUNTERS if s.timing_free)
 TIMING_DEPENDENT = tuple(s.name for s in COUNTERS if not s.timing_free)
