@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import operator
 
-from amaranth import Module
+from amaranth import Cat, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -30,6 +30,7 @@ from spikemesh.errors import ConfigError
 from spikemesh.hostlink import command_layout, response_layout
 from spikemesh.layouts import config_addr_bits, config_data_bits, region_layouts
 
+from .contracts import at_most_one, refused
 from .core import Core
 from .hostlink import COUNTER_BITS, HostLink
 from .mesh import Mesh
@@ -98,12 +99,12 @@ class Chip(wiring.Component):
 
     def __init__(self, chip: ChipConfig):
         if not isinstance(chip, ChipConfig):
-            self._MustUse__silence = True
+            refused(self)
             raise TypeError(f"Chip needs a ChipConfig, not {chip!r}")
         try:
             check_buildable(chip)
         except ConfigError:
-            self._MustUse__silence = True
+            refused(self)
             raise
         self.chip = chip
         self.cmd_layout = command_layout(chip, config_data_bits(chip))
@@ -173,7 +174,12 @@ class Chip(wiring.Component):
                 done_all.append(core.done & core.idle)
 
         # Only one read is ever outstanding (HostLink), so at most one core
-        # drives o_read at a time and an OR of the gated payloads is a mux.
+        # drives o_read at a time and an OR of the gated payloads is a mux
+        # (checked in simulation, rtl/contracts.py).
+        read_valids = Cat(o.valid for o in read_valid)
+        at_most_one(
+            m, platform, read_valids, "more than one core answers a read: {:b}", read_valids
+        )
         n_u, n_v = len(host.i_read.payload.u), len(host.i_read.payload.v)
         m.d.comb += [
             host.i_read.valid.eq(_any(o.valid for o in read_valid)),

@@ -26,6 +26,8 @@ from spikemesh.hostlink import (
     response_layout,
 )
 
+from .contracts import check, refused
+
 COUNTER_BITS = 32
 
 
@@ -70,10 +72,10 @@ class HostLink(wiring.Component):
 
     def __init__(self, chip: ChipConfig, *, cfg_addr_bits: int, cfg_data_bits: int):
         if not isinstance(chip, ChipConfig):
-            self._MustUse__silence = True  # a refused constructor is not an unused design
+            refused(self)
             raise TypeError(f"chip must be a ChipConfig, not {chip!r}")
         if not 1 <= cfg_addr_bits <= ARG_BITS:
-            self._MustUse__silence = True
+            refused(self)
             raise ValueError(
                 f"Config address width must be between 1 and {ARG_BITS}, not {cfg_addr_bits}"
             )
@@ -275,6 +277,19 @@ class HostLink(wiring.Component):
                 ]
         with m.Else():
             m.d.sync += first.eq(0)
+            # The barrier's flit conservation (rtl/contracts.py): when the tick ends the
+            # mesh is empty, so every flit in went out, unless some were dropped at an
+            # edge, which the sticky misroute flag reports.
+            check(
+                m,
+                platform,
+                ~(~first & self.all_done & host_done)
+                | self.misroute
+                | (self.flits_in == self.flits_out),
+                "tick end with flits_in {} != flits_out {} and no misroute",
+                self.flits_in,
+                self.flits_out,
+            )
             with m.If(~first & self.all_done & host_done):
                 m.d.sync += [
                     running.eq(0),

@@ -21,6 +21,7 @@ from __future__ import annotations
 from amaranth import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+from spikemesh.rtl.contracts import check, refused
 from spikemesh.rtl.router import COUNTER_BITS, Port, Router
 
 from spikemesh.config import ChipConfig, flit_layout
@@ -75,7 +76,7 @@ class Mesh(wiring.Component):
 
     def __init__(self, chip: ChipConfig):
         if not isinstance(chip, ChipConfig):
-            self._MustUse__used = True  # a rejected instance is not an unused design
+            refused(self)
             raise TypeError(f"Mesh needs a ChipConfig, not {chip!r}")
         self.chip = chip
         self.flit = flit_layout(chip).struct()
@@ -153,4 +154,18 @@ class Mesh(wiring.Component):
             for r in row:
                 idle = idle & r.idle
         m.d.comb += self.idle.eq(idle)
+
+        # Flit conservation (rtl/contracts.py): with nothing buffered, every flit that
+        # came in went out or was dropped at an edge. The counters hold the transfers of
+        # earlier cycles, and an idle mesh sends nothing in this one, so the sum is exact.
+        balance = (self.flits_in - self.flits_out - self.dropped)[:COUNTER_BITS]
+        check(
+            m,
+            platform,
+            ~self.idle | (balance == 0),
+            "mesh idle but flits_in {} != flits_out {} + dropped {}",
+            self.flits_in,
+            self.flits_out,
+            self.dropped,
+        )
         return m

@@ -30,6 +30,7 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
+from spikemesh.rtl.contracts import at_most_one, fifo_reads_when_ready, refused, stream_holds
 
 from spikemesh.config import ChipConfig, flit_layout
 from spikemesh.noc import (  # noqa: F401 (Port, route and rr_grant re-exported)
@@ -77,7 +78,7 @@ class Router(wiring.Component):
         try:
             check_chip_xy(chip, x, y)
         except (TypeError, ValueError):
-            self._MustUse__used = True  # a rejected instance is not an unused design
+            refused(self)
             raise
         self.chip = chip
         self.x = x
@@ -170,6 +171,26 @@ class Router(wiring.Component):
                 m.d.sync += [out.payload.eq(payload), out.valid.eq(1), last.eq(index)]
         for q in Port:
             m.d.comb += fifos[q].r_en.eq(Cat(g[q] for g in grants).any())
+
+        # --- contracts (simulation and Verilog only, rtl/contracts.py)
+        where = f"router ({self.x}, {self.y})"
+        for p in Port:
+            name = p.name.lower()
+            at_most_one(
+                m,
+                platform,
+                grants[p],
+                f"{where} {name} output: grant {{:05b}} not one-hot",
+                grants[p],
+            )
+            at_most_one(
+                m,
+                platform,
+                Cat(g[p] for g in grants),
+                f"{where} {name} input: granted by more than one output",
+            )
+            fifo_reads_when_ready(m, platform, fifos[p], f"{where} {name} input")
+            stream_holds(m, platform, self.i[p], f"router_{self.x}_{self.y}_{name}_input")
 
         # --- counters and idle
         n_in = sum(self.i[p].valid & self.i[p].ready for p in Port)

@@ -10,7 +10,10 @@ Both blocks take the bit period in clock cycles, ``divisor``; use
 
 from amaranth import Cat, Module, Signal
 from amaranth.lib import stream, wiring
+from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
+
+from .contracts import refused
 
 
 def uart_divisor(clk_freq: float, baud: int) -> int:
@@ -36,7 +39,7 @@ def uart_divisor(clk_freq: float, baud: int) -> int:
 
 def _check_divisor(component, divisor):
     if not isinstance(divisor, int) or divisor < 4:
-        component._MustUse__silence = True  # not built, so no "created but never used" warning
+        refused(component)
         raise ValueError(f"UART divisor must be an integer of at least 4, not {divisor!r}")
 
 
@@ -82,10 +85,10 @@ class UARTRx(wiring.Component):
         m = Module()
         d = self.divisor
         # Two flip-flops against metastability; init 1 = idle line, so reset
-        # does not look like a start bit.
-        sync0 = Signal(init=1)
+        # does not look like a start bit. Reset like every other register here
+        # (reset_less=False), so the timing is that of the former hand-rolled pair.
         line = Signal(init=1)
-        m.d.sync += [sync0.eq(self.rx), line.eq(sync0)]
+        m.submodules.rx_sync = FFSynchronizer(self.rx, line, init=1, reset_less=False, stages=2)
 
         timer = Signal(range(max(d, 2)))
         bit = Signal(range(9))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from spikemesh.config import ChipConfig
 from spikemesh.hostlink import Cmd, Rsp, StatusReg
+from spikemesh.noc import ContractError
 
 MASK32 = (1 << 32) - 1
 MASK24 = (1 << 24) - 1
@@ -164,6 +165,12 @@ class HostLinkModel:
         else:
             first = False
             if not self.first and inp["all_done"] and self.host_done:
+                # The barrier's flit conservation, as asserted by the RTL.
+                if not inp["misroute"] and inp["flits_in"] != inp["flits_out"]:
+                    raise ContractError(
+                        f"tick {self.tick} ended with flits_in {inp['flits_in']} != flits_out "
+                        f"{inp['flits_out']} and no misroute: a flit was lost or created"
+                    )
                 running = False
                 tick = (self.tick + 1) & MASK32
                 last_cycles = self.cycles

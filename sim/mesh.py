@@ -24,7 +24,7 @@ from collections import deque
 from spikemesh.sim.router import COUNTER_MASK, RouterModel
 
 from spikemesh.config import ChipConfig, flit_layout
-from spikemesh.noc import Port
+from spikemesh.noc import ContractError, Port
 
 LOCAL, NORTH, EAST, SOUTH, WEST = (int(p) for p in Port)
 
@@ -118,6 +118,22 @@ class MeshModel:
                 n_in += 1
         self._step(moves, o_ready)
         self.flits_in = (self.flits_in + n_in) & COUNTER_MASK
+        if not self._active:
+            self.check_conservation()
+
+    def check_conservation(self):
+        """With the mesh idle, ``flits_in == flits_out + dropped`` (the RTL asserts the same).
+
+        Raises
+        ------
+        ContractError
+            A flit was lost or created.
+        """
+        if (self.flits_in - self.flits_out - self.dropped) & COUNTER_MASK:
+            raise ContractError(
+                f"mesh idle but flits_in {self.flits_in} != flits_out {self.flits_out} "
+                f"+ dropped {self.dropped} (cycle {self.cycle})"
+            )
 
     def _step(self, moves, o_ready):
         """One cycle of every busy router; ``moves`` holds this cycle's boundary inputs."""
@@ -232,6 +248,8 @@ class MeshModel:
                 pending -= n_in
             self._step(moves, ready)
             self.flits_in = (self.flits_in + n_in) & COUNTER_MASK
+            if not self._active:
+                self.check_conservation()
             if pending == 0 and nxt < n and self.idle:
                 # Nothing in flight: jump to the next injection.
                 gap = schedule[nxt][0] - (self.cycle - start)

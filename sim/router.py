@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import deque
 
 from spikemesh.config import ChipConfig, flit_layout
-from spikemesh.noc import N_PORTS, Port, check_chip_xy, route, rr_grant
+from spikemesh.noc import N_PORTS, ContractError, Port, check_chip_xy, route, rr_grant
 
 COUNTER_MASK = (1 << 32) - 1
 
@@ -32,6 +32,19 @@ COUNTER_MASK = (1 << 32) - 1
 _RR = [
     [-1 if r == 0 else rr_grant(last, r) for r in range(1 << N_PORTS)] for last in range(N_PORTS)
 ]
+
+
+def check_rr_table(table):
+    """One-hot grants: every entry of a round-robin table names one input that requested."""
+    for last, row in enumerate(table):
+        for r, q in enumerate(row):
+            if (q == -1) != (r == 0) or (q >= 0 and not r >> q & 1):
+                raise ContractError(
+                    f"round-robin table: last {last}, requests {r:05b} grant input {q}"
+                )
+
+
+check_rr_table(_RR)
 
 
 class FlitRouting:
@@ -179,7 +192,18 @@ class RouterModel:
                 ov[p] = 1
 
     def accept(self, q: int, flit: int):
-        """Write a flit into input FIFO ``q`` (the caller checked ``i_ready[q]``)."""
+        """Write a flit into input FIFO ``q`` (the caller checked ``i_ready[q]``).
+
+        Raises
+        ------
+        ContractError
+            FIFO ``q`` is full (the RTL would have refused the flit: it was lost).
+        """
+        if len(self.fifo[q]) >= self.depth:
+            raise ContractError(
+                f"router ({self.x}, {self.y}) {Port(q).name} input: flit {flit:#x} written "
+                f"into a full FIFO (depth {self.depth}): overflow; offer only while i_ready"
+            )
         self.fifo[q].append(flit)
         self._froute[q].append(self.route(flit))
         self.flits_in += 1

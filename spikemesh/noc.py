@@ -14,6 +14,17 @@ import enum
 from typing import NamedTuple
 
 from spikemesh.config import ChipConfig
+from spikemesh.errors import SpikemeshError
+
+
+class ContractError(SpikemeshError, AssertionError):
+    """A model broke one of the chip's contracts (the twins' form of an RTL assertion).
+
+    Raised by the cycle-exact twins (sim/router.py, sim/mesh.py, sim/hostlink.py)
+    where the RTL's ``Assert`` statements (rtl/contracts.py) would fire: a FIFO
+    written while full, a lost flit at the tick barrier. It means a bug in the
+    caller (an input contract ignored) or in the model, never bad user input.
+    """
 
 
 class Port(enum.IntEnum):

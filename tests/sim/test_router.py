@@ -122,10 +122,13 @@ def test_model_equals_rtl(x, y, depth, seed):
                 ctx.set(dut.i[p].valid, iv[p])
                 ctx.set(dut.i[p].payload.as_value(), ip[p])
                 ctx.set(dut.o[p].ready, ready[p])
+            # A flit is taken when valid & ready in this cycle: read ready before
+            # model.clock() updates the live list (the stream rule: a refused flit stays).
+            taken = [iv[p] and mr[p] for p in Port]
             await ctx.tick()
             model.clock(iv, ip, ready)
             for p in Port:
-                if iv[p] and mr[p]:
+                if taken[p]:
                     iv[p] = 0
         assert model.flits_out > 1000
 
