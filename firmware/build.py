@@ -10,6 +10,15 @@ A design that does not fit raises :class:`FitError` with nextpnr's
 utilisation numbers; one that misses the board clock raises
 :class:`TimingError` with the Fmax it reached (``allow_timing_fail=True``
 returns the report instead, for tables).
+
+The Fmax is only worth something if nextpnr checked every path against the
+board clock. :func:`timing_problems` reads nextpnr's report for the paths it
+did not check — a clock from a constant net (e.g. a DSP block whose clock pin
+yosys tied low because none of its registers is used: nextpnr then times its
+ports in a domain of their own), a path between two clock domains (never
+checked), a path from or to no clock that does not end at a pin — and
+:func:`build_board` raises :class:`TimingError` naming each one, whatever
+``allow_timing_fail`` says.
 """
 
 from __future__ import annotations
@@ -80,6 +89,124 @@ class TimingError(BuildError):
     def __init__(self, message, report):
         super().__init__(message)
         self.report = report
+
+
+# Top-level I/O buffers: the only cells a path from or to no clock ('<async>') may start
+# or end at (the UART pins, LEDs and the clock pin of a one-clock board design).
+IO_CELL_TYPES = frozenset(
+    {"SB_IO", "SB_IO_OD", "SB_IO_I3C", "SB_GB_IO", "TRELLIS_IO", "IB", "OB", "OBZ", "BB"}
+)
+# nextpnr's names for the constant nets (a "_$glb_clk" suffix once put on a global buffer)
+_CONSTANT_NET = re.compile(r"\$PACKER_(GND|VCC)")
+_ASYNC = "<async>"
+
+
+def _path_text(path):
+    """'cell'.port -> 'cell'.port (delay) of one critical path of nextpnr's JSON report."""
+    segs = path["path"]
+    delay = sum(seg.get("delay", 0.0) for seg in segs)
+    a, b = segs[0]["from"], segs[-1]["to"]
+    return (
+        f"'{path['from']}' -> '{path['to']}': {a['cell']}.{a['port']} -> "
+        f"{b['cell']}.{b['port']} ({delay:.2f} ns)"
+    )
+
+
+def timing_problems(report: dict, netlist: dict | None) -> list:
+    """What nextpnr's timing analysis left unchecked, from its report and the netlist.
+
+    Parameters
+    ----------
+    report : dict
+        nextpnr's ``--report`` JSON: ``fmax`` (clock name -> achieved, constraint) and
+        ``critical_paths`` (the worst path of every (start clock, end clock) pair, each
+        with ``from``, ``to`` and its segments; a start or end in no clock is "<async>").
+    netlist : dict or None
+        yosys's JSON netlist that nextpnr placed (``top.json``); None checks the report
+        alone, with no cell taken for an I/O buffer.
+
+    Returns
+    -------
+    list of str
+        One sentence per problem, naming the cell or the path; empty when every path
+        is checked:
+
+        - an SB_MAC16 whose clock pin is unconnected or constant (yosys's mapping when
+          none of its registers is used): nextpnr times every DSP port as a register
+          of that clock, so its paths are either missing from the report or in a
+          constant-net domain of their own;
+        - a clock from a constant net (nextpnr names it ``$PACKER_GND_NET...``);
+        - a path between two clock domains (nextpnr reports it, never checks it);
+        - a path from or to "<async>" whose unclocked end is not an I/O buffer
+          (an unconstrained path inside the design). A pin's own paths (UART, LEDs,
+          the clock pin) are unclocked by nature and accepted.
+    """
+    top = _netlist_top(netlist)
+    problems = [
+        f"DSP {name} has no clock on its clock pin (its registers are unused): nextpnr "
+        "times its ports as registers of that pin's clock, i.e. never against the design's"
+        for name in _unclocked_dsps(top)
+    ]
+    for clock in report.get("fmax", {}):
+        if _CONSTANT_NET.search(clock):
+            problems.append(
+                f"clock from a constant net '{clock}' (a DSP or RAM block whose clock pin "
+                "is tied to a constant: its paths are timed in a domain of their own)"
+            )
+    ios = _io_cells(top)
+    for path in report.get("critical_paths", []):
+        src, dst = path["from"], path["to"]
+        if src != _ASYNC and dst != _ASYNC:
+            if src != dst:
+                problems.append(f"cross-domain path, not checked by nextpnr: {_path_text(path)}")
+            elif _CONSTANT_NET.search(src):
+                problems.append(f"path in a constant-net clock domain: {_path_text(path)}")
+            continue
+        start, end = path["path"][0]["from"]["cell"], path["path"][-1]["to"]["cell"]
+        start_ok = src != _ASYNC or start in ios
+        # a pin straight to a clock input or another pin has nothing to time
+        end_ok = dst != _ASYNC or end in ios or (src == _ASYNC and start in ios)
+        if not (start_ok and end_ok):
+            problems.append(f"unconstrained path (no clock at one end): {_path_text(path)}")
+    return problems
+
+
+def _netlist_top(netlist):
+    if not netlist:
+        return {}
+    modules = netlist.get("modules", {})
+    return next((m for m in modules.values() if m.get("attributes", {}).get("top")), {})
+
+
+# Hard blocks nextpnr times as registers on every port, and their clock pin.
+_CLOCKED_DSPS = {"SB_MAC16": "CLK"}
+
+
+def _unclocked_dsps(top):
+    out = []
+    for name, cell in top.get("cells", {}).items():
+        pin = _CLOCKED_DSPS.get(cell["type"])
+        if pin is None:
+            continue
+        bits = cell.get("connections", {}).get(pin, [])
+        # yosys's JSON writes a net as an int and a constant bit as "0", "1", "x" or "z"
+        if not any(isinstance(b, int) for b in bits):
+            out.append(name)
+    return out
+
+
+def _io_cells(top):
+    """Names of the top module's I/O buffer cells (as nextpnr names them).
+
+    The instantiated buffers (SB_IO, TRELLIS_IO, ...) keep their names; a top-level
+    port without one gets a buffer from nextpnr named after it ("$sb_io", "$tr_io").
+    """
+    cells = {n for n, c in top.get("cells", {}).items() if c["type"] in IO_CELL_TYPES}
+    for port, info in top.get("ports", {}).items():
+        width = len(info.get("bits", ()))
+        names = [port] if width == 1 else [f"{port}[{i}]" for i in range(width)]
+        cells |= {f"{n}{suffix}" for n in names for suffix in ("$sb_io", "$tr_io")}
+    return cells
 
 
 @contextlib.contextmanager
@@ -187,7 +314,9 @@ def build_board(
     seed : int
         nextpnr placement seed.
     allow_timing_fail : bool
-        Return the report (``timing_met`` False) instead of raising TimingError.
+        Return the report (``timing_met`` False) instead of raising TimingError when the
+        design misses the board clock. Paths nextpnr did not check
+        (:func:`timing_problems`) raise TimingError regardless.
 
     Returns
     -------
@@ -195,7 +324,7 @@ def build_board(
         ``board, device, design, clk_mhz, fmax_mhz, timing_met, luts, ffs,
         brams, sprams, dsps, ios`` (each resource as ``[used, available]``),
         ``utilisation`` (every nextpnr BEL type), ``bitstream``, ``seconds``,
-        ``program`` (the command to flash it).
+        ``program`` (the command to flash it), ``timing_problems`` (empty).
 
     Raises
     ------
@@ -218,7 +347,9 @@ def build_board(
         report_json.unlink()
     # relative: the YoWASP tools see only their working directory (the build dir)
     nextpnr_opts = f"--seed {seed} --report report.json --timing-allow-fail"
-    overrides = {"nextpnr_opts": nextpnr_opts}
+    # The RTL's Asserts (contract checks for the simulators) reach yosys as $check cells:
+    # remove them before synthesis, or their logic is built (nextpnr ignores the cells).
+    overrides = {"nextpnr_opts": nextpnr_opts, "script_after_read": "chformal -remove"}
     if spec.family == "ice40":
         # synth_ice40 leaves multipliers in logic cells unless asked for the
         # UP5K's SB_MAC16 blocks (synth_ecp5 infers MULT18X18D by itself)
@@ -298,6 +429,21 @@ def build_board(
             sum(n for c, n in cells.items() if c.startswith("SB_DFF")),
             util.get("ICESTORM_LC", (0, 0))[1],
         ]
+    netlist = out / "top.json"
+    if report_json.exists():
+        cells = json.loads(netlist.read_text()) if netlist.exists() else None
+        problems = timing_problems(rep, cells)
+    else:
+        problems = [f"nextpnr wrote no timing report ({report_json.name})"]
+    report["timing_problems"] = problems
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        raise TimingError(
+            f"{spec.name}: timing cannot be signed off, nextpnr did not check every path "
+            f"(the reported {report['fmax_mhz']} MHz leaves them out):\n{listed}\n"
+            f"Log: {out / 'top.tim'}",
+            report,
+        )
     if not report["timing_met"] and not allow_timing_fail:
         raise TimingError(
             f"{spec.name}: the design reaches {report['fmax_mhz']} MHz, below the board clock "
