@@ -171,3 +171,41 @@ def test_hostlink_constructor_errors():
         HostLink(CHIP, cfg_addr_bits=40, cfg_data_bits=8)
     with pytest.raises(TypeError, match="chip must be a ChipConfig"):
         HostLink({"width": 2}, cfg_addr_bits=8, cfg_data_bits=8)
+
+
+def _tick_end(dut, *, flits_in, flits_out, misroute):
+    """RUN 1, END_TICK, with the chip done and the given mesh counters."""
+
+    async def tb(ctx):
+        ctx.set(dut.o_rsp.ready, 1)
+        ctx.set(dut.all_done, 1)
+        ctx.set(dut.flits_in, flits_in)
+        ctx.set(dut.flits_out, flits_out)
+        ctx.set(dut.misroute, misroute)
+        for op, arg in ((Cmd.RUN, 1), (Cmd.END_TICK, 0)):
+            ctx.set(dut.i_cmd.valid, 1)
+            ctx.set(dut.i_cmd.payload.op, op)
+            ctx.set(dut.i_cmd.payload.arg, arg)
+            await ctx.tick().until(dut.i_cmd.ready)
+        ctx.set(dut.i_cmd.valid, 0)
+        for _ in range(6):
+            await ctx.tick()
+        assert ctx.get(dut.tick) == 1
+
+    return tb
+
+
+def test_tick_end_conservation_assertion_fires():
+    """A tick that ends with a flit unaccounted for (rtl/contracts.py)."""
+    dut = HostLink(CHIP, cfg_addr_bits=ADDR, cfg_data_bits=DATA)
+    with pytest.raises(
+        AssertionError, match=r"tick end with flits_in 7 != flits_out 6 and no misroute"
+    ):
+        run_sim(dut, _tick_end(dut, flits_in=7, flits_out=6, misroute=0))
+
+
+@pytest.mark.parametrize("flits_out,misroute", [(7, 0), (6, 1)])
+def test_tick_end_conservation_holds(flits_out, misroute):
+    """Balanced counters, or a misroute that explains the difference: no assertion."""
+    dut = HostLink(CHIP, cfg_addr_bits=ADDR, cfg_data_bits=DATA)
+    run_sim(dut, _tick_end(dut, flits_in=7, flits_out=flits_out, misroute=misroute))

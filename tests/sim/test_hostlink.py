@@ -90,3 +90,30 @@ def test_inputs_without_run_are_refused():
         [cmd(Cmd.INPUT, 1), cmd(Cmd.END_TICK), cmd(Cmd.READ_STATUS, StatusReg.ERRORS)]
     )
     assert pos == 3 and rsp[-1][2] == ErrorFlag.BAD_COMMAND
+
+
+def test_tick_end_conservation_raises_in_the_model():
+    """The twin of the RTL's tick-end assertion: a lost flit raises ContractError."""
+    from spikemesh.noc import ContractError
+
+    m = HostLinkModel(ChipConfig())
+    base = {
+        "cmd_valid": 0,
+        "cmd": None,
+        "rsp_ready": 1,
+        "cfg_ready": 1,
+        "read_ready": 1,
+        "inject_ready": 1,
+        "read_valid": 0,
+        "read_u": 0,
+        "read_v": 0,
+        "host_valid": 0,
+        "host_payload": 0,
+        "all_done": 1,
+        "flits_in": 3,
+        "flits_out": 2,
+        "misroute": 0,
+    }
+    with pytest.raises(ContractError, match=r"tick 0 ended with flits_in 3 != flits_out 2"):
+        for c in [cmd(Cmd.RUN, 1), cmd(Cmd.END_TICK)] + [None] * 6:
+            m.clock(dict(base, cmd_valid=int(c is not None), cmd=c))

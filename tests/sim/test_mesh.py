@@ -143,3 +143,17 @@ def test_docs_up_to_date():
     from bench.noc.docs import main
 
     assert main(["--check"]) == 0, "docs/noc.md is stale: run python -m bench.noc.docs"
+
+
+def test_conservation_raises_contract_error():
+    """The twin of the RTL's idle-mesh assertion: counters that lost a flit raise."""
+    from spikemesh.noc import ContractError
+
+    m = MeshModel(ChipConfig(width=2, height=2))
+    n = m.n_endpoints
+    m.clock([0] * n, [0] * n, [1] * n)  # idle, balanced
+    m.flits_out = 1  # a flit delivered that never came in
+    with pytest.raises(
+        ContractError, match=r"mesh idle but flits_in 0 != flits_out 1 \+ dropped 0"
+    ):
+        m.clock([0] * n, [0] * n, [1] * n)

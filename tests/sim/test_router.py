@@ -133,3 +133,30 @@ def test_model_equals_rtl(x, y, depth, seed):
         assert model.flits_out > 1000
 
     run_sim(dut, tb)
+
+
+def test_overflow_raises_contract_error():
+    """Writing into a full FIFO (ignoring i_ready) is the RTL's overflow assertion."""
+    from spikemesh.noc import ContractError
+
+    m = RouterModel(CHIP, x=1, y=1)
+    for k in range(CHIP.router.fifo_depth):
+        m.accept(Port.LOCAL, flit(2, 1, k))
+    with pytest.raises(
+        ContractError,
+        match=r"^router \(1, 1\) LOCAL input: flit 0x[0-9a-f]+ written into a full FIFO "
+        r"\(depth 4\): overflow",
+    ):
+        m.accept(Port.LOCAL, flit(2, 1, 9))
+
+
+def test_round_robin_table_check_catches_a_bad_grant():
+    from spikemesh.sim.router import _RR, check_rr_table
+
+    from spikemesh.noc import ContractError
+
+    check_rr_table(_RR)
+    bad = [list(row) for row in _RR]
+    bad[2][0b00101] = 1  # input 1 did not request
+    with pytest.raises(ContractError, match=r"last 2, requests 00101 grant input 1"):
+        check_rr_table(bad)
