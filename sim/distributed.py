@@ -164,9 +164,10 @@ class DistributedSim:
         The chips this rank runs.
     sim : FastSim
         Over this rank's slots: rows are its slots, then sources, then ghosts.
-    setup_time, comm_time, wait_time : float
-        Seconds spent setting up, in the per-tick exchange, and (when measured) waiting
-        for the slowest rank at a barrier before it.
+    setup_time, comm_time, wait_time, transfer_time : float
+        Seconds spent setting up and in the per-tick exchange (comm_time), split into the
+        exchange of counts, where a rank waits for the slowest one (wait_time), and the
+        exchange of spike ids that follows, with the ranks in step (transfer_time).
     """
 
     def __init__(self, image, *, comm=None):
@@ -206,7 +207,7 @@ class DistributedSim:
         build = functools.partial(self._build, img, local, ghosts, owned)
         self.sim = _agree(comm, build, "building this rank's model")
         del local, ghosts, build
-        self.comm_time = self.wait_time = 0.0
+        self.comm_time = self.wait_time = self.transfer_time = 0.0
         self.ghost_events = 0
         self.exchanged = 0  # spike ids sent by this rank
         self.setup_time = time.perf_counter() - t_start
@@ -301,7 +302,7 @@ class DistributedSim:
         )
 
     # --- running ---
-    def _after_tick(self, measure_wait):
+    def _after_tick(self):
         comm, size = self.comm, self.size
         from mpi4py import MPI
 
@@ -313,17 +314,18 @@ class DistributedSim:
         def exchange(t, ids):
             _pack(ids, self.dest_ptr, self.dest_rank, self.slot_base, scount, self._sendbuf)
             t0 = time.perf_counter()
-            if measure_wait:
-                comm.Barrier()
-                t1 = time.perf_counter()
-                self.wait_time += t1 - t0
-                t0 = t1
+            # The counts' exchange is where a rank waits for the slowest one; the ids'
+            # exchange that follows starts with the ranks in step: it is the transfer.
             comm.Alltoall(scount, rcount)
+            t1 = time.perf_counter()
             recv = np.empty(int(rcount.sum()), dtype=np.int32)
             sd = np.cumsum(scount) - scount
             rd = np.cumsum(rcount) - rcount
             comm.Alltoallv([self._sendbuf, (scount, sd), i32], [recv, (rcount, rd), i32])
-            self.comm_time += time.perf_counter() - t0
+            t2 = time.perf_counter()
+            self.wait_time += t1 - t0
+            self.transfer_time += t2 - t1
+            self.comm_time += t2 - t0
             self.exchanged += int(scount.sum())
             rows = ghost_row0 + np.searchsorted(self.ghost_slots, recv)
             self.ghost_events += self.sim.deliver(rows)
@@ -346,11 +348,15 @@ class DistributedSim:
         np.cumsum(np.bincount(tt, minlength=ticks), out=in_ptr[1:])
         return in_ptr, ii.astype(np.int64) + self.n_local
 
-    def run_events(self, ticks, inputs=None, *, progress=False, measure_wait=False):
+    def run_events(self, ticks, inputs=None, *, progress=False):
         """Run ``ticks`` ticks; return this rank's spikes as events over its local slots
-        (``FastSim.run_events``' tuple). Every rank must pass the same ``inputs``."""
+        (``FastSim.run_events``' tuple). Every rank must pass the same ``inputs`` (a raster,
+        or what :meth:`input_events` made of it)."""
         comm, ticks = self.comm, int(ticks)
-        ev_in = _agree(comm, lambda: self.input_events(ticks, inputs), "reading the inputs")
+        if isinstance(inputs, tuple):  # already converted by input_events
+            ev_in = inputs
+        else:
+            ev_in = _agree(comm, lambda: self.input_events(ticks, inputs), "reading the inputs")
         # the events without this rank's row offset: the raster itself
         digest = _inputs_digest(ticks, (ev_in[0], ev_in[1] - self.n_local))
         _same_everywhere(comm, digest, "inputs")
@@ -361,7 +367,7 @@ class DistributedSim:
                 ticks,
                 ev_in,
                 progress=progress and self.rank == 0,
-                after_tick=self._after_tick(measure_wait),
+                after_tick=self._after_tick(),
             )
         except BaseException as e:  # the others wait in a collective: end the whole launch
             print(
