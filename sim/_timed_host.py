@@ -8,11 +8,9 @@ int64 state vector ``h`` (columns ``H_*``). Commands arrive packed as rows
 
 from __future__ import annotations
 
-import numba as nb
-
 from spikemesh.hostlink import Cmd, Rsp, StatusReg
 
-from ._timed_core import P_H, P_W, P_WATCHDOG
+from ._timed_core import P_H, P_W, P_WATCHDOG, inlined
 
 MASK32 = (1 << 32) - 1
 MASK24 = (1 << 24) - 1
@@ -101,7 +99,7 @@ R_SPIKE, R_TICK_DONE, R_STATE, R_STATUS = (
 S_TICK, S_LAST, S_FIN, S_FOUT, S_ERR, S_HIN, S_HOUT = (int(s) for s in StatusReg)
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def _status_value(h, index, i):
     if index == S_TICK:
         return h[H_TICK]
@@ -120,7 +118,7 @@ def _status_value(h, index, i):
     return 0
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def host_comb(h, pm, i, o):
     """This cycle's outputs (``o``) from the state and the inputs; returns (cmd_done,
     bad_cmd, effect, free) for :func:`host_clock`."""
@@ -192,7 +190,7 @@ def host_comb(h, pm, i, o):
     return done, bad, eff, free
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def host_clock(h, pm, i, o, done, bad, eff, free):
     """Advance one cycle (HostLinkModel.clock); returns True when a TICK_DONE was queued."""
     cmd_taken = i[I_CMD_VALID] != 0 and o[O_CMD_READY] != 0
@@ -283,7 +281,7 @@ def host_clock(h, pm, i, o, done, bad, eff, free):
     return ended
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def host_quiet(h, pos, ncmd):
     """The run may end: every command taken and nothing left to do or to answer."""
     return (

@@ -19,7 +19,6 @@ Shortcuts (``fast``), each equal to stepping (tests compare both paths cycle for
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
 from ._timed_core import (
@@ -44,6 +43,8 @@ from ._timed_core import (
     config_write,
     event_busy,
     event_step,
+    inlined,
+    kernel,
     loop_free,
     loop_sleep,
     loop_step,
@@ -105,13 +106,13 @@ from ._timed_host import (
 from ._timed_noc import LOCAL, M_FLITS_IN, M_FLITS_OUT, M_MISROUTE, M_NACT, WEST, mesh_step
 
 # run-level scalars: indices into the int64 vector ``g``
-G_CYCLE, G_POS, G_IDLE, G_READER, G_LEN = range(5)
+G_CYCLE, G_POS, G_IDLE, G_READER, G_ITER, G_LEN = range(6)
 # why run_chip returned
 ST_QUIET, ST_FULL, ST_TICK, ST_MAX_CYCLES, ST_STUCK = range(5)
 R_TICK_DONE = 2
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def _all_done(cr, pm, mc):
     """Every core done (not running) and idle, and the mesh empty."""
     if mc[M_NACT] != 0:
@@ -122,7 +123,7 @@ def _all_done(cr, pm, mc):
     return 1
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def _host_inputs(i, g, h, cmds, cr, pm, mc, ov, op, ir, need_all_done):
     """The host link's inputs of this cycle, from the start-of-cycle state of every block."""
     pos = g[G_POS]
@@ -166,7 +167,7 @@ def _host_inputs(i, g, h, cmds, cr, pm, mc, ov, op, ir, need_all_done):
     return tile
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def _host_flit(h, pm):
     """The SPIKE flit of the INPUT in the command register (dest_x zero-extended)."""
     dx_mask = (1 << pm[P_DX_BITS]) - 1
@@ -177,7 +178,7 @@ def _host_flit(h, pm):
     )
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def _try_jump(g, h, cr, pm, mc, i, o, cmds, max_cycles):
     """Jump the clock over cycles in which only counters change (see the module docstring).
 
@@ -226,26 +227,35 @@ def _try_jump(g, h, cr, pm, mc, i, o, cmds, max_cycles):
     return wake
 
 
-@nb.njit(cache=True, nogil=True)
+def make_scratch(n_tiles):
+    """Work arrays of run_chip: core took its event, boundary writes, host port, host I/O."""
+    return (
+        np.zeros(n_tiles, dtype=np.int64),
+        np.zeros((5 * n_tiles + 1, 3), dtype=np.int64),
+        np.zeros(2, dtype=np.int64),
+        np.zeros(I_LEN, dtype=np.int64),
+        np.zeros(O_LEN, dtype=np.int64),
+    )
+
+
+@kernel
 def run_chip(
     pm, fl, depth, st, prof, ax, syn, fp, fo, acc, cr, nbr, fifo, froute, fhead, fcnt,
-    ov, op, last, ir, busy, act, mc, h, g, cmds, rsp, max_cycles, fast, stop_on_tick,
+    ov, op, last, ir, busy, act, mc, h, g, scratch, cmds, rsp, max_cycles, fast, stop_on_tick,
 ):  # fmt: skip
     """Run cycles until the chip is quiet (ST_QUIET), ``rsp`` is full (ST_FULL), a TICK_DONE
     was answered and ``stop_on_tick`` (ST_TICK), ``max_cycles`` (ST_MAX_CYCLES), or, with
     ``fast``, when nothing can change any more short of a command the stream does not hold
     (ST_STUCK).
-    Returns (status, responses written into ``rsp`` as rows (cycle, op, a, b))."""
+    Returns (status, responses written into ``rsp`` as rows (cycle, op, a, b)).
+    ``scratch`` is :func:`make_scratch`'s tuple of work arrays."""
     n_tiles = pm[P_T]
-    ldrain = np.zeros(n_tiles, dtype=np.int64)
-    inj = np.zeros((5 * n_tiles + 1, 3), dtype=np.int64)
-    mv = np.zeros(2, dtype=np.int64)
-    i = np.zeros(I_LEN, dtype=np.int64)
-    o = np.zeros(O_LEN, dtype=np.int64)
+    ldrain, inj, mv, i, o = scratch
     nr = 0
     cap = rsp.shape[0]
     while True:
         cycle = g[G_CYCLE]
+        g[G_ITER] += 1
         if cycle >= max_cycles:
             return ST_MAX_CYCLES, nr
         if nr >= cap:

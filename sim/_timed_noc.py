@@ -18,9 +18,7 @@ checks them against the Python twins on every input.
 
 from __future__ import annotations
 
-import numba as nb
-
-from ._timed_core import P_DEPTH, P_DX_BITS, P_DX_OFF, P_DY_MASK, P_DY_OFF, P_W
+from ._timed_core import P_DEPTH, P_DX_BITS, P_DX_OFF, P_DY_MASK, P_DY_OFF, P_W, inlined
 
 LOCAL, NORTH, EAST, SOUTH, WEST = 0, 1, 2, 3, 4
 N_PORTS = 5
@@ -31,7 +29,7 @@ COUNTER_MASK = (1 << 32) - 1
 M_FLITS_IN, M_FLITS_OUT, M_DROPPED, M_MISROUTE, M_NACT, M_LEN = range(6)
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def route(x, y, dest_x, dest_y):
     """Output port for a flit at router (x, y) to (dest_x, dest_y) (``dest_x`` signed)."""
     if dest_x > x:
@@ -47,7 +45,7 @@ def route(x, y, dest_x, dest_y):
     return LOCAL
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def flit_route(r, flit, pm):
     """Output port router ``r`` computes for a flit word (decodes the signed dest_x)."""
     bits = pm[P_DX_BITS]
@@ -59,7 +57,7 @@ def flit_route(r, flit, pm):
     return route(r % w, r // w, dx, dy)
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def rr_grant(last, requests):
     """The first requesting input after ``last``, cyclically (-1 if none)."""
     for d in range(1, N_PORTS + 1):
@@ -69,7 +67,7 @@ def rr_grant(last, requests):
     return -1
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def accept(r, q, flit, pm, fifo, froute, fhead, fcnt):
     """Write ``flit`` into input FIFO q of router r (the caller checked ``ir[r, q]``)."""
     depth = pm[P_DEPTH]
@@ -79,7 +77,7 @@ def accept(r, q, flit, pm, fifo, froute, fhead, fcnt):
     fcnt[r, q] += 1
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def advance(r, mask, pm, fifo, froute, fhead, fcnt, ov, op, last):
     """Drain the outputs in ``mask``, then arbitrate and reload the free output registers
     from the FIFO heads as they were at the start of the cycle (before any accept)."""
@@ -124,7 +122,7 @@ def advance(r, mask, pm, fifo, froute, fhead, fcnt, ov, op, last):
             fcnt[r, q] -= 1
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def settle(r, pm, fcnt, ov, ir):
     """End of cycle for router r: i_ready from the FIFO levels; returns whether it is busy."""
     depth = pm[P_DEPTH]
@@ -137,7 +135,7 @@ def settle(r, pm, fcnt, ov, ir):
     return busy
 
 
-@nb.njit(cache=True, nogil=True)
+@inlined
 def mesh_step(
     pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, busy, act, mc, ldrain, inj, inj_n, mv
 ):

@@ -42,6 +42,7 @@ from ._timed_kernels import (
     ST_QUIET,
     ST_STUCK,
     ST_TICK,
+    make_scratch,
     run_chip,
 )
 from ._timed_noc import EAST, M_LEN, N_PORTS, NORTH, SOUTH, WEST
@@ -181,6 +182,7 @@ class CompiledChipModel:
         self.h = np.zeros(H_LEN, dtype=np.int64)
         self.g = np.zeros(G_LEN, dtype=np.int64)
         self.g[G_READER] = -1
+        self.scratch = make_scratch(t)
 
     @property
     def cycle(self) -> int:
@@ -244,7 +246,8 @@ class CompiledChipModel:
                 self.pm, self.fl, self.depth, self.st, self.prof, self.ax, self.syn, self.fp,
                 self.fo, self.acc, self.cr, self.nbr, self.fifo, self.froute, self.fhead,
                 self.fcnt, self.ov, self.op, self.last, self.ir, self.busy, self.act, self.mc,
-                self.h, self.g, cmds, rsp, int(max_cycles), self.fast, on_tick is not None,
+                self.h, self.g, self.scratch, cmds, rsp, int(max_cycles), self.fast,
+                on_tick is not None,
             )  # fmt: skip
             rows = rsp[:n].tolist()
             out.extend(tuple(r) for r in rows)
