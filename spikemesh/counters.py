@@ -443,26 +443,23 @@ def _route_counts(chip, ticks, t, src, dst, f):
     return out
 
 
-def count(table: FanoutTable, spikes_slot: np.ndarray, inputs: np.ndarray) -> Counters:
-    """Counters of a run from a fan-out table and the fired elements of every tick.
+def count(table: FanoutTable, ticks: int, ft: np.ndarray, fe: np.ndarray) -> Counters:
+    """Counters of a run from a fan-out table and its fired elements.
 
     Parameters
     ----------
-    spikes_slot : bool [T, tiles * N]
-        Spikes per chip slot.
-    inputs : bool [T, S]
-        Input spikes per source.
+    ticks : int
+    ft, fe : int arrays
+        Every firing: the tick (sorted ascending) and the element (a chip slot, or
+        ``tiles * N + source`` for an input).
     """
     chip = table.chip
     k, n = chip.tiles, chip.core.neurons
-    ticks = int(spikes_slot.shape[0])
-    fired = np.concatenate([spikes_slot, inputs], axis=1)
-    ft, fe = np.nonzero(fired)  # tick-major: ft is sorted
-    ft, fe = ft.astype(np.int64), fe.astype(np.int64)
+    ft, fe = np.asarray(ft, dtype=np.int64), np.asarray(fe, dtype=np.int64)
     is_slot = fe < k * n
     tile = np.where(is_slot, fe // n, 0)
     elem_flits = table.elem_flits
-    host_out = np.concatenate([table.host_out, np.zeros(inputs.shape[1], dtype=bool)])
+    host_out = np.concatenate([table.host_out, np.zeros(table.ptr.size - 1 - k * n, bool)])
 
     def per_core(mask, weights=None):
         w = None if weights is None else weights[mask]
@@ -505,6 +502,13 @@ def count(table: FanoutTable, spikes_slot: np.ndarray, inputs: np.ndarray) -> Co
         sops[t0:t1] = np.bincount(
             idx, weights=table.sops[p][core].astype(np.float64), minlength=span * k
         ).reshape(span, k)
+        # Many items share a (tick, source, destination): route each such flow once.
+        k1 = k + 1
+        if span * k1 * k1 <= _CHUNK_ITEMS:
+            key = (t * k1 + src + 1) * k1 + dst
+            flows = np.bincount(key, weights=f, minlength=span * k1 * k1)
+            key = np.flatnonzero(flows)
+            t, src, dst, f = key // (k1 * k1), key // k1 % k1 - 1, key % k1, flows[key]
         forwarded[t0:t1] = _route_counts(chip, span, t, src, dst, f)
     return Counters(
         chip=chip,
@@ -519,8 +523,8 @@ def count(table: FanoutTable, spikes_slot: np.ndarray, inputs: np.ndarray) -> Co
     )
 
 
-def _slot_spikes(image, result):
-    """bool [T, tiles * N]: the result's spikes (network order) placed on chip slots."""
+def _fired(image, result):
+    """(ticks, tick of every firing (sorted), element of every firing) of a result."""
     spikes = np.asarray(result.spikes, dtype=bool)
     inputs = np.asarray(result.inputs, dtype=bool)
     ticks = spikes.shape[0] if spikes.ndim == 2 else -1
@@ -538,9 +542,12 @@ def _slot_spikes(image, result):
                 f"({int(host_out[slot].sum()):,} of {slot.size:,}); compile with "
                 "host_outputs='all' to count from its raster"
             )
-    out = np.zeros((ticks, image.chip.neurons), dtype=bool)
-    out[:, slot] = spikes
-    return out, inputs
+    st, sn = np.nonzero(spikes)
+    it, src = np.nonzero(inputs)
+    ft = np.concatenate([st, it])
+    fe = np.concatenate([slot[sn], image.chip.neurons + src])
+    order = np.argsort(ft, kind="stable")
+    return ticks, ft[order], fe[order]
 
 
 def _timing(counters, result):
@@ -566,8 +573,7 @@ def _timing(counters, result):
 
 def counters_from_image(image, result) -> Counters:
     """Counters of ``result`` (a run of the image's network) by walking the image's tables."""
-    spikes, inputs = _slot_spikes(image, result)
-    c = count(fanout_from_image(image), spikes, inputs)
+    c = count(fanout_from_image(image), *_fired(image, result))
     c.source = "image"
     return _timing(c, result)
 
@@ -575,8 +581,7 @@ def counters_from_image(image, result) -> Counters:
 def counters_from_network(net, image, result) -> Counters:
     """Counters of ``result`` from the network's own synapses (placement from the image)."""
     table = fanout_from_network(net, image)
-    spikes, inputs = _slot_spikes(image, result)
-    c = count(table, spikes, inputs)
+    c = count(table, *_fired(image, result))
     c.source = "network"
     return _timing(c, result)
 
