@@ -222,7 +222,7 @@ def walk_reference(image, result):
     return fwd, sops
 
 
-SHAPES = [(2, 2), (3, 2), (1, 3)]
+SHAPES = [(2, 2), (3, 2), (1, 3), (4, 3)]
 
 
 def compiled(seed, shape):
@@ -238,7 +238,7 @@ def compiled(seed, shape):
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(20))
 def test_golden_and_tlm_counters_agree(seed, shape):
     net, image = compiled(seed, shape)
     ticks = 25
@@ -272,6 +272,19 @@ def identities(image, result, c):
     )
     assert np.array_equal(c.host_received, c.per_tick("host_flits"))
     assert np.array_equal(c.spikes.sum(axis=1), result.spikes.sum(axis=1))
+
+
+def test_timed_tlm_counters_agree():
+    from spikemesh.sim.timed import run_image_timed
+
+    for seed, shape in ((1, (2, 2)), (2, (3, 2))):
+        net, image = compiled(seed, shape)
+        image, _ = compile_network(net, image.chip, neurons_per_core=image.chip.core.neurons)
+        ticks = 12
+        timed, _ = run_image_timed(image, net.input_raster(ticks), ticks)
+        c = counters_from_image(image, timed)
+        assert c.cycles is not None and c.cycles.shape == (ticks,)
+        assert counters_from_network(net, image, run_golden(net, ticks)).diff(c) == []
 
 
 def test_standard_workload_counters():
