@@ -184,3 +184,29 @@ def test_write_report_with_a_bad_profile(hand, tmp_path):
     with pytest.raises(EnergyProfileError, match="missing clock_mhz"):
         write_report(args, net, image, result, Console())
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (4, 3), (1, 3)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_heatmap_on_other_meshes(shape, tmp_path):
+    from spikemesh.firmware import compile_network
+
+    from spikemesh.config import ChipConfig, CoreConfig
+    from tests.firmware.random_nets import random_network
+
+    net = random_network(4, max_neurons=60)
+    chip = ChipConfig(
+        width=shape[0],
+        height=shape[1],
+        core=CoreConfig(neurons=64, axons=1024, synapses=8192, fanout=4096),
+    )
+    npc = max(1, -(-net.num_neurons // chip.tiles))
+    image, _ = compile_network(net, chip, neurons_per_core=npc)
+    report = build_report(net, image, run_golden(net, 10), "fpga-ecp5")
+    fwd = np.array(report["counters"]["forwarded"])
+    assert fwd.shape == (chip.tiles, 5)
+    # nothing leaves the mesh except through (0, 0)'s West port (the host link)
+    x, y = np.arange(chip.tiles) % shape[0], np.arange(chip.tiles) // shape[0]
+    assert fwd[x == shape[0] - 1, 2].sum() == fwd[y == shape[1] - 1, 1].sum() == 0
+    assert fwd[y == 0, 3].sum() == fwd[(x == 0) & (y > 0), 4].sum() == 0
+    plot_link_heatmap(report, tmp_path / "h.png")
+    assert (tmp_path / "h.png").read_bytes()[:8] == PNG
