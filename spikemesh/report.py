@@ -69,8 +69,8 @@ def neurobench_metrics(network, image, result, counters: Counters) -> dict:
     NeuroBench's definitions: activation sparsity is the fraction of zero activations over
     all neurons and timesteps (0 = every neuron always fires); connection sparsity is the
     fraction of absent (or zero) weights among all possible pre x post connections; synaptic
-    operations are effective accumulates (a spike times its nonzero-or-not fan-out synapses:
-    the hardware accumulates every stored synapse, zero weights included).
+    operations are effective accumulates, one per (spike, stored synapse) pair, which is the
+    ``sops`` counter (the hardware accumulates every stored synapse, zero weights included).
     """
     ticks = counters.ticks
     sops = counters.per_tick("sops")
