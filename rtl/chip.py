@@ -30,7 +30,7 @@ from spikemesh.errors import ConfigError
 from spikemesh.hostlink import command_layout, response_layout
 from spikemesh.layouts import config_addr_bits, config_data_bits, region_layouts
 
-from .contracts import at_most_one, refused
+from .contracts import at_most_one, mark_unused
 from .core import Core
 from .hostlink import COUNTER_BITS, HostLink
 from .mesh import Mesh
@@ -99,12 +99,12 @@ class Chip(wiring.Component):
 
     def __init__(self, chip: ChipConfig):
         if not isinstance(chip, ChipConfig):
-            refused(self)
+            mark_unused(self)
             raise TypeError(f"Chip needs a ChipConfig, not {chip!r}")
         try:
             check_buildable(chip)
         except ConfigError:
-            refused(self)
+            mark_unused(self)
             raise
         self.chip = chip
         self.cmd_layout = command_layout(chip, config_data_bits(chip))

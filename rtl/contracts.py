@@ -1,4 +1,4 @@
-"""Contracts of the gateware: simulation-only assertions and refused constructors.
+"""Contracts of the gateware: simulation-only assertions, and components never elaborated.
 
 Assertions (docs/testing.md, "Contracts as assertions") are Amaranth 0.5
 ``Assert`` statements in the ``sync`` domain, so each is checked at every
@@ -22,7 +22,7 @@ from __future__ import annotations
 from amaranth import Format, ResetSignal, Signal
 from amaranth.hdl import Assert
 
-__all__ = ["at_most_one", "check", "fifo_reads_when_ready", "refused", "stream_holds"]
+__all__ = ["at_most_one", "check", "fifo_reads_when_ready", "mark_unused", "stream_holds"]
 
 
 def check(m, platform, test, message: str, *args) -> None:
@@ -67,13 +67,14 @@ def stream_holds(m, platform, s, what: str) -> None:
     )
 
 
-def refused(component) -> None:
-    """Mark a component whose constructor is raising as deliberately unused.
+def mark_unused(component) -> None:
+    """Mark a component that is deliberately never elaborated.
 
     Amaranth warns at garbage collection about an elaboratable "created but
-    never used"; a constructor that rejects its arguments leaves such a
-    half-built object behind, and the warning (an error under pytest's
-    ``-W error``) would hide the real message. Amaranth 0.5 has no public
-    switch for this: the private attribute is set here, in one place.
+    never used" (an error under pytest's ``-W error``, raised in whichever later
+    test the collector runs). A constructor that rejects its arguments leaves
+    such a half-built object behind; so does a test that only inspects one.
+    Amaranth 0.5 has no public switch for this: the private attribute is set
+    here, in one place.
     """
     component._MustUse__silence = True

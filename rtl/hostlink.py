@@ -26,7 +26,7 @@ from spikemesh.hostlink import (
     response_layout,
 )
 
-from .contracts import check, refused
+from .contracts import check, mark_unused
 
 COUNTER_BITS = 32
 
@@ -72,10 +72,10 @@ class HostLink(wiring.Component):
 
     def __init__(self, chip: ChipConfig, *, cfg_addr_bits: int, cfg_data_bits: int):
         if not isinstance(chip, ChipConfig):
-            refused(self)
+            mark_unused(self)
             raise TypeError(f"chip must be a ChipConfig, not {chip!r}")
         if not 1 <= cfg_addr_bits <= ARG_BITS:
-            refused(self)
+            mark_unused(self)
             raise ValueError(
                 f"Config address width must be between 1 and {ARG_BITS}, not {cfg_addr_bits}"
             )

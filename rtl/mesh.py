@@ -21,7 +21,7 @@ from __future__ import annotations
 from amaranth import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-from spikemesh.rtl.contracts import check, refused
+from spikemesh.rtl.contracts import check, mark_unused
 from spikemesh.rtl.router import COUNTER_BITS, Port, Router
 
 from spikemesh.config import ChipConfig, flit_layout
@@ -76,7 +76,7 @@ class Mesh(wiring.Component):
 
     def __init__(self, chip: ChipConfig):
         if not isinstance(chip, ChipConfig):
-            refused(self)
+            mark_unused(self)
             raise TypeError(f"Mesh needs a ChipConfig, not {chip!r}")
         self.chip = chip
         self.flit = flit_layout(chip).struct()

@@ -30,7 +30,7 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
-from spikemesh.rtl.contracts import at_most_one, fifo_reads_when_ready, refused, stream_holds
+from spikemesh.rtl.contracts import at_most_one, fifo_reads_when_ready, mark_unused, stream_holds
 
 from spikemesh.config import ChipConfig, flit_layout
 from spikemesh.noc import (  # noqa: F401 (Port, route and rr_grant re-exported)
@@ -78,7 +78,7 @@ class Router(wiring.Component):
         try:
             check_chip_xy(chip, x, y)
         except (TypeError, ValueError):
-            refused(self)
+            mark_unused(self)
             raise
         self.chip = chip
         self.x = x

@@ -13,7 +13,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from .contracts import refused
+from .contracts import mark_unused
 
 
 def uart_divisor(clk_freq: float, baud: int) -> int:
@@ -39,7 +39,7 @@ def uart_divisor(clk_freq: float, baud: int) -> int:
 
 def _check_divisor(component, divisor):
     if not isinstance(divisor, int) or divisor < 4:
-        refused(component)
+        mark_unused(component)
         raise ValueError(f"UART divisor must be an integer of at least 4, not {divisor!r}")
 
 
