@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -56,12 +57,15 @@ def build_and_test(
     seed=None,
     waves=False,
     sim_log=None,
+    extra_build_args=(),
 ):
     """Build ``component`` (or a Verilog path) and run the cocotb ``test_module`` on it.
 
     Returns (tests run, tests failed); raises HdlSimError when the simulator
     is missing or the build fails. ``sim_log``: a file for the simulator's
-    output instead of the terminal.
+    output instead of the terminal. ``waves``: Verilator writes ``dump.vcd``
+    (``dump.fst`` with ``extra_build_args=["--trace-fst"]``), Icarus
+    ``<toplevel>.fst``, in ``build_dir``.
     """
     from cocotb_tools.runner import get_results, get_runner
 
@@ -88,6 +92,7 @@ def build_and_test(
         build_args = ["-Wno-fatal", "-O2", "--x-assign", "0", "--x-initial", "0"]
     else:
         build_args = []
+    build_args += list(extra_build_args)
     runner = get_runner(simulator)
     try:
         runner.build(
@@ -125,3 +130,52 @@ def build_and_test(
     if not results.exists():
         raise HdlSimError(f"the {simulator} run of {test_module} wrote no results ({build_dir})")
     return get_results(results)
+
+
+def window_vcd(src, dest, t0_ns: float, t1_ns: float) -> None:
+    """Copy the VCD ``src`` to ``dest`` keeping only the times ``t0_ns``..``t1_ns``.
+
+    The header is kept; at ``t0_ns`` every signal's value is dumped (``$dumpvars``), so
+    the cut file opens in a viewer like any other, starting at the window.
+    """
+    src, dest = Path(src), Path(dest)
+    scales = {"fs": 1e6, "ps": 1e3, "ns": 1.0, "us": 1e-3, "ms": 1e-6, "s": 1e-9}
+    state: dict[str, str] = {}
+    with open(src) as f, open(dest, "w") as out:
+        header = []
+        for line in f:
+            header.append(line)
+            if "$enddefinitions" in line:
+                break
+        out.writelines(header)
+        # VCD time units per ns, from "$timescale 1ps $end" (on one line or three)
+        ts = re.search(r"\$timescale\s+(\d+)\s*([a-z]+)\s+\$end", "".join(header))
+        unit = scales.get(ts.group(2), 1.0) / int(ts.group(1)) if ts else 1.0
+        t0, t1 = round(t0_ns * unit), round(t1_ns * unit)
+        opened, now = False, 0
+        for line in f:
+            if line.startswith("#"):
+                now = int(line[1:])
+                if now > t1:
+                    break
+                if not opened and now >= t0:
+                    out.write(f"#{t0}\n$dumpvars\n")
+                    out.writelines(v + "\n" for v in state.values())
+                    out.write("$end\n")
+                    opened = True
+                    if now == t0:
+                        continue
+                if opened:
+                    out.write(line)
+                continue
+            body = line.strip()
+            if not body or body.startswith("$"):
+                continue  # $dumpvars / $end wrappers: their values are tracked below
+            if opened:
+                out.write(line)
+            ident = body.split()[-1] if body[0] in "brBR" else body[1:]
+            state[ident] = body
+        if not opened:
+            raise HdlSimError(f"{src} has no time in the window {t0_ns}..{t1_ns} ns")
+        if now != t1:
+            out.write(f"#{t1}\n")
