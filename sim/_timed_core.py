@@ -108,8 +108,9 @@ inlined = nb.njit(cache=True, nogil=True, _nrt=False, inline="always")
     C_WAKE,  # sleeping update loop: cycle to wake at (-1: awake), see loop_sleep
     C_SLEEP_C,  # cycle and counter ``a`` when it fell asleep
     C_SLEEP_A,
+    C_HOST_FLIT,  # this core's HOST_OUT flit with neuron 0 (constant, set at construction)
     CR_LEN,
-) = range(37)
+) = range(38)
 
 _U_MASK = (1 << STATE_BITS) - 1
 _U_HALF = 1 << (STATE_BITS - 1)
@@ -190,12 +191,7 @@ def loop_step(k, cr, pm, flit_ready, st, prof, fp, fo, acc):
     if o_load:
         if rdv != 0:
             if cr[k, C_RDHOST] != 0:
-                src = (
-                    ((k % pm[P_W]) << pm[P_HS_X_OFF])
-                    | ((k // pm[P_W]) << pm[P_HS_Y_OFF])
-                    | cr[k, C_RDNEU]
-                )
-                cr[k, C_OFLIT] = pm[P_HOST_FLIT_BASE] | (src << pm[P_PAY_OFF])
+                cr[k, C_OFLIT] = cr[k, C_HOST_FLIT] | (cr[k, C_RDNEU] << pm[P_PAY_OFF])
             else:  # KIND_SPIKE = 0; x is unsigned, zero-extended into the signed dest_x
                 cr[k, C_OFLIT] = (
                     (cr[k, C_RFX] << pm[P_DX_OFF])
@@ -225,7 +221,7 @@ def loop_step(k, cr, pm, flit_ready, st, prof, fp, fo, acc):
     elif fo_issue:
         if fo_cnt != 0:
             cr[k, C_FOCNT] = fo_cnt - 1
-            cr[k, C_FOADDR] = (cr[k, C_FOADDR] + 1) % pm[P_F]
+            cr[k, C_FOADDR] = (cr[k, C_FOADDR] + 1) & (pm[P_F] - 1)  # depth: a power of 2
         else:
             cr[k, C_FOHOST] = 0
     if need and adv:  # push the U5 neuron into the spike queue
@@ -332,9 +328,9 @@ def event_step(k, cr, pm, ev_valid, ev_flit, ax, syn, acc):
         bits = pm[P_ACCBITS]
         half = 1 << (bits - 1)
         mask = (1 << bits) - 1
-        s_depth = pm[P_S]
+        s_mask = pm[P_S] - 1  # the depth is a power of two
         for s in range(ln):
-            addr = (base + s) % s_depth  # the walker's address counter wraps
+            addr = (base + s) & s_mask  # the walker's address counter wraps
             t = syn[k, addr, 0]
             # modular accumulator of acc_bits (chip.md §4)
             acc[k, buf, t] = ((acc[k, buf, t] + (syn[k, addr, 1] << exp) + half) & mask) - half

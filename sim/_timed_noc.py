@@ -18,11 +18,24 @@ checks them against the Python twins on every input.
 
 from __future__ import annotations
 
-from ._timed_core import P_DEPTH, P_DX_BITS, P_DX_OFF, P_DY_MASK, P_DY_OFF, P_W, inlined
+import numpy as np
+
+from ._timed_core import (
+    P_DEPTH,
+    P_DX_BITS,
+    P_DX_OFF,
+    P_DY_MASK,
+    P_DY_OFF,
+    P_T,
+    inlined,
+    kernel,
+)
 
 LOCAL, NORTH, EAST, SOUTH, WEST = 0, 1, 2, 3, 4
 N_PORTS = 5
-OPPOSITE = (LOCAL, SOUTH, WEST, NORTH, EAST)
+# columns of the topology table ``nbr`` [tiles, 7]: the router behind each output port
+# (0..4; -1 off the mesh edge, -2 the host), then the router's own x and y
+TOPO_X, TOPO_Y = 5, 6
 COUNTER_MASK = (1 << 32) - 1
 
 # mesh counters: indices into the int64 vector ``mc``
@@ -46,34 +59,35 @@ def route(x, y, dest_x, dest_y):
 
 
 @inlined
-def flit_route(r, flit, pm):
+def flit_route(r, flit, pm, nbr):
     """Output port router ``r`` computes for a flit word (decodes the signed dest_x)."""
     bits = pm[P_DX_BITS]
     dx = (flit >> pm[P_DX_OFF]) & ((1 << bits) - 1)
     if dx >> (bits - 1):
         dx -= 1 << bits
     dy = (flit >> pm[P_DY_OFF]) & pm[P_DY_MASK]
-    w = pm[P_W]
-    return route(r % w, r // w, dx, dy)
+    return route(nbr[r, TOPO_X], nbr[r, TOPO_Y], dx, dy)
 
 
 @inlined
 def rr_grant(last, requests):
     """The first requesting input after ``last``, cyclically (-1 if none)."""
-    for d in range(1, N_PORTS + 1):
-        q = (last + d) % N_PORTS
+    q = last
+    for _ in range(N_PORTS):
+        q = 0 if q == N_PORTS - 1 else q + 1  # no division on the per-cycle path
         if (requests >> q) & 1:
             return q
     return -1
 
 
 @inlined
-def accept(r, q, flit, pm, fifo, froute, fhead, fcnt):
+def accept(r, q, flit, pm, nbr, fifo, froute, fhead, fcnt):
     """Write ``flit`` into input FIFO q of router r (the caller checked ``ir[r, q]``)."""
-    depth = pm[P_DEPTH]
-    slot = (fhead[r, q] + fcnt[r, q]) % depth
+    slot = fhead[r, q] + fcnt[r, q]
+    if slot >= pm[P_DEPTH]:
+        slot -= pm[P_DEPTH]
     fifo[r, q, slot] = flit
-    froute[r, q, slot] = flit_route(r, flit, pm)
+    froute[r, q, slot] = flit_route(r, flit, pm, nbr)
     fcnt[r, q] += 1
 
 
@@ -91,35 +105,31 @@ def advance(r, mask, pm, fifo, froute, fhead, fcnt, ov, op, last):
             free |= 1 << p
     if free == 0:
         return
-    r0 = r1 = r2 = r3 = r4 = 0
+    # the output each input's head requests, 3 bits per input (port + 1; 0: none), among the
+    # free outputs: each input requests one output, so grants never collide
+    want = 0
     for q in range(N_PORTS):
         if fcnt[r, q] != 0:
-            p = froute[r, q, fhead[r, q]]
+            p = np.int64(froute[r, q, fhead[r, q]])
             if (free >> p) & 1:
-                bit = 1 << q
-                if p == 0:
-                    r0 |= bit
-                elif p == 1:
-                    r1 |= bit
-                elif p == 2:
-                    r2 |= bit
-                elif p == 3:
-                    r3 |= bit
-                else:
-                    r4 |= bit
-    if r0 | r1 | r2 | r3 | r4 == 0:
+                want |= (p + 1) << (3 * q)
+    if want == 0:
         return
     depth = pm[P_DEPTH]
     for p in range(N_PORTS):
-        req = r0 if p == 0 else r1 if p == 1 else r2 if p == 2 else r3 if p == 3 else r4
-        if req:
-            q = rr_grant(last[r, p], req)
-            last[r, p] = q
-            h = fhead[r, q]
-            op[r, p] = fifo[r, q, h]
-            ov[r, p] = 1
-            fhead[r, q] = (h + 1) % depth
-            fcnt[r, q] -= 1
+        if (free >> p) & 1:
+            # round robin: the first requesting input after the last grant (rr_grant)
+            q = last[r, p]
+            for _ in range(N_PORTS):
+                q = 0 if q == N_PORTS - 1 else q + 1  # no division on the per-cycle path
+                if ((want >> (3 * q)) & 7) == p + 1:
+                    last[r, p] = q
+                    h = fhead[r, q]
+                    op[r, p] = fifo[r, q, h]
+                    ov[r, p] = 1
+                    fhead[r, q] = 0 if h + 1 == depth else h + 1
+                    fcnt[r, q] -= 1
+                    break
 
 
 @inlined
@@ -143,10 +153,11 @@ def mesh_step(
 
     ``ldrain[r]``: the core took router r's LOCAL output this cycle (cleared here);
     ``inj[:inj_n]``: (router, input, flit) boundary writes already checked against ``ir``
-    (cores' o_flit into LOCAL, the host into router 0 West). Router 0's West output goes to
-    the host: ``mv[0]`` says whether the host takes it, and its flit is returned in
-    ``mv[1]``. ``nbr[r, p]`` is the router behind output p (-1: a mesh edge, where a flit
-    is dropped and the misroute flag set; -2: the host). ``mv[2:]`` is scratch for moves.
+    (cores' o_flit into LOCAL, the host into router 0 West); the hops between routers are
+    appended after them. Router 0's West output goes to the host: ``mv[0]`` says whether
+    the host takes it, and its flit is returned in ``mv[1]``. ``nbr[r, p]`` is the router
+    behind output p (-1: a mesh edge, where a flit is dropped and the misroute flag set;
+    -2: the host).
     """
     nact = mc[M_NACT]
     nm = inj_n
@@ -175,7 +186,7 @@ def mesh_step(
                 mask |= 1 << p
                 n_drop += 1
             else:
-                q = OPPOSITE[p]
+                q = ((p + 1) & 3) + 1  # the opposite port: N <-> S, E <-> W
                 if ir[nb_, q]:
                     mask |= 1 << p
                     inj[nm, 0] = nb_
@@ -186,7 +197,7 @@ def mesh_step(
         advance(r, mask, pm, fifo, froute, fhead, fcnt, ov, op, last)
     for m in range(nm):
         r = inj[m, 0]
-        accept(r, inj[m, 1], inj[m, 2], pm, fifo, froute, fhead, fcnt)
+        accept(r, inj[m, 1], inj[m, 2], pm, nbr, fifo, froute, fhead, fcnt)
         if not busy[r]:
             busy[r] = 1
             act[nact] = r
@@ -205,3 +216,51 @@ def mesh_step(
     if n_drop:
         mc[M_DROPPED] = (mc[M_DROPPED] + n_drop) & COUNTER_MASK
         mc[M_MISROUTE] = 1
+
+
+@kernel
+def mesh_run(
+    pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, busy, act, mc, ldrain, inj, mv,
+    t_at, words, order, first, head, tag_shift, arrivals, accepted, max_cycles,
+):  # fmt: skip
+    """MeshModel.run on the kernels: every output always ready; source queues offer their
+    heads. ``t_at[i]``: cycle flit i joins its source's queue; ``order``: flit indices
+    grouped by source endpoint (tiles, then the host), ``first[e]..first[e+1]`` those of
+    endpoint e, in schedule order, ``head[e]`` (zeros) how many have gone; ``words[i]``:
+    flit i's word tagged with ``i << tag_shift``; ``inj`` scratch of 5 * tiles + 1 rows.
+    Fills ``arrivals`` and ``accepted`` (-1: not delivered); returns the cycles run."""
+    n_tiles = pm[P_T]
+    n_end = n_tiles + 1
+    n = t_at.size
+    moves = inj
+    delivered = 0
+    rel = 0
+    while delivered + mc[M_DROPPED] < n and rel < max_cycles:
+        for r in range(n_tiles):
+            ldrain[r] = 1
+            if ov[r, LOCAL] != 0:
+                arrivals[op[r, LOCAL] >> tag_shift] = rel
+                delivered += 1
+        nm = 0
+        for e in range(n_end):
+            h = first[e] + head[e]
+            if h < first[e + 1]:
+                i = order[h]
+                if t_at[i] <= rel:
+                    r = e if e < n_tiles else 0
+                    q = LOCAL if e < n_tiles else WEST
+                    if ir[r, q]:
+                        accepted[i] = rel
+                        moves[nm, 0] = r
+                        moves[nm, 1] = q
+                        moves[nm, 2] = words[i]
+                        nm += 1
+                        head[e] += 1
+        mv[0] = 1
+        mesh_step(pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, busy, act, mc,
+                  ldrain, moves, nm, mv)  # fmt: skip
+        if mv[1] >= 0:
+            arrivals[mv[1] >> tag_shift] = rel
+            delivered += 1
+        rel += 1
+    return rel

@@ -45,7 +45,7 @@ from ._timed_kernels import (
     make_scratch,
     run_chip,
 )
-from ._timed_noc import EAST, M_LEN, N_PORTS, NORTH, SOUTH, WEST
+from ._timed_noc import EAST, M_LEN, N_PORTS, NORTH, SOUTH, TOPO_X, TOPO_Y, WEST
 
 __all__ = ["CompiledChipModel", "TimedRunError", "command_array", "run_image_timed"]
 
@@ -95,13 +95,15 @@ def chip_params(chip: ChipConfig):
 
 
 def neighbours(chip: ChipConfig):
-    """nbr[r, p]: the router behind output p of router r; -1 off the mesh edge, -2 the host
-    (router 0's West port). LOCAL (p = 0) is the core and is not used."""
+    """The topology table: nbr[r, p] is the router behind output p of router r (-1 off the
+    mesh edge, -2 the host at router 0's West port; LOCAL, p = 0, is the core and unused),
+    nbr[r, TOPO_X] and nbr[r, TOPO_Y] the router's coordinates."""
     w, h = chip.width, chip.height
-    nbr = np.full((chip.tiles, N_PORTS), -1, dtype=np.int64)
+    nbr = np.full((chip.tiles, N_PORTS + 2), -1, dtype=np.int64)
     for y in range(h):
         for x in range(w):
             r = y * w + x
+            nbr[r, TOPO_X], nbr[r, TOPO_Y] = x, y
             for p, nx, ny in (
                 (NORTH, x, y + 1),
                 (EAST, x + 1, y),
@@ -166,6 +168,10 @@ class CompiledChipModel:
         self.acc = np.zeros((t, 2, c.neurons), dtype=np.int64)
         self.cr = np.zeros((t, K.CR_LEN), dtype=np.int64)
         self.cr[:, K.C_WAKE] = -1
+        hs = host_source_layout(chip)
+        for k in range(t):
+            src = ((k % chip.width) << hs.offsets["x"]) | ((k // chip.width) << hs.offsets["y"])
+            self.cr[k, K.C_HOST_FLIT] = self.pm[K.P_HOST_FLIT_BASE] | (src << self.pm[K.P_PAY_OFF])
         d = chip.router.fifo_depth
         self.nbr = neighbours(chip)
         self.fifo = np.zeros((t, N_PORTS, d), dtype=np.int64)
