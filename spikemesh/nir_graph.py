@@ -40,7 +40,9 @@ def load_graph(source):
     if not path.is_file():
         raise NIRError(f"{path}: no such NIR file")
     try:
-        return nir.read(path)
+        # nir's own type check rejects the batch dimension Norse writes into Input shapes
+        # ([1, n] into a Linear of n); the Walker checks flat sizes on every edge instead.
+        return nir.read(path, type_check=False)
     except Exception as e:  # h5py/nir raise OSError, KeyError, ValueError, AssertionError...
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise NIRError(

@@ -257,6 +257,18 @@ def test_norse_file_without_the_flavor_is_far_off():
     assert (right.du, right.dv) == (818, 410)
 
 
+@needs_snntorch
+def test_classifier_example_keeps_its_accuracy_on_the_chip():
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "nir_classifier.py"
+    example = runpy.run_path(str(path), run_name="nir_classifier")
+    float_acc, chip_acc = example["main"](["--epochs", "3"])
+    assert float_acc > 0.6  # three classes: chance is 1/3
+    assert abs(chip_acc - float_acc) <= 0.05
+
+
 def main():  # pragma: no cover - prints the table of docs/nir.md
     rows = []
     if snn is not None:
