@@ -27,6 +27,7 @@ from .backends import BACKENDS, TIMED, UsageError, compile_for, get_backend, run
 from .config import ChipConfig
 from .errors import SpikemeshError
 from .netfile import load_network
+from .report import add_report_arguments, write_report
 from .summary import cycle_stats, plot_raster, print_summary, summary_rows
 
 __all__ = [
@@ -95,6 +96,7 @@ def _cmd_run(args, console) -> int:
         for what, path in (("results", args.out), ("raster", args.plot)):
             if path:
                 console.print(f"{what} written to {path}", soft_wrap=True)
+    write_report(args, net, None, result, console)  # the compiled image is cached on args
     return 0
 
 
@@ -321,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="progress bar on long runs (default: on when stderr is a terminal)",
     )
+    add_report_arguments(run)
     run.set_defaults(func=_cmd_run)
 
     comp = sub.add_parser("compile", help="compile a network into a chip image")

@@ -89,3 +89,39 @@ def test_timed_backend_reports_cycles(capsys, tmp_path):
 
     with np.load(out) as z:
         assert z["cycles"].shape == (20,) and (z["cycles"] > 0).all()
+
+
+def test_report_counters_agree_between_functional_and_timed(capsys, tmp_path):
+    """--report: the timing-free counters of tlm and tlm-timed are identical; only the timed
+    run has cycles, latency and static energy."""
+    import json
+
+    reports = {}
+    for backend in ("tlm", "tlm-timed"):
+        path = tmp_path / f"{backend}.json"
+        rc, _, _ = run(capsys, "run", SYNFIRE, "-t", 40, "-b", backend, "--report", path, "-q")
+        assert rc == 0
+        reports[backend] = json.loads(path.read_text())
+    a, b = reports["tlm"], reports["tlm-timed"]
+    ta, tb = dict(a["counters"]["totals"]), dict(b["counters"]["totals"])
+    assert ta.pop("cycles") is None and tb.pop("cycles") > 0
+    assert ta == tb
+    assert ta["sops"] > 0
+
+
+def test_report_refuses_an_unknown_energy_profile(capsys, tmp_path):
+    rc, _, err = run(
+        capsys,
+        "run",
+        SYNFIRE,
+        "-t",
+        5,
+        "-b",
+        "tlm",
+        "--report",
+        tmp_path / "r.json",
+        "--energy-profile",
+        "nonesuch",
+        "-q",
+    )
+    assert rc == 2 and "nonesuch" in err
