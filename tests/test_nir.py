@@ -431,6 +431,24 @@ def test_truncated_file(tmp_path):
         import_nir(cut)
 
 
+def test_batch_dimension_in_an_input_file_is_flattened(tmp_path):
+    # Norse writes Input shapes with a batch dimension, [1, n]; nir's own type check
+    # rejects them, the importer only needs the flat sizes to agree
+    g = nir.NIRGraph(
+        nodes={
+            "in": nir.Input(input_type={"input": A([1, 2])}),
+            "fc": nir.Linear(weight=np.eye(2)),
+            "lif": lif(2),
+        },
+        edges=[("in", "fc"), ("fc", "lif")],
+        metadata={"dt": 1e-3},
+        type_check=False,
+    )
+    nir.write(tmp_path / "b.nir", g)
+    net, _ = import_nir(tmp_path / "b.nir")
+    assert net["in"].size == 2 and len(net.projections[0]) == 2
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(NIRError, match="no such NIR file"):
         import_nir(tmp_path / "nope.nir")
