@@ -131,18 +131,24 @@ def _pack(spikes, dest_ptr, dest_rank, base, counts, out):
 
 
 def _alltoallv(comm, parts, dtype):
-    """Send ``parts[r]`` (arrays of ``dtype``) to rank r; return what every rank sent here,
-    concatenated in rank order."""
+    """Send the arrays of ``parts[r]`` (a list per rank, emptied as it is packed) to rank r;
+    return what every rank sent here, concatenated in rank order."""
     from mpi4py import MPI
 
-    send = np.concatenate([np.asarray(p, dtype=dtype) for p in parts])
-    scount = np.array([len(p) for p in parts], dtype=np.int64)
+    scount = np.array([sum(len(a) for a in p) for p in parts], dtype=np.int64)
+    send = np.empty(int(scount.sum()), dtype=dtype)
+    pos = 0
+    for p in parts:
+        while p:  # one copy into the send buffer; each piece is freed once copied
+            a = p.pop(0)
+            send[pos : pos + len(a)] = a
+            pos += len(a)
     rcount = np.empty_like(scount)
     comm.Alltoall(scount, rcount)
     recv = np.empty(int(rcount.sum()), dtype=dtype)
     mt = MPI._typedict[np.dtype(dtype).char]
-    sd = np.concatenate([[0], np.cumsum(scount)[:-1]])
-    rd = np.concatenate([[0], np.cumsum(rcount)[:-1]])
+    sd = np.cumsum(scount) - scount
+    rd = np.cumsum(rcount) - rcount
     comm.Alltoallv([send, (scount, sd), mt], [recv, (rcount, rd), mt])
     return recv
 
@@ -198,7 +204,9 @@ class DistributedSim:
             raise DistributedError(f"{s.neurons:,} neuron slots do not fit the 32-bit spike ids")
         rank_of_chip = np.repeat(np.arange(self.size), [b - a for a, b in ranges])
         local, remote, pairs = _agree(
-            comm, lambda: _split_entries(img, ranges, rank_of_chip, self.rank), "splitting fan-out"
+            comm,
+            lambda: _split_entries(img, ranges, rank_of_chip, self.rank, owned),
+            "splitting fan-out",
         )
         self._routing(pairs)
         ghosts = self._exchange(remote, ranges) if self.size > 1 else _no_ghosts()
@@ -231,14 +239,9 @@ class DistributedSim:
     def _exchange(self, remote, ranges):
         """Send each rank the fan-out entries of this rank's neurons into its chips."""
         comm, out = self.comm, {}
-        for key, dt in (("slot", np.int64), ("count", np.int64), ("x", np.uint8)):
-            out[key] = _alltoallv(
-                comm, [np.concatenate(remote[r][key]) for r in range(self.size)], dt
-            )
-        for key, dt in (("y", np.uint16), ("axon", np.int32)):
-            out[key] = _alltoallv(
-                comm, [np.concatenate(remote[r][key]) for r in range(self.size)], dt
-            )
+        kinds = (("slot", np.int64), ("count", np.int64), ("x", np.uint8))
+        for key, dt in (*kinds, ("y", np.uint16), ("axon", np.int32)):
+            out[key] = _alltoallv(comm, [remote[r].pop(key) for r in range(self.size)], dt)
         if out["slot"].size > 1 and np.any(np.diff(out["slot"]) <= 0):
             raise DistributedError("ghost neurons arrived out of order (internal error)")
         return out
@@ -469,20 +472,20 @@ def _no_ghosts():
     }
 
 
-def _split_entries(img, ranges, rank_of_chip, rank):
+def _split_entries(img, ranges, rank_of_chip, rank, owned):
     """Cut this rank's chips' fan-out entries into walk lists for its own chips and, per
     other rank, the entries into that rank's chips (with the neurons' global slots).
 
     Chips are stacked into one mesh per rank (chip c0 + j at rows j * height ...), so an
-    entry's y becomes ``y + height * (chip - c0 of the rank that owns it)``.
+    entry's y becomes ``y + height * (chip - c0 of the rank that owns it)``. An image this
+    rank loaded itself (``owned``) gives up the tables it no longer needs as it goes.
     """
     s = img.system
     c0, c1 = ranges[rank]
     n_chip, h = s.chip.neurons, s.chip.height
     n_core = s.chip.core.neurons
     local, pairs = [], []
-    remote = [{k: [np.zeros(0, np.int64)] for k in ("slot", "count", "x", "y", "axon")}]
-    remote = [{k: [np.zeros(0, np.int64)] for k in remote[0]} for _ in ranges]
+    remote = [{k: [] for k in ("slot", "count", "x", "y", "axon")} for _ in ranges]
     for j, c in enumerate(range(c0, c1)):
         ci, fc, f = img.chips[c], img.fan_chip[c], 0
         for t, core in enumerate(ci.cores):
@@ -491,11 +494,7 @@ def _split_entries(img, ranges, rank_of_chip, rank):
             row = j * n_chip + t * n_core
             ranks_e = rank_of_chip[ent]
             if ent.size == 0 or (ranks_e == rank).all():
-                y = (
-                    core.fan_y
-                    if (ent == c0).all()
-                    else core.fan_y + h * (ent.astype(np.int64) - c0)
-                )
+                y = core.fan_y if (ent == c0).all() else _stacked_y(core.fan_y, ent, h, c0)
                 local.append(
                     (n_core, row, core.fan_base, core.fan_len, core.fan_x, y, core.fan_axon)
                 )
@@ -506,7 +505,7 @@ def _split_entries(img, ranges, rank_of_chip, rank):
                 m = rk == r
                 kk, ow = k[m], owner[m]
                 cnt = np.bincount(ow, minlength=n_core)
-                y = core.fan_y[kk] + h * (ent[kk].astype(np.int64) - ranges[r][0])
+                y = _stacked_y(core.fan_y[kk], ent[kk], h, ranges[r][0])
                 if r == rank:
                     local.append(
                         (
@@ -528,7 +527,16 @@ def _split_entries(img, ranges, rank_of_chip, rank):
                 out["y"].append(y)
                 out["axon"].append(core.fan_axon[kk])
                 pairs.append((row + nz, np.full(nz.size, r, dtype=np.int64)))
+            if owned:  # copied out: an image this rank loaded gives up the core's tables
+                core.fan_x = core.fan_y = core.fan_axon = None
+        if owned:
+            img.fan_chip[c] = None
     return local, remote, pairs
+
+
+def _stacked_y(y, chip, height, c0):
+    """Row of an entry's tile in its rank's stacked mesh (chip c0 + j on rows j * height...)."""
+    return (y + height * (chip.astype(np.int64) - c0)).astype(np.uint16)
 
 
 def _source_list(mine, c0, chips, height, row):
