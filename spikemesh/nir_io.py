@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SpikemeshError
 from .network import Network
 from .nir_graph import NEURONS, Walker, _arr, _nir, flatten, load_graph
 from .nir_quant import (
@@ -358,14 +359,32 @@ def import_nir(
         report.exact = True
         net.nir_report = report
         return net, report
-    imp = _Importer(
-        graph, dt=dt, flavor=flavor, strict=strict, reset=reset, inputs=inputs, name=name
-    )
-    pops, srcs, bias_src, layers, projs, outputs, walk = imp.run()
-    report = ImportReport(flavor=imp.flavor.name, dt=imp.dt, strict=strict, outputs=outputs)
-    net = Network(name)
+    try:
+        imp = _Importer(
+            graph, dt=dt, flavor=flavor, strict=strict, reset=reset, inputs=inputs, name=name
+        )
+        pops, srcs, bias_src, layers, projs, outputs, walk = imp.run()
+        report = ImportReport(flavor=imp.flavor.name, dt=imp.dt, strict=strict, outputs=outputs)
+        net = Network(name)
+        _add_sources(net, imp, srcs, walk, bias_src, report)
+        names = {**pops, **srcs, **({bias_src: bias_src} if bias_src else {})}
+        _add_layers(net, pops, layers, projs, names, report)
+    except SpikemeshError:
+        raise
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+        # A graph nir accepted but whose parameters make no sense (wrong shapes or types
+        # in places the checks above do not reach): still an error message, not a traceback.
+        raise NIRError(f"malformed NIR graph: {type(e).__name__}: {e}") from None
+    report.latency, off = _latency(pops, [p for p in projs if p.pre != bias_src])
+    report.notes = imp.notes + report.notes + off
+    net.nir_report = report
+    return net, report
+
+
+def _add_sources(net, imp, srcs, walk, bias_src, report):
     for n, src in srcs.items():
         raster = imp.inputs.get(n, imp.inputs.get(src))
+        events = []
         if raster is not None:
             raster = np.asarray(raster, dtype=bool).reshape(len(raster), -1)
             if raster.shape[1] != walk.size(n):
@@ -373,8 +392,6 @@ def import_nir(
                     f"inputs[{n!r}] has {raster.shape[1]} channels, the Input has {walk.size(n)}"
                 )
             events = np.argwhere(raster).tolist()
-        else:
-            events = []
         net.source(src, walk.size(n), spikes=events)
     if bias_src:
         # Bernoulli p = 1 fires at every tick of any run: a constant current through a synapse.
@@ -383,11 +400,15 @@ def import_nir(
             f"Affine biases enter as weights from source {bias_src!r}, which fires every tick "
             "(exact from tick 1 on; a framework adds them from step 0)"
         )
-    names = {**pops, **srcs, **({bias_src: bias_src} if bias_src else {})}
+
+
+def _add_layers(net, pops, layers, projs, names, report):
+    """Quantize each population with its incoming projections and add them to ``net``."""
+    quant = {}
     for n, pop in pops.items():
         spec = layers[n]
-        incoming = [p for p in projs if p.post == n]
-        q = quantize_layer(spec, incoming)
+        q = quant[n] = quantize_layer(spec, [p for p in projs if p.post == n])
+        # The reset switch: pass reset=spec.reset here once the core has reset modes.
         net.population(pop, spec.size, **q.params)
         report.layers.append(
             dict(
@@ -400,11 +421,11 @@ def import_nir(
                 **q.params,
             )
         )
-        spec.quant = q
     for n, pop in pops.items():
         incoming = [p for p in projs if p.post == n]
-        for p, qp in zip(incoming, layers[n].quant.projs, strict=True):
+        for p, qp in zip(incoming, quant[n].projs, strict=True):
             pairs = np.stack([qp.pre_idx, qp.post_idx, qp.weight], axis=1)
+            # The delay switch: pass delay=1 + p.extra_delay here once the core has delays.
             net.connect(names[p.pre], pop, connectivity="explicit", pairs=pairs, weight_exp=qp.exp)
             report.projections.append(
                 dict(
@@ -418,10 +439,6 @@ def import_nir(
                     mean_rel=qp.mean_rel,
                 )
             )
-    report.latency, off = _latency(pops, [p for p in projs if p.pre != bias_src])
-    report.notes = imp.notes + report.notes + off
-    net.nir_report = report
-    return net, report
 
 
 def to_nir(network: Network, *, dt=1e-3):

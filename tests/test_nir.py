@@ -449,6 +449,43 @@ def test_batch_dimension_in_an_input_file_is_flattened(tmp_path):
     assert net["in"].size == 2 and len(net.projections[0]) == 2
 
 
+def test_network_from_nir_keeps_the_report():
+    net = Network.from_nir(ff(lif(2), np.eye(2)), dt=2e-3)
+    assert net.nir_report.dt == 2e-3 and net.num_neurons == 2
+    assert "in -> lif" in net.nir_report.format()
+
+
+def test_inputs_of_the_wrong_width_are_refused():
+    with pytest.raises(NIRError, match="inputs\\['in'\\] has 3 channels, the Input has 2"):
+        import_nir(ff(lif(2), np.eye(2)), inputs={"in": np.ones((4, 3), dtype=bool)})
+
+
+def test_parameters_that_differ_between_neurons():
+    node = lif(2)
+    node.tau = A([0.01, 0.02])
+    g = ff(node, np.eye(2))
+    with pytest.raises(NIRError, match="LIF 'lif': tau differs between neurons"):
+        import_nir(g)
+    _, rep = import_nir(g, strict=False)
+    assert any("the mean is used" in n for n in rep.notes)
+
+
+def test_malformed_parameters_give_an_error_not_a_traceback():
+    g = ff(lif(2), np.eye(2))
+    g.nodes["sc"] = nir.Scale(scale=A([1.0, 2.0, 3.0]))
+    g.edges = [("in", "fc"), ("fc", "sc"), ("sc", "lif"), ("lif", "out")]
+    with pytest.raises(NIRError, match="edge 'sc' -> 'lif' carries 3 values, LIF 'lif' takes 2"):
+        import_nir(g)
+    g = ff(lif(2), np.eye(2))
+    g.nodes["fc"] = nir.Affine(weight=np.eye(2), bias=A([1.0, 2.0, 3.0]))
+    with pytest.raises(NIRError, match="bias has 3 values, weight has 2 rows"):
+        import_nir(g)
+    node = lif(2)
+    node.tau = A(["fast", "slow"])
+    with pytest.raises(NIRError, match="malformed NIR graph: ValueError"):
+        import_nir(ff(node, np.eye(2)))
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(NIRError, match="no such NIR file"):
         import_nir(tmp_path / "nope.nir")
