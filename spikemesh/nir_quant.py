@@ -190,16 +190,21 @@ def _mantissa(values, lo, hi, emax):
     return e, np.clip(raw, lo, hi).astype(np.int64), clipped
 
 
-def _weight_error(projs, k):
-    """Sum of |w << e - k W| / k over every synapse, and the sum of |W|."""
+def _nonzero(projs):
+    return [p.weight[p.weight != 0] for p in projs]
+
+
+def _weight_error(nonzero, k):
+    """Sum of |w << e - k W| / k over every synapse, and the sum of |W|
+    (``nonzero``: each projection's non-zero float weights)."""
     err = tot = 0.0
-    for p in projs:
-        vals = k * p.weight[p.weight != 0]
-        if not vals.size:
+    for w in nonzero:
+        if not w.size:
             continue
+        vals = k * w
         e, mant, _ = _mantissa(vals, W_LO, W_HI, E_MAX)
         err += float(np.sum(np.abs(mant * (1 << e) - vals))) / k
-        tot += float(np.sum(np.abs(vals))) / k
+        tot += float(np.sum(np.abs(w)))
     return err, tot
 
 
@@ -209,8 +214,8 @@ def _bias_int(values):
     return int(mant[0]), e, clipped
 
 
-def _error(layer, projs, k):
-    err, tot = _weight_error(projs, k)
+def _error(layer, projs, k, nonzero=None):
+    err, tot = _weight_error(_nonzero(projs) if nonzero is None else nonzero, k)
     total = err / tot if tot else 0.0
     if layer.theta > 0:
         total += abs(min(round(k * layer.theta), VTH_MAX) / k - layer.theta) / layer.theta
@@ -252,7 +257,8 @@ def choose_scale(layer: LayerSpec, projs) -> float:
     """The candidate k with the smallest total relative error; ties go to the larger k
     (finer threshold and bias steps)."""
     ks = candidate_scales(layer, projs)
-    errs = np.array([_error(layer, projs, k) for k in ks])
+    nonzero = _nonzero(projs)
+    errs = np.array([_error(layer, projs, k, nonzero) for k in ks])
     best = errs.min()
     return float(ks[np.flatnonzero(errs <= best + 1e-12)[-1]])
 
