@@ -140,7 +140,8 @@ class _Importer:
         if self.flavor.dt is None:
             raise NIRError(
                 "the NIR file carries no time step (metadata 'dt') and the spec flavor has no "
-                "default: pass dt= (spikemesh import --dt SECONDS)"
+                "default: pass dt= (spikemesh import --dt SECONDS), or the flavor of the "
+                "framework that wrote the file (--flavor snntorch|norse)"
             )
         return self.flavor.dt
 
@@ -255,6 +256,10 @@ class _Importer:
                     f"Output {n!r} is not driven by neuron spikes alone (it has weights, "
                     "biases or a direct Input in front of it); the chip outputs spikes only"
                 )
+            if any(d for _, d in terms):
+                self.differ(
+                    f"Output {n!r} is behind a Delay node; the chip outputs spikes undelayed"
+                )
             outputs[n] = [pops[s] for s, _ in terms]
         for p in projs:
             if p.extra_delay + 1 > CHIP_MAX_DELAY:
@@ -352,7 +357,7 @@ def import_nir(
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "nir"
     from .nir_export import exact_network
 
-    net = exact_network(graph, name)
+    net = exact_network(graph, name, inputs)
     if net is not None:
         dt_meta = (graph.metadata or {}).get("dt", dt or 1.0)
         report = ImportReport(flavor=get_flavor(flavor).name, dt=float(dt_meta), strict=strict)

@@ -303,6 +303,15 @@ def test_every_field_round_trips(tmp_path):
     assert dump_network(back) == dump_network(net)
 
 
+def test_inputs_replace_the_spikes_of_an_exported_source(tmp_path):
+    net = load_network(EXAMPLES / "synfire.yaml")
+    name = net.sources[0].name
+    raster = np.zeros((5, net.sources[0].size), dtype=bool)
+    raster[3, 0] = True
+    back, rep = import_nir(to_nir(net), inputs={name: raster})
+    assert rep.exact and back[name].events.tolist() == [[3, 0]]
+
+
 def test_edited_floats_are_quantized_not_trusted(tmp_path):
     net = load_network(EXAMPLES / "synfire.yaml")
     g = to_nir(net)
