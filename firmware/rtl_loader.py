@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -185,6 +186,9 @@ def _run_cocotb(chip, cases, simulator, build_dir, waves, waves_ticks):
         waves=waves is not None,
         extra_build_args=["--trace-fst"] if fst and simulator == "verilator" else [],
     )
+    fired = assertion_reports((build_dir / "sim.log").read_text(errors="replace"))
+    if fired:
+        raise HdlSimError(f"an RTL assertion fired: {fired[0]} (log: {build_dir / 'sim.log'})")
     if n_tests == 0 or n_failed or not out_file.exists():
         detail = (
             (build_dir / "mismatch.txt").read_text()
@@ -205,6 +209,19 @@ def _run_cocotb(chip, cases, simulator, build_dir, waves, waves_ticks):
         window = None if waves_ticks is None else (windows[0][0], windows[0][1])
         _place_waves(dump, Path(waves), window)
     return observed
+
+
+# An RTL assertion (rtl/contracts.py) as each simulator reports it, with the Amaranth
+# message before it on the line: Verilator stops, Icarus prints it and runs on.
+_ASSERTION = re.compile(
+    r"^(.*?)(?:ERROR: (\S+\.v:\d+): *$|(?:\[\d+\] )?%Error: (\S+\.v:\d+): Assertion failed)",
+    re.M,
+)
+
+
+def assertion_reports(log: str) -> list[str]:
+    """The RTL assertion failures in a simulator's output, "message (file:line)" each."""
+    return [f"{m.strip() or 'assertion'} ({a or b})" for m, a, b in _ASSERTION.findall(log)]
 
 
 def _place_waves(dump: Path, dest: Path, window) -> None:

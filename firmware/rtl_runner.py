@@ -499,7 +499,13 @@ def _verilate(folder: Path, text: str, harness: bytes, header: str, regs, trace)
     with open(log, "w") as f:
         res = subprocess.run(cmd, cwd=folder, stdout=f, stderr=subprocess.STDOUT, env=env)
     if res.returncode != 0:
-        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-15:])
+        text = log.read_text(errors="replace")
+        if "lz4.h" in text:
+            raise HdlSimError(
+                "Verilator's FST writer needs the lz4 headers (apt install liblz4-dev); "
+                f"or name the waves file .vcd (log: {log})"
+            )
+        tail = "".join(text.splitlines(keepends=True)[-15:])
         raise HdlSimError(f"the Verilator build of the chip failed; log: {log}\n{tail}")
 
 
@@ -584,6 +590,11 @@ def run_cases(
         except subprocess.TimeoutExpired:
             raise HdlSimError(f"the RTL run took longer than {timeout} s") from None
         if res.returncode != 0:
+            from .rtl_loader import assertion_reports
+
+            fired = assertion_reports(res.stdout + "\n" + res.stderr)
+            if fired:
+                raise HdlSimError(f"an RTL assertion fired: {fired[0]}")
             msg = (res.stderr.strip() or res.stdout.strip())[-2000:]
             raise HdlSimError(f"the RTL run failed (exit {res.returncode}): {msg}")
         return read_response_file(out_file, len(cases))
