@@ -305,7 +305,12 @@ def loop_wake(k, cr):
 @inlined
 def event_step(k, cr, pm, ev_valid, ev_flit, ax, syn, acc):
     """One cycle of the event pipeline of core ``k``; returns True when it took the event
-    (i_event.valid & ready), whose synapse row is added to ``acc[~parity]`` at once."""
+    (i_event.valid & ready), whose synapse row is added to ``acc[~parity]`` at once.
+
+    The RTL's S2 writes use the parity of the cycle they happen in; ``start`` changes it
+    only while the pipeline is idle, so every write of an event lands in the buffer of the
+    parity after the cycle it is taken in. The callers therefore set the new parity at the
+    beginning of the start cycle (an event taken in that very cycle writes under it)."""
     axv = cr[k, C_AXV]
     wcnt = cr[k, C_WCNT]
     w_free = wcnt <= 1
@@ -384,3 +389,60 @@ def config_write(k, addr, data, pm, fl, depth, st, prof, ax, syn, fp, fo, acc):
             fo[k, i, f] = _field(data, fl, reg, f)
     else:  # ACC: index = parity << neuron_bits | neuron
         acc[k, i >> pm[P_NBITS], i & (pm[P_N] - 1)] = _field(data, fl, reg, 0)
+
+
+@kernel
+def core_tick(k, x, y, parity, cr, pm, st, prof, ax, syn, fp, fo, acc, queue, n_ev, ready,
+              flits, loopback, fast):  # fmt: skip
+    """CoreModel.run_tick on the kernels: core ``k`` (at (x, y)) runs one tick alone.
+
+    Cycle 0 pulses start; ``queue[:n_ev]`` (axon ids) are offered back to back from cycle 0;
+    o_flit.ready in cycle c is ``ready[c % ready.size]``; with ``loopback`` the SPIKE flits
+    addressed to (x, y) are appended to the queue. The tick ends at the first cycle c > 0
+    that begins with done & idle and no event left. Fills ``flits`` with the flits taken;
+    returns (cycles, flits taken, events offered), or (-1, ...) when ``queue`` or ``flits``
+    is too small.
+    """
+    nq = n_ev
+    ke = 0
+    nf = 0
+    cyc = 0
+    pay = pm[P_PAY_OFF]
+    dx_mask = (1 << pm[P_DX_BITS]) - 1
+    while True:
+        if cyc > 0 and cr[k, C_RUN] == 0 and not event_busy(k, cr) and ke == nq:
+            return cyc, nf, nq
+        if cyc == 0 and cr[k, C_RUN] == 0:
+            cr[k, C_PAR] = parity  # before the events: see event_step
+        fr = ready[cyc % ready.size] != 0
+        if cr[k, C_OV] != 0 and fr:
+            f = cr[k, C_OFLIT]
+            if nf == flits.size:
+                return -1, nf, nq
+            flits[nf] = f
+            nf += 1
+            own = ((f >> pm[P_DX_OFF]) & dx_mask) == x and (
+                (f >> pm[P_DY_OFF]) & pm[P_DY_MASK]
+            ) == y
+            if loopback and ((f >> pm[P_KIND_OFF]) & 1) == 0 and own:  # KIND_SPIKE
+                if nq == queue.size:
+                    return -1, nf, nq
+                queue[nq] = (f >> pay) & pm[P_AXON_MASK]
+                nq += 1
+        ev_valid = ke < nq
+        if event_step(k, cr, pm, ev_valid, (queue[ke] << pay) if ev_valid else 0, ax, syn, acc):
+            ke += 1
+        if cr[k, C_RUN] != 0:
+            w = cr[k, C_WAKE]
+            if w < 0 or w <= cyc:
+                if w >= 0:
+                    loop_wake(k, cr)
+                loop_step(k, cr, pm, fr, st, prof, fp, fo, acc)
+                if fast and cr[k, C_RUN] != 0 and loop_free(k, cr, pm):
+                    loop_sleep(k, cyc + 1, cr, pm, st, prof, fp, acc)
+        if cyc == 0 and cr[k, C_RUN] == 0:
+            cr[k, C_RUN] = 1
+            cr[k, C_A] = 0
+            cr[k, C_U5NEED] = 0
+            cr[k, C_WAKE] = -1
+        cyc += 1

@@ -272,6 +272,10 @@ def run_chip(
             nr += 1
             ticked = h[H_RSOP] == R_TICK_DONE
         # --- cores (their router's LOCAL output and i_ready as of the start of the cycle)
+        if o[O_START]:
+            for k in range(n_tiles):
+                if cr[k, C_RUN] == 0:
+                    cr[k, C_PAR] = o[O_PARITY]  # before the events: see event_step
         n_inj = 0
         for k in range(n_tiles):
             ev_valid = ov[k, LOCAL] != 0
@@ -315,7 +319,6 @@ def run_chip(
                     cr[k, C_A] = 0
                     cr[k, C_U5NEED] = 0
                     cr[k, C_WAKE] = -1
-                    cr[k, C_PAR] = o[O_PARITY]
         # --- mesh
         if o[O_INJ] and i[I_INJECT_READY]:
             inj[n_inj, 0] = 0

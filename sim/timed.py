@@ -30,6 +30,7 @@ from spikemesh.layouts import (
 )
 
 from . import _timed_core as K
+from ._timed_core import core_tick
 from ._timed_host import H_LEN, H_TICK
 from ._timed_kernels import (
     G_CYCLE,
@@ -45,7 +46,7 @@ from ._timed_kernels import (
     make_scratch,
     run_chip,
 )
-from ._timed_noc import EAST, M_LEN, N_PORTS, NORTH, SOUTH, TOPO_X, TOPO_Y, WEST
+from ._timed_noc import EAST, M_LEN, N_PORTS, NORTH, SOUTH, TOPO_X, TOPO_Y, WEST, mesh_run
 
 __all__ = ["CompiledChipModel", "TimedRunError", "command_array", "run_image_timed"]
 
@@ -278,6 +279,58 @@ class CompiledChipModel:
                 cap = min(cap * 4, 1 << 22)
             elif status != ST_TICK:
                 raise AssertionError(f"run_chip returned {status}")
+
+    # --- block-level entry points (tests compare them with the Python twins) ------------
+    def mesh_run(self, schedule, *, max_cycles=None):
+        """MeshModel.run on the compiled mesh (every output always ready): ``schedule`` of
+        (cycle, source endpoint, flit word) sorted by cycle; returns (arrivals, accepted)
+        lists with None for flits not delivered (dropped off an edge, or out of cycles)."""
+        from spikemesh.config import flit_layout as _fl
+
+        n = len(schedule)
+        tiles = self.chip.tiles
+        tag = _fl(self.chip).width
+        t_at = np.array([s[0] for s in schedule], dtype=np.int64).reshape(n)
+        src = np.array([s[1] for s in schedule], dtype=np.int64).reshape(n)
+        if n and (src.min() < 0 or src.max() > tiles):
+            raise SpikemeshError(f"source endpoints must be between 0 and {tiles}")
+        words = np.array(
+            [(s[2] & ((1 << tag) - 1)) | (i << tag) for i, s in enumerate(schedule)],
+            dtype=np.int64,
+        ).reshape(n)
+        order = np.argsort(src, kind="stable").astype(np.int64)
+        first = np.searchsorted(src[order], np.arange(tiles + 2)).astype(np.int64)
+        arrivals = np.full(n, -1, dtype=np.int64)
+        accepted = np.full(n, -1, dtype=np.int64)
+        ldrain, inj, mv, _, _ = self.scratch
+        mesh_run(
+            self.pm, self.nbr, self.fifo, self.froute, self.fhead, self.fcnt, self.ov,
+            self.op, self.last, self.ir, self.busy, self.act, self.mc, ldrain, inj, mv,
+            t_at, words, order, first, np.zeros(tiles + 1, dtype=np.int64), tag, arrivals,
+            accepted, (1 << 62) if max_cycles is None else int(max_cycles),
+        )  # fmt: skip
+        none = lambda a: [None if v < 0 else int(v) for v in a]
+        return none(arrivals), none(accepted)
+
+    def core_run_tick(self, tile, events=(), *, tick=0, flit_ready=None, loopback=False):
+        """CoreModel.run_tick on the compiled core ``tile`` alone (docs/timing.md protocol):
+        ``flit_ready`` an array of o_flit.ready per cycle (repeated), default always 1.
+        Returns (cycles, flits)."""
+        x, y = tile % self.chip.width, tile // self.chip.width
+        ready = np.ones(1, dtype=np.int64) if flit_ready is None else np.asarray(flit_ready)
+        ev = list(events)
+        size = len(ev) + 4 * self.chip.core.fanout + 16
+        queue = np.zeros(size, dtype=np.int64)
+        queue[: len(ev)] = ev
+        flits = np.zeros(size + self.chip.core.neurons, dtype=np.int64)
+        cycles, nf, _ = core_tick(
+            tile, x, y, tick & 1, self.cr, self.pm, self.st, self.prof, self.ax, self.syn,
+            self.fp, self.fo, self.acc, queue, len(ev), ready.astype(np.int64), flits,
+            bool(loopback), self.fast,
+        )  # fmt: skip
+        if cycles < 0:
+            raise SpikemeshError(f"core_run_tick: more than {size} events or flits in one tick")
+        return int(cycles), flits[:nf].tolist()
 
 
 # --- whole runs -----------------------------------------------------------------------------
