@@ -20,6 +20,7 @@ __all__ = ["no_ghosts", "source_list", "split_entries", "stack_tables", "stacked
 
 
 def no_ghosts():
+    """Empty ghost tables: a rank alone receives no other rank's fan-out entries."""
     z = np.zeros(0, dtype=np.int64)
     return {
         "slot": z,
