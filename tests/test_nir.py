@@ -147,6 +147,19 @@ def test_affine_bias_enters_through_an_always_on_source():
     assert any("fires every tick" in n for n in rep.notes)
 
 
+def test_imported_network_round_trips_through_yaml():
+    w = np.eye(2)
+    g = ff(cuba(2), w)
+    g.nodes["fc"] = nir.Affine(weight=w, bias=A([0.1, 0.2]))
+    raster = np.zeros((6, 2), dtype=bool)
+    raster[[0, 2], [1, 0]] = True
+    net, _ = import_nir(g, inputs={"in": raster})
+    text = dump_network(net)
+    again = load_network(text)
+    assert dump_network(again) == text
+    assert np.array_equal(run_golden(again, 30).spikes, run_golden(net, 30).spikes)
+
+
 # --- nodes: scale, flatten, delay, nested and recurrent graphs ---
 
 
