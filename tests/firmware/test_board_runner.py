@@ -1,0 +1,272 @@
+"""The board backend: a network loaded and run through the UART bridge, on the simulated board.
+
+The simulator tests share one Verilator build of the iCEBreaker's board top (1 x 1 chip of
+64-neuron cores; ~1 min to build once, cached under ``$SPIKEMESH_CACHE/rtl``) and one running
+simulated board (a module fixture), so they run on one xdist worker (``xdist_group``).
+The error paths that need no simulator (no port, nothing answering, a bridge of another
+chip) run against sockets, pyserial's ``loop://`` and the bridge's Python twin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+from spikemesh.firmware.board_runner import (
+    BoardError,
+    BoardMismatch,
+    board_chip,
+    check_board,
+    run_image_board,
+    tick_frames,
+)
+
+from spikemesh.config import ChipConfig, CoreConfig
+from spikemesh.errors import CompileError, SpikemeshError
+from spikemesh.hostlink import Cmd, HostCommands, command_layout, word_bytes
+from spikemesh.layouts import config_data_bits
+from tests.firmware.random_nets import random_network
+
+CHIP = board_chip("icebreaker")
+SIM = pytest.mark.xdist_group("board-sim-icebreaker")
+
+
+def _network(seed, chip=CHIP, ticks=40):
+    """A random network that fits ``chip``, with inputs, that spikes in some ticks."""
+    from spikemesh.firmware import compile_network
+
+    while True:
+        net = random_network(seed, max_neurons=int(chip.core.neurons * 0.9), recurrent=True)
+        seed += 1
+        try:
+            img, _ = compile_network(net, chip)
+        except CompileError:
+            continue
+        if net.num_sources and net.input_raster(ticks).any():
+            return net, img
+
+
+# --- no simulator ------------------------------------------------------------------------------
+
+
+def test_frames_hold_whole_ticks_behind_their_own_run():
+    from spikemesh.firmware.loader import run_commands
+
+    _, img = _network(5)
+    ticks = 40
+    inputs = np.zeros((ticks, img.num_sources), dtype=bool)
+    inputs[3, :] = True  # one tick with every source: more words than a frame
+    inputs[7, 0] = True
+    cmds = run_commands(img, inputs, ticks)
+    lay = command_layout(CHIP, config_data_bits(CHIP))
+    frames = tick_frames(img, cmds, 16)
+    flat = [lay.unpack(w) for f in frames for w in f]
+    assert all(len(f) <= 16 for f in frames)
+    # every command of the run, in order, with RUN n replaced by one RUN per frame
+    body = [(c["op"], c["arg"]) for c in flat if c["op"] != Cmd.RUN]
+    assert body == [(c["op"], c["arg"]) for c in cmds[1:]]
+    runs = [c["arg"] for c in flat if c["op"] == Cmd.RUN]
+    assert sum(runs) == ticks
+    big = sum(1 for s in range(img.num_sources) for _ in range(img.src_ptr[s], img.src_ptr[s + 1]))
+    for f in frames:
+        f = [lay.unpack(w) for w in f]
+        if f[0]["op"] == Cmd.RUN:
+            # a frame of whole ticks: its RUN counts its END_TICKs (only the big tick spills)
+            ends = sum(c["op"] == Cmd.END_TICK for c in f)
+            assert f[0]["arg"] == ends or (big > 15 and f[-1]["op"] != Cmd.END_TICK)
+
+
+def test_a_missing_port_is_a_clear_error():
+    _, img = _network(5)
+    t0 = time.monotonic()
+    with pytest.raises(BoardError, match=r"cannot open the board's port /dev/ttyNOSUCH"):
+        run_image_board(img, np.zeros((3, img.num_sources), bool), 3, port="/dev/ttyNOSUCH")
+    with pytest.raises(BoardError, match=r"cannot open the board.s port socket://127\.0\.0\.1"):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()  # nothing listens there now
+        run_image_board(
+            img, np.zeros((3, img.num_sources), bool), 3, port=f"socket://127.0.0.1:{port}"
+        )
+    assert time.monotonic() - t0 < 5
+
+
+def test_the_input_raster_is_checked_before_the_port_is_opened():
+    _, img = _network(5)
+    with pytest.raises(SpikemeshError, match=r"inputs must have shape \(3, "):
+        run_image_board(img, np.zeros((2, img.num_sources), bool), 3, port="/dev/ttyNOSUCH")
+
+
+class _Silent:
+    """A TCP server on 127.0.0.1 that accepts and reads but never answers."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.sock.settimeout(10)
+        self.port = self.sock.getsockname()[1]
+        self.got = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        conn.settimeout(10)
+        with conn:
+            while True:
+                try:
+                    data = conn.recv(4096)
+                except OSError:
+                    return
+                if not data:
+                    return
+                self.got += len(data)
+
+    def close(self):
+        self.sock.close()
+        self.thread.join(15)
+
+
+@pytest.mark.parametrize("kind", ["silent socket", "loop://"])
+def test_a_port_where_nothing_answers_fails_in_bounded_time(kind):
+    _, img = _network(5)
+    server = _Silent() if kind == "silent socket" else None
+    url = f"socket://127.0.0.1:{server.port}" if server else "loop://"
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(BoardError, match=r"no answer from a spikemesh board on .* at 115200"):
+            run_image_board(
+                img, np.zeros((2, img.num_sources), bool), 2, port=url, timeout=0.2, retries=2
+            )
+    finally:
+        if server:
+            server.close()
+    assert time.monotonic() - t0 < 3  # 2 attempts x 0.2 s, plus opening
+    if server:
+        assert server.got > 0  # the host did send (a SYNC/PING frame)
+
+
+def test_another_bridge_is_named_from_its_info_frame():
+    """A board whose command words are one byte longer (the bridge's Python twin)."""
+    from spikemesh.firmware.uart_loader import BridgeModel, HostLinkUART, loopback_chip
+
+    cmds = HostCommands(CHIP, config_data_bits(CHIP))
+    n = word_bytes(cmds.layout)
+    bridge = BridgeModel(loopback_chip(cmds), cmd_bytes=n + 1)
+    link = HostLinkUART(bridge, cmds, sync=False)
+    with pytest.raises(BoardMismatch, match=rf"cmd_bytes is {n + 1} on the board, {n} for this"):
+        check_board(link, CHIP, where="the board")
+
+
+def test_backend_usage_errors():
+    from spikemesh.cli_board import BoardUsageError, add_board_arguments, run_board_backend
+
+    net, _ = _network(5)
+    args = argparse.Namespace(port=None, baud=None, board="icebreaker", chip=None, acc_bits=None)
+    with pytest.raises(BoardUsageError, match="needs --port"):
+        run_board_backend(net, 3, args)
+    args = argparse.Namespace(port="loop://", baud=None, board=None, chip=None, acc_bits=None)
+    with pytest.raises(BoardUsageError, match=r"needs --board \(icebreaker\|"):
+        run_board_backend(net, 3, args)
+    args = argparse.Namespace(port="loop://", baud=None, board="icebreaker", chip=None, acc_bits=16)
+    with pytest.raises(BoardUsageError, match="--acc-bits 16 differs from the board's chip"):
+        run_board_backend(net, 3, args)
+    with pytest.raises(BoardError, match="unknown board 'nosuch'"):
+        board_chip("nosuch")
+    parser = argparse.ArgumentParser()
+    add_board_arguments(parser)
+    a = parser.parse_args(["--port", "/dev/ttyUSB1", "--baud", "9600", "--board", "ulx3s-25f"])
+    assert (a.port, a.baud, a.board) == ("/dev/ttyUSB1", 9600, "ulx3s-25f")
+
+
+# --- the simulated board ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def board():
+    from spikemesh.firmware.board_runner import BoardSim
+
+    from tb.runner import require_simulator
+
+    require_simulator("verilator")  # a skip, or a failure under SPIKEMESH_REQUIRE_TOOLS=1
+    with BoardSim("icebreaker", max_seconds=600) as sim:
+        yield sim
+
+
+@SIM
+@pytest.mark.cocotb
+@pytest.mark.parametrize("seed", [11])
+def test_board_runs_a_network_bit_exact_with_golden(board, seed):
+    """-b board on the simulated iCEBreaker: every tick's spikes and the final u/v as golden;
+    cycles per tick as the timed model's wherever the UART did not hold the chip up."""
+    from spikemesh.sim.timed import run_image_timed
+
+    from spikemesh.cli_board import run_board_backend
+    from spikemesh.golden import run_golden
+
+    ticks = 40
+    net, img = _network(seed, ticks=ticks)
+    args = argparse.Namespace(
+        port=board.url, baud=None, board="icebreaker", chip=None, acc_bits=None
+    )
+    res = run_board_backend(net, ticks, args)
+    assert res.backend == "board" and args.chip == CHIP
+    gold = run_golden(net, ticks, acc_bits=CHIP.core.acc_bits)
+    assert res.diff(gold) == []
+    assert res.spikes.any() and res.final_u.size == net.num_neurons
+    assert res.extra["link"].get("rsp_frames_lost", 0) == 0
+
+    # Cycles: the chip's own count. The bridge takes a response word only as fast as the
+    # UART sends it, so a tick with two or more host-bound spikes waits for the link; the
+    # other ticks take exactly the timed model's cycles (each frame carries whole ticks
+    # behind its own RUN, so no tick waits for its commands).
+    timed, _ = run_image_timed(img, net.input_raster(ticks), ticks)
+    per_tick = res.spikes.sum(axis=1)  # every neuron is host-bound (host_outputs="all")
+    assert (res.cycles >= timed.cycles).all(), (res.cycles, timed.cycles)
+    quiet = per_tick <= 1
+    assert quiet.sum() >= ticks // 4 and (~quiet).any(), per_tick
+    np.testing.assert_array_equal(res.cycles[quiet], timed.cycles[quiet])
+
+
+@SIM
+@pytest.mark.cocotb
+@pytest.mark.parametrize(
+    "chip, problem",
+    [
+        (ChipConfig(width=2, height=2), r"it has no tile \(1, 1\): its mesh is smaller"),
+        (
+            ChipConfig(width=1, height=1, core=CoreConfig(neurons=128)),
+            r"reads back as .*: its cores have fewer neurons",
+        ),
+        (
+            ChipConfig(width=1, height=1, core=CoreConfig(neurons=32)),
+            r"its cores have a neuron at index 32: more than 32 per core",
+        ),
+        (
+            ChipConfig(
+                width=1,
+                height=1,
+                core=CoreConfig(neurons=16, axons=64, synapses=256, fanout=64, profiles=2),
+            ),
+            r"a neuron at index 16: more than 16 per core",
+        ),
+    ],
+    ids=["2x2", "n128", "n32", "n16-small-memories"],
+)
+def test_an_image_for_another_chip_is_refused(board, chip, problem):
+    """The board holds the iCEBreaker's 1 x 1 n64 chip; images for other chips are refused
+    before anything is loaded, naming what differs."""
+    net, img = _network(3, chip=chip)
+    t0 = time.monotonic()
+    with pytest.raises(BoardMismatch, match=problem):
+        run_image_board(img, net.input_raster(5), 5, port=board.url)
+    assert time.monotonic() - t0 < 30
