@@ -43,6 +43,7 @@ from spikemesh.sim.core import CoreModel
 from spikemesh.config import ChipConfig, CoreConfig, flit_layout, host_source_layout
 from spikemesh.golden import run_golden
 from spikemesh.layouts import config_data_bits, core_config_writes
+from spikemesh.neuron import wrap
 from tb.core.scenarios import TILE, image_network, random_image, random_inputs, scenario_chip
 
 ENV = "SPIKEMESH_CORE_TB"
@@ -211,9 +212,9 @@ class Scoreboard:
 
     def __init__(self, chip, img, inputs):
         self.chip = chip
-        self.golden = run_golden(
-            image_network(chip, img), inputs.shape[0], acc_bits=chip.core.acc_bits, inputs=inputs
-        )
+        net = image_network(chip, img)
+        self.golden = run_golden(net, inputs.shape[0], acc_bits=chip.core.acc_bits, inputs=inputs)
+        self.wrapped = wrapped_sums(net, self.golden, chip.core.acc_bits)
         fl, hs = flit_layout(chip), host_source_layout(chip)
         self.per_neuron = []
         for i in range(chip.core.neurons):
@@ -253,14 +254,38 @@ class Scoreboard:
             assert vs == g.v[t].tolist(), f"tick {t}: v differs from golden"
 
 
+def wrapped_sums(net, golden, acc_bits) -> int:
+    """How many (tick, neuron) input sums wrapped modulo 2**acc_bits in the accumulator.
+
+    The golden reference wraps each tick's sum (chip.md §4); this recomputes the
+    sums unwrapped from its spikes and inputs (the same count as the golden's own
+    wraps: 1 + 48 in the first two episodes of n16-acc18, the issue's 49 in 1,000
+    ticks). The sums of the last tick's events are never checked: not counted.
+    """
+    pre, post, w, e = net.synapse_arrays()
+    fired = np.concatenate([golden.spikes, golden.inputs], axis=1)[:-1]  # [ticks - 1, sources]
+    weights = np.zeros((pre.size, net.num_neurons), dtype=np.int64)
+    weights[np.arange(pre.size), post] = w.astype(np.int64) << e
+    sums = fired[:, pre].astype(np.int64) @ weights  # [ticks - 1, neurons], exact
+    return int((sums != wrap(sums, acc_bits)).sum())
+
+
 def _params():
     return json.loads(os.environ[ENV])
 
 
 @cocotb.test()
 async def random_ticks(dut):
-    """Random images, random events, random backpressure; every tick checked."""
-    await _run_random(dut, _params(), (0.0, 0.0, 0.3, 0.7, 0.95))
+    """Random images, random events, random backpressure; every tick checked.
+
+    A configuration meant to wrap the accumulator (``expect_wrap``) must really
+    have wrapped input sums that the RTL integrated, or its coverage is gone.
+    """
+    p = _params()
+    wrapped = await _run_random(dut, p, (0.0, 0.0, 0.3, 0.7, 0.95))
+    dut._log.info(f"{wrapped} input sums wrapped modulo 2**{p['core'].get('acc_bits', 24)}")
+    if p.get("expect_wrap"):
+        assert wrapped > 0, "no input sum wrapped: this configuration no longer covers the wrap"
 
 
 @cocotb.test()
@@ -280,7 +305,7 @@ async def _run_random(dut, p, bp_choices):
     tb = TB(dut, chip, seed)
     await tb.start()
     rng = np.random.default_rng(seed)
-    ticks_done, t0, total_cycles = 0, time.perf_counter(), []
+    ticks_done, t0, total_cycles, wrapped = 0, time.perf_counter(), [], 0
     db = config_data_bits(chip)  # i_config.payload = addr << data_bits | data
     read_every = int(p.get("read_every", 1))
     while ticks_done < p["ticks"]:
@@ -299,6 +324,7 @@ async def _run_random(dut, p, bp_choices):
         rate = float(erng.choice(p.get("rates", [0.02, 0.1, 0.3])))
         inputs = random_inputs(erng, ep, core.axons, rate)
         sb = Scoreboard(chip, img, inputs)
+        wrapped += sb.wrapped
         await tb.configure(core_config_writes(chip, img), db)
         tb.model.tick_no = 0
         dut._log.info(
@@ -324,6 +350,7 @@ async def _run_random(dut, p, bp_choices):
         f"{ticks_done} ticks verified bit- and cycle-exact, {sum(total_cycles)} tick "
         f"cycles (mean {np.mean(total_cycles):.1f}/tick), {dt:.1f} s"
     )
+    return wrapped
 
 
 # ---- pytest entry points -----------------------------------------------------------
@@ -338,6 +365,7 @@ CONFIGS = {
         max_row=32,
         hazard_p=0.8,
         blocky=True,
+        expect_wrap=True,  # random_ticks asserts that input sums really wrapped
     ),
     "n64": dict(
         core=dict(neurons=64, axons=256, synapses=1024, fanout=1024, profiles=4),
@@ -379,7 +407,8 @@ def test_core_verilator(name):
 
 @pytest.mark.cocotb
 def test_core_icarus_short():
-    _run("n16-short", dict(CONFIGS["n16-acc18"], ticks=60, episode=30), simulator="icarus")
+    p = dict(CONFIGS["n16-acc18"], ticks=60, episode=30, expect_wrap=False)  # too short to wrap
+    _run("n16-short", p, simulator="icarus")
 
 
 @pytest.mark.cocotb
@@ -388,3 +417,22 @@ def test_core_icarus_short():
 def test_core_verilator_long(name):
     p = CONFIGS[name]
     _run(f"{name}-long", dict(p, ticks=p["ticks"] * 10), seed=4242)
+
+
+def test_wrapped_sums_counts_the_golden_wraps():
+    """The wrap coverage count: the first two episodes of n16-acc18 wrap 1 and 48 sums
+    (what the golden's own wrap sees); the same episodes with a 32-bit accumulator, none."""
+    p = CONFIGS["n16-acc18"]
+    core = CoreConfig.from_dict(p["core"])
+    chip = scenario_chip(core)
+    rng = np.random.default_rng(1000 + len("n16-acc18"))
+    got = []
+    for _ in range(2):
+        erng = np.random.default_rng(int(rng.integers(1 << 31)))
+        img = random_image(chip, erng, host_p=1.0, max_exp=7, max_row=32, hazard_p=0.8, blocky=True)
+        rate = float(erng.choice([0.02, 0.1, 0.3]))
+        inputs = random_inputs(erng, p["episode"], core.axons, rate)
+        net = image_network(chip, img)
+        g = run_golden(net, p["episode"], acc_bits=18, inputs=inputs)
+        got.append((wrapped_sums(net, g, 18), wrapped_sums(net, g, 32)))
+    assert got == [(1, 0), (48, 0)]

@@ -112,6 +112,7 @@ class NocTB:
         self.received = 0
         self.cycle = 0
         self.latency_sum = 0
+        self.refused = 0  # (cycle, endpoint) offers refused by a full input FIFO
 
     async def reset(self):
         from cocotb.clock import Clock
@@ -215,7 +216,10 @@ class NocTB:
                         )
                     self.latency_sum += cycle - sent_at.pop(word)
                     self.received += 1
-            # Driver: input transfers.
+            # Driver: input transfers; an offer refused means that input FIFO is full.
+            full = holding & ~d_ir
+            if full:
+                self.refused += full.bit_count()
             acc = holding & d_ir
             if acc:
                 while acc:

@@ -25,6 +25,14 @@ SIZES = [(2, 2), (3, 3), (4, 4), (3, 2)]
 CI_FLITS = 100_000
 LONG_FLITS = 1_000_000
 BACKPRESSURE = [(0.5, 0.5), (0.75, 0.75), (1.0, 0.25)]  # (p_offer, p_ready) per cocotb test
+FILLS_FIFOS = (1.0, 0.25)  # meant to fill input FIFOs: asserted (coverage cannot vanish)
+
+
+def check_fifos_filled(tb, bp):
+    """The setting meant to fill FIFOs must have had offers refused by a full FIFO."""
+    tb.log.info(f"{tb.refused} offers refused by a full input FIFO")
+    if bp == FILLS_FIFOS:
+        assert tb.refused > 0, f"backpressure {bp} never filled an input FIFO"
 
 
 def tb_chip(w, h) -> ChipConfig:
@@ -102,6 +110,7 @@ try:
         assert dut.flits_out.value.to_unsigned() == model.flits_out == n_flits
         assert dut.dropped.value.to_unsigned() == 0 and dut.misroute.value == 0
         assert dut.idle.value == 1 and model.idle
+        check_fifos_filled(tb, bp)
         dt = time.time() - t0
         dut._log.info(
             f"mesh {chip.width}x{chip.height}: {tb.received} flits verified in {tb.cycle} cycles "
@@ -281,3 +290,15 @@ def test_mesh_long(w, h):
         seed=7000 * w + 10 * h,
         name=f"mesh-{w}x{h}-long",
     )
+
+
+def test_fifo_coverage_check_can_fail():
+    """check_fifos_filled refuses a 'fill the FIFOs' run in which no offer was refused."""
+    import logging
+    from types import SimpleNamespace
+
+    log = logging.getLogger("tb.mesh")
+    check_fifos_filled(SimpleNamespace(refused=0, log=log), BACKPRESSURE[0])  # not meant to fill
+    check_fifos_filled(SimpleNamespace(refused=3, log=log), FILLS_FIFOS)
+    with pytest.raises(AssertionError, match=r"never filled an input FIFO"):
+        check_fifos_filled(SimpleNamespace(refused=0, log=log), FILLS_FIFOS)

@@ -19,7 +19,7 @@ import pytest
 
 from spikemesh.config import ChipConfig, flit_layout
 from spikemesh.noc import N_PORTS, Port, route
-from tb.mesh.test_mesh import BACKPRESSURE, tb_chip
+from tb.mesh.test_mesh import BACKPRESSURE, check_fifos_filled, tb_chip
 from tb.runner import long_run, run_cocotb
 
 X, Y = 1, 1
@@ -82,6 +82,7 @@ try:
         assert dut.flits_in.value.to_unsigned() == model.flits_in == n_flits
         assert dut.flits_out.value.to_unsigned() == model.flits_out == n_flits
         assert dut.idle.value == 1 and model.idle
+        check_fifos_filled(tb, bp)
         dut._log.info(
             f"router: {tb.received} flits verified in {tb.cycle} cycles, "
             "every output equal to RouterModel's in every cycle"
@@ -146,12 +147,18 @@ def _run(flits, seed):
     )
 
 
+# Tests that share a Verilator build directory run on one xdist worker (--dist loadgroup).
+SHARED_BUILD = pytest.mark.xdist_group("router-build")
+
+
 @pytest.mark.cocotb
+@SHARED_BUILD
 def test_router():
     _run(30_000, seed=11)
 
 
 @pytest.mark.cocotb
+@SHARED_BUILD
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])
 def test_router_assertion_fires(simulator):
     """The RTL's assertions are live in the Verilog: a driver that withdraws a refused flit
@@ -171,5 +178,6 @@ def test_router_assertion_fires(simulator):
 
 @pytest.mark.cocotb
 @pytest.mark.slow
+@SHARED_BUILD
 def test_router_long():
     _run(1_000_000 if long_run() else 100_000, seed=12)
