@@ -133,9 +133,12 @@ class Router(wiring.Component):
                     m.d.comb += req[q].eq(1 << Port.LOCAL)
 
         # --- per output: round-robin arbiter + output register
-        # The winner is the first requester after ``last`` (cyclically): among the
-        # requesters above ``last`` the lowest, else the lowest overall. Isolating the
-        # lowest set bit (x & -x) keeps this a few gates wide instead of a 5 x 5 case tree.
+        # The rule is spikemesh.noc.rr_grant (the twin's grant table is built from it);
+        # here it is a bit trick, checked against rr_grant for every (last, requests)
+        # by tests/rtl/test_router.py. The winner is the first requester after ``last``
+        # (cyclically): among the requesters above ``last`` the lowest, else the lowest
+        # overall. Isolating the lowest set bit (x & -x) keeps this a few gates wide
+        # instead of a 5 x 5 case tree.
         width = self.flit.size
         grants = []
         for p in Port:
