@@ -12,6 +12,7 @@ Adding a backend is one line::
 | tlm-timed | the compiled cycle-exact chip model (numba), cycles per tick |
 | tlm-cycle | the Python cycle-level twins (the readable specification; slow) |
 | rtl | the Amaranth RTL on Verilator (a compiled C++ harness; ``--runner cocotb``) |
+| board | a board's bitstream over its UART (``--port``; ``spikemesh board-sim``) |
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import time
 from collections.abc import Callable
 
+from .cli_board import run_board_backend
 from .errors import SpikemeshError
 from .golden import Result, run_golden
 from .network import Network
@@ -27,7 +29,7 @@ from .network import Network
 Backend = Callable[[Network, int, argparse.Namespace], Result]
 
 # The backends that run the chip cycle by cycle, and so take --load.
-TIMED = ("tlm-timed", "tlm-cycle", "rtl")
+TIMED = ("tlm-timed", "tlm-cycle", "rtl", "board")
 
 
 class UsageError(SpikemeshError):
@@ -147,6 +149,7 @@ BACKENDS: dict[str, Backend] = {
     "tlm-timed": _timed("compiled", "tlm-timed"),  # compiled cycle-exact model
     "tlm-cycle": _timed("python", "tlm-cycle"),  # the Python cycle-level twins
     "rtl": _run_rtl,  # the Amaranth RTL on Verilator
+    "board": run_board_backend,  # an FPGA board (or the simulated one) over its UART
 }
 
 

@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from . import __version__
 from .backends import BACKENDS, TIMED, UsageError, compile_for, get_backend, run_backend
+from .cli_board import add_board_arguments, add_board_sim_parser, board_args_used
+from .cli_nir import add_nir_commands
+from .cli_system import add_system_arguments, run_system_backend
 from .config import ChipConfig
 from .errors import SpikemeshError
 from .netfile import load_network
@@ -62,6 +66,11 @@ def resolve_run_args(args: argparse.Namespace) -> argparse.Namespace:
     ]
     if rtl_only and "rtl" not in used:
         raise UsageError(f"{', '.join(rtl_only)} applies to the rtl backend only")
+    board_only = board_args_used(args)
+    if board_only and "board" not in used:
+        raise UsageError(f"{', '.join(board_only)} applies to the board backend only")
+    if getattr(args, "system", None) and getattr(args, "check", None):
+        raise UsageError("--check does not run on a system of chips (--system)")
     if getattr(args, "simulator", None) == "icarus":
         if getattr(args, "runner", None) == "verilator":
             raise UsageError("--simulator icarus runs under cocotb: use --runner cocotb")
@@ -84,7 +93,14 @@ def _cmd_run(args, console) -> int:
     if args.progress is None:
         args.progress = sys.stderr.isatty() and not args.quiet
     net = load_network(Path(args.network))
-    result = run_backend(args.backend, net, args.ticks, args)
+    if getattr(args, "system", None):
+        t0 = time.perf_counter()
+        result = run_system_backend(net, args.ticks, args)
+        if result is None:  # an MPI rank other than 0: rank 0 reports
+            return 0
+        result.wall_time, result.backend = time.perf_counter() - t0, args.backend
+    else:
+        result = run_backend(args.backend, net, args.ticks, args)
     if args.check:
         return _check(console, net, result, args)
     if args.out:
@@ -323,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="progress bar on long runs (default: on when stderr is a terminal)",
     )
+    add_board_arguments(run)
+    add_system_arguments(run)
     add_report_arguments(run)
     run.set_defaults(func=_cmd_run)
 
@@ -382,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bld.add_argument("--quiet", "-q", action="store_true")
     bld.set_defaults(func=_cmd_build)
+
+    add_nir_commands(sub)
+    add_board_sim_parser(sub)
 
     chk = sub.add_parser("check-config", help="validate a chip configuration, show derived widths")
     chk.add_argument("config", metavar="CHIP.yaml")

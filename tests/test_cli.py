@@ -143,7 +143,8 @@ def test_unknown_backend_lists_the_known_ones(capsys, small):
     rc, _out, err = run(capsys, "run", small, "--backend", "verilog")
     assert rc == 2
     assert (
-        err == "error: unknown backend 'verilog'; known backends are golden, rtl, tlm, tlm-cycle, "
+        err
+        == "error: unknown backend 'verilog'; known backends are board, golden, rtl, tlm, tlm-cycle, "
         "tlm-timed\n"
     )
 
@@ -184,7 +185,7 @@ def test_backend_registry_is_one_line_to_extend(capsys, small, monkeypatch):
     assert "70 cycles" in out
     rc, _, err = run(capsys, "run", small, "-b", "nope")
     assert (
-        err == "error: unknown backend 'nope'; known backends are fake, golden, rtl, tlm, "
+        err == "error: unknown backend 'nope'; known backends are board, fake, golden, rtl, tlm, "
         "tlm-cycle, tlm-timed\n"
     )
 
@@ -261,7 +262,7 @@ def test_entry_point_in_a_subprocess(tmp_path):
     [
         (
             ["--load", "direct"],
-            "--load applies to the tlm-timed, tlm-cycle, rtl backends, not golden",
+            "--load applies to the tlm-timed, tlm-cycle, rtl, board backends, not golden",
         ),
         (["-b", "tlm", "--runner", "cocotb"], "--runner applies to the rtl backend only"),
         (["-b", "tlm-timed", "--waves", "w.fst"], "--waves applies to the rtl backend only"),

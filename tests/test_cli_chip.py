@@ -125,3 +125,42 @@ def test_report_refuses_an_unknown_energy_profile(capsys, tmp_path):
         "-q",
     )
     assert rc == 2 and "nonesuch" in err
+
+
+def test_system_run_in_one_process_agrees_with_golden(capsys, tmp_path):
+    """--system without mpirun: one process runs every chip; --check is refused with it."""
+    import numpy as np
+
+    from spikemesh.golden import Result, run_golden
+    from spikemesh.netfile import load_network
+
+    sysfile = tmp_path / "system.yaml"
+    sysfile.write_text(
+        "chips_x: 2\nchips_y: 1\nchip: {width: 2, height: 2, core: {neurons: 64, axons: 1024, "
+        "synapses: 4096, fanout: 1024}}\n"
+    )
+    out = tmp_path / "r.npz"
+    rc, _, err = run(
+        capsys, "run", SYNFIRE, "-t", 30, "--system", sysfile, "-b", "tlm", "-o", out, "-q"
+    )
+    assert rc == 0, err
+    g = run_golden(load_network(SYNFIRE), 30)
+    assert np.array_equal(Result.load(out).spikes, g.spikes)
+    rc, _, err = run(capsys, "run", SYNFIRE, "--system", sysfile, "--check", "golden")
+    assert rc == 2 and "--check does not run on a system of chips" in err
+
+
+def test_board_options_need_the_board_backend(capsys):
+    rc, _, err = run(capsys, "run", SYNFIRE, "-b", "tlm", "--port", "socket://127.0.0.1:1")
+    assert rc == 2 and err == "error: --port applies to the board backend only\n"
+
+
+def test_nir_export_then_import_through_the_cli(capsys, tmp_path):
+    pytest.importorskip("nir")
+    from spikemesh.netfile import load_network
+
+    nir_file, back = tmp_path / "s.nir", tmp_path / "s.yaml"
+    assert run(capsys, "export", SYNFIRE, "-o", nir_file)[0] == 0
+    assert run(capsys, "import", nir_file, "-o", back, "-q")[0] == 0
+    a, b = load_network(SYNFIRE), load_network(back)
+    assert (a.num_neurons, a.num_synapses) == (b.num_neurons, b.num_synapses)
