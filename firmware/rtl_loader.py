@@ -1,15 +1,24 @@
-"""Load and run an image on the RTL chip under cocotb, through the host-link streams.
+"""Load and run an image on the RTL chip, through the host-link streams.
 
-Host side: :func:`run_rtl` converts :class:`spikemesh.rtl.chip.Chip` to
-Verilog, builds it (Verilator by default, cached per design), and runs the
-cocotb test below on a case file of command words; it returns each case's
-responses with the cycle each was taken in.
+Host side: :func:`run_rtl` runs cases of host command words on the chip's
+Verilog and returns each case's responses with the cycle each was taken in;
+:func:`run_image_rtl` turns an image, inputs and ticks into such a case and
+the responses back into a Result. Two runners (docs/testing.md):
+
+- ``runner="verilator"`` (default): spikemesh.firmware.rtl_runner, the
+  Verilated chip driven by a compiled C++ harness, no Python per cycle;
+- ``runner="cocotb"``: the cocotb test below, on Verilator or Icarus.
+
+Loading: ``load="hostlink"`` sends the image as CONFIG_WRITE commands;
+``load="direct"`` places the same words in the cores' memories after reset,
+before cycle 0 (spikemesh.firmware.rtl_memories), so no cycle is spent on it.
 
 cocotb side: :class:`ChipTB` drives the command words into ``i_cmd`` in bulk
 — the host always offers its next command and is always ready for a
 response, the convention under which the timed TLM's cycles are defined —
-and records ``o_rsp``. When a case carries the timed TLM's expected
-responses, every word must arrive on exactly the expected cycle.
+and records ``o_rsp``; the C++ harness follows the same rules. When a case
+carries the timed TLM's expected responses, every word must arrive on exactly
+the expected cycle (:func:`mismatch` names the first that does not).
 """
 
 from __future__ import annotations

@@ -211,6 +211,18 @@ def test_a_mismatching_expected_response_is_named():
 
 @pytest.mark.cocotb
 @SHARED_BUILD
+def test_a_bad_case_file_is_a_clear_error():
+    """The harness refuses what it cannot apply, and the runner says what it was."""
+    from spikemesh.firmware.rtl_runner import run_cases
+
+    _need_verilator()
+    memory = (np.array([10_000]), np.array([0]), np.array([0], dtype=np.uint64))
+    with pytest.raises(HdlSimError, match=r"exit 2\): chip_sim: a memory id out of range"):
+        run_cases(CHIP, [{"words": [0], "memory": memory}])
+
+
+@pytest.mark.cocotb
+@SHARED_BUILD
 def test_the_build_is_cached():
     from spikemesh.firmware.rtl_runner import build_chip_sim
 
