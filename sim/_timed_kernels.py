@@ -241,7 +241,7 @@ def make_scratch(n_tiles):
 @kernel
 def run_chip(
     pm, fl, depth, st, prof, ax, syn, fp, fo, acc, cr, nbr, fifo, froute, fhead, fcnt,
-    ov, op, last, ir, busy, act, mc, h, g, scratch, cmds, rsp, max_cycles, fast, stop_on_tick,
+    ov, op, last, ir, rs, act, mc, h, g, scratch, cmds, rsp, max_cycles, fast, stop_on_tick,
 ):  # fmt: skip
     """Run cycles until the chip is quiet (ST_QUIET), ``rsp`` is full (ST_FULL), a TICK_DONE
     was answered and ``stop_on_tick`` (ST_TICK), ``max_cycles`` (ST_MAX_CYCLES), or, with
@@ -328,7 +328,7 @@ def run_chip(
         if n_inj or mc[M_NACT]:
             mv[0] = o[O_HOST_READY]
             mesh_step(
-                pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, busy, act, mc,
+                pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, rs, act, mc,
                 ldrain, inj, n_inj, mv,
             )  # fmt: skip
         # --- host link

@@ -8,6 +8,8 @@ The readable specification is ``sim/router.py::RouterModel`` and ``sim/mesh.py::
 - per output p the register ``ov[r, p]``/``op[r, p]`` and the last grant ``last[r, p]``;
 - ``ir[r, q]``: i_ready, "FIFO not full" as of the start of the cycle (recomputed by
   :func:`settle` after all of a cycle's writes, as the RTL's registered FIFO level);
+- ``rs[r]``: whether r is in the active list, its valid outputs as a bit mask and the
+  output each FIFO head requests, packed (so arbitration reads no FIFO);
 - ``act[:nact]``: the routers holding a flit (only these are stepped; an empty router
   does nothing in a cycle).
 
@@ -36,6 +38,10 @@ N_PORTS = 5
 # columns of the topology table ``nbr`` [tiles, 7]: the router behind each output port
 # (0..4; -1 off the mesh edge, -2 the host), then the router's own x and y
 TOPO_X, TOPO_Y = 5, 6
+# columns of the router state ``rs`` [tiles, 3]: in the active list, the valid outputs
+# (a bit per port), the output each input FIFO's head requests (3 bits per input: port + 1)
+R_ACT, R_OVM, R_WANT = 0, 1, 2
+ALL_PORTS = (1 << 5) - 1
 COUNTER_MASK = (1 << 32) - 1
 
 # mesh counters: indices into the int64 vector ``mc``
@@ -81,73 +87,75 @@ def rr_grant(last, requests):
 
 
 @inlined
-def accept(r, q, flit, pm, nbr, fifo, froute, fhead, fcnt):
+def accept(r, q, flit, pm, nbr, fifo, froute, fhead, fcnt, rs):
     """Write ``flit`` into input FIFO q of router r (the caller checked ``ir[r, q]``)."""
-    slot = fhead[r, q] + fcnt[r, q]
+    c = fcnt[r, q]
+    slot = fhead[r, q] + c
     if slot >= pm[P_DEPTH]:
         slot -= pm[P_DEPTH]
+    p = flit_route(r, flit, pm, nbr)
     fifo[r, q, slot] = flit
-    froute[r, q, slot] = flit_route(r, flit, pm, nbr)
-    fcnt[r, q] += 1
+    froute[r, q, slot] = p
+    if c == 0:  # the new head's request
+        rs[r, R_WANT] |= (p + 1) << (3 * q)
+    fcnt[r, q] = c + 1
 
 
 @inlined
-def advance(r, mask, pm, fifo, froute, fhead, fcnt, ov, op, last):
+def advance(r, mask, pm, fifo, froute, fhead, fcnt, ov, op, last, rs):
     """Drain the outputs in ``mask``, then arbitrate and reload the free output registers
-    from the FIFO heads as they were at the start of the cycle (before any accept)."""
-    free = 0
+    from the FIFO heads as they were at the start of the cycle (before any accept).
+
+    ``rs[r, R_WANT]`` holds the output each FIFO head requests (3 bits per input: port + 1,
+    0 when empty); an input requests one output, so grants of different outputs never
+    collide, and the heads that move up in this cycle request only from the next one.
+    """
+    ovm = rs[r, R_OVM]
+    drained = ovm & mask
+    ovm ^= drained
     for p in range(N_PORTS):
-        if ov[r, p] != 0:
-            if (mask >> p) & 1:
-                ov[r, p] = 0
-                free |= 1 << p
-        else:
-            free |= 1 << p
-    if free == 0:
-        return
-    # the output each input's head requests, 3 bits per input (port + 1; 0: none), among the
-    # free outputs: each input requests one output, so grants never collide
-    want = 0
-    for q in range(N_PORTS):
-        if fcnt[r, q] != 0:
-            p = np.int64(froute[r, q, fhead[r, q]])
+        if (drained >> p) & 1:
+            ov[r, p] = 0
+    want = rs[r, R_WANT]
+    free = ~ovm & ALL_PORTS
+    if free != 0 and want != 0:
+        depth = pm[P_DEPTH]
+        nxt = want
+        for p in range(N_PORTS):
             if (free >> p) & 1:
-                want |= (p + 1) << (3 * q)
-    if want == 0:
-        return
-    depth = pm[P_DEPTH]
-    for p in range(N_PORTS):
-        if (free >> p) & 1:
-            # round robin: the first requesting input after the last grant (rr_grant)
-            q = last[r, p]
-            for _ in range(N_PORTS):
-                q = 0 if q == N_PORTS - 1 else q + 1  # no division on the per-cycle path
-                if ((want >> (3 * q)) & 7) == p + 1:
-                    last[r, p] = q
-                    h = fhead[r, q]
-                    op[r, p] = fifo[r, q, h]
-                    ov[r, p] = 1
-                    fhead[r, q] = 0 if h + 1 == depth else h + 1
-                    fcnt[r, q] -= 1
-                    break
+                # round robin: the first requesting input after the last grant (rr_grant)
+                q = last[r, p]
+                for _ in range(N_PORTS):
+                    q = 0 if q == N_PORTS - 1 else q + 1  # no division on the per-cycle path
+                    if ((want >> (3 * q)) & 7) == p + 1:
+                        last[r, p] = q
+                        h = fhead[r, q]
+                        op[r, p] = fifo[r, q, h]
+                        ov[r, p] = 1
+                        ovm |= 1 << p
+                        h = 0 if h + 1 == depth else h + 1
+                        fhead[r, q] = h
+                        c = fcnt[r, q] - 1
+                        fcnt[r, q] = c
+                        head = np.int64(froute[r, q, h]) + 1 if c != 0 else 0
+                        nxt = (nxt & ~(7 << (3 * q))) | (head << (3 * q))
+                        break
+        rs[r, R_WANT] = nxt
+    rs[r, R_OVM] = ovm
 
 
 @inlined
-def settle(r, pm, fcnt, ov, ir):
+def settle(r, pm, fcnt, ir, rs):
     """End of cycle for router r: i_ready from the FIFO levels; returns whether it is busy."""
     depth = pm[P_DEPTH]
-    busy = False
     for q in range(N_PORTS):
-        c = fcnt[r, q]
-        ir[r, q] = 1 if c < depth else 0
-        if c != 0 or ov[r, q] != 0:
-            busy = True
-    return busy
+        ir[r, q] = 1 if fcnt[r, q] < depth else 0
+    return rs[r, R_OVM] != 0 or rs[r, R_WANT] != 0
 
 
 @inlined
 def mesh_step(
-    pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, busy, act, mc, ldrain, inj, inj_n, mv
+    pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, rs, act, mc, ldrain, inj, inj_n, mv
 ):
     """One cycle of every busy router (MeshModel._step with the boundary inputs).
 
@@ -167,25 +175,17 @@ def mesh_step(
     mv[1] = -1
     for ai in range(nact):
         r = act[ai]
+        ovm = rs[r, R_OVM]
         mask = 0
-        for p in range(N_PORTS):
-            if ov[r, p] == 0:
-                continue
-            if p == LOCAL:
-                if ldrain[r]:
-                    mask |= 1
-                    n_out += 1
+        if ovm & 1 and ldrain[r]:
+            mask = 1
+            n_out += 1
+        ldrain[r] = 0
+        for p in range(1, N_PORTS):
+            if (ovm >> p) & 1 == 0:
                 continue
             nb_ = nbr[r, p]
-            if nb_ == -2:
-                if host_take:
-                    mask |= 1 << p
-                    n_out += 1
-                    mv[1] = op[r, p]
-            elif nb_ == -1:
-                mask |= 1 << p
-                n_drop += 1
-            else:
+            if nb_ >= 0:
                 q = ((p + 1) & 3) + 1  # the opposite port: N <-> S, E <-> W
                 if ir[nb_, q]:
                     mask |= 1 << p
@@ -193,23 +193,30 @@ def mesh_step(
                     inj[nm, 1] = q
                     inj[nm, 2] = op[r, p]
                     nm += 1
-        ldrain[r] = 0
-        advance(r, mask, pm, fifo, froute, fhead, fcnt, ov, op, last)
+            elif nb_ == -2:
+                if host_take:
+                    mask |= 1 << p
+                    n_out += 1
+                    mv[1] = op[r, p]
+            else:
+                mask |= 1 << p
+                n_drop += 1
+        advance(r, mask, pm, fifo, froute, fhead, fcnt, ov, op, last, rs)
     for m in range(nm):
         r = inj[m, 0]
-        accept(r, inj[m, 1], inj[m, 2], pm, nbr, fifo, froute, fhead, fcnt)
-        if not busy[r]:
-            busy[r] = 1
+        accept(r, inj[m, 1], inj[m, 2], pm, nbr, fifo, froute, fhead, fcnt, rs)
+        if rs[r, R_ACT] == 0:
+            rs[r, R_ACT] = 1
             act[nact] = r
             nact += 1
     keep = 0
     for ai in range(nact):
         r = act[ai]
-        if settle(r, pm, fcnt, ov, ir):
+        if settle(r, pm, fcnt, ir, rs):
             act[keep] = r
             keep += 1
         else:
-            busy[r] = 0
+            rs[r, R_ACT] = 0
     mc[M_NACT] = keep
     mc[M_FLITS_IN] = (mc[M_FLITS_IN] + inj_n) & COUNTER_MASK
     mc[M_FLITS_OUT] = (mc[M_FLITS_OUT] + n_out) & COUNTER_MASK
@@ -220,7 +227,7 @@ def mesh_step(
 
 @kernel
 def mesh_run(
-    pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, busy, act, mc, ldrain, inj, mv,
+    pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, rs, act, mc, ldrain, inj, mv,
     t_at, words, order, first, head, tag_shift, arrivals, accepted, max_cycles,
 ):  # fmt: skip
     """MeshModel.run on the kernels: every output always ready; source queues offer their
@@ -257,7 +264,7 @@ def mesh_run(
                         nm += 1
                         head[e] += 1
         mv[0] = 1
-        mesh_step(pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, busy, act, mc,
+        mesh_step(pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, rs, act, mc,
                   ldrain, moves, nm, mv)  # fmt: skip
         if mv[1] >= 0:
             arrivals[mv[1] >> tag_shift] = rel

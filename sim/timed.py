@@ -183,7 +183,7 @@ class CompiledChipModel:
         self.op = np.zeros((t, N_PORTS), dtype=np.int64)
         self.last = np.full((t, N_PORTS), N_PORTS - 1, dtype=np.int64)
         self.ir = np.ones((t, N_PORTS), dtype=np.int64)
-        self.busy = np.zeros(t, dtype=np.int64)
+        self.rs = np.zeros((t, 3), dtype=np.int64)  # see sim/_timed_noc.py
         self.act = np.zeros(t, dtype=np.int64)
         self.mc = np.zeros(M_LEN, dtype=np.int64)
         self.h = np.zeros(H_LEN, dtype=np.int64)
@@ -252,7 +252,7 @@ class CompiledChipModel:
             status, n = run_chip(
                 self.pm, self.fl, self.depth, self.st, self.prof, self.ax, self.syn, self.fp,
                 self.fo, self.acc, self.cr, self.nbr, self.fifo, self.froute, self.fhead,
-                self.fcnt, self.ov, self.op, self.last, self.ir, self.busy, self.act, self.mc,
+                self.fcnt, self.ov, self.op, self.last, self.ir, self.rs, self.act, self.mc,
                 self.h, self.g, self.scratch, cmds, rsp, int(max_cycles), self.fast,
                 on_tick is not None,
             )  # fmt: skip
@@ -305,7 +305,7 @@ class CompiledChipModel:
         ldrain, inj, mv, _, _ = self.scratch
         mesh_run(
             self.pm, self.nbr, self.fifo, self.froute, self.fhead, self.fcnt, self.ov,
-            self.op, self.last, self.ir, self.busy, self.act, self.mc, ldrain, inj, mv,
+            self.op, self.last, self.ir, self.rs, self.act, self.mc, ldrain, inj, mv,
             t_at, words, order, first, np.zeros(tiles + 1, dtype=np.int64), tag, arrivals,
             accepted, (1 << 62) if max_cycles is None else int(max_cycles),
         )  # fmt: skip
