@@ -191,6 +191,10 @@ int main(int argc, char** argv) {
             quiet = 0;
         } else if (cycle % POLL_EVERY == 0) {
             service(0);
+            if (max_seconds > 0 && cycle % (POLL_EVERY * 1024) == 0) {
+                std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
+                if (dt.count() > max_seconds) break;
+            }
         }
 
         // host -> rx pin
