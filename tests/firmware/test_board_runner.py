@@ -270,3 +270,41 @@ def test_an_image_for_another_chip_is_refused(board, chip, problem):
     with pytest.raises(BoardMismatch, match=problem):
         run_image_board(img, net.input_raster(5), 5, port=board.url)
     assert time.monotonic() - t0 < 30
+
+
+RING = """
+name: ring
+populations:
+  - {name: a, size: 12, du: 4095, dv: 1024, vth: 925, refractory: 2, record: true}
+  - {name: b, size: 12, du: 4095, dv: 1024, vth: 925, refractory: 2, bias_mant: 3, bias_exp: 4}
+sources:
+  - {name: kick, size: 12, spikes: {0: [0, 1, 2, 3], 9: [4, 5, 6, 7, 8]}}
+projections:
+  - {pre: kick, post: a, connectivity: one_to_one, weight: 127, weight_exp: 7}
+  - {pre: a, post: b, connectivity: fixed_probability, p: 0.5, seed: 1,
+     weight: {uniform: [40, 120], seed: 2}, weight_exp: 2}
+  - {pre: b, post: a, connectivity: fixed_probability, p: 0.5, seed: 3,
+     weight: {uniform: [40, 120], seed: 4}, weight_exp: 2}
+"""
+
+
+@SIM
+@pytest.mark.cocotb
+def test_cli_run_on_the_board_checked_against_golden(board, tmp_path, capsys):
+    """`spikemesh run NET -b board --board icebreaker --port URL --check golden -o run.npz`."""
+    from spikemesh import cli
+
+    net = tmp_path / "ring.yaml"
+    net.write_text(RING)
+    argv = ["run", str(net), "-b", "board", "--board", "icebreaker", "--port", board.url]
+    assert cli.main([*argv, "-t", "30", "--check", "golden"]) == 0
+    out = capsys.readouterr().out
+    assert "board and golden agree" in out, out
+    out_file = tmp_path / "run.npz"
+    assert cli.main([*argv, "-t", "30", "-q", "-o", str(out_file)]) == 0
+    saved = np.load(out_file)
+    assert saved["spikes"].shape == (30, 24) and saved["spikes"].any()
+    # the port of a board that is not there: one line on stderr, exit status 2
+    assert cli.main([*argv[:-1], "/dev/ttyNOSUCH", "-t", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot open the board's port /dev/ttyNOSUCH"), err
