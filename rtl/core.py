@@ -200,33 +200,9 @@ class Core(wiring.Component):
         acc_rp = [mem.read_port() for mem in acc_mem]
         acc_wp = [mem.write_port() for mem in acc_mem]
 
-        # Decay factors 4096 - (du + 1) and 4096 - dv of every profile, computed once when
-        # the profile is written and kept in flip-flops: the products' operands are then
-        # registers (no subtract in front of the DSP) and are known in U1, a cycle before
-        # the profile memory's word. Reset-less, like a memory; the initial values are
-        # those of an all-zero profile word (du = dv = 0).
-        pb = (c.profiles - 1).bit_length()  # profile index bits actually decoded
-        # They are signed, one bit wider than their values (the sign bit is always 0): the
-        # high half of a split product is signed x signed then, with no constant operand
-        # bit, which would keep yosys from packing the operand's register into the DSP.
-        prof_fu = [
-            Signal(signed(DU_BITS + 1), init=_ROUND, reset_less=True, name=f"prof{k}_fu")
-            for k in range(c.profiles)
-        ]
-        prof_fv = [
-            Signal(signed(DV_BITS + 2), init=1 << DECAY_SHIFT, reset_less=True, name=f"prof{k}_fv")
-            for k in range(c.profiles)
-        ]
+        # Decay factors of the neuron's profile, selected in U1 (see _decay_factors).
         prof_fu_sel = Signal(signed(DU_BITS + 1))
         prof_fv_sel = Signal(signed(DV_BITS + 2))
-        if pb:
-            p_idx = state_rp.data.profile[:pb]  # the memory's truncation, too
-            m.d.comb += [
-                prof_fu_sel.eq(Array(prof_fu)[p_idx]),
-                prof_fv_sel.eq(Array(prof_fv)[p_idx]),
-            ]
-        else:
-            m.d.comb += [prof_fu_sel.eq(prof_fu[0]), prof_fv_sel.eq(prof_fv[0])]
 
         # ---- state registers shared by several blocks -----------------------
         running = Signal()
@@ -576,15 +552,15 @@ class Core(wiring.Component):
                 wp.en.eq(cfg_we & (cfg_region == region)),
             ]
 
-        prof_word = Signal(layouts[Region.PROFILE][0].struct())
-        m.d.comb += prof_word.eq(cfg.payload.data)
-        for k in range(c.profiles):
-            hit = cfg_index[:pb] == k if pb else 1
-            with m.If(cfg_we & (cfg_region == Region.PROFILE) & hit):
-                m.d.sync += [
-                    prof_fu[k].eq(_ROUND - prof_word.du),
-                    prof_fv[k].eq((1 << DECAY_SHIFT) - prof_word.dv),
-                ]
+        self._decay_factors(
+            m,
+            index=state_rp.data.profile,
+            fu=prof_fu_sel,
+            fv=prof_fv_sel,
+            we=cfg_we & (cfg_region == Region.PROFILE),
+            w_index=cfg_index,
+            w_data=cfg.payload.data,
+        )
 
         # State memory: the config path (never concurrent with a loop) or U5's write-back.
         with m.If(cfg_we & (cfg_region == Region.NEURON)):
@@ -650,6 +626,43 @@ class Core(wiring.Component):
 
         self._check_contract(m, done=done, idle=ev_idle, read_waiting=ro_valid)
         return m
+
+    def _decay_factors(self, m, *, index, fu, fv, we, w_index, w_data):
+        """The decay factors 4096 - (du + 1) and 4096 - dv of every profile, in registers.
+
+        They are computed once, when a profile word is written (``we``, ``w_index``,
+        ``w_data``), so the products' operands are registers with no subtract in front of
+        the DSP, and are selected combinationally by the neuron's profile ``index`` in U1,
+        a cycle before the profile memory's word is out. Reset-less, like a memory; the
+        initial values are those of an all-zero profile word (du = dv = 0). Both the
+        select and the write keep the index bits the profile memory keeps.
+
+        They are signed, one bit wider than their values (the sign bit is always 0): the
+        high half of a split product is then signed x signed with no constant operand
+        bit, which would keep yosys from packing the operand's register into the SB_MAC16.
+        """
+        c = self.chip.core
+        pb = (c.profiles - 1).bit_length()  # profile index bits the memory decodes
+        regs_fu = [
+            Signal(signed(DU_BITS + 1), init=_ROUND, reset_less=True, name=f"prof{k}_fu")
+            for k in range(c.profiles)
+        ]
+        regs_fv = [
+            Signal(signed(DV_BITS + 2), init=1 << DECAY_SHIFT, reset_less=True, name=f"prof{k}_fv")
+            for k in range(c.profiles)
+        ]
+        if pb:
+            m.d.comb += [fu.eq(Array(regs_fu)[index[:pb]]), fv.eq(Array(regs_fv)[index[:pb]])]
+        else:
+            m.d.comb += [fu.eq(regs_fu[0]), fv.eq(regs_fv[0])]
+        word = Signal(region_layouts(self.chip)[Region.PROFILE][0].struct())
+        m.d.comb += word.eq(w_data)
+        for k in range(c.profiles):
+            with m.If(we & ((w_index[:pb] == k) if pb else 1)):
+                m.d.sync += [
+                    regs_fu[k].eq(_ROUND - word.du),
+                    regs_fv[k].eq((1 << DECAY_SHIFT) - word.dv),
+                ]
 
     def _check_contract(self, m, *, done, idle, read_waiting):
         """The environment's side of the contract (docs/core.md), as simulation checks.
