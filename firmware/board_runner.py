@@ -318,7 +318,8 @@ def open_board(
 ) -> HostLinkUART:
     """Open ``port``, start a session and check the board (:func:`check_board`).
 
-    ``timeout`` x ``retries`` bounds the wait for a board that does not answer.
+    ``timeout`` x ``retries`` bounds the wait for a board that does not answer. The check
+    writes two neuron states of the last core: load an image afterwards.
     """
     if not isinstance(port, str) or not port:
         raise BoardError(f"the board's port must be a device path or URL, not {port!r}")
@@ -335,16 +336,13 @@ def open_board(
         )
         try:
             check_board(link, chip, where=f"the board on {port}")
-        except BoardMismatch:
-            raise
-        except HostLinkError as e:
+        except HostLinkError as e:  # (a BoardMismatch is not one: it passes through)
             raise BoardError(
                 f"no answer from a spikemesh board on {port} at {baud} Bd: {e}"
             ) from None
     except BaseException:
         transport.close()
         raise
-    link.port = port
     return link
 
 
