@@ -10,6 +10,7 @@ from the code. Results are also kept in build/boards/results.json.
     python bench/boards.py --board icebreaker
     python bench/boards.py --board ulx3s-85f --config "4x4 n64"
     python bench/boards.py --docs-only     # regenerate the doc from results.json
+    python bench/boards.py --reread        # rows from the earlier build directories
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from spikemesh.firmware.build import BuildError, FitError, TimingError, build_board
+from spikemesh.firmware.build import BuildError, FitError, TimingError, build_board, read_build
 
 from spikemesh.config import ChipConfig, CoreConfig
 from spikemesh.hostlink import frame_format_markdown
@@ -55,15 +56,18 @@ RUNS = [
 ]
 
 
-def run_one(board, design, config_name):
+def run_one(board, design, config_name, *, reread=False):
+    """One table row: build (or, with ``reread``, re-read the earlier build directory)."""
     slug = "".join(c if c.isalnum() else "-" for c in config_name).strip("-")
     out_dir = OUT / f"{board}-{design}-{slug}"
     row = {"board": board, "design": design, "config": config_name}
     start = time.monotonic()
+    chip = CONFIGS[config_name]
     try:
-        rep = build_board(
-            board, CONFIGS[config_name], out_dir, design=design, allow_timing_fail=True
-        )
+        if reread:
+            rep = read_build(board, out_dir, chip, design=design, allow_timing_fail=True)
+        else:
+            rep = build_board(board, chip, out_dir, design=design, allow_timing_fail=True)
         row.update(rep)
         row["status"] = "ok" if rep["timing_met"] else "timing not met"
     except FitError as e:
@@ -78,7 +82,8 @@ def run_one(board, design, config_name):
     except BuildError as e:
         row["status"] = "build failed"
         row["error"] = str(e)
-    row["seconds"] = round(time.monotonic() - start, 1)
+    if not reread:
+        row["seconds"] = round(time.monotonic() - start, 1)
     return row
 
 
@@ -149,6 +154,11 @@ def main(argv=None):
     ap.add_argument("--board", action="append", help="only these boards")
     ap.add_argument("--config", action="append", help="only these chip configs")
     ap.add_argument("--docs-only", action="store_true", help="rewrite the doc from results.json")
+    ap.add_argument(
+        "--reread",
+        action="store_true",
+        help="take each row from its earlier build directory instead of building",
+    )
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     results_path = OUT / "results.json"
@@ -160,9 +170,10 @@ def main(argv=None):
                 args.config and config not in args.config
             ):
                 continue
-            print(f"building {board} / {design} / {config} ...", flush=True)
-            row = run_one(board, design, config)
-            print(f"  {row['status']} in {row['seconds']} s", flush=True)
+            verb = "re-reading" if args.reread else "building"
+            print(f"{verb} {board} / {design} / {config} ...", flush=True)
+            row = run_one(board, design, config, reread=args.reread)
+            print(f"  {row['status']} in {row.get('seconds')} s", flush=True)
             rows[(board, design, config)] = row
         old = {
             "date": time.strftime("%Y-%m-%d"),

@@ -369,7 +369,58 @@ def build_board(
         except subprocess.CalledProcessError as e:
             error = e
     seconds = time.monotonic() - start
+    return read_build(
+        board,
+        out,
+        chip_config,
+        design=design,
+        seconds=seconds,
+        flow_error=error,
+        flow_ran=True,
+        allow_timing_fail=allow_timing_fail,
+    )
 
+
+def read_build(
+    board: str,
+    out_dir,
+    chip_config: ChipConfig | None = None,
+    *,
+    design: str = "chip",
+    seconds: float | None = None,
+    flow_error: subprocess.CalledProcessError | None = None,
+    flow_ran: bool = False,
+    allow_timing_fail: bool = False,
+) -> dict:
+    """The report of a finished build directory (what :func:`build_board` returns).
+
+    ``build_board`` calls it after the flow; on its own it re-reads a build made
+    earlier (e.g. to regenerate a table without rebuilding): then (``flow_ran`` False)
+    a directory with no nextpnr report or no bitstream is taken for a failed flow, and
+    ``seconds`` defaults to the time between the build script and the bitstream.
+
+    Raises
+    ------
+    FitError, TimingError, BuildError
+        As :func:`build_board`.
+    """
+    from spikemesh.rtl.boards import BOARDS
+
+    if board not in BOARDS:
+        raise BuildError(f"Unknown board {board!r}; choose one of {', '.join(BOARDS)}")
+    spec = BOARDS[board]
+    chip_config = chip_config if chip_config is not None else spec.chip
+    out = Path(out_dir)
+    platform = _platform(spec)
+    family = spec.family
+    bitstream = out / ("top.bin" if family == "ice40" else "top.bit")
+    report_json = out / "report.json"
+    if flow_ran:
+        failed = flow_error is not None
+    else:
+        failed = not (report_json.exists() and bitstream.exists())
+    if seconds is None and bitstream.exists() and (out / "build_top.sh").exists():
+        seconds = bitstream.stat().st_mtime - (out / "build_top.sh").stat().st_mtime
     log = (out / "top.tim").read_text() if (out / "top.tim").exists() else ""
     if report_json.exists():
         rep = json.loads(report_json.read_text())
@@ -378,7 +429,7 @@ def build_board(
     else:
         util, fmax = _utilisation_from_log(log), _fmax_from_log(log)
     over = {k: v for k, v in util.items() if v[0] > v[1]}
-    if error is not None:
+    if failed:
         if over or "no BELs remaining" in log or "Unable to place" in log:
             detail = ", ".join(
                 f"{k} {u}/{a} ({100 * u // max(a, 1)}%)" for k, (u, a) in (over or util).items()
@@ -389,9 +440,10 @@ def build_board(
                 f"synapses) or a larger board. Log: {out / 'top.tim'}",
                 util,
             ) from None
-        tail = "\n".join(log.strip().splitlines()[-15:]) or str(error)
+        tail = "\n".join(log.strip().splitlines()[-15:]) or str(flow_error)
+        code = flow_error.returncode if flow_error is not None else "?"
         raise BuildError(
-            f"The FPGA flow failed for {spec.name} (exit {error.returncode}); "
+            f"The FPGA flow failed for {spec.name} (exit {code}); "
             f"last lines of {out / 'top.tim'}:\n{tail}"
         ) from None
 
@@ -400,7 +452,6 @@ def build_board(
     # may list others, e.g. a constant net on a global buffer).
     board_clocks = [f for f, c in fmax.values() if abs(c - clk_mhz) < 0.01 * clk_mhz]
     achieved = min(board_clocks or [f for f, _ in fmax.values()], default=None)
-    family = spec.family
     keys = RESOURCE_KEYS[family]
     rpt = (out / "top.rpt").read_text() if (out / "top.rpt").exists() else ""
     cells = _yosys_cells(rpt)
@@ -412,11 +463,9 @@ def build_board(
         "clk_mhz": clk_mhz,
         "fmax_mhz": round(achieved, 2) if achieved is not None else None,
         "timing_met": achieved is not None and achieved >= clk_mhz,
-        "seconds": round(seconds, 1),
-        "bitstream": str(out / ("top.bin" if family == "ice40" else "top.bit")),
-        "program": spec.programmer.format(
-            bitstream=out / ("top.bin" if family == "ice40" else "top.bit")
-        ),
+        "seconds": round(seconds, 1) if seconds is not None else None,
+        "bitstream": str(bitstream),
+        "program": spec.programmer.format(bitstream=bitstream),
         "utilisation": {k: list(v) for k, v in util.items()},
     }
     for col, bel in keys.items():
@@ -431,8 +480,9 @@ def build_board(
         ]
     netlist = out / "top.json"
     if report_json.exists():
-        cells = json.loads(netlist.read_text()) if netlist.exists() else None
-        problems = timing_problems(rep, cells)
+        problems = timing_problems(
+            rep, json.loads(netlist.read_text()) if netlist.exists() else None
+        )
     else:
         problems = [f"nextpnr wrote no timing report ({report_json.name})"]
     report["timing_problems"] = problems
