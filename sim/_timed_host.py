@@ -191,6 +191,23 @@ def host_comb(h, pm, i, o):
 
 
 @inlined
+def _respond(h, free):
+    """The response register's next value: refilled from the pending slots with fixed
+    priority SPIKE > STATE > STATUS > TICK_DONE (the host takes it every cycle). Returns
+    (valid, op, a, b, the H_* valid column of the slot it came from or -1)."""
+    if free:
+        if h[H_SPV]:
+            return 1, R_SPIKE, h[H_SPT], h[H_SPP], H_SPV
+        if h[H_SSV]:
+            return 1, R_STATE, 0, (h[H_SSU] & MASK24) | ((h[H_SSW] & MASK24) << 24), H_SSV
+        if h[H_STV]:
+            return 1, R_STATUS, h[H_STI], h[H_STX], H_STV
+        if h[H_TDV]:
+            return 1, R_TICK_DONE, h[H_TDT], h[H_TDC], H_TDV
+    return 0, h[H_RSOP], h[H_RSA], h[H_RSB], -1
+
+
+@inlined
 def host_clock(h, pm, i, o, done, bad, eff, free):
     """Advance one cycle (HostLinkModel.clock); returns True when a TICK_DONE was queued."""
     cmd_taken = i[I_CMD_VALID] != 0 and o[O_CMD_READY] != 0
@@ -228,23 +245,16 @@ def host_clock(h, pm, i, o, done, bad, eff, free):
         else:
             cycles = (h[H_CYC] + 1) & MASK32
             watchdog = 1 if h[H_CYC] == pm[P_WATCHDOG] else 0
-    # the response register and its sources, fixed priority SPIKE > STATE > STATUS > TICK_DONE
-    rsv, rsop, rsa, rsb = 0, h[H_RSOP], h[H_RSA], h[H_RSB]  # rsp_ready = 1: taken
+    rsv, rsop, rsa, rsb, sent = _respond(h, free)
     spv, ssv = h[H_SPV], h[H_SSV]
-    if free:
-        if h[H_SPV]:
-            rsv, rsop, rsa, rsb = 1, R_SPIKE, h[H_SPT], h[H_SPP]
-            spv = 0
-        elif h[H_SSV]:
-            rsv, rsop, rsa = 1, R_STATE, 0
-            rsb = (h[H_SSU] & MASK24) | ((h[H_SSW] & MASK24) << 24)
-            ssv = 0
-        elif h[H_STV]:
-            rsv, rsop, rsa, rsb = 1, R_STATUS, h[H_STI], h[H_STX]
-            stv = 0
-        elif h[H_TDV]:
-            rsv, rsop, rsa, rsb = 1, R_TICK_DONE, h[H_TDT], h[H_TDC]
-            tdv = 0
+    if sent == H_SPV:
+        spv = 0
+    elif sent == H_SSV:
+        ssv = 0
+    elif sent == H_STV:
+        stv = 0
+    elif sent == H_TDV:
+        tdv = 0
     errors = h[H_ERR]
     mis = 1 if i[I_MISROUTE] else 0
     if bad or watchdog or mis:

@@ -227,6 +227,68 @@ def _try_jump(g, h, cr, pm, mc, i, o, cmds, max_cycles):
     return wake
 
 
+@inlined
+def _cores_cycle(cycle, fast, o, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj):
+    """One cycle of every core with something to do: event pipelines with an event offered
+    or in flight, update loops running and awake. Returns how many flits the routers take
+    (written to ``inj``)."""
+    n_tiles = pm[P_T]
+    if o[O_START]:
+        for k in range(n_tiles):
+            if cr[k, C_RUN] == 0:
+                cr[k, C_PAR] = o[O_PARITY]  # before the events: see event_step
+    n_inj = 0
+    for k in range(n_tiles):
+        ev_valid = ov[k, LOCAL] != 0
+        if (ev_valid or event_busy(k, cr)) and event_step(
+            k, cr, pm, ev_valid, op[k, LOCAL], ax, syn, acc
+        ):
+            ldrain[k] = 1
+        if cr[k, C_RUN] != 0:
+            w = cr[k, C_WAKE]
+            if w >= 0:
+                if w > cycle:
+                    continue
+                loop_wake(k, cr)
+            f = loop_step(k, cr, pm, ir[k, LOCAL] != 0, st, prof, fp, fo, acc)
+            if f >= 0:
+                inj[n_inj, 0] = k
+                inj[n_inj, 1] = LOCAL
+                inj[n_inj, 2] = f
+                n_inj += 1
+            if fast and cr[k, C_RUN] != 0 and loop_free(k, cr, pm):
+                loop_sleep(k, cycle + 1, cr, pm, st, prof, fp, acc)
+    return n_inj
+
+
+@inlined
+def _host_to_cores(tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, fo, acc):
+    """The host link's configuration write, read-back and start, as the cores clock them
+    (after this cycle's reads: the read ports are not transparent)."""
+    if tile >= 0 and o[O_CFG] and i[I_CFG_READY]:
+        config_write(
+            tile, h[H_ARG] & pm[P_ADDR_MASK], h[H_DATA], pm, fl, depth,
+            st, prof, ax, syn, fp, fo, acc,
+        )  # fmt: skip
+    rd = g[G_READER]
+    if rd >= 0 and o[O_READ_IN_READY]:
+        cr[rd, C_ROV] = 0
+        g[G_READER] = -1
+    if tile >= 0 and o[O_READ] and i[I_READ_READY]:
+        j = h[H_ARG] & pm[P_NEURON_MASK]
+        cr[tile, C_RU] = st[tile, j, 0]
+        cr[tile, C_RV] = st[tile, j, 1]
+        cr[tile, C_ROV] = 1
+        g[G_READER] = tile
+    if o[O_START]:
+        for k in range(pm[P_T]):
+            if cr[k, C_RUN] == 0:
+                cr[k, C_RUN] = 1
+                cr[k, C_A] = 0
+                cr[k, C_U5NEED] = 0
+                cr[k, C_WAKE] = -1
+
+
 def make_scratch(n_tiles):
     """Work arrays of run_chip: core took its event, boundary writes, host port, host I/O."""
     return (
@@ -249,7 +311,6 @@ def run_chip(
     (ST_STUCK).
     Returns (status, responses written into ``rsp`` as rows (cycle, op, a, b)).
     ``scratch`` is :func:`make_scratch`'s tuple of work arrays."""
-    n_tiles = pm[P_T]
     ldrain, inj, mv, i, o = scratch
     nr = 0
     cap = rsp.shape[0]
@@ -272,53 +333,10 @@ def run_chip(
             nr += 1
             ticked = h[H_RSOP] == R_TICK_DONE
         # --- cores (their router's LOCAL output and i_ready as of the start of the cycle)
-        if o[O_START]:
-            for k in range(n_tiles):
-                if cr[k, C_RUN] == 0:
-                    cr[k, C_PAR] = o[O_PARITY]  # before the events: see event_step
-        n_inj = 0
-        for k in range(n_tiles):
-            ev_valid = ov[k, LOCAL] != 0
-            if (ev_valid or event_busy(k, cr)) and event_step(
-                k, cr, pm, ev_valid, op[k, LOCAL], ax, syn, acc
-            ):
-                ldrain[k] = 1
-            if cr[k, C_RUN] != 0:
-                w = cr[k, C_WAKE]
-                if w >= 0:
-                    if w > cycle:
-                        continue
-                    loop_wake(k, cr)
-                f = loop_step(k, cr, pm, ir[k, LOCAL] != 0, st, prof, fp, fo, acc)
-                if f >= 0:
-                    inj[n_inj, 0] = k
-                    inj[n_inj, 1] = LOCAL
-                    inj[n_inj, 2] = f
-                    n_inj += 1
-                if fast and cr[k, C_RUN] != 0 and loop_free(k, cr, pm):
-                    loop_sleep(k, cycle + 1, cr, pm, st, prof, fp, acc)
-        if tile >= 0 and o[O_CFG] and i[I_CFG_READY]:
-            config_write(
-                tile, h[H_ARG] & pm[P_ADDR_MASK], h[H_DATA], pm, fl, depth,
-                st, prof, ax, syn, fp, fo, acc,
-            )  # fmt: skip
-        rd = g[G_READER]
-        if rd >= 0 and o[O_READ_IN_READY]:
-            cr[rd, C_ROV] = 0
-            g[G_READER] = -1
-        if tile >= 0 and o[O_READ] and i[I_READ_READY]:
-            j = h[H_ARG] & pm[P_NEURON_MASK]
-            cr[tile, C_RU] = st[tile, j, 0]
-            cr[tile, C_RV] = st[tile, j, 1]
-            cr[tile, C_ROV] = 1
-            g[G_READER] = tile
-        if o[O_START]:
-            for k in range(n_tiles):
-                if cr[k, C_RUN] == 0:
-                    cr[k, C_RUN] = 1
-                    cr[k, C_A] = 0
-                    cr[k, C_U5NEED] = 0
-                    cr[k, C_WAKE] = -1
+        n_inj = _cores_cycle(
+            cycle, fast, o, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj
+        )
+        _host_to_cores(tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, fo, acc)
         # --- mesh
         if o[O_INJ] and i[I_INJECT_READY]:
             inj[n_inj, 0] = 0

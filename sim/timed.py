@@ -35,6 +35,7 @@ from ._timed_host import H_LEN, H_TICK
 from ._timed_kernels import (
     G_CYCLE,
     G_IDLE,
+    G_ITER,
     G_LEN,
     G_POS,
     G_READER,
@@ -194,6 +195,11 @@ class CompiledChipModel:
     @property
     def cycle(self) -> int:
         return int(self.g[G_CYCLE])
+
+    @property
+    def stepped_cycles(self) -> int:
+        """Cycles the loop stepped one by one; the others were jumped over in closed form."""
+        return int(self.g[G_ITER])
 
     # --- loading ------------------------------------------------------------------------
     def load_image(self, image) -> None:
