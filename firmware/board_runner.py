@@ -162,11 +162,18 @@ class SerialTransport:
                 data += self.ser.read(min(n - len(data), waiting))
             return data
         except (self._serial_error, OSError) as e:
-            raise BoardError(f"reading from {self.port} failed: {e}") from None
+            raise BoardError(
+                f"reading from {self.port} failed: {e} (is another program using the board?)"
+            ) from None
 
     def close(self):
+        # pyserial's socket:// close() skips closing the socket when shutdown() fails (a
+        # connection the peer reset): close it here too, closing twice is harmless.
+        sock = getattr(self.ser, "_socket", None)
         with contextlib.suppress(Exception):
             self.ser.close()
+        if sock is not None:
+            sock.close()
 
 
 # --- is the board's bitstream the image's chip? ------------------------------------------------

@@ -272,6 +272,31 @@ def test_an_image_for_another_chip_is_refused(board, chip, problem):
     assert time.monotonic() - t0 < 30
 
 
+@SIM
+@pytest.mark.cocotb
+def test_a_board_in_use_is_a_clear_error(board):
+    """The simulated board serves one host at a time, like a serial port: a second one is
+    turned away with a clear error, and the board works again once the first has gone."""
+    from spikemesh.firmware.board_runner import open_board
+
+    net, img = _network(11)
+    first = open_board(CHIP, port=board.url)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(BoardError, match="is another program using the board"):
+            run_image_board(img, net.input_raster(3), 3, port=board.url)
+        assert time.monotonic() - t0 < 5
+    finally:
+        first.transport.close()
+    for _ in range(50):  # the harness notices the first host's close at its next poll
+        try:
+            res = run_image_board(img, net.input_raster(3), 3, port=board.url)
+            break
+        except BoardError:
+            time.sleep(0.1)
+    assert res.spikes.shape == (3, net.num_neurons)
+
+
 RING = """
 name: ring
 populations:
