@@ -14,11 +14,11 @@ Cycles per tick are the chip's own count (TICK_DONE), which on a board includes 
 the host link. The bridge takes a response word only as fast as the UART sends it, so a
 tick with two or more host-bound spikes waits for them to leave (at 115,200 Bd a response
 word takes about 1 ms); it hands the chip one command word per ``2 * cmd_bytes + 1``
-cycles, so a tick with many input events can wait for them; and a tick whose commands do
-not fit one frame waits for its later frames. Otherwise a tick takes exactly the timed
-model's cycles: the run goes in frames of whole ticks, each behind its own RUN, so no tick
-starts before its commands are in the bridge (:func:`tick_frames`; the tests check the
-equality on every tick with at most one host-bound spike).
+cycles, so input events hold a tick up too; and a tick whose commands do not fit one frame
+waits for its later frames. A tick with no input events and at most one host-bound spike
+takes exactly the timed model's cycles: the run goes in frames of whole ticks, each behind
+its own RUN, so no tick starts before its commands are in the bridge (:func:`tick_frames`;
+the tests check the equality).
 
 :class:`BoardSim` is the simulated board: the board top of rtl/boards.py
 (:class:`~spikemesh.rtl.boards.SpikemeshTop`: UART, HostBridge and the real
