@@ -132,7 +132,8 @@ def _pack(spikes, dest_ptr, dest_rank, base, counts, out):
 
 def _alltoallv(comm, parts, dtype):
     """Send the arrays of ``parts[r]`` (a list per rank, emptied as it is packed) to rank r;
-    return what every rank sent here, concatenated in rank order."""
+    return what every rank sent here, concatenated in rank order, and the counts sent to
+    and received from every rank."""
     from mpi4py import MPI
 
     scount = np.array([sum(len(a) for a in p) for p in parts], dtype=np.int64)
@@ -150,7 +151,7 @@ def _alltoallv(comm, parts, dtype):
     sd = np.cumsum(scount) - scount
     rd = np.cumsum(rcount) - rcount
     comm.Alltoallv([send, (scount, sd), mt], [recv, (rcount, rd), mt])
-    return recv
+    return recv, scount, rcount
 
 
 class DistributedSim:
@@ -163,6 +164,12 @@ class DistributedSim:
         The compiled system; from a file, each rank reads only its own chips.
     comm : mpi4py communicator, optional
         Default: COMM_WORLD (a one-process stand-in when mpi4py is not installed).
+    exchange : "neighbours" or "alltoallv"
+        How a tick's spike ids travel. "neighbours": one message to each rank that holds
+        targets of this rank's neurons (MPI_Isend) and one from each rank that reaches
+        this one (MPI_Mprobe + MPI_Recv): one message latency a tick. "alltoallv": an
+        MPI_Alltoall of counts then an MPI_Alltoallv of ids: two collectives, whose
+        latency grows as log R where neighbours grow as R.
 
     Members
     -------
@@ -172,12 +179,18 @@ class DistributedSim:
         Over this rank's slots: rows are its slots, then sources, then ghosts.
     setup_time, comm_time, wait_time, transfer_time : float
         Seconds spent setting up and in the per-tick exchange (comm_time), split into the
-        exchange of counts, where a rank waits for the slowest one (wait_time), and the
-        exchange of spike ids that follows, with the ranks in step (transfer_time).
+        time waiting for the other ranks to be ready (wait_time: the neighbours' messages
+        to arrive, or the exchange of counts) and the rest (transfer_time).
     """
 
-    def __init__(self, image, *, comm=None):
+    def __init__(self, image, *, comm=None, exchange="neighbours"):
         t_start = time.perf_counter()
+        if exchange not in ("neighbours", "alltoallv"):
+            raise DistributedError(
+                f"exchange must be 'neighbours' or 'alltoallv', not {exchange!r}"
+            )
+        self.exchange = exchange
+        self.out_peers = self.in_peers = []
         self.comm = comm = world() if comm is None else comm
         self.rank, self.size = comm.rank, comm.size
         owned = not isinstance(image, SystemImage)
@@ -241,7 +254,11 @@ class DistributedSim:
         comm, out = self.comm, {}
         kinds = (("slot", np.int64), ("count", np.int64), ("x", np.uint8))
         for key, dt in (*kinds, ("y", np.uint16), ("axon", np.int32)):
-            out[key] = _alltoallv(comm, [remote[r].pop(key) for r in range(self.size)], dt)
+            parts = [remote[r].pop(key) for r in range(self.size)]
+            out[key], sent, got = _alltoallv(comm, parts, dt)
+            if key == "slot":  # the neighbours: ranks this one sends spikes to, hears from
+                self.out_peers = [r for r in range(self.size) if sent[r] and r != self.rank]
+                self.in_peers = [r for r in range(self.size) if got[r] and r != self.rank]
         if out["slot"].size > 1 and np.any(np.diff(out["slot"]) <= 0):
             raise DistributedError("ghost neurons arrived out of order (internal error)")
         return out
@@ -335,6 +352,45 @@ class DistributedSim:
 
         return exchange
 
+    def _after_tick_neighbours(self):
+        comm, size = self.comm, self.size
+        from mpi4py import MPI
+
+        scount = np.zeros(size, dtype=np.int64)
+        ghost_row0 = self.n_local + self.num_sources
+        i32 = MPI.INT32_T
+        status = MPI.Status()
+        tag = 0x5E  # one message per pair and tick; MPI keeps a pair's messages in order
+
+        def exchange(t, ids):
+            _pack(ids, self.dest_ptr, self.dest_rank, self.slot_base, scount, self._sendbuf)
+            sd = np.cumsum(scount) - scount
+            t0 = time.perf_counter()
+            reqs = [
+                comm.Isend([self._sendbuf[sd[p] : sd[p] + scount[p]], i32], dest=p, tag=tag)
+                for p in self.out_peers
+            ]
+            parts, waited = [], 0.0
+            for p in self.in_peers:
+                t1 = time.perf_counter()
+                msg = comm.Mprobe(source=p, tag=tag, status=status)
+                waited += time.perf_counter() - t1
+                buf = np.empty(status.Get_count(i32), dtype=np.int32)
+                msg.Recv([buf, i32])
+                parts.append(buf)
+            MPI.Request.Waitall(reqs)
+            t2 = time.perf_counter()
+            self.wait_time += waited
+            self.transfer_time += t2 - t0 - waited
+            self.comm_time += t2 - t0
+            self.exchanged += int(scount.sum())
+            if parts:
+                recv = np.concatenate(parts) if len(parts) > 1 else parts[0]
+                rows = ghost_row0 + np.searchsorted(self.ghost_slots, recv)
+                self.ghost_events += self.sim.deliver(rows)
+
+        return exchange
+
     def input_events(self, ticks, inputs=None):
         """The input raster bool [ticks, S] as the kernel's (in_ptr, in_ids) on this rank."""
         ticks, s = int(ticks), self.num_sources
@@ -370,7 +426,9 @@ class DistributedSim:
                 ticks,
                 ev_in,
                 progress=progress and self.rank == 0,
-                after_tick=self._after_tick(),
+                after_tick=self._after_tick()
+                if self.exchange == "alltoallv"
+                else self._after_tick_neighbours(),
             )
         except BaseException as e:  # the others wait in a collective: end the whole launch
             print(

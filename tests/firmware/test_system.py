@@ -245,3 +245,10 @@ def test_a_wrong_image_is_caught():
     r = DistributedSim(img).run(60, net.input_raster(60))
     assert g.diff(r) != []
     assert np.array_equal(r.inputs, g.inputs)
+
+
+def test_unknown_exchange_refused():
+    net = random_network(0)
+    img, _ = compile_system(net, SYSTEM, neurons_per_core=spread(net, SYSTEM))
+    with pytest.raises(Exception, match=r"exchange must be 'neighbours' or 'alltoallv', not 'x'"):
+        DistributedSim(img, exchange="x")
