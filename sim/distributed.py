@@ -191,7 +191,6 @@ class DistributedSim:
             )
         self.exchange = exchange
         self.out_peers = self.in_peers = []
-        self._pending = []
         self.comm = comm = world() if comm is None else comm
         self.rank, self.size = comm.rank, comm.size
         owned = not isinstance(image, SystemImage)
@@ -364,13 +363,10 @@ class DistributedSim:
         tag = 0x5E  # one message per pair and tick; MPI keeps a pair's messages in order
 
         def exchange(t, ids):
-            t0 = time.perf_counter()
-            # Last tick's sends finish here, not then: a large message's completion waits
-            # for the receiver, which need not hold up this rank's delivery and update.
-            MPI.Request.Waitall(self._pending)
             _pack(ids, self.dest_ptr, self.dest_rank, self.slot_base, scount, self._sendbuf)
             sd = np.cumsum(scount) - scount
-            self._pending = [
+            t0 = time.perf_counter()
+            reqs = [
                 comm.Isend([self._sendbuf[sd[p] : sd[p] + scount[p]], i32], dest=p, tag=tag)
                 for p in self.out_peers
             ]
@@ -382,6 +378,9 @@ class DistributedSim:
                 buf = np.empty(status.Get_count(i32), dtype=np.int32)
                 msg.Recv([buf, i32])
                 parts.append(buf)
+            # Complete the sends before leaving MPI: a large message moves (rendezvous) only
+            # while both ranks are inside an MPI call.
+            MPI.Request.Waitall(reqs)
             t2 = time.perf_counter()
             self.wait_time += waited
             self.transfer_time += t2 - t0 - waited
@@ -433,9 +432,6 @@ class DistributedSim:
                 if self.exchange == "alltoallv"
                 else self._after_tick_neighbours(),
             )
-            if self._pending:  # the last tick's sends
-                self._pending[0].Waitall(self._pending)
-                self._pending = []
             return out
         except BaseException as e:  # the others wait in a collective: end the whole launch
             print(
