@@ -124,11 +124,20 @@ def command_array(commands) -> np.ndarray:
         arr = commands
         if arr.ndim != 2 or arr.shape[1] != len(_CMD_FIELDS):
             raise SpikemeshError(f"a command array must have shape (n, 5), not {arr.shape}")
-        return np.ascontiguousarray(arr, dtype=np.int64)
+        arr = np.ascontiguousarray(arr, dtype=np.int64)
+        if arr.size and arr.min() < 0:
+            n = int(np.argwhere(arr < 0)[0, 0])
+            raise SpikemeshError(f"command {n}: fields must be non-negative, not {arr[n].tolist()}")
+        return arr
     arr = np.zeros((len(commands), len(_CMD_FIELDS)), dtype=np.int64)
     for n, c in enumerate(commands):
+        if not isinstance(c, dict):
+            raise SpikemeshError(
+                f"command {n} must be a dict of {', '.join(_CMD_FIELDS)} "
+                f"(firmware/loader.py), not {c!r}"
+            )
         for f, key in enumerate(_CMD_FIELDS):
-            v = c.get(key, 0) if isinstance(c, dict) else None
+            v = c.get(key, 0)
             if v is None or isinstance(v, bool) or not isinstance(v, int | np.integer):
                 raise SpikemeshError(f"command {n}: field {key!r} must be an integer, not {v!r}")
             if not 0 <= v < 1 << 62:

@@ -350,6 +350,10 @@ def test_errors():
         m.run([command(Cmd.NOP, arg=0), {"op": 1, "arg": -1}])
     with pytest.raises(SpikemeshError, match="field 'op' must be an integer"):
         m.run([{"op": "run"}])
+    with pytest.raises(SpikemeshError, match="command 1 must be a dict of op, tile_x"):
+        m.run([command(Cmd.NOP), (4, 0, 0, 1, 0)])
+    with pytest.raises(SpikemeshError, match="command 1: fields must be non-negative"):
+        m.run(np.array([[0, 0, 0, 0, 0], [2, 0, 0, -3, 0]]))
     # a tick that never gets its END_TICK: the Python model spins to max_cycles, the compiled
     # model sees that nothing can change and says why
     stuck = [command(Cmd.RUN, arg=2), command(Cmd.END_TICK)]
