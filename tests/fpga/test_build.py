@@ -290,3 +290,43 @@ def test_real_nextpnr_report_of_a_dsp(tmp_path, registered):
         # even list its paths: only the netlist shows it
         (problem,) = problems
         assert problem.startswith("DSP ") and "has no clock on its clock pin" in problem
+
+
+def test_read_build_rereads_a_build_directory(tmp_path):
+    """read_build (what bench/boards.py --reread uses) on stand-in build directories: a
+    finished build gives the report with no timing problem; one with no bitstream whose
+    log says the placer ran out of cells is a FitError; an unchecked DSP a TimingError."""
+    import json
+
+    from spikemesh.firmware.build import FitError, TimingError, read_build
+
+    done = tmp_path / "done"
+    done.mkdir()
+    clean = {
+        "utilization": {"ICESTORM_LC": {"used": 3812, "available": 5280}},
+        "fmax": {"cd_sync.clk": {"achieved": 22.97, "constraint": 12.0}},
+        "critical_paths": [UNCHECKED["critical_paths"][0]],
+    }
+    (done / "report.json").write_text(json.dumps(clean))
+    (done / "top.json").write_text(json.dumps(_netlist(5)))
+    (done / "build_top.sh").write_text("")
+    (done / "top.bin").write_bytes(b"\0")
+    rep = read_build("icebreaker", done, ChipConfig(width=1, height=1))
+    assert rep["fmax_mhz"] == 22.97 and rep["timing_met"] and rep["timing_problems"] == []
+    assert rep["lcs"] == [3812, 5280] and rep["bitstream"] == str(done / "top.bin")
+
+    (done / "report.json").write_text(json.dumps(UNCHECKED | {"utilization": {}}))
+    (done / "top.json").write_text(json.dumps(_netlist("0")))
+    with pytest.raises(TimingError, match=r"^icebreaker: timing cannot be signed off"):
+        read_build("icebreaker", done, ChipConfig(width=1, height=1))
+
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "top.tim").write_text(
+        "Info:          ICESTORM_DSP:    16/     8   200%\n"
+        "ERROR: Unable to place cell 'x', no BELs remaining to implement cell type "
+        "'ICESTORM_DSP'\n"
+    )
+    with pytest.raises(FitError, match=r"ICESTORM_DSP 16/8 \(200%\)") as err:
+        read_build("icebreaker", full)
+    assert err.value.utilisation == {"ICESTORM_DSP": (16, 8)}
