@@ -264,6 +264,22 @@ def loop_free(k, cr, pm):
     )
 
 
+@inlined
+def loop_blocked(k, cr, pm, flit_ready):
+    """:func:`loop_step` would change nothing in this cycle: o_flit is held (not ready), RD
+    is full (so the walker cannot issue), the walker does not take the queue head, and the
+    update loop is either past its last neuron or stalled on a full spike queue."""
+    if flit_ready or cr[k, C_OV] == 0 or cr[k, C_RDV] == 0:
+        return False
+    sqn = cr[k, C_SQN]
+    if sqn > 0 and cr[k, C_FOCNT] == 0 and cr[k, C_FOHOST] == 0:
+        return False
+    a = cr[k, C_A]
+    if a >= pm[P_N] + 5:
+        return True
+    return a >= 5 and cr[k, C_U5NEED] != 0 and sqn == 2
+
+
 @kernel
 def loop_sleep(k, cycle, cr, pm, st, prof, fp, acc):
     """Put a free-running update loop (:func:`loop_free`) to sleep; return its wake cycle.

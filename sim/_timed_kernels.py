@@ -11,6 +11,8 @@ Shortcuts (``fast``), each equal to stepping (tests compare both paths cycle for
 
 - a running core whose update loop runs on its own (:func:`loop_free`) sleeps until the
   cycle a neuron with fan-out items reaches U5, or the loop drains (:func:`loop_sleep`);
+- a core whose fan-out path waits for its router and whose loop cannot advance is not
+  stepped while its router is not ready (:func:`loop_blocked`);
 - when nothing can change but counters — every running core asleep, the event pipelines
   and the mesh empty, the host waiting for the tick to end with no response to send and a
   command that waits — the clock jumps to the first wake-up (the host's cycle counter and
@@ -45,6 +47,7 @@ from ._timed_core import (
     event_step,
     inlined,
     kernel,
+    loop_blocked,
     loop_free,
     loop_sleep,
     loop_step,
@@ -250,7 +253,10 @@ def _cores_cycle(cycle, fast, o, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op,
                 if w > cycle:
                     continue
                 loop_wake(k, cr)
-            f = loop_step(k, cr, pm, ir[k, LOCAL] != 0, st, prof, fp, fo, acc)
+            fr = ir[k, LOCAL] != 0
+            if fast and loop_blocked(k, cr, pm, fr):
+                continue  # waiting for the router: nothing moves
+            f = loop_step(k, cr, pm, fr, st, prof, fp, fo, acc)
             if f >= 0:
                 inj[n_inj, 0] = k
                 inj[n_inj, 1] = LOCAL
