@@ -32,6 +32,8 @@ from pathlib import Path
 
 from spikemesh.errors import SpikemeshError
 
+# Where the cocotb runner's builds go by default (read again on every run, like the fast
+# runner's: rtl_runner.cache_root()); kept for callers that import it.
 CACHE = Path(os.environ.get("SPIKEMESH_CACHE", Path.home() / ".cache" / "spikemesh")) / "rtl"
 
 
@@ -86,7 +88,7 @@ def run_rtl(
     chip,
     cases,
     *,
-    runner="verilator",
+    runner=None,
     simulator="verilator",
     build_dir=None,
     waves=None,
@@ -102,9 +104,10 @@ def run_rtl(
         "image": ChipImage (optional)}``. With ``image`` the image is placed in the
         cores' memories after reset, before cycle 0 (direct load); ``words`` then
         start with RUN instead of the CONFIG_WRITE stream.
-    runner : "verilator" or "cocotb"
+    runner : "verilator", "cocotb" or None
         ``verilator``: the compiled C++ harness (spikemesh.firmware.rtl_runner), no
         Python per cycle. ``cocotb``: the cocotb test below, on ``simulator``.
+        None: ``cocotb`` for ``simulator="icarus"``, else ``verilator``.
     build_dir : path, optional
         verilator: the cache root (default ``rtl_runner.cache_root()``); cocotb: the
         build folder (default: a cache folder keyed by the chip config).
@@ -123,6 +126,8 @@ def run_rtl(
     """
     from spikemesh.hdlsim import HdlSimError
 
+    if runner is None:
+        runner = "cocotb" if simulator == "icarus" else "verilator"
     if runner not in RUNNERS:
         raise HdlSimError(f"runner must be one of {', '.join(RUNNERS)}, not {runner!r}")
     if runner == "verilator" and simulator != "verilator":
@@ -155,13 +160,13 @@ def run_rtl(
 
 
 def _run_cocotb(chip, cases, simulator, build_dir, waves, waves_ticks):
-    from spikemesh.rtl.chip import Chip
-
     from spikemesh.hdlsim import HdlSimError, build_and_test
+
+    from .rtl_runner import cache_root, chip_verilog
 
     key = hashlib.sha256(json.dumps(chip.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
     traced = "-waves" if waves is not None else ""
-    build_dir = Path(build_dir) if build_dir else CACHE / f"chip-{key}-{simulator}{traced}"
+    build_dir = Path(build_dir) if build_dir else cache_root() / f"chip-{key}-{simulator}{traced}"
     build_dir.mkdir(parents=True, exist_ok=True)
     case_file = build_dir / "cases.json"
     out_file = build_dir / "responses.json"
@@ -184,8 +189,14 @@ def _run_cocotb(chip, cases, simulator, build_dir, waves, waves_ticks):
         if stale.exists():
             stale.unlink()
     fst = waves is not None and not str(waves).lower().endswith(".vcd")
+    # The Verilog from rtl_runner's cache (converting the chip takes seconds), rewritten only
+    # when it changed so that the simulator's build stays incremental.
+    vpath = build_dir / "chip.v"
+    text = chip_verilog(chip)
+    if not vpath.exists() or vpath.read_text() != text:
+        vpath.write_text(text)
     n_tests, n_failed = build_and_test(
-        Chip(chip),
+        vpath,
         toplevel="chip",
         test_module="spikemesh.firmware.rtl_loader",
         build_dir=build_dir,
@@ -400,7 +411,7 @@ def run_image_rtl(
     inputs,
     ticks,
     *,
-    runner="verilator",
+    runner=None,
     load="direct",
     simulator="verilator",
     waves=None,
@@ -411,7 +422,7 @@ def run_image_rtl(
 
     Parameters
     ----------
-    runner : "verilator" (compiled C++ harness) or "cocotb"
+    runner : "verilator" (compiled C++ harness), "cocotb", or None (cocotb for Icarus)
     load : "direct" (the image placed in the memories before cycle 0) or "hostlink"
         (CONFIG_WRITE commands). Cycles per tick are the same; response cycles are
         shifted by the load.

@@ -90,7 +90,7 @@ def test_bad_options_are_refused_before_any_build():
     with pytest.raises(HdlSimError, match=r"runner must be one of verilator, cocotb, not 'x'"):
         run_rtl(CHIP, cases, runner="x")
     with pytest.raises(HdlSimError, match=r"simulator='icarus' runs under cocotb"):
-        run_rtl(CHIP, cases, simulator="icarus")
+        run_rtl(CHIP, cases, runner="verilator", simulator="icarus")
     with pytest.raises(HdlSimError, match=r"load must be one of direct, hostlink, not 'x'"):
         run_image_rtl(img, inputs, 10, load="x")
     with pytest.raises(HdlSimError, match=r"cuts a VCD file: name it \.vcd"):
