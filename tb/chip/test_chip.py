@@ -1,29 +1,29 @@
-"""End-to-end chip regression: golden = functional TLM = timed TLM = RTL (Verilator).
+"""End-to-end chip regression: golden = functional TLM = Python cycle model = compiled
+timed model = RTL (Verilator).
 
 For each chip config, the pytest side compiles random networks (recurrent and
 feed-forward, with inputs, every neuron a host output), runs the golden
-reference, the functional TLM and the timed TLM, and writes one case file:
-the host command words of each network (image load, RUN with the inputs of
-every tick, READ_STATE of every neuron) and the timed TLM's responses with
-the cycle each was taken in. The cocotb side drives those words into the RTL
-chip through ``i_cmd`` in bulk and requires every response word on exactly
-the TLM's cycle; the pytest side then decodes the RTL's responses on its own
-and compares spikes (every tick), final u/v and cycles per tick with golden.
-
-The cocotb side is spikemesh.firmware.rtl_loader (the same RTL loader the
-``rtl`` backend uses). Replay: the networks come from seeds printed in the log.
+reference, the functional TLM and both timed models — the image written through
+the host link and placed directly — and requires the two timed models to give
+the same response words on the same cycles. Each network becomes two RTL
+cases: the host command words (image load or not, RUN with the inputs of every
+tick, READ_STATE of every neuron) and the timed models' responses with the cycle
+each was taken in. The RTL runner (spikemesh.firmware.rtl_loader.run_rtl: the
+compiled C++ harness, or cocotb) drives those words into the chip's ``i_cmd``
+and requires every response word on exactly the expected cycle; the pytest side
+then decodes the RTL's responses on its own and compares spikes (every tick),
+final u/v and cycles per tick with golden. Replay: the networks come from seeds printed in the log.
 ``SPIKEMESH_LONG=1`` (or ``-m slow``) runs the long regression: more
 networks, more ticks, a bigger mesh.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from spikemesh.config import ChipConfig, CoreConfig, RouterConfig
 from spikemesh.errors import CompileError
-from tb.runner import BUILD, simulator_available
+from tb.runner import BUILD, require_simulator
 
 CONFIGS = {
     "2x2-n16": ChipConfig(
@@ -53,7 +53,14 @@ LONG_CONFIGS = {
 
 
 def build_cases(chip: ChipConfig, *, networks: int, ticks: int, seed0: int):
-    """Compile random networks that fit ``chip``; return (case dicts, golden results, images)."""
+    """Compile random networks that fit ``chip`` and run every model but the RTL on them.
+
+    golden = functional TLM = Python cycle model = compiled timed model, the last two on
+    every response word and its cycle, with the image loaded through the host link and
+    placed directly (cycles of every tick identical in both). Returns, per network, two RTL
+    cases (hostlink: the CONFIG_WRITE stream first; direct: the image placed before cycle 0),
+    each with the timed models' responses as its expectation, plus golden results and images.
+    """
     from spikemesh.firmware import compile_network
     from spikemesh.firmware.loader import (
         config_commands,
@@ -63,6 +70,7 @@ def build_cases(chip: ChipConfig, *, networks: int, ticks: int, seed0: int):
         run_commands,
     )
     from spikemesh.sim.chip import ChipModel, TimedChipModel
+    from spikemesh.sim.timed import CompiledChipModel
 
     from spikemesh.golden import run_golden
     from spikemesh.hostlink import response_layout
@@ -71,7 +79,7 @@ def build_cases(chip: ChipConfig, *, networks: int, ticks: int, seed0: int):
     rsp_lay = response_layout()
     cases, goldens, images = [], [], []
     seed = seed0
-    while len(cases) < networks:
+    while len(goldens) < networks:
         seed += 1
         net = random_network(seed, max_neurons=int(chip.neurons * 0.8), recurrent=seed % 3 != 0)
         try:
@@ -84,44 +92,65 @@ def build_cases(chip: ChipConfig, *, networks: int, ticks: int, seed0: int):
             continue  # a one-core or silent network would not exercise the mesh: the next seed
         f = ChipModel(img).run(ticks, inputs)
         assert g.diff(f) == [], f"seed {seed}: functional TLM differs from golden"
-        cmds = config_commands(img) + run_commands(img, inputs, ticks) + read_state_commands(img)
+        run_cmds = run_commands(img, inputs, ticks) + read_state_commands(img)
+        cmds = config_commands(img) + run_cmds
         rsp = TimedChipModel(chip).run(cmds)
-        timed = decode_run(img, [r[1:] for r in rsp], ticks, inputs, backend="tlm-timed")
-        assert np.array_equal(timed.spikes, g.spikes), f"seed {seed}: timed TLM spikes differ"
-        assert np.array_equal(timed.final_u, g.final_u), f"seed {seed}: timed TLM u differs"
-        assert np.array_equal(timed.final_v, g.final_v), f"seed {seed}: timed TLM v differs"
-        cases.append(
-            {
-                "seed": seed,
-                "ticks": ticks,
-                "words": [str(w) for w in pack_commands(img, cmds)],
-                "expected": [[c, str(rsp_lay.pack(op=op, a=a, b=b))] for c, op, a, b in rsp],
-                "tlm_cycles": timed.cycles.tolist(),
-            }
+        assert CompiledChipModel(chip).run(cmds) == rsp, (
+            f"seed {seed}: compiled timed model differs from the Python cycle model (hostlink)"
         )
+        py_direct = TimedChipModel(chip)
+        py_direct.load_image(img)
+        rsp_direct = py_direct.run(run_cmds)
+        compiled = CompiledChipModel(chip)
+        compiled.load_image(img)
+        assert compiled.run(run_cmds) == rsp_direct, (
+            f"seed {seed}: compiled timed model differs from the Python cycle model (direct)"
+        )
+        timed = decode_run(img, [r[1:] for r in rsp], ticks, inputs, backend="tlm-timed")
+        direct = decode_run(img, [r[1:] for r in rsp_direct], ticks, inputs, backend="tlm-timed")
+        assert g.diff(timed) == [], f"seed {seed}: timed TLM differs from golden"
+        assert g.diff(direct) == [], f"seed {seed}: directly loaded timed TLM differs from golden"
+        assert timed.cycles.tolist() == direct.cycles.tolist(), (
+            f"seed {seed}: cycles per tick depend on how the image was loaded"
+        )
+        for load, words, expected in (
+            ("hostlink", cmds, rsp),
+            ("direct", run_cmds, rsp_direct),
+        ):
+            cases.append(
+                {
+                    "seed": f"{seed}-{load}",
+                    "ticks": ticks,
+                    "words": pack_commands(img, words),
+                    "expected": [(c, rsp_lay.pack(op=op, a=a, b=b)) for c, op, a, b in expected],
+                    "tlm_cycles": timed.cycles.tolist(),
+                    **({"image": img} if load == "direct" else {}),
+                }
+            )
         goldens.append((g, inputs))
         images.append(img)
     return cases, goldens, images
 
 
-def _run(name, chip, *, networks, ticks, seed0, simulator="verilator"):
+def _run(name, chip, *, networks, ticks, seed0, runner="verilator", simulator="verilator"):
     from spikemesh.firmware.loader import decode_run, unpack_responses
     from spikemesh.firmware.rtl_loader import run_rtl
 
     cases, goldens, images = build_cases(chip, networks=networks, ticks=ticks, seed0=seed0)
     print(f"chip {name}: networks from seeds {[c['seed'] for c in cases]}, {ticks} ticks each")
-    if not simulator_available(simulator):
-        pytest.skip(f"{simulator} is not installed")
+    require_simulator(simulator)
+    if runner == "cocotb":  # cocotb drives the host link only: the hostlink cases
+        cases = [c for c in cases if "image" not in c]
     # The RTL loader raises if any response word is not on the timed TLM's cycle.
-    build = BUILD / f"chip-{name}-{simulator}"
-    observed = run_rtl(chip, cases, simulator=simulator, build_dir=build)
+    build = BUILD / f"chip-{name}-{simulator}" if runner == "cocotb" else None
+    observed = run_rtl(chip, cases, runner=runner, simulator=simulator, build_dir=build)
     assert len(observed) == len(cases)
-    for case, obs, (g, inputs), img in zip(cases, observed, goldens, images, strict=True):
+    per_net = len(cases) // len(goldens)
+    for k, (case, obs) in enumerate(zip(cases, observed, strict=True)):
+        (g, inputs), img = goldens[k // per_net], images[k // per_net]
         words = [w for _, w in obs]
         rtl = decode_run(img, unpack_responses(words), case["ticks"], inputs, backend="rtl")
-        assert np.array_equal(rtl.spikes, g.spikes), f"seed {case['seed']}: RTL spikes differ"
-        assert np.array_equal(rtl.final_u, g.final_u), f"seed {case['seed']}: RTL u differs"
-        assert np.array_equal(rtl.final_v, g.final_v), f"seed {case['seed']}: RTL v differs"
+        assert g.diff(rtl) == [], f"seed {case['seed']}: RTL differs from golden"
         assert rtl.cycles.tolist() == case["tlm_cycles"], f"seed {case['seed']}: cycles differ"
         assert g.spikes.any(), f"seed {case['seed']}: a silent network proves little"
 
@@ -134,15 +163,32 @@ SHARED_BUILD = pytest.mark.xdist_group("chip-2x2-n16-build")
 @pytest.mark.parametrize(
     "name", [pytest.param(n, marks=SHARED_BUILD) if n == "2x2-n16" else n for n in CONFIGS]
 )
-def test_chip_three_way(name):
-    """CI: 7 networks x 200 ticks on each of three chips (21 networks in all)."""
+def test_chip_equivalence(name):
+    """CI: 7 networks x 200 ticks on each of three chips (21 networks in all): golden =
+    functional TLM = Python cycle model = compiled timed model = RTL (C++ harness), loaded
+    through the host link and directly."""
     _run(name, CONFIGS[name], networks=7, ticks=200, seed0=1000 * (list(CONFIGS).index(name) + 1))
 
 
 @pytest.mark.cocotb
+@SHARED_BUILD
+def test_chip_cocotb_runner():
+    """The cocotb runner (the path the block benches and --runner cocotb use), shorter."""
+    _run("2x2-n16", CONFIGS["2x2-n16"], networks=2, ticks=60, seed0=77, runner="cocotb")
+
+
+@pytest.mark.cocotb
 def test_chip_icarus_smoke():
-    """The same regression on Icarus, shorter: the Verilog is simulator-independent."""
-    _run("2x2-n16", CONFIGS["2x2-n16"], networks=1, ticks=20, seed0=99, simulator="icarus")
+    """The same regression on Icarus under cocotb, shorter: the Verilog is simulator-independent."""
+    _run(
+        "2x2-n16",
+        CONFIGS["2x2-n16"],
+        networks=1,
+        ticks=20,
+        seed0=99,
+        runner="cocotb",
+        simulator="icarus",
+    )
 
 
 @pytest.mark.cocotb
@@ -156,7 +202,8 @@ def test_chip_long(name):
 
 @pytest.mark.cocotb
 @SHARED_BUILD
-def test_rtl_loader_catches_a_one_cycle_difference():
+@pytest.mark.parametrize("load", ["hostlink", "direct"])
+def test_rtl_run_catches_a_one_cycle_difference(load):
     """The comparison is not vacuous: shifting one expected response by a cycle fails the run."""
     from spikemesh.firmware.rtl_loader import run_rtl
 
@@ -164,14 +211,14 @@ def test_rtl_loader_catches_a_one_cycle_difference():
 
     chip = CONFIGS["2x2-n16"]
     cases, _, _ = build_cases(chip, networks=1, ticks=20, seed0=7)
-    if not simulator_available("verilator"):
-        pytest.skip("verilator is not installed")
-    k = len(cases[0]["expected"]) // 2
-    cycle, word = cases[0]["expected"][k]
-    cases[0]["expected"][k] = (cycle + 1, word)
+    require_simulator("verilator")
+    (case,) = [c for c in cases if c["seed"].endswith(load)]
+    k = len(case["expected"]) // 2
+    cycle, word = case["expected"][k]
+    case["expected"][k] = (cycle + 1, word)
     with pytest.raises(
         HdlSimError,
         match=rf"RTL response {k} is \({cycle}, {word}\), the timed "
         rf"TLM's is \({cycle + 1}, {word}\)",
     ):
-        run_rtl(chip, cases, build_dir=BUILD / "chip-2x2-n16-verilator")
+        run_rtl(chip, [case])
