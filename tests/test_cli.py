@@ -143,9 +143,8 @@ def test_unknown_backend_lists_the_known_ones(capsys, small):
     rc, _out, err = run(capsys, "run", small, "--backend", "verilog")
     assert rc == 2
     assert (
-        err
-        == "error: unknown backend 'verilog'; known backends are board, golden, rtl, tlm, tlm-cycle, "
-        "tlm-timed\n"
+        err == "error: unknown backend 'verilog'; known backends are board, golden, rtl, tlm, "
+        "tlm-cycle, tlm-timed\n"
     )
 
 
@@ -262,7 +261,7 @@ def test_entry_point_in_a_subprocess(tmp_path):
     [
         (
             ["--load", "direct"],
-            "--load applies to the tlm-timed, tlm-cycle, rtl, board backends, not golden",
+            "--load applies to the tlm-timed, tlm-cycle, rtl backends, not golden",
         ),
         (["-b", "tlm", "--runner", "cocotb"], "--runner applies to the rtl backend only"),
         (["-b", "tlm-timed", "--waves", "w.fst"], "--waves applies to the rtl backend only"),

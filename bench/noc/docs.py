@@ -11,9 +11,8 @@ import re
 import sys
 from pathlib import Path
 
-from spikemesh.rtl.router import Port, route
-
 from spikemesh.config import ChipConfig, CoreConfig, flit_layout
+from spikemesh.noc import Port, route
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "noc.md"
 EXAMPLES = [

@@ -287,11 +287,12 @@ LOOPBACK_TESTS = [
 
 
 def _run(design, chip, name, testcase):
-    pytest.importorskip("cocotb_tools")
+    from tb.runner import require_module, run_cocotb
+
+    require_module("cocotb_tools")
     from spikemesh.rtl.boards import SpikemeshTop, chip_factory, loopback_factory
 
     from spikemesh.layouts import config_data_bits
-    from tb.runner import run_cocotb
 
     factory = chip_factory if design == "chip" else loopback_factory
     top = SpikemeshTop(factory(chip), clk_freq=CLK_FREQ, divisor=DIVISOR)
