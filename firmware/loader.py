@@ -71,59 +71,73 @@ def pack_commands(image, cmds) -> list[int]:
     return [lay.pack(**c) for c in cmds]
 
 
-def unpack_responses(words) -> list[tuple[int, int, int]]:
+def unpack_responses(words) -> np.ndarray:
+    """Response words (ints, up to 84 bits) → an (N, 3) int64 array of (op, a, b)."""
     lay = response_layout()
-    out = []
-    for w in words:
-        r = lay.unpack(w)
-        out.append((r["op"], r["a"], r["b"]))
-    return out
+    fields = [(lay.offsets[k], (1 << lay[k].width) - 1) for k in ("op", "a", "b")]
+    out = np.array(
+        [tuple((int(w) >> off) & mask for off, mask in fields) for w in words], dtype=np.int64
+    )
+    return out.reshape(-1, 3)
 
 
 def _signed24(x):
-    x &= (1 << 24) - 1
-    return x - (1 << 24) if x >> 23 else x
+    x = np.asarray(x, dtype=np.int64) & ((1 << 24) - 1)
+    return np.where(x >> 23, x - (1 << 24), x)
 
 
 def decode_run(image, responses, ticks: int, inputs, *, state=None, backend="rtl") -> Result:
     """Build a Result from the responses of a run (and optional STATE responses, network order).
 
+    ``responses`` is a sequence of (op, a, b) or an (N, 3) integer array, in arrival order.
     Raises SpikemeshError when a SPIKE names a slot no neuron is placed on, or
     a TICK_DONE is missing or out of order — never silently drops an event.
     """
     chip = image.chip
     n = chip.core.neurons
     src = host_source_layout(chip)
+    rsp = np.asarray(responses, dtype=np.int64).reshape(-1, 3)
+    op, a, b = rsp[:, 0], rsp[:, 1], rsp[:, 2]
     slot_to_neuron = np.full(chip.neurons, -1, dtype=np.int64)
     slot_to_neuron[image.neuron_slot] = np.arange(image.num_neurons)
+
+    spk = op == Rsp.SPIKE
+    sa, sb = a[spk], b[spk]
+    field = {k: (sb >> src.offsets[k]) & ((1 << src[k].width) - 1) for k in ("x", "y", "neuron")}
+    slot = (field["y"] * chip.width + field["x"]) * n + field["neuron"]
+    inside = slot < slot_to_neuron.size
+    nid = np.where(inside, slot_to_neuron[np.where(inside, slot, 0)], -1)
+    if (nid < 0).any():
+        k = int(np.argmax(nid < 0))
+        raise SpikemeshError(
+            f"a SPIKE came from core ({field['x'][k]},{field['y'][k]}) neuron "
+            f"{field['neuron'][k]}, where no network neuron is placed"
+        )
+    if (sa >= ticks).any() or (sa < 0).any():
+        bad = int(sa[(sa >= ticks) | (sa < 0)][0])
+        raise SpikemeshError(f"a SPIKE is stamped tick {bad}, the run had {ticks} ticks")
+    flat = sa * max(image.num_neurons, 1) + nid
+    uniq, counts = np.unique(flat, return_counts=True)
+    if (counts > 1).any():
+        t, i = divmod(int(uniq[np.argmax(counts > 1)]), max(image.num_neurons, 1))
+        raise SpikemeshError(f"neuron {i} reported twice in tick {t}")
     spikes = np.zeros((ticks, image.num_neurons), dtype=bool)
-    cycles = np.zeros(ticks, dtype=np.int64)
-    next_tick = 0
-    states = []
-    for op, a, b in responses:
-        if op == Rsp.SPIKE:
-            s = src.unpack(b)
-            slot = (s["y"] * chip.width + s["x"]) * n + s["neuron"]
-            nid = slot_to_neuron[slot] if slot < slot_to_neuron.size else -1
-            if nid < 0:
-                raise SpikemeshError(
-                    f"a SPIKE came from core ({s['x']},{s['y']}) neuron "
-                    f"{s['neuron']}, where no network neuron is placed"
-                )
-            if a >= ticks:
-                raise SpikemeshError(f"a SPIKE is stamped tick {a}, the run had {ticks} ticks")
-            if spikes[a, nid]:
-                raise SpikemeshError(f"neuron {nid} reported twice in tick {a}")
-            spikes[a, nid] = True
-        elif op == Rsp.TICK_DONE:
-            if a != next_tick:
-                raise SpikemeshError(f"TICK_DONE for tick {a}, expected tick {next_tick}")
-            cycles[a] = b
-            next_tick += 1
-        elif op == Rsp.STATE:
-            states.append((_signed24(b), _signed24(b >> 24)))
-    if next_tick != ticks:
-        raise SpikemeshError(f"the run ended after {next_tick} of {ticks} ticks")
+    spikes[sa, nid] = True
+
+    done = op == Rsp.TICK_DONE
+    ta, tb = a[done], b[done]
+    wrong = ta != np.arange(ta.size)
+    if wrong.any():
+        k = int(np.argmax(wrong))
+        raise SpikemeshError(f"TICK_DONE for tick {ta[k]}, expected tick {k}")
+    if ta.size != ticks:
+        raise SpikemeshError(f"the run ended after {ta.size} of {ticks} ticks")
+    cycles = tb.copy()
+
+    sb_state = b[op == Rsp.STATE]
+    states = list(
+        zip(_signed24(sb_state).tolist(), _signed24(sb_state >> 24).tolist(), strict=True)
+    )
     rec = image.recorded
     if state is None:
         state = states

@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from spikemesh.errors import SpikemeshError
@@ -160,11 +161,17 @@ def run_rtl(
 
 
 def _run_cocotb(chip, cases, simulator, build_dir, waves, waves_ticks):
+    # The build's makefiles name this environment's cocotb by absolute path, so the key holds
+    # the environment too: another clone's (or venv's) build is never reused.
+    import cocotb
+
     from spikemesh.hdlsim import HdlSimError, build_and_test
 
     from .rtl_runner import cache_root, chip_verilog
 
-    key = hashlib.sha256(json.dumps(chip.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps([chip.to_dict(), sys.prefix, cocotb.__version__], sort_keys=True).encode()
+    ).hexdigest()[:16]
     traced = "-waves" if waves is not None else ""
     build_dir = Path(build_dir) if build_dir else cache_root() / f"chip-{key}-{simulator}{traced}"
     build_dir.mkdir(parents=True, exist_ok=True)

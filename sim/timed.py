@@ -22,7 +22,7 @@ import numpy as np
 
 from spikemesh.config import KIND_HOST_OUT, ChipConfig, flit_layout, host_source_layout
 from spikemesh.errors import ImageError, SpikemeshError
-from spikemesh.hostlink import ARG_BITS, Cmd
+from spikemesh.hostlink import ARG_BITS, Cmd, Rsp
 from spikemesh.layouts import (
     config_addr_bits,
     config_index_bits,
@@ -257,6 +257,11 @@ class CompiledChipModel:
         Raises TimedRunError when ``max_cycles`` (counted from construction, like
         TimedChipModel) is reached first.
         """
+        rsp = self.run_array(commands, max_cycles=max_cycles, on_tick=on_tick)
+        return [tuple(r) for r in rsp.tolist()]
+
+    def run_array(self, commands, *, max_cycles=10_000_000, on_tick=None):
+        """:meth:`run`, the responses as an (N, 4) int64 array of (cycle, op, a, b)."""
         cmds = command_array(commands)
         self.g[G_POS] = 0  # a new stream
         self.g[G_IDLE] = 0
@@ -271,14 +276,12 @@ class CompiledChipModel:
                 self.h, self.g, self.scratch, cmds, rsp, int(max_cycles), self.fast,
                 on_tick is not None,
             )  # fmt: skip
-            rows = rsp[:n].tolist()
-            out.extend(tuple(r) for r in rows)
+            out.append(rsp[:n].copy())
             if on_tick is not None:
-                for r in rows:
-                    if r[1] == 2:  # Rsp.TICK_DONE
-                        on_tick(r[2] + 1)
+                for t in rsp[:n][rsp[:n, 1] == Rsp.TICK_DONE, 2].tolist():
+                    on_tick(t + 1)
             if status == ST_QUIET:
-                return out
+                return np.concatenate(out)
             if status == ST_MAX_CYCLES:
                 raise TimedRunError(
                     f"the timed model ran {int(max_cycles):,} cycles without finishing "
@@ -431,7 +434,8 @@ def run_image_timed(image, inputs, ticks, *, load="direct", model="compiled", on
     -------
     (Result, responses)
         The decoded run (backend "tlm-timed" or "tlm-cycle", ``extra`` holding the compile
-        and run seconds and the simulated cycles) and the raw (cycle, op, a, b) responses.
+        and run seconds and the simulated cycles) and the raw (cycle, op, a, b) responses
+        (an (N, 4) array from the compiled model, a list of tuples from the Python one).
     """
     from spikemesh.firmware.loader import config_commands, decode_run
 
@@ -456,9 +460,12 @@ def run_image_timed(image, inputs, ticks, *, load="direct", model="compiled", on
     if load == "direct":
         m.load_image(image)
     limit = 1 << 40  # a well-formed stream always ends; the stuck case is detected
-    rsp = m.run(cmds, max_cycles=limit, on_tick=on_tick)
-    label = "tlm-timed" if model == "compiled" else "tlm-cycle"
-    res = decode_run(image, [r[1:] for r in rsp], ticks, inputs, backend=label)
+    if model == "compiled":
+        rsp = m.run_array(cmds, max_cycles=limit, on_tick=on_tick)
+        res = decode_run(image, rsp[:, 1:], ticks, inputs, backend="tlm-timed")
+    else:
+        rsp = m.run(cmds, max_cycles=limit, on_tick=on_tick)
+        res = decode_run(image, [r[1:] for r in rsp], ticks, inputs, backend="tlm-cycle")
     res.wall_time = time.perf_counter() - t0
     res.extra = dict(res.extra or {}, compile_s=compile_s, cycles_simulated=int(m.cycle), load=load)
     return res, rsp
