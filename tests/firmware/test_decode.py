@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from spikemesh.firmware.loader import decode_run, unpack_responses
 
 from spikemesh.config import ChipConfig, CoreConfig, host_source_layout
 from spikemesh.errors import SpikemeshError
-from spikemesh.firmware.loader import decode_run, unpack_responses
 from spikemesh.hostlink import Rsp, response_layout
 from tests.firmware.random_nets import random_network
 
