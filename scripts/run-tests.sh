@@ -4,7 +4,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${VENV:-.venv}/bin/python
 # loadgroup keeps tests that share an HDL build directory on one worker.
-"$PY" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"
+"$PY" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup --durations=20 "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
     echo "run-tests: pytest collected no tests; that is a failure" >&2

@@ -20,6 +20,9 @@ least significant bits (unused high bits must be zero).
 from __future__ import annotations
 
 import enum
+import functools
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from .config import (
     BIAS_EXP_BITS,
@@ -134,23 +137,27 @@ def read_layout() -> Layout:
     return Layout("StateRead", [("u", STATE_BITS, True), ("v", STATE_BITS, True)])
 
 
-def region_layouts(chip: ChipConfig) -> dict:
-    """Region -> (word layout, depth)."""
+@functools.lru_cache(maxsize=32)
+def region_layouts(chip: ChipConfig) -> Mapping:
+    """Region -> (word layout, depth); read-only and cached (the loaders ask per word)."""
     c = chip.core
-    return {
-        Region.NEURON: (neuron_layout(c), c.neurons),
-        Region.PROFILE: (profile_layout(), c.profiles),
-        Region.AXON: (axon_layout(c), c.axons),
-        Region.SYNAPSE: (synapse_layout(c), c.synapses),
-        Region.FANPTR: (fanptr_layout(c), c.neurons),
-        Region.FANOUT: (fanout_layout(chip), c.fanout),
-        Region.ACC: (acc_layout(c), 2 * c.neurons),
-    }
+    return MappingProxyType(
+        {
+            Region.NEURON: (neuron_layout(c), c.neurons),
+            Region.PROFILE: (profile_layout(), c.profiles),
+            Region.AXON: (axon_layout(c), c.axons),
+            Region.SYNAPSE: (synapse_layout(c), c.synapses),
+            Region.FANPTR: (fanptr_layout(c), c.neurons),
+            Region.FANOUT: (fanout_layout(chip), c.fanout),
+            Region.ACC: (acc_layout(c), 2 * c.neurons),
+        }
+    )
 
 
 # --- address map ----------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=32)
 def config_index_bits(chip: ChipConfig) -> int:
     return max(bits_for(depth - 1) for _, depth in region_layouts(chip).values())
 
