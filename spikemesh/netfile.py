@@ -57,6 +57,10 @@ PROJECTION_KEYS = (
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
+# Nodes that aliases may add to a document when expanded: a file that shares one list a few
+# times is fine, one whose expansion runs to billions of nodes (nested aliases) is refused.
+MAX_ALIAS_EXPANSION = 1_000_000
+
 _ONLY_FOR = {
     "pairs": ("explicit",),
     "fanout": ("fixed_fanout",),
@@ -66,29 +70,82 @@ _ONLY_FOR = {
 
 
 class _Marks:
-    """Line numbers of every key path of a YAML document, from its composed node tree."""
+    """Line numbers of every key path of a YAML document, from its composed node tree.
+
+    The walk also refuses what YAML allows but a network file has no use for: an alias
+    inside the node it names (a recursive document) and aliases that expand the document
+    by more than :data:`MAX_ALIAS_EXPANSION` nodes (an "alias bomb", which every later
+    step would walk in full).
+    """
 
     def __init__(self, where: str, node):
         self.where = where
         self.lines: dict[tuple, int] = {}
         if node is not None:
-            self._walk(node, ())
+            self._check_aliases(node)
+            self._walk(node)
 
-    def _walk(self, node, path):
-        self.lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            seen = set()
-            for key_node, value_node in node.value:
-                key = _scalar_key(key_node)
-                if key in seen:
-                    raise self.error(
-                        path, f"duplicate key {key!r}", line=key_node.start_mark.line + 1
+    def _check_aliases(self, root):
+        # Expanded size of every node, memoised by identity, so that a shared (aliased)
+        # node costs one visit: linear in the composed document, whatever it expands to.
+        size: dict[int, int] = {}
+        on_path: set[int] = set()
+        stack = [(root, False)]
+        while stack:
+            node, leaving = stack.pop()
+            key = id(node)
+            children = _children(node)
+            if leaving:
+                on_path.discard(key)
+                size[key] = 1 + sum(size[id(c)] for c in children)
+                continue
+            if key in size:
+                continue
+            if key in on_path:
+                raise NetworkError(
+                    f"{self.where} (line {node.start_mark.line + 1}): an alias refers to a "
+                    "node that contains it; a network file cannot be recursive"
+                )
+            on_path.add(key)
+            stack.append((node, True))
+            for c in children:
+                if id(c) in on_path:
+                    raise NetworkError(
+                        f"{self.where} (line {c.start_mark.line + 1}): an alias refers to a "
+                        "node that contains it; a network file cannot be recursive"
                     )
-                seen.add(key)
-                self._walk(value_node, (*path, key))
-        elif isinstance(node, yaml.SequenceNode):
-            for k, item in enumerate(node.value):
-                self._walk(item, (*path, k))
+                if id(c) not in size:
+                    stack.append((c, False))
+        unique = len(size)
+        if size[id(root)] - unique > MAX_ALIAS_EXPANSION:
+            raise NetworkError(
+                f"{self.where}: aliases expand the document from {unique:,} to "
+                f"{size[id(root)]:,} nodes; at most {MAX_ALIAS_EXPANSION:,} more are allowed"
+            )
+
+    def _walk(self, root):
+        # Iterative (a document nested ~1,000 deep, libyaml's limit, would exhaust Python's
+        # recursion); an aliased node is walked once, at its first path (its line is the same).
+        seen: set[int] = set()
+        stack = [(root, ())]
+        while stack:
+            node, path = stack.pop()
+            self.lines.setdefault(path, node.start_mark.line + 1)
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.MappingNode):
+                keys = set()
+                for key_node, value_node in node.value:
+                    key = _scalar_key(key_node)
+                    if key in keys:
+                        raise self.error(
+                            path, f"duplicate key {key!r}", line=key_node.start_mark.line + 1
+                        )
+                    keys.add(key)
+                    stack.append((value_node, (*path, key)))
+            elif isinstance(node, yaml.SequenceNode):
+                stack.extend((item, (*path, k)) for k, item in enumerate(node.value))
 
     def line(self, path):
         path = tuple(path)
@@ -103,6 +160,14 @@ class _Marks:
         if text:
             return NetworkError(f"{self.where}: {text}{at}: {message}")
         return NetworkError(f"{self.where}{at}: {message}")
+
+
+def _children(node):
+    if isinstance(node, yaml.MappingNode):
+        return [c for pair in node.value for c in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _scalar_key(node):
@@ -121,6 +186,14 @@ def _path_text(path):
     return out
 
 
+def _is_file(text: str) -> bool:
+    # One-line YAML text may be no valid path at all (too long, a NUL byte): then it is text.
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _read(source) -> tuple[str, str]:
     """(text, where) from a path or YAML text; ``where`` is used in messages."""
     if isinstance(source, Path):
@@ -128,14 +201,14 @@ def _read(source) -> tuple[str, str]:
     elif (
         isinstance(source, str)
         and "\n" not in source
-        and (source.endswith((".yaml", ".yml")) or Path(source).is_file())
+        and (source.endswith((".yaml", ".yml")) or _is_file(source))
     ):
         path = Path(source)
     elif isinstance(source, str):
         return source, "<network>"
     else:
         raise NetworkError(f"load_network needs a path or YAML text, not {type(source).__name__}")
-    if not path.is_file():
+    if not _is_file(str(path)):
         raise NetworkError(f"network file {path} does not exist")
     try:
         return path.read_text(), str(path)
@@ -159,6 +232,8 @@ def _parse(text, where):
         raise NetworkError(f"{where}{at}: not valid YAML: {problem}") from None
     except yaml.YAMLError as e:
         raise NetworkError(f"{where}: not valid YAML: {e}") from None
+    except UnicodeError as e:  # text from Python with a lone surrogate, which libyaml cannot encode
+        raise NetworkError(f"{where}: not valid YAML text: {e}") from None
     # Walk the node after construction: merge keys ("<<") are resolved in place by then.
     return data, _Marks(where, node)
 

@@ -1,0 +1,8 @@
+"""Every fuzz target (bench/run_fuzz.py and tests/fuzz/test_fuzz.py run these)."""
+
+from __future__ import annotations
+
+from . import targets_network
+
+TARGETS = [*targets_network.TARGETS]
+BY_NAME = {t.name: t for t in TARGETS}
