@@ -32,6 +32,8 @@ import numpy as np
 from spikemesh.config import ChipConfig, CoreConfig
 from spikemesh.coreimage import CoreImage
 from spikemesh.errors import CompileError
+from spikemesh.faultroute import fault_routing
+from spikemesh.faults import FaultMap
 from spikemesh.network import Network
 
 from . import _kernels as K
@@ -357,7 +359,12 @@ def population_info(net: Network):
 
 
 def compile_network(
-    net: Network, chip: ChipConfig, *, neurons_per_core: int | None = None, host_outputs="all"
+    net: Network,
+    chip: ChipConfig,
+    *,
+    neurons_per_core: int | None = None,
+    host_outputs="all",
+    faults: FaultMap | None = None,
 ) -> tuple[ChipImage, Utilization]:
     """Compile ``net`` for ``chip``.
 
@@ -368,24 +375,47 @@ def compile_network(
     host_outputs : "all", "recorded", "none" or list of population names
         Which neurons send HOST_OUT flits to the host when they spike. The
         host sees the full spike raster only with "all".
+    faults : FaultMap, optional
+        Dead links, routers and cores (spikemesh/faults.py). Neurons are placed on live
+        cores only (in row-major order, skipping dead ones), and with dead links or routers
+        the image carries route tables around them (docs/noc.md, "Faults"). Without a map
+        (or with an empty one) the image is exactly the fault-free one (XY routing).
 
     Raises
     ------
     CompileError
-        When anything does not fit; the message says what, where and by how much.
+        When anything does not fit, or the faults cut tiles off (named); the message says
+        what, where and by how much.
     """
     t0 = time.perf_counter()
-    core, n_net, n_tiles = chip.core, net.num_neurons, chip.tiles
-    npc = check_neurons_per_core(
-        core, n_tiles, n_net, neurons_per_core, f"{chip.width} x {chip.height} cores"
-    )
+    core, n_net = chip.core, net.num_neurons
+    routing = None
+    if faults is not None:
+        if not isinstance(faults, FaultMap):
+            raise TypeError(f"faults must be a FaultMap, not {faults!r}")
+        faults.check_chip(chip)
+        if faults.empty:
+            faults = None
+        elif faults.channels:
+            routing = fault_routing(chip, faults)
+    live = np.arange(chip.tiles) if faults is None else np.array(faults.live_tiles())
+    n_tiles = live.size  # placement works on the live tiles, numbered 0..n_tiles - 1
+    where = f"{chip.width} x {chip.height} cores"
+    if faults is not None:
+        where = f"{n_tiles} live of {where}"
+    npc = check_neurons_per_core(core, n_tiles, n_net, neurons_per_core, where)
     host_out = host_output_mask(net, host_outputs)
-    tile_name = lambda t: _tile_name(chip, t)
+    tile_name = lambda t: _tile_name(chip, live[t])
     t = build_tables(net, core, n_tiles, npc, tile_name)
-    fan_x = (t.fan_tile % chip.width).astype(np.uint8)
-    fan_y = (t.fan_tile // chip.width).astype(np.uint8)
+    phys_tile = live[t.fan_tile] if faults is not None else t.fan_tile
+    fan_x = (phys_tile % chip.width).astype(np.uint8)
+    fan_y = (phys_tile // chip.width).astype(np.uint8)
     slots = slot_tables(net, core, t, n_tiles, host_out)
     cores, profiles_used = core_images(net, core, t, slots, range(n_tiles), fan_x, fan_y, tile_name)
+    if faults is not None:
+        return _faulty_image(
+            net, chip, t, cores, profiles_used, live, fan_x, fan_y, faults, routing, t0
+        )
 
     # --- host-side input table: source s -> (x, y, axon) entries ---
     s0 = int(t.fan_ptr[n_net])
@@ -419,6 +449,49 @@ def compile_network(
         synapses=t.syn_per_tile,
         fanout=t.fan_per_tile,
         profiles=profiles_used,
+        compile_time=time.perf_counter() - t0,
+    )
+    return image, util
+
+
+def _faulty_image(net, chip, t, cores, profiles_used, live, fan_x, fan_y, faults, routing, t0):
+    """The image of a network placed on the live tiles ``live`` (tables built on live
+    tile numbers 0..len(live) - 1, moved to their physical tiles here)."""
+    core, n_net = chip.core, net.num_neurons
+    phys = [CoreImage.empty(core) for _ in range(chip.tiles)]
+    for v, img in enumerate(cores):
+        phys[live[v]] = img
+    tile_of = live[t.tile_of]
+    s0 = int(t.fan_ptr[n_net])
+    names, offsets = population_info(net)
+    image = ChipImage(
+        chip=chip,
+        cores=phys,
+        neuron_slot=tile_of * core.neurons + np.arange(n_net) % t.npc,
+        src_ptr=t.fan_ptr[n_net:] - s0,
+        src_x=fan_x[s0:].astype(np.int64),
+        src_y=fan_y[s0:].astype(np.int64),
+        src_axon=t.fan_axon[s0:].astype(np.int64),
+        recorded=net.recorded(),
+        population_names=names,
+        population_offsets=offsets,
+        network_name=net.name,
+        faults=faults,
+        routing=routing,
+    )
+
+    def scatter(a):
+        out = np.zeros(chip.tiles, dtype=np.int64)
+        out[live] = a
+        return out
+
+    util = Utilization(
+        chip=chip,
+        neurons=np.bincount(tile_of, minlength=chip.tiles),
+        axons=scatter(t.axons_per_tile),
+        synapses=scatter(t.syn_per_tile),
+        fanout=scatter(t.fan_per_tile),
+        profiles=scatter(profiles_used),
         compile_time=time.perf_counter() - t0,
     )
     return image, util

@@ -13,6 +13,8 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
+import numpy as np
+
 from spikemesh.config import ChipConfig
 from spikemesh.errors import SpikemeshError
 
@@ -132,3 +134,58 @@ def check_chip_xy(chip, x, y, *, what="Router"):
             raise ValueError(
                 f"{what} {name} must be an integer between 0 and {size - 1}, not {value!r}"
             )
+
+
+# --- fault-aware routing (docs/noc.md, "Faults") --------------------------------------
+
+
+def dest_code(chip, dest_x: int, dest_y: int) -> int:
+    """Index of a destination in a route table: the flit's raw ``{dest_x, dest_y}`` bits."""
+    dxb, dyb = chip.x_bits + 1, chip.y_bits
+    return ((dest_x & ((1 << dxb) - 1)) << dyb) | dest_y
+
+
+class RouteTables:
+    """Per-router route tables and disabled outputs for one fault map (docs/noc.md).
+
+    Members
+    -------
+    table : uint8 [tiles, 2 ** (dx_bits + dy_bits)]
+        Output port of router ``y * width + x`` for each destination code
+        (:func:`dest_code`); off-mesh codes hold the XY port.
+    link_off : uint8 [tiles]
+        Bit ``p`` set: output port ``p`` leads to a dead channel or router.
+    order : str
+        The up*/down* node order the tables were built on (or "given").
+    """
+
+    def __init__(self, chip, table, link_off, *, order="given"):
+        self.width, self.height = chip.width, chip.height
+        self.dx_bits, self.dy_bits = chip.x_bits + 1, chip.y_bits
+        n = chip.width * chip.height
+        entries = 1 << (self.dx_bits + self.dy_bits)
+        table = np.asarray(table, dtype=np.uint8)
+        link_off = np.asarray(link_off, dtype=np.uint8)
+        if table.shape != (n, entries) or link_off.shape != (n,):
+            raise ValueError(
+                f"route tables for a {chip.width} x {chip.height} mesh must be [{n}, {entries}] "
+                f"and [{n}], not {list(table.shape)} and {list(link_off.shape)}"
+            )
+        if table.size and int(table.max()) >= N_PORTS:
+            raise ValueError(f"route table entry {int(table.max())} is not a port (0..4)")
+        if link_off.size and int(link_off.max()) >> N_PORTS:
+            raise ValueError("link_off holds bits above the 5 ports")
+        self.table, self.link_off, self.order = table, link_off, order
+
+    def route(self, x: int, y: int, dest_x: int, dest_y: int) -> Port:
+        k = y * self.width + x
+        code = ((dest_x & ((1 << self.dx_bits) - 1)) << self.dy_bits) | dest_y
+        return Port(int(self.table[k, code]))
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, RouteTables)
+            and (self.width, self.height) == (other.width, other.height)
+            and np.array_equal(self.table, other.table)
+            and np.array_equal(self.link_off, other.link_off)
+        )
