@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import targets_network
+from . import targets_image, targets_network
 
-TARGETS = [*targets_network.TARGETS]
+TARGETS = [*targets_network.TARGETS, *targets_image.TARGETS]
 BY_NAME = {t.name: t for t in TARGETS}

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import time
+import zipfile
 
+import numpy as np
 import pytest
 
 from spikemesh.errors import NetworkError
@@ -54,3 +59,83 @@ def test_netfile_lone_surrogate():
     # was: UnicodeEncodeError from libyaml
     with pytest.raises(NetworkError, match="not valid YAML text"):
         load_network("name: \udcff\n")
+
+
+# --- chip image files (firmware/image.py) -----------------------------------------------------
+
+
+def _image_arrays():
+    from .targets_image import base_arrays
+
+    return dict(base_arrays())
+
+
+def test_image_float_table():
+    # was: ValueError (cannot convert float NaN to integer) from the range check
+    from spikemesh.firmware.image import ChipImage
+
+    from spikemesh.errors import ImageError
+
+    from .targets_image import pack
+
+    arrays = _image_arrays()
+    arrays["core0.axon_exp"] = np.full(arrays["core0.axon_exp"].shape, np.nan)
+    with pytest.raises(ImageError, match=r"table core0\.axon_exp holds float64 values"):
+        ChipImage.from_bytes(pack(arrays))
+
+
+def test_image_population_names_not_a_list():
+    # was: loaded, and saved back as ['a', 'b'] (a different image)
+    from spikemesh.firmware.image import ChipImage
+
+    from spikemesh.errors import ImageError
+
+    from .targets_image import pack
+
+    arrays = _image_arrays()
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    meta["population_names"] = "ab"
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with pytest.raises(ImageError, match="population_names must be a list of names"):
+        ChipImage.from_bytes(pack(arrays))
+
+
+def test_image_two_neurons_on_one_slot():
+    # was: loaded; decode_run then attributed both neurons' spikes to one
+    from spikemesh.firmware.image import ChipImage
+
+    from spikemesh.errors import ImageError
+
+    from .targets_image import pack
+
+    arrays = _image_arrays()
+    arrays["neuron_slot"] = arrays["neuron_slot"].copy()
+    arrays["neuron_slot"][1] = arrays["neuron_slot"][0]
+    with pytest.raises(ImageError, match="two neurons on one slot"):
+        ChipImage.from_bytes(pack(arrays))
+
+
+def test_image_huge_table_is_refused_before_reading():
+    # was: MemoryError (numpy allocates the 2**40 elements a .npy header claims)
+    from spikemesh.firmware.image import _HEADER, IMAGE_VERSION, MAGIC, ChipImage
+
+    from spikemesh.errors import ImageError
+
+    from .targets_image import pack
+
+    payload = bytearray(pack(_image_arrays())[_HEADER.size :])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(bytes(payload))) as src, zipfile.ZipFile(buf, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "neuron_slot.npy":
+                head = io.BytesIO()
+                np.lib.format.write_array_header_1_0(
+                    head, {"descr": "<i8", "fortran_order": False, "shape": (1 << 40,)}
+                )
+                data = head.getvalue() + b"\0" * 64
+            dst.writestr(info.filename, data)
+    payload = buf.getvalue()
+    header = _HEADER.pack(MAGIC, IMAGE_VERSION, len(payload), hashlib.sha256(payload).digest())
+    with pytest.raises(ImageError, match="table neuron_slot has 1,099,511,627,776 elements"):
+        ChipImage.from_bytes(header + payload)
