@@ -4,11 +4,15 @@ File layout (all integers little-endian)::
 
     offset  size  field
     0       8     magic  b"SPKMIMG\\0"
-    8       4     format version (uint32), currently IMAGE_VERSION
+    8       4     format version (uint32), currently IMAGE_VERSION (2); version 1
+                  (before fault maps) still loads, as a fault-free image
     12      8     payload length in bytes (uint64)
     20      32    SHA-256 of the payload
     52      ...   payload: a numpy .npz archive (no pickles) holding the chip
-                  config as JSON, the mapping tables and every core's tables
+                  config as JSON, the mapping tables and every core's tables;
+                  since version 2 also the fault map (JSON, null when fault-free)
+                  and, with dead links or routers, the routers' route tables
+                  ``route_table`` [tiles, codes] and ``link_off`` [tiles]
 
 A file with another magic, another version, a short payload or a checksum
 mismatch is refused with an :class:`~spikemesh.errors.ImageError` that says
@@ -29,11 +33,14 @@ import numpy as np
 from spikemesh.config import ChipConfig
 from spikemesh.coreimage import CoreImage
 from spikemesh.errors import ConfigError, ImageError
+from spikemesh.faults import FaultMap
+from spikemesh.noc import RouteTables
 
 from .image_check import check_mapping, read_payload
 
 MAGIC = b"SPKMIMG\0"
-IMAGE_VERSION = 1
+IMAGE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _HEADER = struct.Struct("<8sIQ32s")
 
 
@@ -54,6 +61,10 @@ class ChipImage:
         Network ids of recorded neurons.
     population_names, population_offsets
         For mapping results back to populations.
+    faults : FaultMap or None
+        The dead links, routers and cores the image was compiled for (None: fault-free).
+    routing : RouteTables or None
+        The routers' route tables around dead links or routers (None: XY routing).
     """
 
     chip: ChipConfig
@@ -67,6 +78,8 @@ class ChipImage:
     population_names: list = field(default_factory=list)
     population_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     network_name: str = "network"
+    faults: FaultMap | None = None
+    routing: RouteTables | None = None
 
     def set_flat_tables(self, **tables):
         """Record the flat arrays the cores' axon and synapse tables are views of (compiler)."""
@@ -123,6 +136,7 @@ class ChipImage:
         ):
             raise ImageError("input table pointers are inconsistent")
         check_mapping(self)
+        self.check_faults()
 
     def __eq__(self, other):
         if not isinstance(other, ChipImage):
@@ -142,6 +156,8 @@ class ChipImage:
             and all(np.array_equal(getattr(self, k), getattr(other, k)) for k in arrays)
             and list(self.population_names) == list(other.population_names)
             and self.network_name == other.network_name
+            and self.faults == other.faults
+            and self.routing == other.routing
         )
 
     # --- file format ---
@@ -153,6 +169,7 @@ class ChipImage:
                         "chip": self.chip.to_dict(),
                         "population_names": list(self.population_names),
                         "network_name": self.network_name,
+                        "faults": None if self.faults is None else self.faults.to_dict(),
                     }
                 ).encode(),
                 dtype=np.uint8,
@@ -165,6 +182,9 @@ class ChipImage:
             "recorded": self.recorded,
             "population_offsets": self.population_offsets,
         }
+        if self.routing is not None:
+            arrays["route_table"] = self.routing.table
+            arrays["link_off"] = self.routing.link_off
         for t, img in enumerate(self.cores):
             for name in CoreImage.ARRAYS:
                 arrays[f"core{t}.{name}"] = getattr(img, name)
@@ -185,10 +205,10 @@ class ChipImage:
         magic, version, length, digest = _HEADER.unpack_from(data)
         if magic != MAGIC:
             raise ImageError(f"{where}: not a spikemesh image (bad magic {magic!r})")
-        if version != IMAGE_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ImageError(
                 f"{where}: image format version {version}; this spikemesh reads version "
-                f"{IMAGE_VERSION} (recompile the network)"
+                f"{IMAGE_VERSION} (and version 1, fault-free) (recompile the network)"
             )
         payload = data[_HEADER.size :]
         if len(payload) != length:
@@ -215,6 +235,7 @@ class ChipImage:
                 population_names=meta["population_names"],
                 population_offsets=arrays["population_offsets"],
                 network_name=meta["network_name"],
+                **_fault_fields(chip, meta, arrays, version),
             )
         except ImageError:
             raise
@@ -225,6 +246,28 @@ class ChipImage:
         img.check()
         return img
 
+    def check_faults(self) -> None:
+        """Raise ImageError unless the fault map and route tables fit the chip and each other
+        and no neuron sits on a dead core."""
+        c = self.chip
+        if self.faults is None:
+            if self.routing is not None:
+                raise ImageError("image has route tables but no fault map")
+            return
+        try:
+            self.faults.check_chip(c)
+        except ConfigError as e:
+            raise ImageError(str(e)) from None
+        if self.faults.channels and self.routing is None:
+            raise ImageError("image has dead links but no route tables around them")
+        dead = np.array(sorted(set(range(c.tiles)) - set(self.faults.live_tiles())), dtype=np.int64)
+        on_dead = np.isin(self.neuron_slot // c.core.neurons, dead)
+        if on_dead.any():
+            t = int(self.neuron_slot[np.argmax(on_dead)] // c.core.neurons)
+            raise ImageError(
+                f"image places neurons on the dead core ({t % c.width},{t // c.width})"
+            )
+
     def save(self, path) -> None:
         Path(path).write_bytes(self.to_bytes())
 
@@ -234,3 +277,16 @@ class ChipImage:
         if not p.exists():
             raise ImageError(f"image file {p} does not exist")
         return cls.from_bytes(p.read_bytes(), where=str(p))
+
+
+def _fault_fields(chip, meta, arrays, version) -> dict:
+    """The fault map and route tables of a version-2 payload (none in version 1)."""
+    if version < 2 or meta.get("faults") is None:
+        if "route_table" in arrays:
+            raise ImageError("image has route tables but no fault map")
+        return {}
+    faults = FaultMap.from_dict(meta["faults"], chip=chip, where="image fault map")
+    routing = None
+    if "route_table" in arrays:
+        routing = RouteTables(chip, arrays["route_table"], arrays["link_off"], order="image")
+    return {"faults": faults, "routing": routing}
