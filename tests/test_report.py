@@ -102,7 +102,7 @@ def test_print_report(hand):
         "activation sparsity",
         "0.8333",
         "loihi v1 (published)",
-        "fpga-ecp5 v1 (estimate)",
+        "fpga-ecp5 v2 (estimate)",
         "latency per tick",
         "(1,1)",
     ):
