@@ -35,6 +35,11 @@ class MeshModel:
     Parameters
     ----------
     chip : ChipConfig
+    routing : RouteTables, optional
+        Route tables and disabled links for a faulty chip (spikemesh/faultroute.py, from
+        ``ChipImage.routing``): every router routes by its table, and a flit sent onto a
+        disabled link is consumed there, counted in ``dropped`` and sets ``misroute``, as at
+        the mesh edge (docs/noc.md, "Faults"). None: the fault-free mesh (XY).
 
     Members
     -------
@@ -48,14 +53,18 @@ class MeshModel:
         Same as the RTL's counters (32-bit, wrapping) and sticky flag.
     """
 
-    def __init__(self, chip: ChipConfig):
+    def __init__(self, chip: ChipConfig, *, routing=None):
         if not isinstance(chip, ChipConfig):
             raise TypeError(f"MeshModel needs a ChipConfig, not {chip!r}")
+        self.routing = routing
         self.chip = chip
         self.layout = flit_layout(chip)
         w, h = chip.width, chip.height
         self.width, self.height = w, h
-        self.routers = [[RouterModel(chip, x=x, y=y) for x in range(w)] for y in range(h)]
+        self.routers = [
+            [RouterModel(chip, x=x, y=y, routing=routing) for x in range(w)] for y in range(h)
+        ]
+        off = [0] * (w * h) if routing is None else [int(b) for b in routing.link_off]
         self._flat = [self.routers[y][x] for y in range(h) for x in range(w)]
         for k, r in enumerate(self._flat):
             r.index = k
@@ -73,7 +82,7 @@ class MeshModel:
                     (SOUTH, x, y - 1),
                     (WEST, x - 1, y),
                 ):
-                    if 0 <= nx < w and 0 <= ny < h:
+                    if 0 <= nx < w and 0 <= ny < h and not off[y * w + x] >> p & 1:
                         links.append((p, self.routers[ny][nx], int(Port(p).opposite)))
                     elif (x, y, p) != (0, 0, WEST):
                         links.append((p, None, 0))

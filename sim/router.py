@@ -24,7 +24,15 @@ from __future__ import annotations
 from collections import deque
 
 from spikemesh.config import ChipConfig, flit_layout
-from spikemesh.noc import N_PORTS, ContractError, Port, check_chip_xy, route, rr_grant
+from spikemesh.noc import (
+    N_PORTS,
+    ContractError,
+    Port,
+    RouteTables,
+    check_chip_xy,
+    route,
+    rr_grant,
+)
 
 COUNTER_MASK = (1 << 32) - 1
 
@@ -86,6 +94,9 @@ class RouterModel:
     chip : ChipConfig
     x, y : int
         Tile coordinates.
+    routing : RouteTables, optional
+        Route tables around faults (spikemesh/faultroute.py): the router looks each flit's
+        output up in its row instead of computing XY (docs/noc.md, "Faults"). None: XY.
 
     Members
     -------
@@ -95,7 +106,7 @@ class RouterModel:
         Same counters as the RTL (32-bit, wrapping).
     """
 
-    def __init__(self, chip: ChipConfig, *, x: int, y: int):
+    def __init__(self, chip: ChipConfig, *, x: int, y: int, routing: RouteTables | None = None):
         check_chip_xy(chip, x, y, what="RouterModel")
         self.chip = chip
         self.x = x
@@ -105,6 +116,21 @@ class RouterModel:
         self._xdir, self._xhost, self._ydir, self._ydir_host = rt.tables(x, y)
         self._dx_off, self._dx_mask = rt.dx_off, rt.dx_mask
         self._dy_off, self._dy_mask = rt.dy_off, rt.dy_mask
+        self._table = None
+        if routing is not None:
+            if not isinstance(routing, RouteTables) or (routing.width, routing.height) != (
+                chip.width,
+                chip.height,
+            ):
+                raise TypeError(
+                    f"RouterModel routing must be RouteTables for the {chip.width} x "
+                    f"{chip.height} mesh, not {routing!r}"
+                )
+            # {dest_x, dest_y} are adjacent fields: the table index is one shift and mask
+            assert rt.dx_off == rt.dy_off + rt.dy_mask.bit_length()
+            self._table = [int(p) for p in routing.table[y * chip.width + x]]
+            self._code_mask = len(self._table) - 1
+            self.route = self._route_table
         self.fifo = [deque() for _ in range(N_PORTS)]
         self._froute = [deque() for _ in range(N_PORTS)]
         self.o_valid = [0] * N_PORTS
@@ -148,6 +174,10 @@ class RouterModel:
             return r
         ydir = self._ydir_host if self._xhost[raw] else self._ydir
         return ydir[(flit >> self._dy_off) & self._dy_mask]
+
+    def _route_table(self, flit: int) -> int:
+        """Output port of a flit word from this router's route table (faulty chips)."""
+        return self._table[(flit >> self._dy_off) & self._code_mask]
 
     def advance(self, ready_mask: int):
         """Drain the output registers whose port is ready, then arbitrate and reload them.
