@@ -15,7 +15,11 @@ The readable specification is ``sim/router.py::RouterModel`` and ``sim/mesh.py::
 
 Routing (X then Y towards column max(dest_x, 0); a host-bound flit leaves column 0 by
 West) and the round-robin grant are re-implemented here from the RTL's definitions; a test
-checks them against the Python twins on every input.
+checks them against the Python twins on every input. On a faulty chip (docs/noc.md,
+"Faults") the topology table built by :func:`topology` carries each router's route table in
+its columns from ``TOPO_TABLE`` on, and a dead link is an edge (-1): the port is looked
+up instead (``flit_route``); without faults the table is 7 columns wide and XY runs as
+before.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ N_PORTS = 5
 # columns of the topology table ``nbr`` [tiles, 7]: the router behind each output port
 # (0..4; -1 off the mesh edge, -2 the host), then the router's own x and y
 TOPO_X, TOPO_Y = 5, 6
+# on a faulty chip, columns TOPO_TABLE.. hold the router's route table (RouteTables.table)
+TOPO_TABLE = 7
 # columns of the router state ``rs`` [tiles, 3]: in the active list, the valid outputs
 # (a bit per port), the output each input FIFO's head requests (3 bits per input: port + 1)
 R_ACT, R_OVM, R_WANT = 0, 1, 2
@@ -68,6 +74,9 @@ def route(x, y, dest_x, dest_y):
 def flit_route(r, flit, pm, nbr):
     """Output port router ``r`` computes for a flit word (decodes the signed dest_x)."""
     bits = pm[P_DX_BITS]
+    if nbr.shape[1] > TOPO_TABLE:  # route table: indexed by the adjacent {dest_x, dest_y}
+        code = (flit >> pm[P_DY_OFF]) & (((pm[P_DY_MASK] + 1) << bits) - 1)
+        return nbr[r, TOPO_TABLE + code]
     dx = (flit >> pm[P_DX_OFF]) & ((1 << bits) - 1)
     if dx >> (bits - 1):
         dx -= 1 << bits
@@ -271,3 +280,32 @@ def mesh_run(
             delivered += 1
         rel += 1
     return rel
+
+
+def topology(chip, routing=None):
+    """The topology table ``nbr`` of the kernels: ``nbr[r, p]`` the router behind output p
+    of router r (-1 off the mesh edge or over a dead link, -2 the host at router 0's West
+    port; LOCAL, p = 0, is the core and unused), ``nbr[r, TOPO_X]``/``nbr[r, TOPO_Y]`` the
+    router's coordinates and, with ``routing`` (:class:`spikemesh.noc.RouteTables`), its
+    route table from column ``TOPO_TABLE`` on. Without ``routing`` it equals
+    ``sim/timed.py::neighbours``."""
+    w, h = chip.width, chip.height
+    cols = TOPO_TABLE if routing is None else TOPO_TABLE + routing.table.shape[1]
+    nbr = np.full((chip.tiles, cols), -1, dtype=np.int64)
+    for y in range(h):
+        for x in range(w):
+            r = y * w + x
+            nbr[r, TOPO_X], nbr[r, TOPO_Y] = x, y
+            off = 0 if routing is None else int(routing.link_off[r])
+            for p, nx, ny in (
+                (NORTH, x, y + 1),
+                (EAST, x + 1, y),
+                (SOUTH, x, y - 1),
+                (WEST, x - 1, y),
+            ):
+                if 0 <= nx < w and 0 <= ny < h and not (off >> p) & 1:
+                    nbr[r, p] = ny * w + nx
+    nbr[0, WEST] = -2
+    if routing is not None:
+        nbr[:, TOPO_TABLE:] = routing.table
+    return nbr
