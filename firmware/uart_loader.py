@@ -150,11 +150,18 @@ class HostLinkUART:
         if not payload or len(payload) % rsp_bytes:
             self._lose(1)
             return
-        for i in range(0, len(payload), rsp_bytes):
-            self._responses.append(
-                decode_response(word_from_bytes(self.rsp_layout, payload[i : i + rsp_bytes]))
-            )
-        self.stats["responses"] += len(payload) // rsp_bytes
+        try:
+            words = [
+                word_from_bytes(self.rsp_layout, payload[i : i + rsp_bytes])
+                for i in range(0, len(payload), rsp_bytes)
+            ]
+        except ValueError:
+            # Bits set above the response word: the CRC passed, but this is no frame the
+            # bridge sends. Its words cannot be trusted; it counts as lost, like a bad CRC.
+            self._lose(1)
+            return
+        self._responses.extend(decode_response(w) for w in words)
+        self.stats["responses"] += len(words)
 
     def _lose(self, frames):
         self.stats["rsp_frames_lost"] += frames
@@ -232,6 +239,11 @@ class HostLinkUART:
                 f"{k} is {got} on the board but {v} here" for k, (got, v) in bad.items()
             )
             raise HostLinkError(f"The board's host bridge does not match this chip: {detail}")
+        if info["max_words"] < 1:
+            raise HostLinkError(
+                "The board's host bridge takes max_words = 0 command words per frame; "
+                "a bridge takes 1..255"
+            )
         self.max_words = info["max_words"]
         return info
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import targets_image, targets_network
+from . import targets_hostlink, targets_image, targets_network
 
-TARGETS = [*targets_network.TARGETS, *targets_image.TARGETS]
+TARGETS = [*targets_network.TARGETS, *targets_image.TARGETS, *targets_hostlink.TARGETS]
 BY_NAME = {t.name: t for t in TARGETS}

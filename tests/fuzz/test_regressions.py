@@ -139,3 +139,34 @@ def test_image_huge_table_is_refused_before_reading():
     header = _HEADER.pack(MAGIC, IMAGE_VERSION, len(payload), hashlib.sha256(payload).digest())
     with pytest.raises(ImageError, match="table neuron_slot has 1,099,511,627,776 elements"):
         ChipImage.from_bytes(header + payload)
+
+
+# --- host side of the UART link (firmware/uart_loader.py) --------------------------------------
+
+
+def test_uart_rsp_word_with_bits_above_the_word():
+    # was: ValueError from word_from_bytes; now the frame counts as lost (ResponseLost)
+    from spikemesh.firmware.uart_loader import HostLinkUART, ResponseLost
+
+    from .targets_hostlink import CMDS, HostileBridge
+
+    script = [None, None, [("frame", 0x83, 0, b"\0" * 10 + b"\x10")]]  # SYNC, PING, the CMD
+    link = HostLinkUART(HostileBridge(script), CMDS, retries=2, timeout=0.0)
+    with pytest.raises(ResponseLost, match="1 response frame"):
+        link.write_config([((1, 1), 5, 7)])
+        link.poll()
+
+
+def test_uart_info_with_max_words_zero():
+    # was: ValueError (range() arg 3 must not be zero) on the first send_words
+    from spikemesh.firmware.uart_loader import HostLinkError, HostLinkUART
+
+    from spikemesh.hostlink import INFO_FIELDS
+
+    from .targets_hostlink import CMD_BYTES, CMDS, RSP_BYTES, HostileBridge
+
+    info = dict.fromkeys(INFO_FIELDS, 0) | {"version": 1, "cmd_bytes": CMD_BYTES}
+    info["rsp_bytes"] = RSP_BYTES
+    script = [[("frame", 0x81, None, b"")], [("frame", 0x84, None, bytes(info.values()))]]
+    with pytest.raises(HostLinkError, match="max_words = 0"):
+        HostLinkUART(HostileBridge(script), CMDS, retries=2, timeout=0.0)
