@@ -14,6 +14,11 @@ the network running, so the error can be read out.
 
 Every boundary stream is Moore (see :mod:`spikemesh.rtl.router`). The
 cycle-exact twin is :class:`spikemesh.sim.mesh.MeshModel`.
+
+On a faulty chip (``routing``, docs/noc.md "Faults") every router routes by its route
+table, and a disabled link (``routing.link_off``) is tied off like an edge: its sender's
+output is always ready and counted in ``dropped`` (the compiler never routes there), its
+receiver's input never offers a flit.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ class Mesh(wiring.Component):
     ----------
     chip : ChipConfig
         ``width`` x ``height`` routers; flit layout and FIFO depth as for :class:`Router`.
+    routing : RouteTables, optional
+        Route tables and disabled links of a faulty chip (spikemesh/faultroute.py); their
+        values are the routers' initial table contents and the links' tie-offs. None: XY.
 
     Members
     -------
@@ -74,11 +82,12 @@ class Mesh(wiring.Component):
         ``chip`` is not a ChipConfig.
     """
 
-    def __init__(self, chip: ChipConfig):
+    def __init__(self, chip: ChipConfig, *, routing=None):
         if not isinstance(chip, ChipConfig):
             mark_unused(self)
             raise TypeError(f"Mesh needs a ChipConfig, not {chip!r}")
         self.chip = chip
+        self.routing = routing
         self.flit = flit_layout(chip).struct()
         sig = stream.Signature(self.flit)
         super().__init__(
@@ -96,7 +105,8 @@ class Mesh(wiring.Component):
         )
         # Built here so tests can reach a router's counters: self.routers[y][x].
         self.routers = [
-            [Router(chip, x=x, y=y) for x in range(chip.width)] for y in range(chip.height)
+            [Router(chip, x=x, y=y, routing=routing) for x in range(chip.width)]
+            for y in range(chip.height)
         ]
 
     def elaborate(self, platform):
@@ -104,6 +114,16 @@ class Mesh(wiring.Component):
         w, h = self.chip.width, self.chip.height
         rs = self.routers
         edge_out = []
+        off = [0] * (w * h) if self.routing is None else [int(b) for b in self.routing.link_off]
+
+        def link(src, p, x, y, dst, q):
+            """Router ``src`` at (x, y) output p -> ``dst`` input q, or a tie-off if disabled."""
+            if off[y * w + x] >> p & 1:
+                m.d.comb += [dst.i[q].valid.eq(0), src.o[p].ready.eq(1)]
+                edge_out.append(src.o[p].valid)
+            else:
+                wiring.connect(m, src.o[p], dst.i[q])
+
         for y in range(h):
             for x in range(w):
                 r = rs[y][x]
@@ -111,11 +131,11 @@ class Mesh(wiring.Component):
                 wiring.connect(m, wiring.flipped(self.i_local[y][x]), r.i[Port.LOCAL])
                 wiring.connect(m, r.o[Port.LOCAL], wiring.flipped(self.o_local[y][x]))
                 if x + 1 < w:
-                    wiring.connect(m, r.o[Port.EAST], rs[y][x + 1].i[Port.WEST])
-                    wiring.connect(m, rs[y][x + 1].o[Port.WEST], r.i[Port.EAST])
+                    link(r, Port.EAST, x, y, rs[y][x + 1], Port.WEST)
+                    link(rs[y][x + 1], Port.WEST, x + 1, y, r, Port.EAST)
                 if y + 1 < h:
-                    wiring.connect(m, r.o[Port.NORTH], rs[y + 1][x].i[Port.SOUTH])
-                    wiring.connect(m, rs[y + 1][x].o[Port.SOUTH], r.i[Port.NORTH])
+                    link(r, Port.NORTH, x, y, rs[y + 1][x], Port.SOUTH)
+                    link(rs[y + 1][x], Port.SOUTH, x, y + 1, r, Port.NORTH)
         wiring.connect(m, wiring.flipped(self.i_host), rs[0][0].i[Port.WEST])
         wiring.connect(m, rs[0][0].o[Port.WEST], wiring.flipped(self.o_host))
 

@@ -22,6 +22,11 @@ of state only. (An output register reloads in the cycle it is drained, which
 makes its load enable depend on ``o[p].ready``; that is internal and keeps
 full throughput without a combinational path from ``valid`` to ``ready``.)
 The cycle-exact twin is :class:`spikemesh.sim.router.RouterModel`.
+
+On a faulty chip (``routing``, docs/noc.md "Faults") the route compute is a look-up in
+the router's route table instead: a memory of 3-bit ports indexed by the head's raw
+``{dest_x, dest_y}`` bits, read asynchronously (LUT RAM), so the port is known in the same
+cycle as from the comparators and the timing is unchanged.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from spikemesh.rtl.contracts import at_most_one, fifo_reads_when_ready, mark_unused, stream_holds
 
@@ -36,6 +42,7 @@ from spikemesh.config import ChipConfig, flit_layout
 from spikemesh.noc import (  # noqa: F401 (Port, route and rr_grant re-exported)
     N_PORTS,
     Port,
+    RouteTables,
     check_chip_xy,
     route,
     route_steps,
@@ -54,6 +61,10 @@ class Router(wiring.Component):
         Supplies the flit layout (``flit_layout(chip)``) and ``router.fifo_depth``.
     x, y : int
         This router's tile coordinates, ``0 <= x < chip.width``, ``0 <= y < chip.height``.
+    routing : RouteTables, optional
+        Route tables around faults (spikemesh/faultroute.py): this router's row is the
+        initial content of its ``route_table`` memory. None (default): XY comparators, the
+        fault-free router, unchanged.
 
     Members
     -------
@@ -74,12 +85,21 @@ class Router(wiring.Component):
         ``x`` or ``y`` is outside the mesh.
     """
 
-    def __init__(self, chip: ChipConfig, *, x: int, y: int):
+    def __init__(self, chip: ChipConfig, *, x: int, y: int, routing: RouteTables | None = None):
         try:
             check_chip_xy(chip, x, y)
+            if routing is not None and (
+                not isinstance(routing, RouteTables)
+                or (routing.width, routing.height) != (chip.width, chip.height)
+            ):
+                raise TypeError(
+                    f"Router routing must be RouteTables for the {chip.width} x {chip.height} "
+                    f"mesh, not {routing!r}"
+                )
         except (TypeError, ValueError):
             mark_unused(self)
             raise
+        self.routing = routing
         self.chip = chip
         self.x = x
         self.y = y
@@ -116,6 +136,35 @@ class Router(wiring.Component):
 
         # --- route compute on each head: one-hot request vector per input
         req = [Signal(N_PORTS, name=f"req_{p.name.lower()}") for p in Port]
+        if self.routing is not None:
+            self._route_by_table(m, fifos, req)
+        else:
+            self._route_xy(m, fifos, heads, req)
+
+        self._arbitrate(m, platform, fifos, heads, req)
+        return m
+
+    def _route_by_table(self, m, fifos, req):
+        """Route table look-up: one asynchronous read port per input (a LUT RAM), indexed
+        by the head's adjacent ``{dest_x, dest_y}`` bits (spikemesh.noc.dest_code)."""
+        lay = flit_layout(self.chip)
+        lo = lay.offsets["dest_y"]
+        bits = lay["dest_y"].width + lay["dest_x"].width
+        assert lay.offsets["dest_x"] == lo + lay["dest_y"].width
+        row = self.routing.table[self.y * self.chip.width + self.x]
+        m.submodules.route_table = table = Memory(
+            shape=3, depth=1 << bits, init=[int(v) for v in row]
+        )
+        for q in Port:
+            # comb read: the port must be known in the cycle the flit is the FIFO's head,
+            # exactly as the XY comparators give it
+            rp = table.read_port(domain="comb")
+            m.d.comb += rp.addr.eq(fifos[q].r_data[lo : lo + bits])
+            with m.If(fifos[q].r_rdy):
+                m.d.comb += req[q].eq(Const(1, N_PORTS) << rp.data)
+
+    def _route_xy(self, m, fifos, heads, req):
+        """XY comparators: the steps of spikemesh.noc.route_steps on each head."""
         # The steps of spikemesh.noc.route_steps, in order: the first that holds picks
         # the port (the twin's look-up tables come from the same list via noc.route).
         own = {"dest_x": self.x, "dest_y": self.y}
@@ -132,6 +181,8 @@ class Router(wiring.Component):
                 with m.Else():
                     m.d.comb += req[q].eq(1 << Port.LOCAL)
 
+    def _arbitrate(self, m, platform, fifos, heads, req):
+        """Per output: round-robin arbiter, output register; contracts; counters, idle."""
         # --- per output: round-robin arbiter + output register
         # The rule is spikemesh.noc.rr_grant (the twin's grant table is built from it);
         # here it is a bit trick, checked against rr_grant for every (last, requests)
@@ -206,4 +257,3 @@ class Router(wiring.Component):
         for p in Port:
             busy = busy | fifos[p].r_rdy | self.o[p].valid
         m.d.comb += self.idle.eq(~busy)
-        return m
