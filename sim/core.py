@@ -8,10 +8,17 @@ configuration writes, exactly like the RTL):
   the tick into the other accumulator buffer) and returns spikes, flits and
   the new state;
 - timed: :meth:`CoreModel.outputs` / :meth:`CoreModel.clock` step one clock
-  cycle. Every register and every synchronous read port of the RTL is a
-  Python int here, so the boundary signals are equal to the RTL's cycle for
-  cycle (checked by tb/core). :meth:`CoreModel.run_tick` drives a whole tick
-  with the testbench protocol of docs/timing.md and counts its cycles.
+  cycle. ``CoreModel`` is composed like ``Core``: the twins of its components,
+  :class:`~spikemesh.sim.core_event.EventPipeline`,
+  :class:`~spikemesh.sim.core_update.UpdatePipeline` and
+  :class:`~spikemesh.sim.core_fanout.FanoutUnit` (same names, same ports, same
+  registers), around the memories, their synchronous read ports' data registers, the
+  decay-factor registers, the tick state, the configuration write port and the
+  read-back port, which ``CoreModel`` keeps as ``Core`` does. The boundary signals are
+  equal to the RTL's cycle for cycle (checked by tests/rtl/test_core.py and tb/core;
+  each component is checked against its twin by tests/rtl/test_core_components.py).
+  :meth:`CoreModel.run_tick` drives a whole tick with the testbench protocol of
+  docs/timing.md and counts its cycles.
 
 A chip-level model steps many ``CoreModel`` in lockstep with router models:
 call ``outputs()`` on every block, compute every block's inputs from them
@@ -25,44 +32,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikemesh.config import (
-    KIND_HOST_OUT,
-    KIND_SPIKE,
-    STATE_BITS,
-    VTH_SHIFT,
-    ChipConfig,
-    flit_layout,
-    host_source_layout,
-)
+from spikemesh.config import KIND_SPIKE, ChipConfig, flit_layout
 from spikemesh.coreimage import CoreImage
 from spikemesh.errors import SpikemeshError
 from spikemesh.layouts import Region, config_index_bits, decode_config_write
 from spikemesh.neuron import lif_update
 
-_SAT = (1 << (STATE_BITS - 1)) - 1
-_U_MASK = (1 << STATE_BITS) - 1
-_U_HALF = 1 << (STATE_BITS - 1)
+from .core_event import EventPipeline
+from .core_fanout import FanoutUnit
+from .core_update import UpdatePipeline, lif_scalar
+from .core_words import (
+    WORDS,
+    AxonWord,
+    FanoutWord,
+    FanPtrWord,
+    NeuronWord,
+    ProfileWord,
+    SynapseWord,
+)
 
-
-def _t12(x):
-    """T(x): x >> 12 rounding toward zero (chip.md §3)."""
-    return x >> 12 if x >= 0 else -((-x) >> 12)
-
-
-def lif_scalar(u, v, ref, a, prm):
-    """chip.md §3 for one neuron on Python ints, as the RTL's U2..U4 stages compute it.
-
-    Returns (u, v, ref, spike).
-    """
-    du, dv, vth, bias_mant, bias_exp, refractory = prm
-    u = ((_t12(u * (4095 - du)) + (a << 6) + _U_HALF) & _U_MASK) - _U_HALF  # wrap24
-    if ref:
-        return u, 0, ref - 1, False
-    v = _t12(v * (4096 - dv)) + u + (bias_mant << bias_exp)
-    v = _SAT if v > _SAT else (-_SAT if v < -_SAT else v)  # sat24
-    if v > (vth << VTH_SHIFT):
-        return u, 0, refractory, True
-    return u, v, 0, False
+__all__ = ["CoreContractError", "CoreModel", "CoreOutputs", "lif_scalar"]
 
 
 class CoreContractError(SpikemeshError, RuntimeError):
@@ -104,6 +93,15 @@ class CoreModel:
     image : CoreImage, optional
         Loaded directly (equivalent to ``core_config_writes``); without it the
         memories are all zero, as the RTL's after reset.
+
+    Members
+    -------
+    state_mem, profile_mem, axon_mem, synapse_mem, fanptr_mem, fanout_mem : list
+        The memories of ``Core`` under its names, lists of ``sim/core_words.py`` words.
+    acc_mem : [list, list]
+        acc0_mem and acc1_mem (ints); ``acc`` is the same pair.
+    event_pipeline, update_pipeline, fanout_unit
+        The components' twins (timed mode).
     """
 
     def __init__(self, chip: ChipConfig, *, x: int, y: int, image: CoreImage | None = None):
@@ -121,58 +119,69 @@ class CoreModel:
         fl = flit_layout(chip)
         self._fo = {f.name: fl.offsets[f.name] for f in fl.fields}
         self._dx_mask = (1 << fl["dest_x"].width) - 1
-        hs = host_source_layout(chip)
-        self._host_base = (x << hs.offsets["x"]) | (y << hs.offsets["y"])
-        self._host_flit_base = (KIND_HOST_OUT << self._fo["kind"]) | (
-            (-1 & self._dx_mask) << self._fo["dest_x"]
-        )
         self._ib = config_index_bits(chip)
-        self._acc_bits = c.acc_bits
         self._acc_mask = (1 << c.acc_bits) - 1
         self._acc_half = 1 << (c.acc_bits - 1)
         self.tick_no = 0
-        # memories (logical values; the RTL's words hold the same fields)
         n, a = c.neurons, c.axons
-        self.st_u, self.st_v, self.st_ref, self.st_prof = [0] * n, [0] * n, [0] * n, [0] * n
-        self.prof = [(0, 0, 0, 0, 0, 0)] * c.profiles
-        self.ax_base, self.ax_len, self.ax_exp = [0] * a, [0] * a, [0] * a
-        self.syn_t, self.syn_w = [0] * c.synapses, [0] * c.synapses
-        self.fp_base, self.fp_len, self.fp_host = [0] * n, [0] * n, [0] * n
-        self.fo_x, self.fo_y, self.fo_axon = [0] * c.fanout, [0] * c.fanout, [0] * c.fanout
-        self.acc = [[0] * n, [0] * n]
+        self.state_mem = [NeuronWord(0, 0, 0, 0)] * n
+        self.profile_mem = [ProfileWord(0, 0, 0, 0, 0, 0)] * c.profiles
+        self.axon_mem = [AxonWord(0, 0, 0)] * a
+        self.synapse_mem = [SynapseWord(0, 0)] * c.synapses
+        self.fanptr_mem = [FanPtrWord(0, 0, 0)] * n
+        self.fanout_mem = [FanoutWord(0, 0, 0)] * c.fanout
+        self.acc_mem = [[0] * n, [0] * n]
+        # The decay factors 4095 - du and 4096 - dv of each profile (rtl/core.py keeps
+        # them in registers beside the profile memory, written with the profile).
+        self.prof_fu = [4095] * c.profiles
+        self.prof_fv = [4096] * c.profiles
+        self.event_pipeline = EventPipeline(chip)
+        self.update_pipeline = UpdatePipeline(chip)
+        self.fanout_unit = FanoutUnit(chip, x=x, y=y)
         self.reset()
         if image is not None:
             self.load(image)
+
+    @property
+    def acc(self):
+        """The two accumulator buffers (acc0_mem, acc1_mem) as lists of ints."""
+        return self.acc_mem
 
     # --- loading ------------------------------------------------------------------
     def load(self, image: CoreImage):
         """Write every memory from ``image`` (what core_config_writes does through i_config)."""
         image.check(self.chip)
-        c = self.chip.core
-        p = image.profiles.tolist()
-        self.prof = [tuple(int(v) for v in row) for row in p] + self.prof[len(p) :]
-        self.ax_base = [
-            int(b) if ln else 0 for b, ln in zip(image.axon_base, image.axon_len, strict=True)
+        p = [ProfileWord(*(int(v) for v in row)) for row in image.profiles.tolist()]
+        self.profile_mem = p + self.profile_mem[len(p) :]
+        for k, w in enumerate(p):
+            self._decay_factors(k, w)
+        self.axon_mem = [
+            AxonWord(int(b) if ln else 0, int(ln), int(e))
+            for b, ln, e in zip(image.axon_base, image.axon_len, image.axon_exp, strict=True)
         ]
-        self.ax_len = [int(v) for v in image.axon_len]
-        self.ax_exp = [int(v) for v in image.axon_exp]
-        s = image.syn_target.size
-        self.syn_t = [int(v) for v in image.syn_target] + self.syn_t[s:]
-        self.syn_w = [int(v) for v in image.syn_weight] + self.syn_w[s:]
-        f = image.fan_x.size
-        self.fo_x = [int(v) for v in image.fan_x] + self.fo_x[f:]
-        self.fo_y = [int(v) for v in image.fan_y] + self.fo_y[f:]
-        self.fo_axon = [int(v) for v in image.fan_axon] + self.fo_axon[f:]
-        self.fp_base = [
-            int(b) if ln else 0 for b, ln in zip(image.fan_base, image.fan_len, strict=True)
+        syn = [
+            SynapseWord(int(t), int(w))
+            for t, w in zip(image.syn_target, image.syn_weight, strict=True)
         ]
-        self.fp_len = [int(v) for v in image.fan_len]
-        self.fp_host = [int(bool(v)) for v in image.host_out]
-        self.st_u = [int(v) for v in image.u0]
-        self.st_v = [int(v) for v in image.v0]
-        self.st_ref = [0] * c.neurons
-        self.st_prof = [int(v) for v in image.profile_idx]
-        self.acc = [[0] * c.neurons, [0] * c.neurons]
+        self.synapse_mem = syn + self.synapse_mem[len(syn) :]
+        fan = [
+            FanoutWord(int(x), int(y), int(ax))
+            for x, y, ax in zip(image.fan_x, image.fan_y, image.fan_axon, strict=True)
+        ]
+        self.fanout_mem = fan + self.fanout_mem[len(fan) :]
+        self.fanptr_mem = [
+            FanPtrWord(int(b) if ln else 0, int(ln), int(bool(h)))
+            for b, ln, h in zip(image.fan_base, image.fan_len, image.host_out, strict=True)
+        ]
+        self.state_mem = [
+            NeuronWord(int(u), int(v), 0, int(p))
+            for u, v, p in zip(image.u0, image.v0, image.profile_idx, strict=True)
+        ]
+        self.acc_mem = [[0] * self.n, [0] * self.n]
+
+    def _decay_factors(self, k, prm):
+        self.prof_fu[k] = 4095 - prm.du
+        self.prof_fv[k] = 4096 - prm.dv
 
     def config_write(self, addr: int, data: int):
         """One configuration write, decoded as the RTL decodes it."""
@@ -180,53 +189,39 @@ class CoreModel:
         if dec is None:
             return
         region, i, f = dec
+        if region == Region.ACC:
+            self.acc_mem[i >> (self.n.bit_length() - 1)][i & (self.n - 1)] = f["a"]
+            return
+        w = WORDS[region](**f)
         if region == Region.NEURON:
-            self.st_u[i], self.st_v[i], self.st_ref[i], self.st_prof[i] = (
-                f["u"],
-                f["v"],
-                f["ref"],
-                f["profile"],
-            )
+            self.state_mem[i] = w
         elif region == Region.PROFILE:
-            self.prof[i] = (
-                f["du"],
-                f["dv"],
-                f["vth"],
-                f["bias_mant"],
-                f["bias_exp"],
-                f["refractory"],
-            )
+            self.profile_mem[i] = w
+            self._decay_factors(i, w)
         elif region == Region.AXON:
-            self.ax_base[i], self.ax_len[i], self.ax_exp[i] = f["base"], f["len"], f["exp"]
+            self.axon_mem[i] = w
         elif region == Region.SYNAPSE:
-            self.syn_t[i], self.syn_w[i] = f["target"], f["weight"]
+            self.synapse_mem[i] = w
         elif region == Region.FANPTR:
-            self.fp_base[i], self.fp_len[i], self.fp_host[i] = f["base"], f["len"], f["host_out"]
-        elif region == Region.FANOUT:
-            self.fo_x[i], self.fo_y[i], self.fo_axon[i] = f["x"], f["y"], f["axon"]
-        else:  # ACC
-            self.acc[i >> (self.n.bit_length() - 1)][i & (self.n - 1)] = f["a"]
+            self.fanptr_mem[i] = w
+        else:
+            self.fanout_mem[i] = w
 
     # --- state views ------------------------------------------------------------------
     def state(self):
         """(u, v, ref) as int64 arrays."""
+        s = self.state_mem
         return (
-            np.array(self.st_u, dtype=np.int64),
-            np.array(self.st_v, dtype=np.int64),
-            np.array(self.st_ref, dtype=np.int64),
+            np.array([w.u for w in s], dtype=np.int64),
+            np.array([w.v for w in s], dtype=np.int64),
+            np.array([w.ref for w in s], dtype=np.int64),
         )
 
     def spike_flit(self, x, y, axon) -> int:
-        fo = self._fo
-        return (
-            (KIND_SPIKE << fo["kind"])
-            | (x << fo["dest_x"])
-            | (y << fo["dest_y"])
-            | (axon << fo["payload"])
-        )
+        return self.fanout_unit.spike_flit(x, y, axon)
 
     def host_flit(self, neuron) -> int:
-        return self._host_flit_base | ((self._host_base | neuron) << self._fo["payload"])
+        return self.fanout_unit.host_flit(neuron)
 
     def _wrap_acc(self, x):
         return ((x + self._acc_half) & self._acc_mask) - self._acc_half
@@ -245,78 +240,67 @@ class CoreModel:
         """
         p = self.tick_no & 1
         u, v, ref = self.state()
-        a = np.array(self.acc[p], dtype=np.int64)
-        params = np.array([self.prof[k] for k in self.st_prof], dtype=np.int64)
+        a = np.array(self.acc_mem[p], dtype=np.int64)
+        params = np.array([self.profile_mem[w.profile] for w in self.state_mem], dtype=np.int64)
         u, v, ref, spk = lif_update(u, v, ref, a, params)
-        self.st_u, self.st_v, self.st_ref = u.tolist(), v.tolist(), ref.tolist()
-        self.acc[p] = [0] * self.n
-        flits = []
+        self.state_mem = [
+            NeuronWord(*row)
+            for row in zip(
+                u.tolist(),
+                v.tolist(),
+                ref.tolist(),
+                [w.profile for w in self.state_mem],
+                strict=True,
+            )
+        ]
+        self.acc_mem[p] = [0] * self.n
+        flits, own = [], []
         for i in np.flatnonzero(spk).tolist():
-            b = self.fp_base[i]
-            for k in range(b, b + self.fp_len[i]):
-                flits.append(self.spike_flit(self.fo_x[k], self.fo_y[k], self.fo_axon[k]))
-            if self.fp_host[i]:
+            fp = self.fanptr_mem[i]
+            for f in self.fanout_mem[fp.base : fp.base + fp.len]:
+                flits.append(self.spike_flit(f.x, f.y, f.axon))
+                if loopback and (f.x, f.y) == (self.x, self.y):
+                    own.append(f.axon)
+            if fp.host_out:
                 flits.append(self.host_flit(i))
-        acc = self.acc[1 - p]
-        events = list(events)
-        if loopback:
-            for i in np.flatnonzero(spk).tolist():
-                b = self.fp_base[i]
-                for k in range(b, b + self.fp_len[i]):
-                    if (self.fo_x[k], self.fo_y[k]) == (self.x, self.y):
-                        events.append(self.fo_axon[k])
-        for ax in events:
-            e, b = self.ax_exp[ax], self.ax_base[ax]
-            for k in range(b, b + self.ax_len[ax]):
-                t = self.syn_t[k]
-                acc[t] = self._wrap_acc(acc[t] + (self.syn_w[k] << e))
+        acc = self.acc_mem[1 - p]
+        for ax in [*events, *own]:
+            row = self.axon_mem[ax]
+            for s in self.synapse_mem[row.base : row.base + row.len]:
+                acc[s.target] = self._wrap_acc(acc[s.target] + (s.weight << row.exp))
         self.tick_no += 1
         return spk, flits
 
     # --- timed mode ------------------------------------------------------------------------
     def reset(self):
         """Registers to their reset values (memories keep their content, like the RTL)."""
-        c = self.chip.core
         self.running, self.done, self.parity = 0, 1, 0
-        self.ax_valid, self.w_cnt, self.w_addr, self.w_exp = 0, 0, 0, 0
-        self.s1_valid, self.s1_exp = 0, 0
-        self.s2_valid, self.s2_target, self.s2_wv = 0, 0, 0
-        self.fwd_valid, self.fwd_target, self.fwd_acc = 0, 0, 0
-        self.u_idx = 0
-        self.u1_valid = self.u1_idx = 0
-        self.u2 = None  # (idx, u, v, ref, prof, a, fp) or None
-        self.u3 = None  # (idx, u, v, ref, prof, a, fp, prm) or None
-        self.u4 = None  # same as u3 (U3/U4 split the LIF arithmetic; the model does it at once)
-        self.u5 = None  # (idx, u, v, ref, prof, needs fan-out, fp) or None
-        self.sq = []  # spike queue, at most 2 entries of (idx, fp)
-        self.fo_cnt = self.fo_host = self.fo_addr = self.fo_neuron = 0
-        self.rd_valid = self.rd_host = self.rd_neuron = 0
-        self.o_valid, self.o_flit = 0, 0
         self.ro_valid = 0
-        # synchronous read port output registers
-        self.r_axon = (0, 0, 0)
-        self.r_syn = (0, 0)
-        self.r_acc = [0, 0]
-        self.r_state = (0, 0, 0, 0)
-        self.r_fanptr = (0, 0, 0)
-        self.r_prof = (0, 0, 0, 0, 0, 0)
-        self.r_fanout = (0, 0, 0)
-        self._n_fanout = c.fanout
-        self._n_syn = c.synapses
+        self.event_pipeline.reset()
+        self.update_pipeline.reset()
+        self.fanout_unit.reset()
+        # the synchronous read ports' data registers (``Core``'s ``<port>.data``)
+        self.state_rp_data = NeuronWord(0, 0, 0, 0)
+        self.profile_rp_data = ProfileWord(0, 0, 0, 0, 0, 0)
+        self.axon_rp_data = AxonWord(0, 0, 0)
+        self.syn_rp_data = SynapseWord(0, 0)
+        self.fanptr_rp_data = FanPtrWord(0, 0, 0)
+        self.fanout_rp_data = FanoutWord(0, 0, 0)
+        self.acc_rp_data = [0, 0]
 
     def outputs(self) -> CoreOutputs:
-        ev_idle = not self.ax_valid and self.w_cnt == 0 and not self.s1_valid and not self.s2_valid
+        ev, fo = self.event_pipeline, self.fanout_unit
         return CoreOutputs(
-            event_ready=int(not self.ax_valid or self.w_cnt <= 1),
-            flit_valid=self.o_valid,
-            flit=self.o_flit,
-            config_ready=int(not self.running and ev_idle),
+            event_ready=ev.i_event__ready,
+            flit_valid=fo.o_flit__valid,
+            flit=fo.o_flit__payload,
+            config_ready=int(not self.running and ev.idle),
             read_ready=int(not self.running and not self.ro_valid),
             read_valid=self.ro_valid,
-            read_u=self.r_state[0],
-            read_v=self.r_state[1],
+            read_u=self.state_rp_data.u,
+            read_v=self.state_rp_data.v,
             done=self.done,
-            idle=int(ev_idle),
+            idle=ev.idle,
         )
 
     def clock(
@@ -347,185 +331,89 @@ class CoreModel:
             ``start`` while the core is not ``done & idle`` or a read-back answer waits
             (rule 1 of docs/core.md's contract; the RTL asserts the same). No state changes.
         """
-        n = self.n
-        # ---- combinational part (current registers + inputs) ----
-        ax_valid, w_cnt = self.ax_valid, self.w_cnt
-        w_free = w_cnt <= 1
-        ax_load = ax_valid and w_free
-        w_issue = w_cnt != 0
-        ev_take = event_valid and (not ax_valid or w_free)
-        ev_idle = not ax_valid and w_cnt == 0 and not self.s1_valid and not self.s2_valid
+        ev, up, fo = self.event_pipeline, self.update_pipeline, self.fanout_unit
+        running, ev_idle = self.running, ev.idle
         if start:
             self._check_start(ev_idle)
-        ev_buf = 1 - self.parity
-        if self.s2_valid:
-            old = (
-                self.fwd_acc
-                if self.fwd_valid and self.fwd_target == self.s2_target
-                else self.r_acc[ev_buf]
-            )
-            ev_acc_new = self._wrap_acc(old + self.s2_wv)
-        o_load = not self.o_valid or flit_ready
-        rd_free = not self.rd_valid or o_load
-        fo_cnt, fo_host = self.fo_cnt, self.fo_host
-        fo_issue = (fo_cnt != 0 or fo_host) and rd_free
-        fo_last = fo_host if fo_cnt == 0 else (fo_cnt == 1 and not fo_host)
-        sq = self.sq
-        fo_take = bool(sq) and ((fo_cnt == 0 and not fo_host) or (fo_issue and fo_last))
-        u5 = self.u5
-        adv = not (u5 is not None and u5[5] and len(sq) == 2)
-        sq_push = u5 is not None and u5[5] and adv
-        running = self.running
-        u0_issue = running and self.u_idx != n and adv
-        cfg_we = config_valid and not running and ev_idle
-        rq_take = read_valid and not running and not self.ro_valid
-        drained = (
-            self.u_idx == n
-            and not self.u1_valid
-            and self.u2 is None
-            and self.u3 is None
-            and self.u4 is None
-            and u5 is None
-            and not sq
-            and fo_cnt == 0
-            and not fo_host
-            and not self.rd_valid
-            and not self.o_valid
-        )
+        begin = start and not running
+        par = self.parity  # update uses acc[parity], events acc[~parity]
+        ev_buf = 1 - par
+
+        # ---- the components' combinational outputs (the fan-out unit's i_spike.ready,
+        # which can stall the update loop, is a register) ----
+        ev.i_event__valid, ev.i_event__payload = event_valid, event
+        ev.axon_rp__data, ev.syn_rp__data = self.axon_rp_data, self.syn_rp_data
+        ev.acc_rp__data = self.acc_rp_data[ev_buf]
+        ev.comb()
+        fo.o_flit__ready, fo.fanout_rp__data = flit_ready, self.fanout_rp_data
+        fo.comb()
+        up.start, up.running = begin, running
+        s = up.state_rp__data = self.state_rp_data
+        up.fanptr_rp__data, up.profile_rp__data = self.fanptr_rp_data, self.profile_rp_data
+        up.acc_rp__data = self.acc_rp_data[par]
+        k = s.profile & (len(self.prof_fu) - 1)  # the index bits the registers decode
+        up.fu, up.fv = self.prof_fu[k], self.prof_fv[k]
+        up.o_spike__ready = fo.i_spike__ready
+        up.comb()
+        fo.i_spike__valid, fo.i_spike__payload = up.o_spike__valid, up.o_spike__payload
 
         # ---- read ports (sample memories before this edge's writes: non-transparent) ----
-        new_r_axon = (
-            (self.ax_base[event], self.ax_len[event], self.ax_exp[event])
-            if ev_take
-            else self.r_axon
-        )
-        new_r_syn = (self.syn_t[self.w_addr], self.syn_w[self.w_addr]) if w_issue else self.r_syn
-        s1_target = self.r_syn[0]
-        new_r_acc = list(self.r_acc)
-        if self.s1_valid:
-            new_r_acc[ev_buf] = self.acc[ev_buf][s1_target]
-        if u0_issue:
-            new_r_acc[self.parity] = self.acc[self.parity][self.u_idx]
-        if running:
-            if u0_issue:
-                i = self.u_idx
-                new_r_state = (self.st_u[i], self.st_v[i], self.st_ref[i], self.st_prof[i])
-            else:
-                new_r_state = self.r_state
-        elif rq_take:
-            i = read_index
-            new_r_state = (self.st_u[i], self.st_v[i], self.st_ref[i], self.st_prof[i])
-        else:
-            new_r_state = self.r_state
-        if u0_issue:
-            i = self.u_idx
-            new_r_fanptr = (self.fp_base[i], self.fp_len[i], self.fp_host[i])
-        else:
-            new_r_fanptr = self.r_fanptr
-        new_r_prof = self.prof[self.r_state[3]] if (self.u1_valid and adv) else self.r_prof
-        if fo_issue and fo_cnt != 0:
-            k = self.fo_addr
-            new_r_fanout = (self.fo_x[k], self.fo_y[k], self.fo_axon[k])
-        else:
-            new_r_fanout = self.r_fanout
+        rq_take = read_valid and not running and not self.ro_valid
+        self._read_ports(up, rq_take, read_index, running, ev_buf)
 
-        # ---- memory writes ----
-        if cfg_we:
+        # ---- memory writes: the config path has priority (it writes only while
+        # ~running & idle, when nothing else writes) ----
+        cfg_region = -1
+        if config_valid and not running and ev_idle:
             self.config_write(config_addr, config_data)
             cfg_region = config_addr >> self._ib
-        else:
-            cfg_region = -1
-        if u5 is not None and adv and cfg_region != Region.NEURON:
-            i = u5[0]
-            self.st_u[i], self.st_v[i], self.st_ref[i], self.st_prof[i] = u5[1:5]
-        if cfg_region != Region.ACC:
-            if self.s2_valid:
-                self.acc[ev_buf][self.s2_target] = ev_acc_new
-            if self.u1_valid and adv:
-                self.acc[self.parity][self.u1_idx] = 0
+        if up.state_wp__en and cfg_region != Region.NEURON:
+            self.state_mem[up.state_wp__addr] = up.state_wp__data
+        cfg_acc = -1  # the accumulator buffer a config write takes over (index bit N)
+        if cfg_region == Region.ACC:
+            cfg_acc = (config_addr >> (self.n.bit_length() - 1)) & 1
+        if ev.acc_wp__en and cfg_acc != ev_buf:
+            self.acc_mem[ev_buf][ev.acc_wp__addr] = ev.acc_wp__data
+        if up.acc_wp__en and cfg_acc != par:
+            self.acc_mem[par][up.acc_wp__addr] = 0
 
         # ---- registers ----
-        # fan-out and o_flit (use current-cycle values before updating them)
-        if o_load:
-            if self.rd_valid:
-                if self.rd_host:
-                    self.o_flit = self.host_flit(self.rd_neuron)
-                else:
-                    self.o_flit = self.spike_flit(*self.r_fanout)
-            self.o_valid = self.rd_valid
-        self.rd_valid = int(fo_issue or (self.rd_valid and not o_load))
-        if fo_issue:
-            self.rd_host = int(fo_cnt == 0)
-            self.rd_neuron = self.fo_neuron
-        if fo_take:
-            idx, fp = sq.pop(0)
-            self.fo_cnt, self.fo_host, self.fo_addr, self.fo_neuron = fp[1], fp[2], fp[0], idx
-        elif fo_issue:
-            if fo_cnt:
-                self.fo_cnt = fo_cnt - 1
-                self.fo_addr = (self.fo_addr + 1) % self._n_fanout
-            else:
-                self.fo_host = 0
-
-        if sq_push:
-            sq.append((u5[0], u5[6]))
-
-        # update pipeline
-        if adv:
-            u4 = self.u4
-            if u4 is not None:
-                idx, uu, vv, rr, pp, aa, fpp, prm = u4
-                uu, vv, rr, spk = lif_scalar(uu, vv, rr, aa, prm)
-                self.u5 = (idx, uu, vv, rr, pp, spk and (fpp[1] != 0 or fpp[2]), fpp)
-            else:
-                self.u5 = None
-            self.u4 = self.u3
-            if self.u2 is not None:
-                idx, uu, vv, rr, pp, aa, fpp = self.u2
-                self.u3 = (idx, uu, vv, rr, pp, aa, fpp, self.r_prof)
-            else:
-                self.u3 = None
-            if self.u1_valid:
-                s = self.r_state
-                self.u2 = (
-                    self.u1_idx,
-                    s[0],
-                    s[1],
-                    s[2],
-                    s[3],
-                    self.r_acc[self.parity],
-                    self.r_fanptr,
-                )
-            else:
-                self.u2 = None
-            self.u1_valid = int(u0_issue)
-            self.u1_idx = self.u_idx
-            self.u_idx += int(u0_issue)
-        if start and not running:
-            self.running, self.done, self.u_idx, self.parity = 1, 0, 0, parity & 1
-        elif running and drained:
+        if begin:
+            self.running, self.done, self.parity = 1, 0, parity & 1
+        elif running and up.drained and fo.idle:
             self.running, self.done = 0, 1
-
-        # event pipeline
-        if self.s2_valid:
-            self.fwd_valid, self.fwd_target, self.fwd_acc = 1, self.s2_target, ev_acc_new
-        else:
-            self.fwd_valid = 0
-        self.s2_valid, self.s2_target = self.s1_valid, s1_target
-        self.s2_wv = self.r_syn[1] << self.s1_exp
-        self.s1_valid, self.s1_exp = int(w_issue), self.w_exp
-        self.ax_valid = int(ev_take or (ax_valid and not ax_load))
-        if ax_load:
-            self.w_addr, self.w_cnt, self.w_exp = self.r_axon
-        elif w_issue:
-            self.w_addr = (self.w_addr + 1) % self._n_syn
-            self.w_cnt = w_cnt - 1
-
         self.ro_valid = int(rq_take or (self.ro_valid and not read_ready))
-        self.r_axon, self.r_syn, self.r_acc = new_r_axon, new_r_syn, new_r_acc
-        self.r_state, self.r_fanptr, self.r_prof = new_r_state, new_r_fanptr, new_r_prof
-        self.r_fanout = new_r_fanout
-        return bool(ev_take)
+        ev.clock()
+        up.clock()
+        fo.clock()
+        return bool(ev.ev_take)
+
+    def _read_ports(self, up, rq_take, read_index, running, ev_buf):
+        """Every read port's data register at this edge (a port keeps its word while its
+        enable is low)."""
+        ev, fo = self.event_pipeline, self.fanout_unit
+        if ev.axon_rp__en:
+            self.axon_rp_data = self.axon_mem[ev.axon_rp__addr]
+        if ev.syn_rp__en:
+            self.syn_rp_data = self.synapse_mem[ev.syn_rp__addr]
+        if ev.acc_rp__en:
+            self.acc_rp_data[ev_buf] = self.acc_mem[ev_buf][ev.acc_rp__addr]
+        if up.acc_rp__en:
+            self.acc_rp_data[1 - ev_buf] = self.acc_mem[1 - ev_buf][up.acc_rp__addr]
+        # The state read port is the update loop's while it runs, read-back's otherwise.
+        if running:
+            if up.state_rp__en:
+                self.state_rp_data = self.state_mem[up.state_rp__addr]
+        elif rq_take:
+            self.state_rp_data = self.state_mem[read_index]
+        if up.fanptr_rp__en:
+            self.fanptr_rp_data = self.fanptr_mem[up.fanptr_rp__addr]
+        if up.profile_rp__en:
+            self.profile_rp_data = self.profile_mem[
+                up.profile_rp__addr & (len(self.profile_mem) - 1)
+            ]
+        if fo.fanout_rp__en:
+            self.fanout_rp_data = self.fanout_mem[fo.fanout_rp__addr]
 
     def _check_start(self, ev_idle):
         """Rule 1 of the core's contract (docs/core.md); the RTL asserts the same."""

@@ -270,7 +270,7 @@ def test_config_every_region():
         ]:
             m.config_write(a, dt)
         m.tick([])
-        assert us == m.st_u
+        assert us == m.state()[0].tolist()
 
     run(chip, body)
 
@@ -470,7 +470,7 @@ def test_profile_rewrite_and_index_alias():
             await ls.configure(ctx, writes)
             await ls.tick(ctx, [])
             await ls.read_back(ctx)  # checked against the model in every cycle
-        assert ls.model.prof[1][:2] == (17, 4000)
+        assert ls.model.profile_mem[1][:2] == (17, 4000)
 
     run(chip, body)
 

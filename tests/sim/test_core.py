@@ -1,21 +1,26 @@
 """sim/core.py::CoreModel: functional mode vs the golden reference, timed mode vs functional,
 the documented cycle formulas, config decoding, and error paths."""
 
+import copy
+
 import numpy as np
 import pytest
 from spikemesh.sim.core import CoreContractError, CoreModel, lif_scalar
+from spikemesh.sim.core_words import WORDS
 
 from spikemesh.config import ChipConfig, CoreConfig
 from spikemesh.coreimage import CoreImage
 from spikemesh.golden import run_golden
 from spikemesh.layouts import (
     Region,
+    acc_layout,
     config_addr,
     config_addr_bits,
     config_data_bits,
     core_config_writes,
     core_markdown,
     decode_config_write,
+    region_layouts,
 )
 from spikemesh.neuron import lif_update
 from tb.core.scenarios import TILE, image_network, random_image, random_inputs, scenario_chip
@@ -176,25 +181,26 @@ def test_config_writes_equal_load():
         assert addr < 1 << config_addr_bits(chip) and data < 1 << config_data_bits(chip)
         b.config_write(addr, data)
     for key in (
-        "st_u",
-        "st_v",
-        "st_ref",
-        "st_prof",
-        "prof",
-        "ax_base",
-        "ax_len",
-        "ax_exp",
-        "syn_t",
-        "syn_w",
-        "fp_base",
-        "fp_len",
-        "fp_host",
-        "fo_x",
-        "fo_y",
-        "fo_axon",
-        "acc",
+        "state_mem",
+        "profile_mem",
+        "axon_mem",
+        "synapse_mem",
+        "fanptr_mem",
+        "fanout_mem",
+        "acc_mem",
+        "prof_fu",
+        "prof_fv",
     ):
         assert getattr(a, key) == getattr(b, key), key
+
+
+def test_words_are_the_layouts():
+    """The twins' memory words have the fields of spikemesh.layouts, in the same order."""
+    chip = ChipConfig()
+    for region, (lay, _) in region_layouts(chip).items():
+        if region != Region.ACC:
+            assert WORDS[region]._fields == tuple(f.name for f in lay.fields), region.name
+    assert [f.name for f in acc_layout(chip.core).fields] == ["a"]  # the twins hold ints
 
 
 def test_decode_config_write():
@@ -265,10 +271,21 @@ def test_start_contract_raises():
         m.clock(start=1)
     m = CoreModel(chip, x=1, y=0)
     m.clock(read_valid=1)
-    before = vars(m).copy()
+    before = _registers(m)
     with pytest.raises(CoreContractError, match=START_RULES_MODEL["read"]):
         m.clock(start=1)
-    assert vars(m) == before
+    assert _registers(m) == before
+
+
+def _registers(m):
+    """Every attribute of the model and of its components' twins, copied."""
+    return [
+        copy.deepcopy({k: v for k, v in vars(obj).items() if k not in _TWINS})
+        for obj in (m, m.event_pipeline, m.update_pipeline, m.fanout_unit)
+    ]
+
+
+_TWINS = ("event_pipeline", "update_pipeline", "fanout_unit")
 
 
 def test_start_contract_never_fires_in_a_legal_run():

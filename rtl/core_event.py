@@ -1,0 +1,136 @@
+"""The neuron core's event pipeline: axon ids in, ``w << e`` into the accumulators (chip.md §4).
+
+::
+
+    i_event ─► AX ─────► walker ─────► S1 ──────► S2 ───────► acc_wp
+              axon_rp    syn_rp        acc_rp     add w << e,
+              (axon      (one synapse  (target's  write,
+              table)     per cycle)    acc read)  forwarded
+
+AX holds the axon word of the oldest accepted event on ``axon_rp.data`` (its read
+enable low) until the walker takes it; the walker issues one synapse address per
+cycle; S1 reads the target's accumulator; S2 adds ``w << e`` and writes. No internal
+stall. ``Core`` steers ``acc_rp``/``acc_wp`` to the buffer of tick t + 1
+(acc[~parity]). The twin is ``sim/core_event.py::EventPipeline``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from spikemesh.config import WEIGHT_BITS, WEIGHT_EXP_BITS, ChipConfig
+from spikemesh.layouts import Region
+
+from .contracts import mark_unused
+from .core_ports import read_port, write_port
+
+__all__ = ["EventPipeline"]
+
+
+class EventPipeline(wiring.Component):
+    """Accumulates every synapse of each arriving axon's row, one synapse per cycle.
+
+    Parameters
+    ----------
+    chip : ChipConfig
+
+    Members
+    -------
+    i_event : In(stream.Signature(unsigned(axon_bits)))
+        Axon ids. ``ready = ~ax_valid | (w_cnt <= 1)`` (Moore): the walker takes the
+        waiting row in the cycle it issues the current row's last synapse.
+    axon_rp, syn_rp : read ports of the axon table and the synapse memory.
+    acc_rp, acc_wp : read and write port of the accumulator buffer events go to.
+        The read of synapse k + 1 is issued in the cycle synapse k is written; the
+        port is not transparent, so S2 forwards the previous cycle's write when the
+        targets match (same-target runs cost nothing extra).
+    idle : Out(1)
+        No accepted event is inside the pipeline (registers only).
+    """
+
+    def __init__(self, chip):
+        if not isinstance(chip, ChipConfig):
+            mark_unused(self)
+            raise TypeError(f"Chip configuration must be a ChipConfig, not {chip!r}")
+        self.chip = chip
+        super().__init__(
+            {
+                "i_event": In(stream.Signature(unsigned(chip.core.axon_bits))),
+                "axon_rp": read_port(chip, Region.AXON),
+                "syn_rp": read_port(chip, Region.SYNAPSE),
+                "acc_rp": read_port(chip, Region.ACC),
+                "acc_wp": write_port(chip, Region.ACC),
+                "idle": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.chip.core
+        ev = self.i_event
+        ax_valid = Signal()  # axon table word of the oldest accepted event is on axon_rp.data
+        w_cnt = Signal(range(c.synapses + 1))  # synapses of the current row still to issue
+        w_addr = Signal(c.synapse_addr_bits)
+        w_exp = Signal(WEIGHT_EXP_BITS)
+        s1_valid = Signal()
+        s1_exp = Signal(WEIGHT_EXP_BITS)
+        s2_valid = Signal()
+        s2_target = Signal(c.neuron_bits)
+        s2_wv = Signal(signed(WEIGHT_BITS + (1 << WEIGHT_EXP_BITS) - 1))
+        fwd_valid = Signal()
+        fwd_target = Signal(c.neuron_bits)
+        fwd_acc = Signal(signed(c.acc_bits))
+
+        w_free = Signal()  # the walker can take a new row at the end of this cycle
+        ax_load = Signal()
+        w_issue = Signal()
+        ev_take = Signal()
+        m.d.comb += [
+            w_free.eq(w_cnt <= 1),
+            ax_load.eq(ax_valid & w_free),
+            w_issue.eq(w_cnt != 0),
+            # Moore: a function of ax_valid and w_cnt only.
+            ev.ready.eq(~ax_valid | w_free),
+            ev_take.eq(ev.valid & ev.ready),
+            self.idle.eq(~ax_valid & (w_cnt == 0) & ~s1_valid & ~s2_valid),
+            # The axon word is held on the read port (en low) until the walker takes it.
+            self.axon_rp.addr.eq(ev.payload),
+            self.axon_rp.en.eq(ev_take),
+            self.syn_rp.addr.eq(w_addr),
+            self.syn_rp.en.eq(w_issue),
+        ]
+        m.d.sync += ax_valid.eq(ev_take | (ax_valid & ~ax_load))
+        with m.If(ax_load):
+            m.d.sync += [
+                w_addr.eq(self.axon_rp.data.base),
+                w_cnt.eq(self.axon_rp.data.len),
+                w_exp.eq(self.axon_rp.data.exp),
+            ]
+        with m.Elif(w_issue):
+            m.d.sync += [w_addr.eq(w_addr + 1), w_cnt.eq(w_cnt - 1)]
+        m.d.sync += [s1_valid.eq(w_issue), s1_exp.eq(w_exp)]
+
+        # S1: synapse word on syn_rp.data; read the target's accumulator.
+        m.d.comb += [self.acc_rp.addr.eq(self.syn_rp.data.target), self.acc_rp.en.eq(s1_valid)]
+        m.d.sync += [
+            s2_valid.eq(s1_valid),
+            s2_target.eq(self.syn_rp.data.target),
+            s2_wv.eq(self.syn_rp.data.weight << s1_exp),  # the event adds w << e (chip.md §4)
+        ]
+
+        # S2: read-add-write. The accumulator read of this synapse was issued in
+        # the same cycle as the previous synapse's write; a non-transparent port
+        # returned the value before that write, so forward it when the targets match.
+        acc_old = Signal(signed(c.acc_bits))
+        acc_new = Signal(signed(c.acc_bits))  # modular: wraps at acc_bits (chip.md §4)
+        m.d.comb += [
+            acc_old.eq(Mux(fwd_valid & (fwd_target == s2_target), fwd_acc, self.acc_rp.data.a)),
+            acc_new.eq(acc_old + s2_wv),
+            self.acc_wp.addr.eq(s2_target),
+            self.acc_wp.data.a.eq(acc_new),
+            self.acc_wp.en.eq(s2_valid),
+        ]
+        m.d.sync += [fwd_valid.eq(s2_valid), fwd_target.eq(s2_target), fwd_acc.eq(acc_new)]
+        return m

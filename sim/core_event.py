@@ -1,0 +1,116 @@
+"""EventPipeline: the twin of ``rtl/core_event.py::EventPipeline`` (AX -> walker -> S1 -> S2).
+
+Its ports are attributes named as the RTL component's ports are named in Verilog
+(``i_event__valid``, ``axon_rp__addr``, ...), its registers carry the RTL's signal
+names. Protocol, per clock cycle: set the inputs, :meth:`comb` (the outputs that depend
+on inputs), then :meth:`clock` (the edge). The Moore outputs (``i_event__ready``,
+``idle``) are functions of the registers and always current.
+"""
+
+from __future__ import annotations
+
+from spikemesh.config import ChipConfig
+
+from .core_words import AxonWord, SynapseWord
+
+__all__ = ["EventPipeline"]
+
+
+class EventPipeline:
+    """Cycle-exact twin of the event pipeline of one core.
+
+    Inputs: ``i_event__valid``, ``i_event__payload`` (axon id), ``axon_rp__data``
+    (:class:`AxonWord`), ``syn_rp__data`` (:class:`SynapseWord`), ``acc_rp__data`` (int).
+    Outputs: ``i_event__ready``, ``idle`` (Moore); ``axon_rp__addr``/``__en``,
+    ``syn_rp__addr``/``__en``, ``acc_rp__addr``/``__en``, ``acc_wp__addr``/``__data``/``__en``
+    (after :meth:`comb`).
+    """
+
+    def __init__(self, chip: ChipConfig):
+        c = chip.core
+        self._n_syn = c.synapses
+        self._acc_mask = (1 << c.acc_bits) - 1
+        self._acc_half = 1 << (c.acc_bits - 1)
+        self.i_event__valid = 0
+        self.i_event__payload = 0
+        self.axon_rp__data = AxonWord(0, 0, 0)
+        self.syn_rp__data = SynapseWord(0, 0)
+        self.acc_rp__data = 0
+        # outputs whose value only counts while their port's en is high
+        self.syn_rp__addr = self.acc_rp__addr = self.acc_wp__addr = self.acc_wp__data = 0
+        self.reset()
+        self.comb()
+
+    def reset(self):
+        """Registers to their reset values."""
+        self.ax_valid = 0  # axon table word of the oldest accepted event is on axon_rp__data
+        self.w_cnt = 0  # synapses of the current row still to issue
+        self.w_addr = 0
+        self.w_exp = 0
+        self.s1_valid = 0
+        self.s1_exp = 0
+        self.s2_valid = 0
+        self.s2_target = 0
+        self.s2_wv = 0
+        self.fwd_valid = 0
+        self.fwd_target = 0
+        self.fwd_acc = 0
+        self._moore()
+
+    def _moore(self):
+        self.i_event__ready = int(not self.ax_valid or self.w_cnt <= 1)
+        self.idle = int(
+            not self.ax_valid and self.w_cnt == 0 and not self.s1_valid and not self.s2_valid
+        )
+
+    def comb(self):
+        """The outputs of this cycle that depend on the inputs."""
+        self.ev_take = self.i_event__valid and self.i_event__ready
+        self.axon_rp__addr = self.i_event__payload
+        self.axon_rp__en = int(self.ev_take)
+        if self.idle:  # nothing inside: every enable below is low
+            self.syn_rp__en = self.acc_rp__en = self.acc_wp__en = 0
+            return
+        self.syn_rp__addr = self.w_addr
+        self.syn_rp__en = int(self.w_cnt != 0)
+        self.acc_rp__addr = self.syn_rp__data.target
+        self.acc_rp__en = self.s1_valid
+        # S2: forward the previous cycle's write when the targets match (the read port
+        # returned the value before that write).
+        if self.fwd_valid and self.fwd_target == self.s2_target:
+            old = self.fwd_acc
+        else:
+            old = self.acc_rp__data
+        # modular: wraps at acc_bits (chip.md §4)
+        self.acc_wp__data = ((old + self.s2_wv + self._acc_half) & self._acc_mask) - self._acc_half
+        self.acc_wp__addr = self.s2_target
+        self.acc_wp__en = self.s2_valid
+
+    def clock(self):
+        """The clock edge (after :meth:`comb` with this cycle's inputs)."""
+        if self.idle:  # S2 is empty, so is the forwarding register after this edge
+            self.fwd_valid = 0
+            if self.ev_take:
+                self.ax_valid = 1
+                self._moore()
+            return
+        self.fwd_valid, self.fwd_target, self.fwd_acc = (
+            self.s2_valid,
+            self.s2_target,
+            self.acc_wp__data,
+        )
+        syn = self.syn_rp__data
+        self.s2_valid, self.s2_target = self.s1_valid, syn.target
+        self.s2_wv = syn.weight << self.s1_exp  # the event adds w << e (chip.md §4)
+        w_cnt = self.w_cnt
+        w_issue = w_cnt != 0
+        self.s1_valid, self.s1_exp = int(w_issue), self.w_exp
+        ax_load = self.ax_valid and w_cnt <= 1
+        self.ax_valid = int(self.ev_take or (self.ax_valid and not ax_load))
+        if ax_load:
+            ax = self.axon_rp__data
+            self.w_addr, self.w_cnt, self.w_exp = ax.base, ax.len, ax.exp
+        elif w_issue:
+            self.w_addr = (self.w_addr + 1) % self._n_syn
+            self.w_cnt = w_cnt - 1
+        self._moore()

@@ -1,0 +1,83 @@
+"""The neuron core's memory words as the twins hold them: named tuples with the fields of
+``spikemesh.layouts`` (same names, same order; ``tests/sim/test_core.py`` checks it).
+
+A memory of ``sim/core.py::CoreModel`` is a list of these words, a read port's data
+register holds one, and the components' twins read their fields by name, as the RTL
+reads ``state_rp.data.u``. The accumulator memories hold plain ints (AccWord's only
+field, ``a``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from spikemesh.layouts import Region
+
+__all__ = [
+    "WORDS",
+    "AxonWord",
+    "FanPtrWord",
+    "FanoutWord",
+    "NeuronWord",
+    "ProfileWord",
+    "Spike",
+    "SynapseWord",
+]
+
+
+class NeuronWord(NamedTuple):
+    u: int
+    v: int
+    ref: int
+    profile: int
+
+
+class ProfileWord(NamedTuple):
+    du: int
+    dv: int
+    vth: int
+    bias_mant: int
+    bias_exp: int
+    refractory: int
+
+
+class AxonWord(NamedTuple):
+    base: int
+    len: int
+    exp: int
+
+
+class SynapseWord(NamedTuple):
+    target: int
+    weight: int
+
+
+class FanPtrWord(NamedTuple):
+    base: int
+    len: int
+    host_out: int
+
+
+class FanoutWord(NamedTuple):
+    x: int
+    y: int
+    axon: int
+
+
+class Spike(NamedTuple):
+    """``o_spike``/``i_spike`` payload between the update pipeline and the fan-out unit
+    (``rtl/core_ports.py::spike_layout``)."""
+
+    neuron: int
+    fanptr: FanPtrWord
+
+
+# The word of each memory region (the ACC region's words are ints).
+WORDS = {
+    Region.NEURON: NeuronWord,
+    Region.PROFILE: ProfileWord,
+    Region.AXON: AxonWord,
+    Region.SYNAPSE: SynapseWord,
+    Region.FANPTR: FanPtrWord,
+    Region.FANOUT: FanoutWord,
+}
