@@ -69,6 +69,14 @@ def resolve_run_args(args: argparse.Namespace) -> argparse.Namespace:
     board_only = board_args_used(args)
     if board_only and "board" not in used:
         raise UsageError(f"{', '.join(board_only)} applies to the board backend only")
+    if getattr(args, "faults", None) is not None:
+        if getattr(args, "system", None):
+            raise UsageError("--faults applies to one chip, not a system of chips (--system)")
+        if args.chip is None:
+            raise UsageError("--faults needs --chip CHIP.yaml: a fault map is for one mesh")
+        from spikemesh.faults import fault_map_from_spec
+
+        args.faults = fault_map_from_spec(args.faults, args.chip)
     if getattr(args, "system", None) and getattr(args, "check", None):
         raise UsageError("--check does not run on a system of chips (--system)")
     if getattr(args, "simulator", None) == "icarus":
@@ -148,8 +156,16 @@ def _cmd_compile(args, console) -> int:
     host_outputs = args.host_outputs
     if host_outputs not in ("all", "recorded", "none"):
         host_outputs = [p.strip() for p in host_outputs.split(",") if p.strip()]
+    faults = None
+    if args.faults:
+        from spikemesh.faults import fault_map_from_spec
+
+        if not args.chip:
+            raise UsageError("--faults needs --chip CHIP.yaml: a fault map is for one mesh")
+
+        faults = fault_map_from_spec(args.faults, chip)
     image, util = compile_network(
-        net, chip, neurons_per_core=args.neurons_per_core, host_outputs=host_outputs
+        net, chip, neurons_per_core=args.neurons_per_core, host_outputs=host_outputs, faults=faults
     )
     image.save(args.output)
     if not args.quiet:
@@ -269,6 +285,12 @@ def _tick_window(text):
     return (a, b)
 
 
+FAULTS_HELP = (
+    "dead links, routers and cores (a fault map YAML, docs/noc.md 'Faults', or "
+    "random:SEED:LINKS[:ROUTERS]): neurons go on live cores, flits around the faults"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spikemesh", description="Run networks on the spikemesh chip models."
@@ -294,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="accumulator width, 16..32 (default: the chip's, else 24)",
     )
     run.add_argument("--chip", metavar="CHIP.yaml", help="chip configuration (ChipConfig YAML)")
+    run.add_argument("--faults", metavar="FAULTS.yaml", default=None, help=FAULTS_HELP)
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
     run.add_argument(
         "--check",
@@ -350,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--chip", metavar="CHIP.yaml", help="chip configuration (default: auto-sized)"
     )
     comp.add_argument("--output", "-o", required=True, metavar="NET.img")
+    comp.add_argument("--faults", metavar="FAULTS.yaml", default=None, help=FAULTS_HELP)
     comp.add_argument(
         "--neurons-per-core",
         type=int,

@@ -313,3 +313,31 @@ class FaultMap:
             routers=frozenset(dead_r),
             cores=frozenset(dead_c),
         )
+
+
+def fault_map_from_spec(spec, chip: ChipConfig) -> FaultMap:
+    """A fault map from the command line: a YAML file, or ``random:SEED:LINKS[:ROUTERS]``
+    (``LINKS`` dead links and ``ROUTERS`` dead routers drawn from ``SEED``).
+
+    Raises
+    ------
+    ConfigError
+        A malformed spec, a file that does not load, or a map for another mesh.
+    """
+    if isinstance(spec, FaultMap):
+        spec.check_chip(chip)
+        return spec
+    text = str(spec)
+    if text.startswith("random:"):
+        parts = text.split(":")[1:]
+        try:
+            if not 2 <= len(parts) <= 3:
+                raise ValueError
+            seed, links, routers = (int(p) for p in [*parts, "0"][:3])
+        except ValueError:
+            raise ConfigError(
+                f"--faults {text!r}: expected random:SEED:LINKS or random:SEED:LINKS:ROUTERS "
+                "(integers), or a YAML fault map file"
+            ) from None
+        return FaultMap.random(chip, seed=seed, links=links, routers=routers)
+    return FaultMap.from_yaml(text, chip=chip)
