@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 from spikemesh.config import ChipConfig
 from spikemesh.errors import ConfigError
 from spikemesh.hostlink import command_layout, response_layout
-from spikemesh.layouts import config_addr_bits, config_data_bits, region_layouts
+from spikemesh.layouts import config_data_bits, region_layouts
 
 from .contracts import at_most_one, mark_unused
 from .core import Core
@@ -123,9 +123,7 @@ class Chip(wiring.Component):
         m = Module()
         chip = self.chip
         m.submodules.mesh = mesh = Mesh(chip)
-        m.submodules.host = host = HostLink(
-            chip, cfg_addr_bits=config_addr_bits(chip), cfg_data_bits=config_data_bits(chip)
-        )
+        m.submodules.host = host = HostLink(chip)
         wiring.connect(m, wiring.flipped(self.i_cmd), host.i_cmd)
         wiring.connect(m, host.o_rsp, wiring.flipped(self.o_rsp))
         wiring.connect(m, host.o_inject, mesh.i_host)

@@ -20,11 +20,13 @@ from spikemesh.hostlink import (
     ARG_BITS,
     RSP_B_BITS,
     Cmd,
+    CommandCheck,
     Rsp,
     StatusReg,
     command_layout,
     response_layout,
 )
+from spikemesh.layouts import config_addr_bits, config_data_bits
 
 from .contracts import check, mark_unused
 
@@ -53,8 +55,8 @@ class HostLink(wiring.Component):
     Parameters
     ----------
     chip : ChipConfig
-    cfg_addr_bits, cfg_data_bits : int
-        Widths of a core's configuration address and data (from spikemesh.layouts).
+        Also fixes the configuration bus's address and data widths (spikemesh.layouts) and
+        the argument limits (spikemesh.hostlink.CommandCheck).
 
     Members
     -------
@@ -70,18 +72,14 @@ class HostLink(wiring.Component):
     tick, running, errors : status outputs (LEDs, tests)
     """
 
-    def __init__(self, chip: ChipConfig, *, cfg_addr_bits: int, cfg_data_bits: int):
+    def __init__(self, chip: ChipConfig):
         if not isinstance(chip, ChipConfig):
             mark_unused(self)
             raise TypeError(f"chip must be a ChipConfig, not {chip!r}")
-        if not 1 <= cfg_addr_bits <= ARG_BITS:
-            mark_unused(self)
-            raise ValueError(
-                f"Config address width must be between 1 and {ARG_BITS}, not {cfg_addr_bits}"
-            )
         self.chip = chip
-        self.cfg_addr_bits = cfg_addr_bits
-        self.cfg_data_bits = cfg_data_bits
+        self.cfg_addr_bits = cfg_addr_bits = config_addr_bits(chip)
+        self.cfg_data_bits = cfg_data_bits = config_data_bits(chip)
+        self.check = CommandCheck(chip)
         self.cmd_layout = command_layout(chip, cfg_data_bits)
         self.rsp_layout = response_layout()
         flit = flit_layout(chip).struct()
@@ -115,10 +113,17 @@ class HostLink(wiring.Component):
         # --- command register: one command in flight, a new one every cycle ---
         cmd = Signal(self.cmd_layout.struct())
         cmd_valid = Signal()
+        cmd_ok = Signal()  # its arguments are within their limits (CommandCheck)
         cmd_done = Signal()  # the command in the register completes this cycle
         m.d.comb += self.i_cmd.ready.eq(~cmd_valid | cmd_done)
         with m.If(self.i_cmd.valid & self.i_cmd.ready):
-            m.d.sync += [cmd.eq(self.i_cmd.payload), cmd_valid.eq(1)]
+            # The argument check is registered with the command, so it adds nothing to the
+            # cmd_done -> i_cmd.ready chain.
+            m.d.sync += [
+                cmd.eq(self.i_cmd.payload),
+                cmd_valid.eq(1),
+                cmd_ok.eq(self._arguments_ok(m, self.i_cmd.payload)),
+            ]
         with m.Elif(cmd_done):
             m.d.sync += cmd_valid.eq(0)
 
@@ -156,7 +161,6 @@ class HostLink(wiring.Component):
         bad_cmd = Signal()
         watchdog = Signal()
         do_reset = Signal()
-        in_range = (cmd.tile_x < chip.width) & (cmd.tile_y < chip.height)
         # Outputs driven straight from the command register (registered, Moore).
         m.d.comb += [
             self.o_cfg.payload.tile_x.eq(cmd.tile_x),
@@ -178,21 +182,18 @@ class HostLink(wiring.Component):
         # The host still owes the running tick its END_TICK: a command that waits for
         # the tick to end would wait forever, so it is refused (BAD_COMMAND) instead.
         owed = running & ~host_done
-        with m.If(cmd_valid):
+        with m.If(cmd_valid & ~cmd_ok):
+            # An unknown opcode or an argument outside its limit: dropped, never truncated.
+            m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
+        with m.Elif(cmd_valid):
             with m.Switch(op):
                 with m.Case(Cmd.CONFIG_WRITE):
-                    with m.If(~in_range):
-                        m.d.comb += cmd_done.eq(1)
-                        m.d.comb += bad_cmd.eq(1)
-                    with m.Elif(owed):
+                    with m.If(owed):
                         m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
                     with m.Elif(~running):  # configuration only between ticks
                         m.d.comb += [self.o_cfg.valid.eq(1), cmd_done.eq(self.o_cfg.ready)]
                 with m.Case(Cmd.INPUT):
-                    with m.If(~in_range):
-                        m.d.comb += cmd_done.eq(1)
-                        m.d.comb += bad_cmd.eq(1)
-                    with m.Elif(no_tick):
+                    with m.If(no_tick):
                         m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
                     with m.Elif(accepting_inputs):
                         m.d.comb += [self.o_inject.valid.eq(1), cmd_done.eq(self.o_inject.ready)]
@@ -212,9 +213,7 @@ class HostLink(wiring.Component):
                         m.d.comb += cmd_done.eq(1)
                         m.d.sync += ticks_left.eq(cmd.arg)
                 with m.Case(Cmd.READ_STATE):
-                    with m.If(~in_range):
-                        m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
-                    with m.Elif(owed):
+                    with m.If(owed):
                         m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
                     with m.Elif(~running & ~read_outstanding):
                         # Between ticks, one read at a time: answers come back in request order
@@ -238,8 +237,6 @@ class HostLink(wiring.Component):
                             ):
                                 with m.Case(reg):
                                     m.d.sync += st_value.eq(sig)
-                            with m.Default():
-                                m.d.sync += st_value.eq(0)
                 with m.Case(Cmd.RESET):
                     with m.If(owed):
                         m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
@@ -249,9 +246,6 @@ class HostLink(wiring.Component):
                         m.d.sync += [tick.eq(0), ticks_left.eq(0), host_in.eq(0), last_cycles.eq(0)]
                 with m.Case(Cmd.NOP):
                     m.d.comb += cmd_done.eq(1)
-                with m.Default():
-                    m.d.comb += cmd_done.eq(1)
-                    m.d.comb += bad_cmd.eq(1)
 
         # --- tick controller ---
         # cycles counts from the start cycle (1) to the cycle all_done is seen,
@@ -375,3 +369,33 @@ class HostLink(wiring.Component):
         with m.If(do_reset):  # last, so that RESET wins over flags and counters set this cycle
             m.d.sync += [errors.eq(0), host_out.eq(0)]
         return m
+
+    def _arguments_ok(self, m, p):
+        """1 when the command word ``p`` has a known opcode and every argument it uses is
+        within its limit (spikemesh.hostlink.CommandCheck, the twins' definition)."""
+        chk = self.check
+        ok = Signal(name="arg_ok")
+        tile = (p.tile_x < chk.width) & (p.tile_y < chk.height)
+        ib = chk.index_bits
+        arg_hi_zero = p.arg[chk.addr_bits :] == 0
+        index = p.arg[:ib]
+        with m.Switch(p.op):
+            with m.Case(Cmd.NOP, Cmd.END_TICK, Cmd.RUN, Cmd.RESET):
+                m.d.comb += ok.eq(1)
+            with m.Case(Cmd.INPUT):
+                m.d.comb += ok.eq(tile & (p.arg < chk.axons))
+            with m.Case(Cmd.READ_STATE):
+                m.d.comb += ok.eq(tile & (p.arg < chk.neurons))
+            with m.Case(Cmd.READ_STATUS):
+                m.d.comb += ok.eq(p.arg < chk.status_regs)
+            with m.Case(Cmd.CONFIG_WRITE):
+                with m.Switch(p.arg[ib : chk.addr_bits]):
+                    for region, (depth, bits) in enumerate(
+                        zip(chk.region_depth, chk.region_bits, strict=True)
+                    ):
+                        if depth == 0:
+                            continue  # no such region: stays 0
+                        data_fits = (p.data[bits:] == 0) if bits < len(p.data) else 1
+                        with m.Case(region):
+                            m.d.comb += ok.eq(tile & arg_hi_zero & (index < depth) & data_fits)
+        return ok

@@ -1,27 +1,29 @@
 """Numba kernel of the host link and tick controller for the compiled timed model.
 
 The readable specification is ``sim/hostlink.py::HostLinkModel`` (cycle-exact with
-rtl/hostlink.py); :func:`host_cycle` is its ``comb`` and ``clock`` in one call, over an
-int64 state vector ``h`` (columns ``H_*``). Commands arrive packed as rows
-(op, tile_x, tile_y, arg, data).
+rtl/hostlink.py); :func:`host_comb` and :func:`host_clock` are its ``comb`` and ``clock``,
+over an int64 state vector ``h`` (columns ``H_*``). Commands arrive packed as rows
+(op, tile_x, tile_y, arg, data, ok), ``ok`` = ``CommandCheck.ok_array`` of the row, which
+the RTL registers beside the command word.
 """
 
 from __future__ import annotations
 
 from spikemesh.hostlink import Cmd, Rsp, StatusReg
 
-from ._timed_core import P_H, P_W, P_WATCHDOG, inlined
+from ._timed_core import P_WATCHDOG, inlined
 
 MASK32 = (1 << 32) - 1
 MASK24 = (1 << 24) - 1
 
 (
-    H_CMDV,  # command register: valid, op, tile_x, tile_y, arg, data
+    H_CMDV,  # command register: valid, op, tile_x, tile_y, arg, data, arguments ok
     H_OP,
     H_TX,
     H_TY,
     H_ARG,
     H_DATA,
+    H_OK,
     H_TICK,
     H_TLEFT,
     H_RUNNING,
@@ -50,7 +52,7 @@ MASK24 = (1 << 24) - 1
     H_RSB,
     H_RDO,  # a read-back is outstanding
     H_LEN,
-) = range(34)
+) = range(35)
 
 # comb outputs: indices into the int64 vector ``o``
 (
@@ -73,6 +75,7 @@ MASK24 = (1 << 24) - 1
     I_TY,
     I_ARG,
     I_DATA,
+    I_OK,  # CommandCheck.ok of the offered command (column 5 of the command rows)
     I_CFG_READY,
     I_READ_READY,
     I_INJECT_READY,
@@ -86,7 +89,7 @@ MASK24 = (1 << 24) - 1
     I_FLITS_OUT,
     I_MISROUTE,
     I_LEN,
-) = range(19)
+) = range(20)
 
 _NONE, _END_TICK, _RUN, _STATUS, _RESET = range(5)
 C_NOP, C_CONFIG, C_INPUT, C_END, C_RUN, C_READ, C_STATUS, C_RESET = (int(c) for c in Cmd)
@@ -127,18 +130,19 @@ def host_comb(h, pm, i, o):
     running = h[H_RUNNING] != 0
     if h[H_CMDV]:
         op = h[H_OP]
-        in_range = h[H_TX] < pm[P_W] and h[H_TY] < pm[P_H]
         accepting = running and h[H_HDONE] == 0
         no_tick = not running and h[H_TLEFT] == 0
         owed = accepting  # END_TICK still to come
-        if op == C_CONFIG:
-            if not in_range or owed:
+        if h[H_OK] == 0:  # an unknown opcode or an argument outside its limit: dropped
+            done = bad = 1
+        elif op == C_CONFIG:
+            if owed:
                 done = bad = 1
             elif not running:
                 cfg = 1
                 done = i[I_CFG_READY]
         elif op == C_INPUT:
-            if not in_range or no_tick:
+            if no_tick:
                 done = bad = 1
             elif accepting:
                 inj = 1
@@ -156,7 +160,7 @@ def host_comb(h, pm, i, o):
                 done = 1
                 eff = _RUN
         elif op == C_READ:
-            if not in_range or owed:
+            if owed:
                 done = bad = 1
             elif not running and h[H_RDO] == 0:
                 rd = 1
@@ -171,10 +175,8 @@ def host_comb(h, pm, i, o):
             elif not running:
                 done = 1
                 eff = _RESET
-        elif op == C_NOP:
+        else:  # NOP
             done = 1
-        else:
-            done = bad = 1
     between = h[H_CMDV] != 0 and (h[H_OP] == C_RESET or h[H_OP] == C_CONFIG or h[H_OP] == C_READ)
     if not running and h[H_TLEFT] != 0 and h[H_TDV] == 0 and not between and h[H_RDO] == 0:
         start = 1
@@ -277,6 +279,7 @@ def host_clock(h, pm, i, o, done, bad, eff, free):
         h[H_TY] = i[I_TY]
         h[H_ARG] = i[I_ARG]
         h[H_DATA] = i[I_DATA]
+        h[H_OK] = i[I_OK]
     elif done:
         h[H_CMDV] = 0
     h[H_HDONE] = host_done

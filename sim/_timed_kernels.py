@@ -84,6 +84,7 @@ from ._timed_host import (
     I_INJECT_READY,
     I_LEN,
     I_MISROUTE,
+    I_OK,
     I_OP,
     I_READ_READY,
     I_READ_U,
@@ -137,6 +138,7 @@ def _host_inputs(i, g, h, cmds, cr, pm, mc, ov, op, ir, need_all_done):
         i[I_TY] = cmds[pos, 2]
         i[I_ARG] = cmds[pos, 3]
         i[I_DATA] = cmds[pos, 4]
+        i[I_OK] = cmds[pos, 5]
     else:
         i[I_CMD_VALID] = 0
     tile = -1

@@ -11,7 +11,7 @@ the RTL ports (``cmd_valid``, ``cmd`` = dict of command fields, ``rsp_ready``,
 from __future__ import annotations
 
 from spikemesh.config import ChipConfig
-from spikemesh.hostlink import Cmd, Rsp, StatusReg
+from spikemesh.hostlink import Cmd, CommandCheck, Rsp, StatusReg
 from spikemesh.noc import ContractError
 
 MASK32 = (1 << 32) - 1
@@ -21,7 +21,10 @@ MASK24 = (1 << 24) - 1
 class HostLinkModel:
     def __init__(self, chip: ChipConfig):
         self.chip = chip
-        self.cmd = None  # the command register (dict) or None when empty
+        self.check = CommandCheck(chip)
+        # the command register (dict, with "ok" = CommandCheck.ok registered beside the word,
+        # as in the RTL) or None when empty
+        self.cmd = None
         self.tick = 0
         self.ticks_left = 0
         self.running = False
@@ -47,17 +50,18 @@ class HostLinkModel:
         )
         if c is not None:
             op = c["op"]
-            in_range = c["tile_x"] < self.chip.width and c["tile_y"] < self.chip.height
             accepting = self.running and not self.host_done
             no_tick = not self.running and self.ticks_left == 0
             owed = self.running and not self.host_done  # END_TICK still to come
-            if op == Cmd.CONFIG_WRITE:
-                if not in_range or owed:
+            if not c["ok"]:  # an unknown opcode or an argument outside its limit: dropped
+                out.update(cmd_done=1, bad_cmd=1)
+            elif op == Cmd.CONFIG_WRITE:
+                if owed:
                     out.update(cmd_done=1, bad_cmd=1)
                 elif not self.running:
                     out.update(cfg_valid=1, cmd_done=inp["cfg_ready"])
             elif op == Cmd.INPUT:
-                if not in_range or no_tick:
+                if no_tick:
                     out.update(cmd_done=1, bad_cmd=1)
                 elif accepting:
                     out.update(inject_valid=1, cmd_done=inp["inject_ready"])
@@ -72,7 +76,7 @@ class HostLinkModel:
                 elif not self.running and self.ticks_left == 0 and self.td is None:
                     out.update(cmd_done=1, effect="run")
             elif op == Cmd.READ_STATE:
-                if not in_range or owed:
+                if owed:
                     out.update(cmd_done=1, bad_cmd=1)
                 elif not self.running and not self.read_outstanding:
                     out.update(read_valid=1, cmd_done=inp["read_ready"])
@@ -84,10 +88,8 @@ class HostLinkModel:
                     out.update(cmd_done=1, bad_cmd=1)
                 elif not self.running:
                     out.update(cmd_done=1, effect="reset")
-            elif op == Cmd.NOP:
+            else:  # NOP
                 out.update(cmd_done=1)
-            else:
-                out.update(cmd_done=1, bad_cmd=1)
         between = c is not None and c["op"] in (Cmd.RESET, Cmd.CONFIG_WRITE, Cmd.READ_STATE)
         if (
             not self.running
@@ -116,7 +118,7 @@ class HostLinkModel:
             StatusReg.ERRORS: self.errors,
             StatusReg.HOST_IN: self.host_in,
             StatusReg.HOST_OUT: self.host_out,
-        }.get(index, 0)
+        }[index]
 
     # --- one clock edge ---
     def clock(self, inp) -> dict:
@@ -127,7 +129,9 @@ class HostLinkModel:
         # next-state values, computed from the current state only
         cmd_next = self.cmd
         if inp["cmd_valid"] and o["cmd_ready"]:
-            cmd_next = dict(inp["cmd"])
+            k = inp["cmd"]
+            cmd_next = dict(k)
+            cmd_next["ok"] = self.check.ok(k["op"], k["tile_x"], k["tile_y"], k["arg"], k["data"])
         elif o["cmd_done"]:
             cmd_next = None
         if o["inject_valid"] and inp["inject_ready"]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from spikemesh.config import KIND_HOST_OUT, ChipConfig, flit_layout, host_source_layout
 from spikemesh.errors import ImageError, SpikemeshError
-from spikemesh.hostlink import ARG_BITS, Cmd, Rsp
+from spikemesh.hostlink import ARG_BITS, Cmd, CommandCheck, Rsp
 from spikemesh.layouts import (
     config_addr_bits,
     config_index_bits,
@@ -170,6 +170,7 @@ class CompiledChipModel:
         c = chip.core
         t = chip.tiles
         self.pm, self.fl, self.depth = chip_params(chip)
+        self.check = CommandCheck(chip)
         self.st = np.zeros((t, c.neurons, 4), dtype=np.int64)  # u, v, ref, profile
         self.prof = np.zeros((t, c.profiles, 6), dtype=np.int64)
         self.ax = np.zeros((t, c.axons, 3), dtype=np.int32)  # base, len, exp
@@ -263,6 +264,8 @@ class CompiledChipModel:
     def run_array(self, commands, *, max_cycles=10_000_000, on_tick=None):
         """:meth:`run`, the responses as an (N, 4) int64 array of (cycle, op, a, b)."""
         cmds = command_array(commands)
+        # the host link's argument check, registered beside the command word (column 5)
+        cmds = np.column_stack([cmds, self.check.ok_array(cmds).astype(np.int64)])
         self.g[G_POS] = 0  # a new stream
         self.g[G_IDLE] = 0
         out = []

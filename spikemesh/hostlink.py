@@ -33,8 +33,11 @@ from __future__ import annotations
 import contextlib
 import enum
 
+import numpy as np
+
 from .config import ChipConfig
 from .layout import Layout
+from .layouts import REGION_BITS, Region, config_data_bits, config_index_bits, region_layouts
 
 ARG_BITS = 32
 RSP_A_BITS = 32
@@ -73,7 +76,7 @@ class StatusReg(enum.IntEnum):
 class ErrorFlag(enum.IntFlag):
     WATCHDOG = 1  # a tick did not end within ChipConfig.watchdog_cycles
     MISROUTE = 2  # a flit was routed off the mesh edge
-    BAD_COMMAND = 4  # an unknown opcode or an out-of-range tile
+    BAD_COMMAND = 4  # an unknown opcode or an argument outside its limit (CommandCheck)
 
 
 STATUS_REGS = list(StatusReg)
@@ -101,6 +104,110 @@ def command_layout(chip: ChipConfig, config_data_bits: int) -> Layout:
 def response_layout() -> Layout:
     """Chip -> host response word (fixed width: 84 bits)."""
     return Layout("HostResponse", [("b", RSP_B_BITS), ("a", RSP_A_BITS), ("op", OP_BITS)])
+
+
+# --- Argument limits: what the host link refuses with BAD_COMMAND ---------------
+
+
+class CommandCheck:
+    """The arguments the host link accepts, per command (docs/hostlink.md, "Arguments").
+
+    A command whose argument is outside its limit is refused with the BAD_COMMAND flag and
+    dropped: it never reaches a core truncated onto another tile, axon, neuron or memory
+    word. rtl/hostlink.py builds its comparators from these limits, the timed models call
+    :meth:`ok` (Python twin) and :meth:`ok_array` (compiled model), and the docs name them.
+
+    ========================  =====================================================
+    CONFIG_WRITE              tile inside the mesh; ``arg`` = region << index_bits |
+                              index with a known region, ``index`` < the region's
+                              depth, no bit above ``addr_bits``; ``data`` fits the
+                              region's word (no bit set above its width)
+    INPUT                     tile inside the mesh; ``arg`` (axon) < ``axons``
+    READ_STATE                tile inside the mesh; ``arg`` (neuron) < ``neurons``
+    READ_STATUS               ``arg`` < the number of status registers
+    NOP, END_TICK, RUN,       no argument is checked (the fields they do not use are
+    RESET                     ignored; RUN takes any 32-bit tick count)
+    other opcodes             always refused
+    ========================  =====================================================
+    """
+
+    def __init__(self, chip: ChipConfig):
+        if not isinstance(chip, ChipConfig):
+            raise TypeError(f"CommandCheck needs a ChipConfig, not {chip!r}")
+        self.chip = chip
+        self.width, self.height = chip.width, chip.height
+        self.axons, self.neurons = chip.core.axons, chip.core.neurons
+        self.status_regs = len(StatusReg)
+        self.index_bits = config_index_bits(chip)
+        self.addr_bits = REGION_BITS + self.index_bits
+        regions = region_layouts(chip)
+        # per region code (0 .. 2**REGION_BITS - 1): depth and word width, 0 for no region
+        self.region_depth = tuple(
+            regions[Region(r)][1] if r in Region._value2member_map_ else 0
+            for r in range(1 << REGION_BITS)
+        )
+        self.region_bits = tuple(
+            regions[Region(r)][0].width if r in Region._value2member_map_ else 0
+            for r in range(1 << REGION_BITS)
+        )
+
+    def reason(self, op, tile_x, tile_y, arg, data) -> str | None:
+        """Why the host link refuses this command (naming the argument and its limit), or
+        None when it accepts it."""
+        op = int(op)
+        if op not in Cmd._value2member_map_:
+            return f"opcode {op} is not a command (0 .. {max(Cmd)})"
+        op = Cmd(op)
+        if op in (Cmd.CONFIG_WRITE, Cmd.INPUT, Cmd.READ_STATE) and not (
+            tile_x < self.width and tile_y < self.height
+        ):
+            return f"tile ({tile_x}, {tile_y}) is outside the {self.width} x {self.height} mesh"
+        if op == Cmd.INPUT and arg >= self.axons:
+            return f"INPUT axon {arg} is not below the core's {self.axons} axons"
+        if op == Cmd.READ_STATE and arg >= self.neurons:
+            return f"READ_STATE neuron {arg} is not below the core's {self.neurons} neurons"
+        if op == Cmd.READ_STATUS and arg >= self.status_regs:
+            return f"READ_STATUS register {arg} is not below {self.status_regs}"
+        if op == Cmd.CONFIG_WRITE:
+            if arg >> self.addr_bits:
+                return (
+                    f"CONFIG_WRITE address {arg:#x} does not fit the {self.addr_bits}-bit "
+                    "config address"
+                )
+            region, index = arg >> self.index_bits, arg & ((1 << self.index_bits) - 1)
+            depth = self.region_depth[region]
+            if depth == 0:
+                return f"CONFIG_WRITE address {arg:#x} names no region (region {region})"
+            name = Region(region).name
+            if index >= depth:
+                return f"CONFIG_WRITE {name} index {index} is not below its depth {depth}"
+            if data >> self.region_bits[region]:
+                return (
+                    f"CONFIG_WRITE {name} data {data:#x} has bits set above the "
+                    f"{self.region_bits[region]}-bit word"
+                )
+        return None
+
+    def ok(self, op, tile_x, tile_y, arg, data) -> bool:
+        """The host link accepts the command's arguments (:meth:`reason` is None)."""
+        return self.reason(op, tile_x, tile_y, arg, data) is None
+
+    def ok_array(self, rows) -> np.ndarray:
+        """:meth:`ok` of every row (op, tile_x, tile_y, arg, data) of an int64 array."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1, 5)
+        op, tx, ty, arg, data = (rows[:, k] for k in range(5))
+        tile = (tx < self.width) & (ty < self.height)
+        region = np.clip(arg >> self.index_bits, 0, (1 << REGION_BITS) - 1)
+        index = arg & ((1 << self.index_bits) - 1)
+        depth = np.asarray(self.region_depth, dtype=np.int64)[region]
+        bits = np.asarray(self.region_bits, dtype=np.int64)[region]
+        cfg = tile & ((arg >> self.addr_bits) == 0) & (index < depth) & ((data >> bits) == 0)
+        ok = np.isin(op, [int(Cmd.NOP), int(Cmd.END_TICK), int(Cmd.RUN), int(Cmd.RESET)])
+        ok |= (op == Cmd.CONFIG_WRITE) & cfg
+        ok |= (op == Cmd.INPUT) & tile & (arg < self.axons)
+        ok |= (op == Cmd.READ_STATE) & tile & (arg < self.neurons)
+        ok |= (op == Cmd.READ_STATUS) & (arg < self.status_regs)
+        return ok
 
 
 # --- Word helpers: every loader (UART, cocotb) encodes and decodes here -----
@@ -312,8 +419,6 @@ class SlipDecoder:
 
 def frame_format_markdown() -> str:
     """The frame format tables of docs/boards.md, generated from the definitions above."""
-    from .layouts import config_data_bits  # late: layouts is built on this module's words
-
     chip = ChipConfig()
     cmd = command_layout(chip, config_data_bits(chip))
     rows = [

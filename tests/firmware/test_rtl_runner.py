@@ -189,6 +189,31 @@ def test_direct_and_hostlink_loads_give_the_same_cycles_per_tick(seed):
 
 @pytest.mark.cocotb
 @SHARED_BUILD
+def test_arguments_at_their_limits_on_the_rtl():
+    """The RTL accepts the last value of every host-link argument and refuses the first past
+    it (BAD_COMMAND), every response on the timed models' cycle (tests/sim/test_timed.py)."""
+    from spikemesh.firmware.rtl_loader import run_rtl
+    from spikemesh.sim.chip import TimedChipModel
+
+    from spikemesh.hostlink import command_layout, response_layout
+    from spikemesh.layouts import config_data_bits
+    from tests.sim.test_hostlink import argument_stream, check_argument_answers
+
+    _need_verilator()
+    stream, _, _ = argument_stream(CHIP)
+    ref = TimedChipModel(CHIP).run(stream)
+    check_argument_answers([r[1:] for r in ref], CHIP)
+    lay, rsp = command_layout(CHIP, config_data_bits(CHIP)), response_layout()
+    case = {
+        "seed": "arguments",
+        "words": [lay.pack(**c) for c in stream],
+        "expected": [(c, rsp.pack(op=op, a=a, b=b)) for c, op, a, b in ref],
+    }
+    run_rtl(CHIP, [case])  # raises, naming the first response off its cycle or value
+
+
+@pytest.mark.cocotb
+@SHARED_BUILD
 def test_a_mismatching_expected_response_is_named():
     from spikemesh.firmware.rtl_loader import run_image_rtl
 

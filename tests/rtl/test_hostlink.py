@@ -7,11 +7,32 @@ from spikemesh.rtl.hostlink import HostLink
 from spikemesh.sim.hostlink import HostLinkModel
 
 from spikemesh.config import ChipConfig, CoreConfig
-from spikemesh.hostlink import Cmd, Rsp, StatusReg
+from spikemesh.hostlink import Cmd, CommandCheck, Rsp, StatusReg
+from spikemesh.layouts import config_data_bits
 from tests.helpers import run_sim
 
 CHIP = ChipConfig(width=3, height=2, core=CoreConfig(neurons=16), watchdog_cycles=40)
-ADDR, DATA = 12, 20
+CHECK = CommandCheck(CHIP)
+DATA = config_data_bits(CHIP)
+
+
+def edge_argument(rng, op):
+    """An argument for ``op`` at its limit (last accepted, first refused) or far past it,
+    with the data of a CONFIG_WRITE fitting its region's word or not."""
+    if op == Cmd.CONFIG_WRITE:
+        region = rng.randrange(0, 8)  # 7 names no region
+        depth = max(CHECK.region_depth[region], 1)
+        index = rng.choice([0, depth - 1, depth, (1 << CHECK.index_bits) - 1])
+        arg = (region << CHECK.index_bits | index) % (1 << CHECK.addr_bits)
+        if rng.random() < 0.1:
+            arg |= 1 << rng.randrange(CHECK.addr_bits, 32)  # above the address
+        bits = CHECK.region_bits[region]
+        data = rng.randrange(0, 1 << bits) if bits else 0
+        if bits < DATA and rng.random() < 0.3:
+            data |= 1 << rng.randrange(bits, DATA)  # above the region's word
+        return arg, data
+    limit = {Cmd.INPUT: CHECK.axons, Cmd.READ_STATE: CHECK.neurons}.get(op, len(StatusReg))
+    return rng.choice([limit - 1, limit, rng.randrange(limit, 1 << 32)]), 0
 
 
 def random_command(rng, op=None):
@@ -32,14 +53,19 @@ def random_command(rng, op=None):
         )
     )
     arg = rng.randrange(1, 4) if op == Cmd.RUN else rng.randrange(0, 8)
+    data = rng.randrange(0, 1 << DATA)
     if op == Cmd.READ_STATUS:
-        arg = rng.randrange(0, len(StatusReg) + 1)
+        arg = rng.randrange(0, len(StatusReg))
+    if op in (Cmd.CONFIG_WRITE, Cmd.INPUT, Cmd.READ_STATE, Cmd.READ_STATUS) and (
+        op == Cmd.CONFIG_WRITE or rng.random() < 0.3
+    ):
+        arg, data = edge_argument(rng, op)
     return dict(
         op=int(op),
         tile_x=rng.randrange(0, 4),
         tile_y=rng.randrange(0, 2),
         arg=arg,
-        data=rng.randrange(0, 1 << DATA),
+        data=data,
     )
 
 
@@ -60,7 +86,7 @@ def command_stream(rng):
 def test_hostlink_matches_model_cycle_by_cycle(seed):
     rng = random.Random(seed)
     print(f"seed {seed}")
-    dut = HostLink(CHIP, cfg_addr_bits=ADDR, cfg_data_bits=DATA)
+    dut = HostLink(CHIP)
     model = HostLinkModel(CHIP)
     seen = {"rsp": [], "starts": 0}
 
@@ -167,10 +193,8 @@ def test_hostlink_matches_model_cycle_by_cycle(seed):
 
 
 def test_hostlink_constructor_errors():
-    with pytest.raises(ValueError, match="Config address width must be between 1 and 32, not 40"):
-        HostLink(CHIP, cfg_addr_bits=40, cfg_data_bits=8)
     with pytest.raises(TypeError, match="chip must be a ChipConfig"):
-        HostLink({"width": 2}, cfg_addr_bits=8, cfg_data_bits=8)
+        HostLink({"width": 2})
 
 
 def _tick_end(dut, *, flits_in, flits_out, misroute):
@@ -197,7 +221,7 @@ def _tick_end(dut, *, flits_in, flits_out, misroute):
 
 def test_tick_end_conservation_assertion_fires():
     """A tick that ends with a flit unaccounted for (rtl/contracts.py)."""
-    dut = HostLink(CHIP, cfg_addr_bits=ADDR, cfg_data_bits=DATA)
+    dut = HostLink(CHIP)
     with pytest.raises(
         AssertionError, match=r"tick end with flits_in 7 != flits_out 6 and no misroute"
     ):
@@ -207,5 +231,5 @@ def test_tick_end_conservation_assertion_fires():
 @pytest.mark.parametrize("flits_out,misroute", [(7, 0), (6, 1)])
 def test_tick_end_conservation_holds(flits_out, misroute):
     """Balanced counters, or a misroute that explains the difference: no assertion."""
-    dut = HostLink(CHIP, cfg_addr_bits=ADDR, cfg_data_bits=DATA)
+    dut = HostLink(CHIP)
     run_sim(dut, _tick_end(dut, flits_in=7, flits_out=flits_out, misroute=misroute))

@@ -1,11 +1,13 @@
 """Directed protocol cases of the host link's twin (the RTL equals it cycle by cycle:
 tests/rtl/test_hostlink.py)."""
 
+import numpy as np
 import pytest
 from spikemesh.sim.hostlink import HostLinkModel
 
 from spikemesh.config import ChipConfig
-from spikemesh.hostlink import Cmd, ErrorFlag, Rsp, StatusReg
+from spikemesh.hostlink import Cmd, CommandCheck, ErrorFlag, Rsp, StatusReg
+from spikemesh.layouts import Region, config_data_bits
 
 
 def cmd(op, arg=0, tile_x=0, tile_y=0):
@@ -117,3 +119,117 @@ def test_tick_end_conservation_raises_in_the_model():
     with pytest.raises(ContractError, match=r"tick 0 ended with flits_in 3 != flits_out 2"):
         for c in [cmd(Cmd.RUN, 1), cmd(Cmd.END_TICK)] + [None] * 6:
             m.clock(dict(base, cmd_valid=int(c is not None), cmd=c))
+
+
+# ---- arguments at their limits (docs/hostlink.md, "Arguments") ------------------------------
+
+
+def argument_cases(chip):
+    """(label, command, refused) for every checked argument: the last value accepted and the
+    first refused (tile, axon, neuron, status register, config region/index/data/address).
+    INPUT cases come first: they run a tick, before any CONFIG_WRITE has changed a memory."""
+    chk = CommandCheck(chip)
+    w, h = chip.width, chip.height
+    out = [
+        ("INPUT last axon", cmd(Cmd.INPUT, chk.axons - 1, w - 1, h - 1), False),
+        ("INPUT axon = axons", cmd(Cmd.INPUT, chk.axons), True),
+        ("READ_STATE last neuron", cmd(Cmd.READ_STATE, chk.neurons - 1, w - 1, h - 1), False),
+        ("READ_STATE neuron = neurons", cmd(Cmd.READ_STATE, chk.neurons), True),
+        ("READ_STATUS last register", cmd(Cmd.READ_STATUS, len(StatusReg) - 1), False),
+        ("READ_STATUS register = count", cmd(Cmd.READ_STATUS, len(StatusReg)), True),
+    ]
+    if w < 1 << chip.x_bits:
+        out.append(("READ_STATE tile x = width", cmd(Cmd.READ_STATE, 0, w, 0), True))
+    if h < 1 << chip.y_bits:
+        out.append(("INPUT tile y = height", cmd(Cmd.INPUT, 0, 0, h), True))
+    ib, data_bits = chk.index_bits, config_data_bits(chip)
+    for region in Region:
+        depth, bits = chk.region_depth[region], chk.region_bits[region]
+        top = (1 << bits) - 1  # every bit of the region's word set
+        write = lambda index, data, r=region: dict(
+            cmd(Cmd.CONFIG_WRITE, r << ib | index), data=data
+        )
+        out.append((f"CONFIG_WRITE {region.name} last index", write(depth - 1, top), False))
+        if depth < 1 << ib:
+            out.append((f"CONFIG_WRITE {region.name} index = depth", write(depth, 0), True))
+        if bits < data_bits:
+            out.append((f"CONFIG_WRITE {region.name} data bit {bits}", write(0, 1 << bits), True))
+    out.append(("CONFIG_WRITE region 7", cmd(Cmd.CONFIG_WRITE, 7 << ib), True))
+    out.append(("CONFIG_WRITE address bit", cmd(Cmd.CONFIG_WRITE, 1 << chk.addr_bits), True))
+    return out
+
+
+def argument_stream(chip):
+    """The commands of :func:`argument_cases`, each followed by READ_STATUS ERRORS (an INPUT
+    inside RUN 1 ... END_TICK) and RESET (which clears the flag); and the labels, and
+    whether each case must be refused, in the order of the ERRORS answers."""
+    stream, labels, refused = [], [], []
+    for label, c, bad in argument_cases(chip):
+        body = [cmd(Cmd.RUN, 1), c, cmd(Cmd.END_TICK)] if c["op"] == Cmd.INPUT else [c]
+        stream += [*body, cmd(Cmd.READ_STATUS, StatusReg.ERRORS), cmd(Cmd.RESET)]
+        labels.append(label)
+        refused.append(bad)
+    return stream, labels, refused
+
+
+def check_argument_answers(responses, chip):
+    """Every case of :func:`argument_stream` was refused (BAD_COMMAND) exactly when it must
+    be; ``responses`` are (op, a, b) triples."""
+    _, labels, refused = argument_stream(chip)
+    errors = [b for op, a, b in responses if op == Rsp.STATUS and a == StatusReg.ERRORS]
+    assert len(errors) == len(labels)
+    for label, bad, flags in zip(labels, refused, errors, strict=True):
+        assert bool(flags & ErrorFlag.BAD_COMMAND) == bad, f"{label}: errors {flags}"
+
+
+def test_arguments_at_their_limits():
+    """The last value of every argument is accepted, the first past it refused: never
+    truncated onto another tile, axon, neuron, register or memory word."""
+    chip = ChipConfig()
+    stream, _, _ = argument_stream(chip)
+    _m, rsp, pos = drive(stream, cycles=2000)
+    assert pos == len(stream)
+    check_argument_answers([tuple(r) for r in rsp], chip)
+    # an accepted READ_STATE answers, a refused one does not
+    assert sum(r[0] == Rsp.STATE for r in rsp) == 1
+
+
+def test_command_check_reasons_and_array_form():
+    chip = ChipConfig()
+    chk = CommandCheck(chip)
+    assert chk.reason(Cmd.INPUT, 0, 0, 256, 0) == (
+        "INPUT axon 256 is not below the core's 256 axons"
+    )
+    assert chk.reason(Cmd.READ_STATE, 2, 0, 0, 0) == "tile (2, 0) is outside the 2 x 2 mesh"
+    assert chk.reason(Cmd.READ_STATUS, 0, 0, 7, 0) == "READ_STATUS register 7 is not below 7"
+    assert chk.reason(Cmd.CONFIG_WRITE, 0, 0, 7 << 10, 0) == (
+        "CONFIG_WRITE address 0x1c00 names no region (region 7)"
+    )
+    assert chk.reason(Cmd.CONFIG_WRITE, 0, 0, 64, 0) == (
+        "CONFIG_WRITE NEURON index 64 is not below its depth 64"
+    )
+    assert chk.reason(Cmd.CONFIG_WRITE, 0, 0, 1 << 13, 0) == (
+        "CONFIG_WRITE address 0x2000 does not fit the 13-bit config address"
+    )
+    assert chk.reason(Cmd.CONFIG_WRITE, 0, 0, 1 << 10, 1 << 61) == (
+        "CONFIG_WRITE PROFILE data 0x2000000000000000 has bits set above the 61-bit word"
+    )
+    assert chk.reason(14, 0, 0, 0, 0) == "opcode 14 is not a command (0 .. 7)"
+    with pytest.raises(TypeError, match="CommandCheck needs a ChipConfig"):
+        CommandCheck({"width": 2})
+    # the vectorised form (the compiled model's) equals the scalar one (the Python twin's)
+    rng = np.random.default_rng(5)
+    rows = [list(c.values()) for _, c, _ in argument_cases(chip)]
+    rows += [
+        [
+            int(rng.integers(0, 16)),
+            int(rng.integers(0, 4)),
+            int(rng.integers(0, 4)),
+            int(rng.choice([rng.integers(0, 300), rng.integers(0, 1 << 14)])),
+            int(rng.integers(0, 1 << 62)) >> int(rng.integers(0, 62)),
+        ]
+        for _ in range(3000)
+    ]
+    want = [chk.ok(*r) for r in rows]
+    assert chk.ok_array(np.array(rows, dtype=np.int64)).tolist() == want
+    assert 0.2 < np.mean(want) < 0.8

@@ -281,6 +281,21 @@ def test_bad_commands_and_reset(name, networks):
         assert errors[0][3] & 4, "BAD_COMMAND should be flagged"
 
 
+@pytest.mark.parametrize("name", list(CHIPS))
+def test_arguments_at_their_limits(name):
+    """The last accepted and first refused value of every host-link argument (docs/hostlink.md,
+    "Arguments"): BAD_COMMAND exactly for the refused ones, on the same cycles in both timed
+    models (tests/firmware/test_rtl_runner.py runs the same stream on the RTL)."""
+    from tests.sim.test_hostlink import argument_stream, check_argument_answers
+
+    chip = CHIPS[name]
+    stream, _, _ = argument_stream(chip)
+    ref = TimedChipModel(chip).run(stream)
+    for fast in (True, False):
+        assert_same(ref, CompiledChipModel(chip, fast=fast).run(stream), f"fast={fast}")
+    check_argument_answers([r[1:] for r in ref], chip)
+
+
 # ---- the comparison is not vacuous ----------------------------------------------------------
 
 
