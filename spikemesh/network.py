@@ -14,6 +14,7 @@ Numbering, used by every model and output file:
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -40,6 +41,29 @@ def _param(key):
         raise
 
 
+def _memory_error(describe):
+    """Turn numpy's MemoryError inside a building method into a NetworkError.
+
+    A population or projection can ask for more than the machine holds (2**24 neurons onto
+    2**24 all-to-all is 2**48 synapses); numpy's message names the array it could not make.
+    """
+
+    def wrap(method):
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except MemoryError as e:
+                raise NetworkError(
+                    f"{describe(*args)} needs more memory than this machine has ({e}); "
+                    "make it smaller"
+                ) from None
+
+        return guarded
+
+    return wrap
+
+
 def _check_name(name, what):
     if not isinstance(name, str) or not name or not set(name) <= _NAME_OK:
         raise NetworkError(
@@ -61,6 +85,7 @@ def _check_in(value, lo, hi, what):
     return v
 
 
+_I64_MAX = (1 << 63) - 1
 _BORROWED_SEED_STREAM = 0x5EED_0F_3E16  # spawn key of ranges that borrow a seed
 
 
@@ -408,6 +433,7 @@ class Network:
             if name in self._names:
                 raise NetworkError(f"name {name!r} is already used by a {self._names[name]}")
 
+    @_memory_error(lambda name, size=None, *a: f"population {name!r} of {size!r} neurons")
     def population(
         self,
         name,
@@ -438,6 +464,7 @@ class Network:
         self._names[name] = "population"
         return pop
 
+    @_memory_error(lambda name, size=None, *a: f"source {name!r} of {size!r} channels")
     def source(
         self, name, size, *, spikes=None, bernoulli=None, poisson=None, seed=None
     ) -> SpikeSource:
@@ -451,6 +478,11 @@ class Network:
         self._names[name] = "source"
         return src
 
+    @_memory_error(
+        lambda pre, post, *a: (
+            f"projection {getattr(pre, 'name', pre)!r} -> {getattr(post, 'name', post)!r}"
+        )
+    )
     def connect(
         self,
         pre,
@@ -684,10 +716,22 @@ class Network:
         )
 
     def input_raster(self, ticks: int) -> np.ndarray:
-        """Boolean [ticks, S]: every source's spikes, sources in declaration order."""
+        """Boolean [ticks, S]: every source's spikes, sources in declaration order.
+
+        Raises NetworkError when ``ticks`` is not a count or the raster (ticks x S bytes,
+        and the neurons' as many again in every model) cannot be allocated.
+        """
+        ticks = _check_in(ticks, 0, _I64_MAX, "ticks")
         if not self.sources:
             return np.zeros((ticks, 0), dtype=bool)
-        return np.concatenate([s.raster(ticks) for s in self.sources], axis=1)
+        try:
+            return np.concatenate([s.raster(ticks) for s in self.sources], axis=1)
+        except (MemoryError, ValueError) as e:  # numpy: "array is too big", or no memory
+            raise NetworkError(
+                f"{ticks:,} ticks of {self.num_sources:,} inputs take "
+                f"{ticks * self.num_sources:,} bytes, more than this machine can allocate "
+                f"({e}); run fewer ticks"
+            ) from None
 
     def recorded(self) -> np.ndarray:
         """Global ids of the neurons whose u/v traces are recorded."""

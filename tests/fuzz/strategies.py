@@ -92,7 +92,7 @@ def _scaled(doc, n=5):
 FULL_BASES = base_networks()
 # The full examples load in ~50 ms; scaled copies (same structure) in ~2 ms, so most inputs
 # start from those and the long run reaches its count.
-BASES = FULL_BASES + [_scaled(d) for d in FULL_BASES] * 3
+BASES = FULL_BASES + [_scaled(d) for d in FULL_BASES] * 6
 NETWORK_KEYS = {
     "top": ["name", "populations", "sources", "projections"],
     "populations": ["name", "size", "du", "dv", "vth", "bias_mant", "bias_exp", "refractory",

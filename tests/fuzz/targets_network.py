@@ -62,12 +62,23 @@ def check_api(calls):
 
 
 TARGETS = [
-    Target("network-yaml", mutated_network(), check_document, ci_examples=150),
+    # A mutated size can make a valid network of millions of synapses that takes seconds to
+    # build: the limits are generous, a hang is still caught.
+    Target(
+        "network-yaml",
+        mutated_network(),
+        check_document,
+        ci_examples=150,
+        timeout=60,
+        deadline_ms=60_000,
+    ),
     Target(
         "network-text",
         st.one_of(network_text(), alias_documents, st.text(max_size=200)),
         check_text,
         ci_examples=150,
+        timeout=60,
+        deadline_ms=60_000,
     ),
-    Target("network-api", api_calls(), check_api, ci_examples=150),
+    Target("network-api", api_calls(), check_api, ci_examples=150, timeout=60, deadline_ms=60_000),
 ]

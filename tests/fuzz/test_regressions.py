@@ -170,3 +170,27 @@ def test_uart_info_with_max_words_zero():
     script = [[("frame", 0x81, None, b"")], [("frame", 0x84, None, bytes(info.values()))]]
     with pytest.raises(HostLinkError, match="max_words = 0"):
         HostLinkUART(HostileBridge(script), CMDS, retries=2, timeout=0.0)
+
+
+# --- run length (spikemesh/network.py) ----------------------------------------------------------
+
+
+def test_input_raster_too_big_for_memory():
+    # was: numpy's _ArrayMemoryError traceback from `spikemesh run NET --ticks 100000000000`
+    from spikemesh.netfile import load_network
+
+    net = load_network("sources: [{name: s, size: 30, spikes: [[0, 1]]}]\n")
+    with pytest.raises(NetworkError, match="100,000,000,000 ticks of 30 inputs take"):
+        net.input_raster(100_000_000_000)
+    with pytest.raises(NetworkError, match="ticks must be between 0 and"):
+        net.input_raster(-1)
+
+
+def test_projection_too_big_for_memory():
+    # was: numpy's MemoryError from np.repeat (2**48 synapses of all_to_all on 2**24 neurons)
+    from spikemesh.network import Network
+
+    net = Network()
+    net.population("a", 1 << 24)
+    with pytest.raises(NetworkError, match="projection 'a' -> 'a' needs more memory"):
+        net.connect("a", "a", weight=1)
