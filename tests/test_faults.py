@@ -1,11 +1,21 @@
 """The fault model (spikemesh/faults.py) and the route tables around it (faultroute.py)."""
 
+import itertools
+
 import numpy as np
 import pytest
 
 from spikemesh.config import ChipConfig
 from spikemesh.errors import CompileError, ConfigError
-from spikemesh.faultroute import check_routes, fault_routing, xy_tables
+from spikemesh.faultroute import (
+    _Graph,
+    _orders,
+    _routes_to,
+    _tables_for,
+    check_routes,
+    fault_routing,
+    xy_tables,
+)
 from spikemesh.faults import FaultMap
 from spikemesh.noc import Port, RouteTables, dest_code, route
 
@@ -94,9 +104,19 @@ def _walk(rt, chip, faults, s, d):
     raise AssertionError(f"route {s} -> {d} loops")
 
 
-def test_fault_free_tables_are_negative_first_and_minimal():
+def test_fault_free_tables_are_xy():
     rt = fault_routing(CHIP4, fm())
-    assert rt.order == "negative-first"
+    assert rt.order.startswith("XY repaired")
+    assert np.array_equal(rt.table, xy_tables(CHIP4)) and not rt.link_off.any()
+
+
+def test_negative_first_order_is_minimal_without_faults():
+    g = _Graph(CHIP4, fm())
+    name, rank = _orders(g)[0]
+    assert name == "negative-first"
+    table, bad, _ = _tables_for(CHIP4, g, lambda d: _routes_to(g, rank, d), xy_tables(CHIP4))
+    assert bad == []
+    rt = RouteTables(CHIP4, table, np.zeros(16))
     for s in np.ndindex(4, 4):
         for d in [*np.ndindex(4, 4), (-1, 0)]:
             path = _walk(rt, CHIP4, fm(), s, d)
@@ -129,6 +149,31 @@ def test_random_link_faults_routed(chip, links):
             for d in [(-1, 0), (chip.width - 1, 0), (0, chip.height - 1), (2, 1)]:
                 _walk(rt, chip, f, s, d)
     assert n_ok == len(seeds) or chip is CHIP4
+
+
+def test_single_link_faults_keep_xy_elsewhere():
+    """One dead link on 8x8: XY repaired, and every flow whose XY path avoids it keeps it."""
+    for seed in range(3):
+        f = FaultMap.random(CHIP8, seed=seed, links=1)
+        rt = fault_routing(CHIP8, f)
+        assert rt.order.startswith("XY repaired")
+        xy = RouteTables(CHIP8, xy_tables(CHIP8), np.zeros(64))
+        for s in [(0, 0), (7, 7), (3, 5)]:
+            for d in [(6, 1), (1, 6), (-1, 0)]:
+                path = _walk(xy, CHIP8, FaultMap(width=8, height=8), s, d)
+                hops = list(itertools.pairwise(path))
+                dead = {
+                    (
+                        (x, y),
+                        (
+                            x + (p == Port.EAST) - (p == Port.WEST),
+                            y + (p == Port.NORTH) - (p == Port.SOUTH),
+                        ),
+                    )
+                    for x, y, p in f.channels
+                }
+                if not dead & set(hops):
+                    assert _walk(rt, CHIP8, f, s, d) == path
 
 
 def test_dead_router_routed_around():
