@@ -375,7 +375,7 @@ class CoreModel:
         if ev.acc_wp__en and cfg_acc != ev_buf:
             self.acc_mem[ev_buf][ev.acc_wp__addr] = ev.acc_wp__data
         if up.acc_wp__en and cfg_acc != par:
-            self.acc_mem[par][up.acc_wp__addr] = 0
+            self.acc_mem[par][up.acc_wp__addr] = up.acc_wp__data  # U1 clears
 
         # ---- registers ----
         if begin:
