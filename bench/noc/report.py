@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.noc.fault_report import fault_lines
 from bench.noc.traffic import HOTSPOT_FRACTION, PATTERNS
 
 HERE = Path(__file__).resolve().parent
@@ -181,6 +182,7 @@ def main():
                 cells.append("" if r is None else f"{r['latency']:.1f} ({r['accepted']:.3f})")
             lines.append(f"| {rate} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += ["", *fault_lines()] if fault_lines() else []
     (DOCS / "noc-bench.md").write_text("\n".join(lines))
     print("wrote docs/noc-bench.md")
 

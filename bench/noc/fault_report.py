@@ -1,0 +1,99 @@
+"""The "Faults" section of docs/noc-bench.md, from bench/noc/fault_results.json.
+
+``python -m bench.noc.report`` appends it; ``python -m bench.noc.fault_report`` replaces
+just this section in docs/noc-bench.md (no other block is regenerated).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DOCS = HERE.parents[1] / "docs"
+HEADING = "## Faults"
+
+
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def fault_lines(path=HERE / "fault_results.json") -> list[str]:
+    if not Path(path).exists():
+        return []
+    res = json.loads(Path(path).read_text())
+    base = {b["faults"]: b for b in res["baseline"]}
+    xy = base["none (XY)"]
+    lines = [
+        HEADING,
+        "",
+        "Generated from `bench/noc/fault_results.json` (`python -m bench.noc.faults`).",
+        f"{res['mesh']} mesh, router FIFOs of 4 flits; random fault maps "
+        "(`FaultMap.random`: dead links both ways, or dead routers with their links and",
+        'cores), routed by `spikemesh/faultroute.py` (docs/noc.md, "Faults"). Throughput:',
+        "uniform random traffic among the live tiles on the compiled mesh (cycle-exact",
+        f"with MeshModel), {res['warmup']} warm-up + {res['measure']} measured cycles;",
+        "peak accepted throughput = the best of offered loads "
+        f"{', '.join(map(str, res['rates']))} (flits per live node per cycle).",
+        "Zero-load latency: the mean over all live (source, destination) pairs of a",
+        "lone flit's latency, 2 (hops + 1), with hops walked on the route tables.",
+        "",
+        "| faults | maps routable | scheme chosen (throughput maps) | zero-load latency "
+        "| peak accepted throughput | vs fault-free XY |",
+        "|---|---|---|---|---|---|",
+        f"| none, XY (today's router) | - | XY | {xy['zero_load_latency']:.2f} | "
+        f"{xy['peak_accepted']:.3f} | 100 % |",
+    ]
+    t = base.get("none (tables)")
+    if t:
+        lines.append(
+            f"| none, route tables | - | {t['order']} | {t['zero_load_latency']:.2f} | "
+            f"{t['peak_accepted']:.3f} | {100 * t['peak_accepted'] / xy['peak_accepted']:.0f} % |"
+        )
+    for r in res["routable"]:
+        pts = [p for p in res["points"] if p["faults"] == r["faults"] and p["count"] == r["count"]]
+        what = f"{r['count']} dead {r['faults'][:-1] if r['count'] == 1 else r['faults']}"
+        schemes = {}
+        for p in pts:
+            key = p["order"].split(" (")[0]
+            schemes[key] = schemes.get(key, 0) + 1
+        chosen = ", ".join(f"{k} x{v}" for k, v in sorted(schemes.items())) or "-"
+        zl, peak = (
+            _mean(p["zero_load_latency"] for p in pts),
+            _mean(p["peak_accepted"] for p in pts),
+        )
+        lo = min((p["peak_accepted"] for p in pts), default=None)
+        lines.append(
+            f"| {what} | {r['routable']} / {r['maps']} | {chosen} | "
+            + (f"{zl:.2f} | {peak:.3f} (min {lo:.3f}) | {100 * peak / xy['peak_accepted']:.0f} % |"
+               if pts else "- | - | - |")
+        )  # fmt: skip
+    lines += [
+        "",
+        "Mean compile-time routing cost per map (all candidate schemes tried, the proof "
+        "obligation checked): "
+        + ", ".join(
+            f"{r['count']} {r['faults']}: {r['route_seconds']:.2f} s" for r in res["routable"]
+        )
+        + ".",
+        "",
+    ]
+    return lines
+
+
+def main():
+    doc = DOCS / "noc-bench.md"
+    text = doc.read_text()
+    head = text.split("\n" + HEADING + "\n")[0].rstrip("\n")
+    rest = ""
+    if ("\n" + HEADING + "\n") in text:
+        after = text.split("\n" + HEADING + "\n", 1)[1]
+        nxt = after.find("\n## ")
+        rest = "" if nxt < 0 else after[nxt:]
+    doc.write_text(head + "\n\n" + "\n".join(fault_lines()) + rest.rstrip("\n") + "\n")
+    print("wrote the Faults section of docs/noc-bench.md")
+
+
+if __name__ == "__main__":
+    main()
