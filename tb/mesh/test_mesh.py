@@ -6,7 +6,9 @@ its destination, in order per (source, destination) pair; the twin
 (MeshModel, fed the same per-cycle inputs) proves that the RTL's outputs equal
 the model's in every cycle, hence every flit's arrival cycle equals the TLM's.
 
-Environment: NOC_CHIP (ChipConfig as JSON), NOC_SEED, NOC_FLITS.
+Environment: NOC_CHIP (ChipConfig as JSON), NOC_SEED, NOC_FLITS, and NOC_FAULTS (a fault
+map as JSON, ``FaultMap.to_dict``; link faults only, so every tile sends and receives): the
+RTL mesh and the twin then route by the compiler's route tables (docs/noc.md, "Faults").
 Replay a failure with the printed seed: NOC_SEED=<seed> pytest tb/mesh -k <size>.
 """
 
@@ -33,6 +35,17 @@ def check_fifos_filled(tb, bp):
     tb.log.info(f"{tb.refused} offers refused by a full input FIFO")
     if bp == FILLS_FIFOS:
         assert tb.refused > 0, f"backpressure {bp} never filled an input FIFO"
+
+
+def routing_from_env(chip):
+    """The route tables for NOC_FAULTS (None without faults: XY)."""
+    spec = os.environ.get("NOC_FAULTS")
+    if not spec:
+        return None
+    from spikemesh.faultroute import fault_routing
+    from spikemesh.faults import FaultMap
+
+    return fault_routing(chip, FaultMap.from_dict(json.loads(spec), chip=chip))
 
 
 def tb_chip(w, h) -> ChipConfig:
@@ -86,7 +99,7 @@ try:
             f"mesh {chip.width}x{chip.height}: {n_flits} flits, seed {seed}, "
             f"p_offer {p_offer}, p_ready {p_ready}"
         )
-        model = MeshModel(chip)
+        model = MeshModel(chip, routing=routing_from_env(chip))
         tb = NocTB(
             dut,
             model,
@@ -192,7 +205,7 @@ try:
             cycle += 1
         with open(os.environ["NOC_RESULT"], "w") as f:
             json.dump(arrivals, f)
-        expect, _ = MeshModel(chip).run(sched)
+        expect, _ = MeshModel(chip, routing=routing_from_env(chip)).run(sched)
         bad = [i for i, (a, b) in enumerate(zip(arrivals, expect, strict=True)) if a != b]
         assert not bad, f"{len(bad)} flits arrive at other cycles than MeshModel's, first {bad[:5]}"
         dut._log.info(f"{len(sched)} flits: RTL arrival cycles equal MeshModel.run's")
@@ -231,12 +244,12 @@ def run_schedule(chip, sched, name):
     return json.loads(result_path.read_text())
 
 
-def mesh_top(chip):
+def mesh_top(chip, routing=None):
     from spikemesh.rtl.mesh import Mesh
 
     from tb.mesh.harness import Flatten
 
-    mesh = Mesh(chip)
+    mesh = Mesh(chip, routing=routing)
     ins = [mesh.i_local[y][x] for y in range(chip.height) for x in range(chip.width)]
     outs = [mesh.o_local[y][x] for y in range(chip.height) for x in range(chip.width)]
     extra = {
@@ -246,12 +259,21 @@ def mesh_top(chip):
     return Flatten(mesh, [*ins, mesh.i_host], [*outs, mesh.o_host], flit_layout(chip).width, extra)
 
 
-def _run(w, h, flits, seed, *, name):
+def _run(w, h, flits, seed, *, name, faults=None):
     """Random traffic with backpressure (test_random_traffic) and, in the same simulator
-    run, a uniform-random schedule at 0.3 flits/node/cycle (test_schedule): RTL == TLM."""
+    run, a uniform-random schedule at 0.3 flits/node/cycle (test_schedule): RTL == TLM.
+    ``faults``: a FaultMap (links only): the mesh and the twin route around it."""
     from bench.noc.traffic import schedule
 
     chip = tb_chip(w, h)
+    routing = None
+    env = {}
+    if faults is not None:
+        from spikemesh.faultroute import fault_routing
+
+        routing = fault_routing(chip, faults)
+        env["NOC_FAULTS"] = json.dumps(faults.to_dict())
+        print(f"tb/mesh {w}x{h}: faults {faults.describe()}, routing {routing.order}")
     seed = int(os.environ.get("NOC_SEED", seed))
     print(f"tb/mesh {w}x{h}: seed {seed}, {flits} flits")
     sched, _ = schedule(chip, "uniform", 0.3, 1000, seed=seed)
@@ -259,7 +281,7 @@ def _run(w, h, flits, seed, *, name):
     d.mkdir(parents=True, exist_ok=True)
     (d / "schedule.json").write_text(json.dumps(tagged_schedule(chip, sched)))
     run_cocotb(
-        mesh_top(chip),
+        mesh_top(chip, routing),
         toplevel="mesh_tb",
         test_module="tb.mesh.test_mesh",
         name=name,
@@ -269,6 +291,7 @@ def _run(w, h, flits, seed, *, name):
             "NOC_FLITS": str(flits),
             "NOC_SCHEDULE": str(d / "schedule.json"),
             "NOC_RESULT": str(d / "arrivals.json"),
+            **env,
         },
     )
 
@@ -290,6 +313,32 @@ def test_mesh_long(w, h):
         seed=7000 * w + 10 * h,
         name=f"mesh-{w}x{h}-long",
     )
+
+
+FAULTY = [((4, 4), 3, 11), ((4, 4), 2, 3)]  # (size, dead links, map seed)
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("size,links,seed", FAULTY[:1], ids=["4x4-3links"])
+def test_mesh_faults(size, links, seed):
+    """Random link faults: every flit arrives once, in order, at MeshModel's cycle."""
+    from spikemesh.faults import FaultMap
+
+    chip = tb_chip(*size)
+    faults = FaultMap.random(chip, seed=seed, links=links)
+    _run(*size, 30_000, seed=seed, name=f"mesh-{size[0]}x{size[1]}-faults", faults=faults)
+
+
+@pytest.mark.cocotb
+@pytest.mark.slow
+@pytest.mark.parametrize("size,links,seed", FAULTY, ids=["4x4-3links", "4x4-2links"])
+def test_mesh_faults_long(size, links, seed):
+    from spikemesh.faults import FaultMap
+
+    chip = tb_chip(*size)
+    faults = FaultMap.random(chip, seed=seed, links=links)
+    flits = LONG_FLITS if long_run() else CI_FLITS
+    _run(*size, flits, seed=seed, name=f"mesh-{size[0]}x{size[1]}-faults-long", faults=faults)
 
 
 def test_fifo_coverage_check_can_fail():
