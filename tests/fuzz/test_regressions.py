@@ -187,10 +187,11 @@ def test_input_raster_too_big_for_memory():
 
 
 def test_projection_too_big_for_memory():
-    # was: numpy's MemoryError from np.repeat (2**48 synapses of all_to_all on 2**24 neurons)
+    # was: numpy's MemoryError from np.repeat (2**44 synapses: 2**24 inputs x fanout 2**20)
     from spikemesh.network import Network
 
     net = Network()
-    net.population("a", 1 << 24)
-    with pytest.raises(NetworkError, match="projection 'a' -> 'a' needs more memory"):
-        net.connect("a", "a", weight=1)
+    net.source("s", 1 << 24, spikes=[])
+    net.population("a", 1 << 20)
+    with pytest.raises(NetworkError, match="projection 's' -> 'a' needs more memory"):
+        net.connect("s", "a", connectivity="fixed_fanout", fanout=1 << 20, seed=1, weight=1)
