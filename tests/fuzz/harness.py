@@ -93,6 +93,8 @@ class Target:
         Feeds one input; raises (anything but a clean refusal) on a bug.
     ci_examples : int
         Examples per CI run (the whole fuzz suite stays within ~40 s on 2 cores).
+    long_examples : int
+        Examples of the ``slow`` test (``make test-long``); the campaign is bench/run_fuzz.py.
     timeout : float
         Seconds one input may take before it counts as a hang.
     memory : int
@@ -103,6 +105,7 @@ class Target:
     strategy: object
     check: object
     ci_examples: int = 100
+    long_examples: int = 5000
     timeout: float = 20.0
     deadline_ms: float = 10_000
     memory: int = 3 << 30

@@ -149,4 +149,6 @@ def check_bridge(frames):
     return SpikemeshError("refused") if not cmds else None
 
 
-TARGETS = [Target("rtl-hostbridge", streams, check_bridge, ci_examples=15, timeout=120)]
+TARGETS = [
+    Target("rtl-hostbridge", streams, check_bridge, ci_examples=15, long_examples=300, timeout=120)
+]
