@@ -23,13 +23,28 @@ receiver's input never offers a flit.
 
 from __future__ import annotations
 
-from amaranth import Module
-from amaranth.lib import stream, wiring
+from amaranth import Module, Signal
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from spikemesh.rtl.contracts import check, mark_unused
-from spikemesh.rtl.router import COUNTER_BITS, Port, Router
+from spikemesh.rtl.router import COUNTER_BITS, Port, Router, route_write_layout
 
 from spikemesh.config import ChipConfig, flit_layout
+from spikemesh.noc import N_PORTS
+
+
+def mesh_route_write_layout(chip: ChipConfig) -> data.StructLayout:
+    """A routing configuration write into the mesh: with ``link`` = 0, route-table entry
+    ``index`` of router ``tile`` (y * width + x) gets output port ``data``; with ``link`` =
+    1, router ``tile``'s disabled outputs become ``data`` (bit p: output p)."""
+    return data.StructLayout(
+        {
+            "tile": range(max(2, chip.tiles)),
+            "link": 1,
+            "index": route_write_layout(chip)["index"].shape,
+            "data": N_PORTS,
+        }
+    )
 
 
 def tree_sum(values):
@@ -53,8 +68,9 @@ class Mesh(wiring.Component):
     chip : ChipConfig
         ``width`` x ``height`` routers; flit layout and FIFO depth as for :class:`Router`.
     routing : RouteTables, optional
-        Route tables and disabled links of a faulty chip (spikemesh/faultroute.py); their
-        values are the routers' initial table contents and the links' tie-offs. None: XY.
+        Route tables and disabled links of a faulty chip (spikemesh/faultroute.py): the
+        initial contents of the routers' tables and of the ``link_off`` registers, both
+        rewritable through ``i_route``. None: XY and plain links (no ``i_route``).
 
     Members
     -------
@@ -75,6 +91,9 @@ class Mesh(wiring.Component):
     idle : Out(1)
         No flit is buffered anywhere in the mesh (a function of state only). When
         idle, ``flits_in == flits_out + dropped`` (modulo 2**32).
+    i_route : In(stream.Signature(mesh_route_write_layout(chip)))
+        Only with ``routing``: routing configuration writes, one per cycle, always ready
+        (write them while the mesh is idle).
 
     Raises
     ------
@@ -90,39 +109,66 @@ class Mesh(wiring.Component):
         self.routing = routing
         self.flit = flit_layout(chip).struct()
         sig = stream.Signature(self.flit)
-        super().__init__(
-            {
-                "i_local": In(sig).array(chip.height, chip.width),
-                "o_local": Out(sig).array(chip.height, chip.width),
-                "i_host": In(sig),
-                "o_host": Out(sig),
-                "flits_in": Out(COUNTER_BITS),
-                "flits_out": Out(COUNTER_BITS),
-                "dropped": Out(COUNTER_BITS),
-                "misroute": Out(1),
-                "idle": Out(1),
-            }
-        )
+        members = {
+            "i_local": In(sig).array(chip.height, chip.width),
+            "o_local": Out(sig).array(chip.height, chip.width),
+            "i_host": In(sig),
+            "o_host": Out(sig),
+            "flits_in": Out(COUNTER_BITS),
+            "flits_out": Out(COUNTER_BITS),
+            "dropped": Out(COUNTER_BITS),
+            "misroute": Out(1),
+            "idle": Out(1),
+        }
+        if routing is not None:
+            members["i_route"] = In(stream.Signature(mesh_route_write_layout(chip)))
+        super().__init__(members)
         # Built here so tests can reach a router's counters: self.routers[y][x].
         self.routers = [
             [Router(chip, x=x, y=y, routing=routing) for x in range(chip.width)]
             for y in range(chip.height)
         ]
 
+    def _route_config(self, m):
+        """``i_route`` decoding: table writes to the routers, ``link_off`` registers (their
+        reset values from ``routing``). Returns the registers, one per router."""
+        cfg = self.i_route
+        m.d.comb += cfg.ready.eq(1)
+        off = []
+        for k in range(self.chip.tiles):
+            r = self.routers[k // self.chip.width][k % self.chip.width]
+            sel = cfg.valid & (cfg.payload.tile == k)
+            m.d.comb += [
+                r.i_route.valid.eq(sel & ~cfg.payload.link),
+                r.i_route.payload.index.eq(cfg.payload.index),
+                r.i_route.payload.port.eq(cfg.payload.data),
+            ]
+            reg = Signal(N_PORTS, name=f"link_off_{k}", init=int(self.routing.link_off[k]))
+            with m.If(sel & cfg.payload.link):
+                m.d.sync += reg.eq(cfg.payload.data)
+            off.append(reg)
+        return off
+
     def elaborate(self, platform):
         m = Module()
         w, h = self.chip.width, self.chip.height
         rs = self.routers
         edge_out = []
-        off = [0] * (w * h) if self.routing is None else [int(b) for b in self.routing.link_off]
+        off = None if self.routing is None else self._route_config(m)
 
         def link(src, p, x, y, dst, q):
-            """Router ``src`` at (x, y) output p -> ``dst`` input q, or a tie-off if disabled."""
-            if off[y * w + x] >> p & 1:
-                m.d.comb += [dst.i[q].valid.eq(0), src.o[p].ready.eq(1)]
-                edge_out.append(src.o[p].valid)
-            else:
+            """Router ``src`` at (x, y) output p -> ``dst`` input q; on a faulty chip through
+            the ``link_off`` register: a disabled link is tied off like an edge."""
+            if off is None:
                 wiring.connect(m, src.o[p], dst.i[q])
+                return
+            dead = off[y * w + x][p]
+            m.d.comb += [
+                dst.i[q].payload.eq(src.o[p].payload),
+                dst.i[q].valid.eq(src.o[p].valid & ~dead),
+                src.o[p].ready.eq(dst.i[q].ready | dead),
+            ]
+            edge_out.append(src.o[p].valid & dead)
 
         for y in range(h):
             for x in range(w):

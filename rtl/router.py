@@ -32,7 +32,7 @@ cycle as from the comparators and the timing is unchanged.
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -52,6 +52,15 @@ from spikemesh.noc import (  # noqa: F401 (Port, route and rr_grant re-exported)
 COUNTER_BITS = 32
 
 
+def route_write_layout(chip: ChipConfig) -> data.StructLayout:
+    """A route-table write into one router: entry ``index`` (a destination code,
+    spikemesh.noc.dest_code) gets output ``port``."""
+    lay = flit_layout(chip)
+    return data.StructLayout(
+        {"index": lay["dest_y"].width + lay["dest_x"].width, "port": range(N_PORTS)}
+    )
+
+
 class Router(wiring.Component):
     """One 5-port mesh router.
 
@@ -63,8 +72,8 @@ class Router(wiring.Component):
         This router's tile coordinates, ``0 <= x < chip.width``, ``0 <= y < chip.height``.
     routing : RouteTables, optional
         Route tables around faults (spikemesh/faultroute.py): this router's row is the
-        initial content of its ``route_table`` memory. None (default): XY comparators, the
-        fault-free router, unchanged.
+        initial content of its ``route_table`` memory, which ``i_route`` rewrites. None
+        (default): XY comparators, the fault-free router, unchanged (no ``i_route``).
 
     Members
     -------
@@ -76,6 +85,8 @@ class Router(wiring.Component):
         Flits accepted on all inputs / sent on all outputs since reset (wrap at 2**32).
     idle : Out(1)
         No flit buffered in any FIFO or output register (a function of state only).
+    i_route : In(stream.Signature(route_write_layout(chip)))
+        Only with ``routing``: route-table writes, one per cycle, always ready.
 
     Raises
     ------
@@ -105,15 +116,16 @@ class Router(wiring.Component):
         self.y = y
         self.flit = flit_layout(chip).struct()
         sig = stream.Signature(self.flit)
-        super().__init__(
-            {
-                "i": In(sig).array(N_PORTS),
-                "o": Out(sig).array(N_PORTS),
-                "flits_in": Out(COUNTER_BITS),
-                "flits_out": Out(COUNTER_BITS),
-                "idle": Out(1),
-            }
-        )
+        members = {
+            "i": In(sig).array(N_PORTS),
+            "o": Out(sig).array(N_PORTS),
+            "flits_in": Out(COUNTER_BITS),
+            "flits_out": Out(COUNTER_BITS),
+            "idle": Out(1),
+        }
+        if routing is not None:
+            members["i_route"] = In(stream.Signature(route_write_layout(chip)))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -155,6 +167,15 @@ class Router(wiring.Component):
         m.submodules.route_table = table = Memory(
             shape=3, depth=1 << bits, init=[int(v) for v in row]
         )
+        # Configuration writes (always taken; the new entry routes from the next cycle on:
+        # the comb read ports see the memory after the clock edge that writes it).
+        wp = table.write_port()
+        m.d.comb += [
+            self.i_route.ready.eq(1),
+            wp.addr.eq(self.i_route.payload.index),
+            wp.data.eq(self.i_route.payload.port),
+            wp.en.eq(self.i_route.valid),
+        ]
         for q in Port:
             # comb read: the port must be known in the cycle the flit is the FIFO's head,
             # exactly as the XY comparators give it

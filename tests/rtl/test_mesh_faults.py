@@ -3,24 +3,29 @@ on every output of every cycle (Amaranth's simulator)."""
 
 import random
 
+import numpy as np
 import pytest
 from spikemesh.rtl.mesh import Mesh
 from spikemesh.rtl.router import Router
 from spikemesh.sim.mesh import MeshModel
 
 from spikemesh.config import ChipConfig, RouterConfig, flit_layout
-from spikemesh.faultroute import fault_routing
+from spikemesh.faultroute import fault_routing, xy_tables
 from spikemesh.faults import FaultMap
+from spikemesh.noc import RouteTables
 from tests.helpers import run_sim
 
 
-def lockstep(chip, faults, *, cycles, seed, p_offer=0.6, p_ready=0.6, bad=0.0):
+def lockstep(chip, faults, *, cycles, seed, p_offer=0.6, p_ready=0.6, bad=0.0, write=False):
     """Same random inputs into Mesh(routing) and MeshModel(routing); compare every cycle.
-    Flits go between live cores and the host; ``bad`` of them to any encodable code."""
+    Flits go between live cores and the host; ``bad`` of them to any encodable code.
+    ``write``: the RTL starts from XY tables and no disabled link and is configured for the
+    faults through ``i_route`` first (the model starts configured)."""
     print(f"faulty lockstep {chip.width}x{chip.height} {faults.describe()} seed={seed}")
     routing = fault_routing(chip, faults)
     rng = random.Random(seed)
-    dut = Mesh(chip, routing=routing)
+    start = RouteTables(chip, xy_tables(chip), np.zeros(chip.tiles)) if write else routing
+    dut = Mesh(chip, routing=start)
     model = MeshModel(chip, routing=routing)
     lay = flit_layout(chip)
     live = faults.live_tiles()
@@ -39,7 +44,25 @@ def lockstep(chip, faults, *, cycles, seed, p_offer=0.6, p_ready=0.6, bad=0.0):
             dx, dy = rng.choice(dests)
         return lay.pack(kind=0, dest_x=dx, dest_y=dy, payload=rng.randrange(16))
 
+    async def configure(ctx):
+        cfg = dut.i_route
+        for k in range(chip.tiles):
+            for code in np.flatnonzero(routing.table[k] != start.table[k]):
+                ctx.set(
+                    cfg.payload,
+                    {"tile": k, "link": 0, "index": int(code), "data": int(routing.table[k, code])},
+                )
+                ctx.set(cfg.valid, 1)
+                await ctx.tick()
+            ctx.set(
+                cfg.payload, {"tile": k, "link": 1, "index": 0, "data": int(routing.link_off[k])}
+            )
+            await ctx.tick()
+        ctx.set(cfg.valid, 0)
+
     async def tb(ctx):
+        if write:
+            await configure(ctx)
         iv, ip = [0] * n, [0] * n
         for cyc in range(cycles):
             mv, mp, mr = model.outputs()
@@ -75,7 +98,9 @@ def lockstep(chip, faults, *, cycles, seed, p_offer=0.6, p_ready=0.6, bad=0.0):
     "w, h, depth, seed, kw",
     [
         (3, 3, 4, 1, {"channels": {(1, 1, "east"), (2, 1, "west"), (0, 1, "north")}}),
-        (4, 3, 2, 2, {"routers": {(1, 1)}, "cores": {(3, 2)}}),
+        pytest.param(
+            *(4, 3, 2, 2, {"routers": {(1, 1)}, "cores": {(3, 2)}}), marks=pytest.mark.slow
+        ),
         pytest.param(
             *(4, 4, 3, 3, {"channels": {(2, 2, "south"), (0, 2, "east"), (3, 0, "north")}}),
             marks=pytest.mark.slow,
@@ -85,16 +110,25 @@ def lockstep(chip, faults, *, cycles, seed, p_offer=0.6, p_ready=0.6, bad=0.0):
 def test_faulty_mesh_equals_model(w, h, depth, seed, kw):
     chip = ChipConfig(width=w, height=h, router=RouterConfig(fifo_depth=depth))
     faults = FaultMap(width=w, height=h, **kw)
-    model = lockstep(chip, faults, cycles=300, seed=seed)
-    assert model.flits_in > 200 and model.dropped == 0
+    model = lockstep(chip, faults, cycles=250, seed=seed)
+    assert model.flits_in > 150 and model.dropped == 0
 
 
 def test_faulty_mesh_drops_at_dead_links_like_the_model():
     """Flits to any code (off-mesh, host rows) end in the same drops in both."""
     chip = ChipConfig(width=3, height=3)
     faults = FaultMap(width=3, height=3, channels={(1, 1, "east"), (2, 1, "west")})
-    model = lockstep(chip, faults, cycles=250, seed=9, bad=0.4)
+    model = lockstep(chip, faults, cycles=200, seed=9, bad=0.4)
     assert model.dropped > 0 and model.misroute
+
+
+def test_route_tables_written_through_i_route():
+    """From XY tables, every differing entry and every link_off written through i_route:
+    then equal cycle for cycle to the model of the faulty chip."""
+    chip = ChipConfig(width=3, height=3)
+    faults = FaultMap(width=3, height=3, channels={(1, 1, "east"), (2, 1, "west"), (1, 0, "north")})
+    model = lockstep(chip, faults, cycles=200, seed=4, write=True)
+    assert model.flits_in > 120 and model.dropped == 0
 
 
 def test_router_routing_checked():
