@@ -79,7 +79,31 @@ def fault_lines(path=HERE / "fault_results.json") -> list[str]:
         + ".",
         "",
     ]
-    return lines
+    return lines + tick_lines()
+
+
+def tick_lines(path=HERE / "fault_ticks.json") -> list[str]:
+    """Cycles per tick of examples/ei_random.yaml on faulty chips (bench/noc/fault_ticks.py)."""
+    if not Path(path).exists():
+        return []
+    res = json.loads(Path(path).read_text())
+    ff = res["fault_free"]
+    lines = [
+        f"**A real network.** `{res['network']}` on an {res['chip']}, {res['ticks']} ticks on",
+        "the compiled cycle-exact chip model with the image's route tables installed in its",
+        "mesh (`python -m bench.noc.fault_ticks`): the spikes equal the fault-free run's on",
+        f"every map; fault-free: {ff['cycles_per_tick']:.1f} cycles per tick on average "
+        f"(max {ff['max']}).",
+        "",
+        "| dead links | map seed | routing | cycles per tick | extra vs fault-free | max |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in res["faulty"]:
+        lines.append(
+            f"| {r['links']} | {r['seed']} | {r['routing']} | {r['cycles_per_tick']:.1f} | "
+            f"{r['extra_percent']:+.1f} % | {r['max']} |"
+        )
+    return [*lines, ""]
 
 
 def main():

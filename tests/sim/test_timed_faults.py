@@ -55,3 +55,34 @@ def test_faulty_mesh_matches_mesh_model(size, links, routers, seed):
     got = m.mesh_run(sched)
     assert got == want
     assert twin.dropped == 0 and all(a is not None for a in want[0])
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_faulty_chip_spikes_on_the_compiled_chip_model(seed):
+    """A random network on a 4x4 chip with 3 dead links and a dead core, on the compiled
+    chip model with the image's route tables in its mesh (bench/noc/fault_ticks.py's
+    stand-in for run_image_timed until sim/timed.py takes them): golden's spikes, and the
+    run ends (no deadlock, no flit lost at the tick barrier)."""
+    from spikemesh.firmware import compile_network
+
+    from bench.noc.fault_ticks import run_faulty
+    from spikemesh.golden import run_golden
+    from tests.firmware.random_nets import random_network
+
+    chip = ChipConfig(
+        width=4,
+        height=4,
+        core=CoreConfig(neurons=16, axons=256, synapses=4096, fanout=1024, profiles=4),
+    )
+    net = random_network(seed, max_neurons=150)
+    for s in range(seed, seed + 30):
+        faults = FaultMap.random(chip, seed=s, links=3, cores=1)
+        try:
+            img, _ = compile_network(net, chip, faults=faults, neurons_per_core=10)
+            break
+        except Exception:
+            continue
+    inputs = net.input_raster(30)
+    r = run_faulty(img, inputs, 30)
+    assert run_golden(net, 30, acc_bits=chip.core.acc_bits).diff(r) == []
+    assert r.cycles is not None and len(r.cycles) == 30
