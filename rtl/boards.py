@@ -66,7 +66,7 @@ class LoopbackChip(wiring.Component):
 
     Parameters
     ----------
-    cmd_layout : spikemesh.layout.Layout
+    cmd_layout : spikemesh.bitfields.Layout
         The command word (``command_layout(chip, config_data_bits)``).
     """
 

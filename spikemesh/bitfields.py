@@ -1,4 +1,6 @@
-"""Bit-field layouts defined once, used by rtl/, sim/ and firmware/.
+"""Bit-field layouts (the :class:`Layout` class), defined once, used by rtl/, sim/ and
+firmware/; the layouts themselves are in ``spikemesh.config`` (flits),
+``spikemesh.layouts`` (the core's memory words) and ``spikemesh.hostlink`` (host words).
 
 A :class:`Layout` is an ordered list of fields, least significant first (the
 same order as Amaranth's ``data.StructLayout``). The TLM and the firmware pack

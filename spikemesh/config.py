@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from .bitfields import Layout
 from .errors import ConfigError
-from .layout import Layout
 
 # --- chip.md §3 / §4: fixed widths -----------------------------------------
 STATE_BITS = 24  # u and v: 24-bit two's complement

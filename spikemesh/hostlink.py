@@ -35,8 +35,8 @@ import enum
 
 import numpy as np
 
+from .bitfields import Layout
 from .config import ChipConfig
-from .layout import Layout
 from .layouts import REGION_BITS, Region, config_data_bits, config_index_bits, region_layouts
 
 ARG_BITS = 32

@@ -1,6 +1,6 @@
 """The neuron core's memory words and configuration address map, defined once.
 
-Every memory of ``rtl/core.py::Core`` stores one of the :class:`~spikemesh.layout.Layout`
+Every memory of ``rtl/core.py::Core`` stores one of the :class:`~spikemesh.bitfields.Layout`
 words below; the configuration path writes whole words. ``sim/core.py::CoreModel``
 decodes the same writes with :func:`decode_config_write`, and the firmware loaders
 turn a :class:`~spikemesh.coreimage.CoreImage` into writes with
@@ -24,6 +24,7 @@ import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from .bitfields import Layout
 from .config import (
     BIAS_EXP_BITS,
     BIAS_MANT_BITS,
@@ -39,7 +40,6 @@ from .config import (
     bits_for,
 )
 from .coreimage import PROFILE_COLUMNS, CoreImage
-from .layout import Layout
 
 REGION_BITS = 3
 
