@@ -2,11 +2,17 @@
 
 Block diagram::
 
-    host ──i_cmd──► HostLink ──o_inject──► Mesh (0,0).West        Core(x,y) ◄─o_local[y][x]─┐
-         ◄─o_rsp───          ◄─o_host───                          Core(x,y) ──i_local[y][x]─► Mesh
+    host ──i_cmd──► cmd FIFO ──► HostLink ──o_inject──► Mesh (0,0).West   Core(x,y) ◄─o_local─┐
+         ◄─o_rsp─── rsp FIFO ◄──          ◄─o_host───                     Core(x,y) ──i_local─► Mesh
                              ──o_cfg / o_read──► every core (tile-selected)
                              ──start, parity──► every core
                              ◄─all_done = AND(core.done & core.idle) & mesh.idle
+
+The two FIFOs (``ChipConfig.host_fifo_depth`` entries each,
+amaranth.lib.fifo.SyncFIFOBuffered) end the host link's ready chains at the chip's
+edge: ``i_cmd.ready`` and the host link's response ready are FIFO fill levels, so
+neither the host link's command decode nor the mesh's West grant depends on the
+host's ``o_rsp.ready`` or on the UART bridge in the same cycle (docs/hostlink.md).
 
 All block boundaries are Moore (registered valid/payload, state-only ready),
 so sim/chip.py's timed model composes the blocks' cycle-exact twins by the
@@ -23,6 +29,7 @@ import operator
 
 from amaranth import Cat, Module
 from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from spikemesh.config import ChipConfig
@@ -124,8 +131,7 @@ class Chip(wiring.Component):
         chip = self.chip
         m.submodules.mesh = mesh = Mesh(chip)
         m.submodules.host = host = HostLink(chip)
-        wiring.connect(m, wiring.flipped(self.i_cmd), host.i_cmd)
-        wiring.connect(m, host.o_rsp, wiring.flipped(self.o_rsp))
+        self._host_fifos(m, host)
         wiring.connect(m, host.o_inject, mesh.i_host)
         wiring.connect(m, mesh.o_host, host.i_host)
         m.d.comb += [
@@ -192,3 +198,25 @@ class Chip(wiring.Component):
             host.all_done.eq(mesh.idle & _all(done_all)),
         ]
         return m
+
+    def _host_fifos(self, m, host):
+        """i_cmd -> command FIFO -> host link; host link -> response FIFO -> o_rsp. Both
+        readies a FIFO drives are functions of its fill level (registers), its valid is its
+        output register: the stream rules hold and the ready chains stop here."""
+        depth = self.chip.host_fifo_depth
+        m.submodules.cmd_fifo = cmd = SyncFIFOBuffered(width=self.cmd_layout.width, depth=depth)
+        m.submodules.rsp_fifo = rsp = SyncFIFOBuffered(width=self.rsp_layout.width, depth=depth)
+        m.d.comb += [
+            cmd.w_en.eq(self.i_cmd.valid),
+            cmd.w_data.eq(self.i_cmd.payload),
+            self.i_cmd.ready.eq(cmd.w_rdy),
+            host.i_cmd.valid.eq(cmd.r_rdy),
+            host.i_cmd.payload.eq(cmd.r_data),
+            cmd.r_en.eq(host.i_cmd.ready),
+            rsp.w_en.eq(host.o_rsp.valid),
+            rsp.w_data.eq(host.o_rsp.payload),
+            host.o_rsp.ready.eq(rsp.w_rdy),
+            self.o_rsp.valid.eq(rsp.r_rdy),
+            self.o_rsp.payload.eq(rsp.r_data),
+            rsp.r_en.eq(self.o_rsp.ready),
+        ]

@@ -51,8 +51,15 @@ MASK24 = (1 << 24) - 1
     H_RSA,
     H_RSB,
     H_RDO,  # a read-back is outstanding
+    H_CQ,  # command FIFO: oldest memory slot, entries in memory, output register full
+    H_CQ_LEVEL,
+    H_CQ_OV,
+    H_RQ,  # response FIFO: the same
+    H_RQ_LEVEL,
+    H_RQ_OV,
+    H_FIFO_DEPTH,  # ChipConfig.host_fifo_depth (a constant)
     H_LEN,
-) = range(35)
+) = range(42)
 
 # comb outputs: indices into the int64 vector ``o``
 (
@@ -180,7 +187,8 @@ def host_comb(h, pm, i, o):
     between = h[H_CMDV] != 0 and (h[H_OP] == C_RESET or h[H_OP] == C_CONFIG or h[H_OP] == C_READ)
     if not running and h[H_TLEFT] != 0 and h[H_TDV] == 0 and not between and h[H_RDO] == 0:
         start = 1
-    free = 1  # the host is always ready for responses (rsp_ready = 1)
+    # rsp_ready is the response FIFO's w_rdy (its memory not full)
+    free = 1 if (h[H_RSV] == 0 or h[H_RQ_LEVEL] != h[H_FIFO_DEPTH] - 1) else 0
     o[O_CFG] = cfg
     o[O_INJ] = inj
     o[O_READ] = rd
@@ -194,9 +202,10 @@ def host_comb(h, pm, i, o):
 
 @inlined
 def _respond(h, free):
-    """The response register's next value: refilled from the pending slots with fixed
-    priority SPIKE > STATE > STATUS > TICK_DONE (the host takes it every cycle). Returns
-    (valid, op, a, b, the H_* valid column of the slot it came from or -1)."""
+    """The response register's next value: when it is free (empty or taken by the response
+    FIFO), refilled from the pending slots with fixed priority SPIKE > STATE > STATUS >
+    TICK_DONE, or emptied; else held. Returns (valid, op, a, b, the H_* valid column of the
+    slot it came from or -1)."""
     if free:
         if h[H_SPV]:
             return 1, R_SPIKE, h[H_SPT], h[H_SPP], H_SPV
@@ -206,7 +215,8 @@ def _respond(h, free):
             return 1, R_STATUS, h[H_STI], h[H_STX], H_STV
         if h[H_TDV]:
             return 1, R_TICK_DONE, h[H_TDT], h[H_TDC], H_TDV
-    return 0, h[H_RSOP], h[H_RSA], h[H_RSB], -1
+        return 0, h[H_RSOP], h[H_RSA], h[H_RSB], -1
+    return h[H_RSV], h[H_RSOP], h[H_RSA], h[H_RSB], -1
 
 
 @inlined
@@ -295,10 +305,40 @@ def host_clock(h, pm, i, o, done, bad, eff, free):
 
 
 @inlined
+def fifo_clock(h, q, base, write, r_en):
+    """One cycle of the FIFO whose columns start at ``base`` (SyncFIFOBufferedModel in
+    sim/hostlink.py): ``q`` holds its memory (rows 0 .. depth - 2, a ring from ``h[base]``)
+    and its output register (row depth - 1). The output register is taken if ``r_en`` and
+    refilled from the memory when empty or taken. Returns the memory row the caller must
+    write the entry into when ``write`` is accepted (the memory is not full), else -1."""
+    d1 = h[H_FIFO_DEPTH] - 1
+    head, lvl, ov = h[base], h[base + 1], h[base + 2]
+    slot = -1
+    if write and lvl != d1:
+        slot = (head + lvl) % d1
+    if lvl != 0 and (ov == 0 or r_en):
+        for k in range(q.shape[1]):
+            q[d1, k] = q[head, k]
+        head = (head + 1) % d1
+        lvl -= 1
+        ov = 1
+    elif ov != 0 and r_en:
+        ov = 0
+    if slot >= 0:
+        lvl += 1
+    h[base], h[base + 1], h[base + 2] = head, lvl, ov
+    return slot
+
+
+@inlined
 def host_quiet(h, pos, ncmd):
     """The run may end: every command taken and nothing left to do or to answer."""
     return (
         pos == ncmd
+        and h[H_CQ_LEVEL] == 0
+        and h[H_CQ_OV] == 0
+        and h[H_RQ_LEVEL] == 0
+        and h[H_RQ_OV] == 0
         and h[H_CMDV] == 0
         and h[H_RUNNING] == 0
         and h[H_TLEFT] == 0

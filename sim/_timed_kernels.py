@@ -56,11 +56,18 @@ from ._timed_core import (
 from ._timed_host import (
     H_ARG,
     H_CMDV,
+    H_CQ,
+    H_CQ_LEVEL,
+    H_CQ_OV,
     H_CYC,
     H_DATA,
     H_ERR,
+    H_FIFO_DEPTH,
     H_FIRST,
     H_HDONE,
+    H_RQ,
+    H_RQ_LEVEL,
+    H_RQ_OV,
     H_RSA,
     H_RSB,
     H_RSOP,
@@ -103,6 +110,7 @@ from ._timed_host import (
     O_READ,
     O_READ_IN_READY,
     O_START,
+    fifo_clock,
     host_clock,
     host_comb,
     host_quiet,
@@ -128,17 +136,18 @@ def _all_done(cr, pm, mc):
 
 
 @inlined
-def _host_inputs(i, g, h, cmds, cr, pm, mc, ov, op, ir, need_all_done):
-    """The host link's inputs of this cycle, from the start-of-cycle state of every block."""
-    pos = g[G_POS]
-    if pos < cmds.shape[0]:
+def _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir, need_all_done):
+    """The host link's inputs of this cycle, from the start-of-cycle state of every block
+    (its commands come from the command FIFO's output register)."""
+    if h[H_CQ_OV]:
+        d1 = h[H_FIFO_DEPTH] - 1
         i[I_CMD_VALID] = 1
-        i[I_OP] = cmds[pos, 0]
-        i[I_TX] = cmds[pos, 1]
-        i[I_TY] = cmds[pos, 2]
-        i[I_ARG] = cmds[pos, 3]
-        i[I_DATA] = cmds[pos, 4]
-        i[I_OK] = cmds[pos, 5]
+        i[I_OP] = cq[d1, 0]
+        i[I_TX] = cq[d1, 1]
+        i[I_TY] = cq[d1, 2]
+        i[I_ARG] = cq[d1, 3]
+        i[I_DATA] = cq[d1, 4]
+        i[I_OK] = cq[d1, 5]
     else:
         i[I_CMD_VALID] = 0
     tile = -1
@@ -187,22 +196,31 @@ def _host_flit(h, pm):
 def _try_jump(g, h, cr, pm, mc, i, o, cmds, max_cycles):
     """Jump the clock over cycles in which only counters change (see the module docstring).
 
-    The host must be in a running tick, past its first cycle, with nothing to answer, and
-    its command register must hold a command that waits (or be empty with no command left);
-    the mesh and every event pipeline must be empty and every running core asleep. Then in
-    each cycle up to the first wake-up the host only counts (all_done stays 0 while a core
-    runs). Returns the new cycle, or -1 when nothing can ever change again: no core running
-    and the tick waiting for an END_TICK that the stream does not hold.
+    The host must be in a running tick, past its first cycle, with nothing to answer (the
+    response FIFO empty too), and its command register must hold a command that waits, with
+    the command FIFO frozen behind it (full, or no command left to offer; its output
+    register full or its memory empty), or be empty with the FIFO empty and no command
+    left; the mesh and every event pipeline must be empty and every running core asleep.
+    Then in each cycle up to the first wake-up the host only counts (all_done stays 0 while
+    a core runs). Returns the new cycle, or -1 when nothing can ever change again: no core
+    running and the tick waiting for an END_TICK that the stream does not hold.
     """
     c = g[G_CYCLE]
     if mc[M_NACT] != 0 or h[H_RUNNING] == 0 or h[H_FIRST] != 0:
         return c
     if h[H_RSV] or h[H_SPV] or h[H_SSV] or h[H_STV] or h[H_TDV] or g[G_READER] >= 0:
         return c
+    if h[H_RQ_LEVEL] != 0 or h[H_RQ_OV] != 0:
+        return c
+    more = g[G_POS] < cmds.shape[0]
     if h[H_CMDV] == 0:
-        if g[G_POS] < cmds.shape[0]:
+        if more or h[H_CQ_LEVEL] != 0 or h[H_CQ_OV] != 0:
             return c
     else:
+        if more and h[H_CQ_LEVEL] != h[H_FIFO_DEPTH] - 1:
+            return c  # the FIFO still fills
+        if h[H_CQ_LEVEL] != 0 and h[H_CQ_OV] == 0:
+            return c  # its output register fills
         done, _bad, _eff, _free = host_comb(h, pm, i, o)
         if done:
             return c
@@ -311,14 +329,16 @@ def make_scratch(n_tiles):
 @kernel
 def run_chip(
     pm, fl, depth, st, prof, ax, syn, fp, fo, acc, cr, nbr, fifo, froute, fhead, fcnt,
-    ov, op, last, ir, rs, act, mc, h, g, scratch, cmds, rsp, max_cycles, fast, stop_on_tick,
+    ov, op, last, ir, rs, act, mc, h, cq, rq, g, scratch, cmds, rsp, max_cycles, fast,
+    stop_on_tick,
 ):  # fmt: skip
     """Run cycles until the chip is quiet (ST_QUIET), ``rsp`` is full (ST_FULL), a TICK_DONE
     was answered and ``stop_on_tick`` (ST_TICK), ``max_cycles`` (ST_MAX_CYCLES), or, with
     ``fast``, when nothing can change any more short of a command the stream does not hold
     (ST_STUCK).
     Returns (status, responses written into ``rsp`` as rows (cycle, op, a, b)).
-    ``scratch`` is :func:`make_scratch`'s tuple of work arrays."""
+    ``cq`` and ``rq`` hold the command and response FIFOs (:func:`fifo_clock`); ``scratch``
+    is :func:`make_scratch`'s tuple of work arrays."""
     ldrain, inj, mv, i, o = scratch
     nr = 0
     cap = rsp.shape[0]
@@ -330,16 +350,17 @@ def run_chip(
         if nr >= cap:
             return ST_FULL, nr
         need_all_done = h[H_RUNNING] != 0 and h[H_FIRST] == 0 and h[H_HDONE] != 0
-        tile = _host_inputs(i, g, h, cmds, cr, pm, mc, ov, op, ir, need_all_done)
+        tile = _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir, need_all_done)
         done, bad, eff, free = host_comb(h, pm, i, o)
         ticked = False
-        if h[H_RSV]:
+        d1 = h[H_FIFO_DEPTH] - 1
+        if h[H_RQ_OV]:  # the host is always ready
             rsp[nr, 0] = cycle
-            rsp[nr, 1] = h[H_RSOP]
-            rsp[nr, 2] = h[H_RSA]
-            rsp[nr, 3] = h[H_RSB]
+            rsp[nr, 1] = rq[d1, 0]
+            rsp[nr, 2] = rq[d1, 1]
+            rsp[nr, 3] = rq[d1, 2]
             nr += 1
-            ticked = h[H_RSOP] == R_TICK_DONE
+            ticked = rq[d1, 0] == R_TICK_DONE
         # --- cores (their router's LOCAL output and i_ready as of the start of the cycle)
         n_inj = _cores_cycle(
             cycle, fast, o, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj
@@ -357,10 +378,19 @@ def run_chip(
                 pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, rs, act, mc,
                 ldrain, inj, n_inj, mv,
             )  # fmt: skip
-        # --- host link
+        # --- the host's FIFOs (start-of-cycle response register), then the host link
+        slot = fifo_clock(h, rq, H_RQ, h[H_RSV] != 0, True)
+        if slot >= 0:
+            rq[slot, 0] = h[H_RSOP]
+            rq[slot, 1] = h[H_RSA]
+            rq[slot, 2] = h[H_RSB]
+        pos = g[G_POS]
+        slot = fifo_clock(h, cq, H_CQ, pos < cmds.shape[0], o[O_CMD_READY] != 0)
+        if slot >= 0:
+            for k in range(6):
+                cq[slot, k] = cmds[pos, k]
+            g[G_POS] = pos + 1
         host_clock(h, pm, i, o, done, bad, eff, free)
-        if i[I_CMD_VALID] and o[O_CMD_READY]:
-            g[G_POS] += 1
         g[G_CYCLE] = cycle + 1
         if host_quiet(h, g[G_POS], cmds.shape[0]):
             g[G_IDLE] += 1
@@ -369,7 +399,7 @@ def run_chip(
         else:
             g[G_IDLE] = 0
             if fast:
-                _host_inputs(i, g, h, cmds, cr, pm, mc, ov, op, ir, False)
+                _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir, False)
                 if _try_jump(g, h, cr, pm, mc, i, o, cmds, max_cycles) < 0:
                     return ST_STUCK, nr
         if ticked and stop_on_tick:

@@ -200,9 +200,12 @@ class TimedChipModel:
 
     It consumes the same host command stream as the RTL chip, with the host
     always offering its next command and always ready for responses, and
-    returns every response with the cycle it was taken in. Composition rule
-    (all block boundaries are Moore, docs/hostlink.md): sample every block's
-    registered outputs, compute the transfers, clock every block.
+    returns every response with the cycle it was taken in. The host's streams
+    pass through the chip's command and response FIFOs (``host_fifo_depth``,
+    twins of amaranth.lib.fifo.SyncFIFOBuffered) on their way to and from the
+    host link. Composition rule (all block boundaries are Moore,
+    docs/hostlink.md): sample every block's registered outputs, compute the
+    transfers, clock every block.
     """
 
     def __init__(self, chip):
@@ -210,7 +213,7 @@ class TimedChipModel:
         from spikemesh.layouts import config_addr_bits
 
         from .core import CoreModel
-        from .hostlink import HostLinkModel
+        from .hostlink import HostLinkModel, SyncFIFOBufferedModel
         from .mesh import MeshModel
 
         self.chip = chip
@@ -219,6 +222,8 @@ class TimedChipModel:
         ]
         self.mesh = MeshModel(chip)
         self.host = HostLinkModel(chip)
+        self.cmd_fifo = SyncFIFOBufferedModel(chip.host_fifo_depth)
+        self.rsp_fifo = SyncFIFOBufferedModel(chip.host_fifo_depth)
         fl = flit_layout(chip)
         self._payload_off = fl.offsets["payload"]
         self._payload_mask = (1 << fl["payload"].width) - 1
@@ -257,6 +262,7 @@ class TimedChipModel:
         """Process ``commands`` (dicts as in firmware.loader) until all are taken and the chip
         is quiet; return a list of (cycle, op, a, b) responses."""
         host, mesh, cores = self.host, self.mesh, self.cores
+        cmd_fifo, rsp_fifo = self.cmd_fifo, self.rsp_fifo
         tiles = len(cores)
         width = self.chip.width
         end = mesh.host
@@ -266,7 +272,7 @@ class TimedChipModel:
         ev_valid = [0] * (tiles + 1)
         ev_payload = [0] * (tiles + 1)
         o_ready = [0] * (tiles + 1)
-        inp = {"rsp_ready": 1, "misroute": 0}
+        inp = {"misroute": 0}
         idle_cycles = 0
         while True:
             if self.cycle >= max_cycles:
@@ -277,8 +283,10 @@ class TimedChipModel:
             tile = (cmd["tile_y"] * width + cmd["tile_x"]) if cmd is not None else -1
             sel = outs[tile] if 0 <= tile < tiles and cmd["tile_x"] < width else None
             reader = next((o for o in outs if o.read_valid), None)
-            inp["cmd_valid"] = int(pos < len(pending))
-            inp["cmd"] = pending[pos] if pos < len(pending) else None
+            offer = pos < len(pending)  # the host offers its next command
+            inp["cmd_valid"] = cmd_fifo.r_rdy
+            inp["cmd"] = cmd_fifo.out
+            inp["rsp_ready"] = rsp_fifo.w_rdy
             inp["cfg_ready"] = sel.config_ready if sel else 0
             inp["read_ready"] = sel.read_ready if sel else 0
             inp["inject_ready"] = mr[end]
@@ -291,10 +299,10 @@ class TimedChipModel:
             inp["flits_in"], inp["flits_out"] = mesh.flits_in, mesh.flits_out
             inp["misroute"] = mesh.misroute
             o = host.comb(inp)
-            if o["rsp_valid"]:
-                responses.append((self.cycle, *(int(x) for x in o["rsp"])))
-                if on_tick is not None and o["rsp"][0] == 2:  # Rsp.TICK_DONE
-                    on_tick(int(o["rsp"][1]) + 1)
+            if rsp_fifo.r_rdy:  # the host is always ready
+                responses.append((self.cycle, *(int(x) for x in rsp_fifo.out)))
+                if on_tick is not None and rsp_fifo.out[0] == 2:  # Rsp.TICK_DONE
+                    on_tick(int(rsp_fifo.out[1]) + 1)
             start, parity = o["start"], o["parity"]
             if cmd is not None:
                 cfg_addr, cfg_data = cmd["arg"] & self._addr_mask, cmd["data"]
@@ -325,12 +333,16 @@ class TimedChipModel:
             ev_payload[end] = self._inject_flit(cmd) if o["inject_valid"] else 0
             o_ready[end] = o["host_ready"]
             mesh.clock(ev_valid, ev_payload, o_ready)
+            rsp_fifo.clock(o["rsp_valid"], o["rsp"], 1)
+            taken = offer and cmd_fifo.w_rdy
+            cmd_fifo.clock(offer, pending[pos] if offer else None, o["cmd_ready"])
             host.clock(inp)
-            if inp["cmd_valid"] and o["cmd_ready"]:
-                pos += 1
+            pos += taken
             self.cycle += 1
             quiet = (
                 pos == len(pending)
+                and cmd_fifo.level == 0
+                and rsp_fifo.level == 0
                 and host.cmd is None
                 and not host.running
                 and host.ticks_left == 0

@@ -10,12 +10,57 @@ the RTL ports (``cmd_valid``, ``cmd`` = dict of command fields, ``rsp_ready``,
 
 from __future__ import annotations
 
+import collections
+
 from spikemesh.config import ChipConfig
 from spikemesh.hostlink import Cmd, CommandCheck, Rsp, StatusReg
 from spikemesh.noc import ContractError
 
 MASK32 = (1 << 32) - 1
 MASK24 = (1 << 24) - 1
+
+
+class SyncFIFOBufferedModel:
+    """Cycle-exact twin of ``amaranth.lib.fifo.SyncFIFOBuffered`` (depth >= 2), the FIFO of
+    the chip's command and response streams (rtl/chip.py, docs/hostlink.md).
+
+    ``depth - 1`` entries sit in a memory, one in the output register. ``w_rdy`` is "the
+    memory is not full" and ``r_rdy`` "the output register is full": both come from
+    registers, so neither ready nor valid depends on the other side in the same cycle. An
+    entry written in cycle c reaches the output register at the end of cycle c + 1 and is
+    offered from cycle c + 2 (the memory's read port is synchronous and not transparent).
+    """
+
+    def __init__(self, depth: int):
+        if not isinstance(depth, int) or depth < 2:
+            raise ValueError(f"SyncFIFOBufferedModel depth must be an integer >= 2, not {depth!r}")
+        self.depth = depth
+        self.inner = collections.deque()
+        self.out = None  # the output register's entry, or None
+
+    @property
+    def w_rdy(self) -> int:
+        return int(len(self.inner) != self.depth - 1)
+
+    @property
+    def r_rdy(self) -> int:
+        return int(self.out is not None)
+
+    @property
+    def level(self) -> int:
+        return len(self.inner) + self.r_rdy
+
+    def clock(self, w_en, w_data, r_en) -> None:
+        """One cycle: write ``w_data`` if ``w_en`` and not full; the output register is
+        taken if ``r_en`` (and full) and refilled from the memory when empty or taken."""
+        write = w_en and len(self.inner) != self.depth - 1
+        taken = self.out is not None and r_en
+        if self.inner and (self.out is None or r_en):
+            self.out = self.inner.popleft()
+        elif taken:
+            self.out = None
+        if write:
+            self.inner.append(w_data)
 
 
 class HostLinkModel:

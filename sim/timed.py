@@ -31,7 +31,7 @@ from spikemesh.layouts import (
 
 from . import _timed_core as K
 from ._timed_core import core_tick
-from ._timed_host import H_LEN, H_TICK
+from ._timed_host import H_FIFO_DEPTH, H_LEN, H_TICK
 from ._timed_kernels import (
     G_CYCLE,
     G_IDLE,
@@ -198,6 +198,10 @@ class CompiledChipModel:
         self.act = np.zeros(t, dtype=np.int64)
         self.mc = np.zeros(M_LEN, dtype=np.int64)
         self.h = np.zeros(H_LEN, dtype=np.int64)
+        self.h[H_FIFO_DEPTH] = chip.host_fifo_depth
+        # the command and response FIFOs: memory rows 0 .. depth - 2, output register last
+        self.cq = np.zeros((chip.host_fifo_depth, 6), dtype=np.int64)
+        self.rq = np.zeros((chip.host_fifo_depth, 3), dtype=np.int64)
         self.g = np.zeros(G_LEN, dtype=np.int64)
         self.g[G_READER] = -1
         self.scratch = make_scratch(t)
@@ -276,7 +280,8 @@ class CompiledChipModel:
                 self.pm, self.fl, self.depth, self.st, self.prof, self.ax, self.syn, self.fp,
                 self.fo, self.acc, self.cr, self.nbr, self.fifo, self.froute, self.fhead,
                 self.fcnt, self.ov, self.op, self.last, self.ir, self.rs, self.act, self.mc,
-                self.h, self.g, self.scratch, cmds, rsp, int(max_cycles), self.fast,
+                self.h, self.cq, self.rq, self.g, self.scratch, cmds, rsp, int(max_cycles),
+                self.fast,
                 on_tick is not None,
             )  # fmt: skip
             out.append(rsp[:n].copy())

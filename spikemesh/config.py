@@ -241,7 +241,9 @@ class ChipConfig(_YamlMixin):
     core : CoreConfig
     router : RouterConfig
     host_fifo_depth : int
-        Depth of the host link's input/output event FIFOs, 2..4096.
+        Entries of each of the chip's command and response FIFOs, between its host ports
+        and the host link (docs/hostlink.md), 2..4096; 3 or more pass one word per cycle,
+        2 one every other cycle.
     watchdog_cycles : int
         A tick that has not ended after this many cycles sets an error flag.
     """

@@ -35,6 +35,7 @@ CONFIGS = {
         width=3,
         height=2,
         router=RouterConfig(fifo_depth=2),
+        host_fifo_depth=2,  # the smallest host FIFOs: one word every other cycle
         core=CoreConfig(neurons=16, axons=128, synapses=1024, fanout=256, profiles=4, acc_bits=20),
     ),
     "1x3-n32": ChipConfig(
