@@ -73,7 +73,7 @@ def hostile_array(draw, like: np.ndarray):
         n = draw(st.integers(0, 3))
         return np.resize(arr, (arr.size + draw(st.integers(-3, 3))) % 50 if n else (2, 3, 2))
     if op == "empty":
-        return arr[:0]
+        return arr.reshape(-1)[:0]
     if op == "scalar":
         return np.array(draw(st.integers(-(1 << 40), 1 << 40)))
     if op == "edges":
