@@ -221,7 +221,41 @@ def check_decode(inp):
     return expect_clean(decode_run, img, rows, ticks, inputs)
 
 
+# --- board_runner.check_board against a chip that answers anything --------------------------
+
+
+response_words = st.builds(
+    lambda op, a, b: (op << 80) | (a << 48) | b,
+    st.one_of(st.sampled_from([int(r) for r in Rsp]), st.integers(0, 15)),
+    st.one_of(st.integers(0, 8), st.integers(0, (1 << 32) - 1)),
+    st.one_of(st.integers(0, 8), st.integers(0, (1 << 48) - 1)),
+)
+board_scripts = st.lists(st.lists(response_words, max_size=3), max_size=30)
+
+
+def _check_board(script):
+    from spikemesh.firmware.board_runner import check_board
+
+    from spikemesh.layouts import config_data_bits
+
+    chip = CHIP
+    cmds = HostCommands(chip, config_data_bits(chip))
+    answers = list(script)
+
+    def chip_model(word):  # the k-th command word gets the k-th list of response words
+        return answers.pop(0) if answers else []
+
+    bridge = BridgeModel(chip_model, cmd_bytes=word_bytes(cmds.layout), max_words=16)
+    link = HostLinkUART(bridge, cmds, retries=2, timeout=0.0)
+    return check_board(link, chip)
+
+
+def check_board_answers(script):
+    return expect_clean(_check_board, script)
+
+
 TARGETS = [
     Target("uart-host", sessions, check_session, ci_examples=150, timeout=10),
     Target("decode-run", response_streams(), check_decode, ci_examples=100),
+    Target("board-check", board_scripts, check_board_answers, ci_examples=60, timeout=10),
 ]
