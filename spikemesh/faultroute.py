@@ -433,3 +433,22 @@ def _find_cycle(edges):
                 path.append(nxt)
                 stack.append((nxt, iter(sorted(edges.get(nxt, ())))))
     return None
+
+
+def route_writes(chip: ChipConfig, routing: RouteTables, base: RouteTables | None = None):
+    """The routing configuration writes that turn a mesh holding ``base`` (default: XY
+    tables, no disabled link) into one holding ``routing``: a list of dicts with the fields
+    of ``rtl/mesh.py::mesh_route_write_layout`` (tile, link, index, data), every differing
+    table entry then each router's ``link_off``. This is what a host would send after the
+    manufacturing test, once CONFIG_WRITE reaches the mesh (docs/noc.md, "Faults")."""
+    if base is None:
+        base = RouteTables(chip, xy_tables(chip), np.zeros(chip.tiles, dtype=np.uint8))
+    out = []
+    for k in range(chip.tiles):
+        for code in np.flatnonzero(routing.table[k] != base.table[k]):
+            out.append(
+                {"tile": k, "link": 0, "index": int(code), "data": int(routing.table[k, code])}
+            )
+        if routing.link_off[k] != base.link_off[k]:
+            out.append({"tile": k, "link": 1, "index": 0, "data": int(routing.link_off[k])})
+    return out

@@ -10,7 +10,7 @@ from spikemesh.rtl.router import Router
 from spikemesh.sim.mesh import MeshModel
 
 from spikemesh.config import ChipConfig, RouterConfig, flit_layout
-from spikemesh.faultroute import fault_routing, xy_tables
+from spikemesh.faultroute import fault_routing, route_writes, xy_tables
 from spikemesh.faults import FaultMap
 from spikemesh.noc import RouteTables
 from tests.helpers import run_sim
@@ -45,20 +45,11 @@ def lockstep(chip, faults, *, cycles, seed, p_offer=0.6, p_ready=0.6, bad=0.0, w
         return lay.pack(kind=0, dest_x=dx, dest_y=dy, payload=rng.randrange(16))
 
     async def configure(ctx):
-        cfg = dut.i_route
-        for k in range(chip.tiles):
-            for code in np.flatnonzero(routing.table[k] != start.table[k]):
-                ctx.set(
-                    cfg.payload,
-                    {"tile": k, "link": 0, "index": int(code), "data": int(routing.table[k, code])},
-                )
-                ctx.set(cfg.valid, 1)
-                await ctx.tick()
-            ctx.set(
-                cfg.payload, {"tile": k, "link": 1, "index": 0, "data": int(routing.link_off[k])}
-            )
+        for w in route_writes(chip, routing, start):
+            ctx.set(dut.i_route.payload, w)
+            ctx.set(dut.i_route.valid, 1)
             await ctx.tick()
-        ctx.set(cfg.valid, 0)
+        ctx.set(dut.i_route.valid, 0)
 
     async def tb(ctx):
         if write:
