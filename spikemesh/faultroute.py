@@ -155,7 +155,7 @@ REPAIR_SHUFFLES = 8  # destination orders the CDG-checked repair tries
 _OPP = {NORTH: SOUTH, SOUTH: NORTH, EAST: WEST, WEST: EAST}
 
 
-def _xy_repair(g: _Graph, prohibited=None, shuffle=None):
+def _xy_repair(g: _Graph, prohibited=None, shuffle=None, lazy=False):
     """XY where it survives, detours grown greedily where it does not: {destination:
     (next port, distance) per router}, or None when some needed router cannot be attached.
 
@@ -165,6 +165,9 @@ def _xy_repair(g: _Graph, prohibited=None, shuffle=None):
     port) is allowed: with ``prohibited`` (a turn model of :data:`TURN_MODELS`, which
     allows every XY turn) a turn it does not forbid and no U-turn; without it, a turn
     whose new dependency closes no cycle in the channel dependency graph built so far.
+    ``shuffle`` seeds another order of the destinations; ``lazy`` adds a destination's
+    surviving XY hops only when that destination's turn comes, each one CDG-checked like
+    a detour (the greedy's outcome depends on both).
     """
     n, w, nxt = g.n, g.w, g.nxt
     succ = {}  # the CDG: channel (u * N_PORTS + p) -> set of channels
@@ -193,7 +196,7 @@ def _xy_repair(g: _Graph, prohibited=None, shuffle=None):
         port, dist = [-1] * n, [INF] * n
         port[d], dist[d] = int(Port.LOCAL), 0
         man = lambda u, d=d: abs(u % w - d % w) + abs(u // w - d // w)
-        for u in sorted((u for u in range(n) if g.live[u] and u != d), key=man):
+        for u in sorted((u for u in range(n) if g.live[u] and u != d and not lazy), key=man):
             p = xy_port(u, d)
             v = nxt[u][p]
             if v >= 0 and dist[v] < INF:  # v is nearer on the same XY path: decided
@@ -336,10 +339,13 @@ def fault_routing(chip: ChipConfig, faults: FaultMap) -> RouteTables:
         if routes is not None:
             repairs.append((f"XY repaired ({name})", routes.__getitem__))
     shuffles = REPAIR_SHUFFLES if g.n <= 100 else 0  # each costs O(tiles^2) cycle checks
-    for shuffle in (None, *range(shuffles)):  # the first order that succeeds
-        routes = _xy_repair(g, None, shuffle)
+    for lazy in (False, True):  # the first order that succeeds
+        for shuffle in (None, *range(shuffles)):
+            routes = _xy_repair(g, None, shuffle, lazy)
+            if routes is not None:
+                repairs.append(("XY repaired (CDG-checked)", routes.__getitem__))
+                break
         if routes is not None:
-            repairs.append(("XY repaired (CDG-checked)", routes.__getitem__))
             break
     for family in (repairs, candidates):
         for name, routes in family:
