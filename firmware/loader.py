@@ -27,6 +27,56 @@ def command(op, *, tile_x=0, tile_y=0, arg=0, data=0) -> dict:
     }
 
 
+def host_schedule(seed: int, *, length: int = 4096, stall: int = 1500) -> tuple:
+    """A seeded ready/valid schedule of the chip's host ports (docs/hostlink.md,
+    "Backpressure"): ``(valid, ready)``, two uint8 arrays of ``length`` entries; cycle c
+    uses entry ``c % length``.
+
+    ``valid[c]``: the host may raise ``i_cmd.valid`` in cycle c (once raised it holds until
+    the transfer, the stream rule); ``ready[c]``: ``o_rsp.ready`` in cycle c. Random idle
+    and stall cycles throughout, plus one long stall of each (``o_rsp.ready`` low for
+    ``stall`` cycles, ``i_cmd.valid`` for a third of that) at seeded places.
+    """
+    if not 16 <= length <= 1 << 20:
+        raise SpikemeshError(f"a host schedule's length must be between 16 and 2**20, not {length}")
+    if not 0 <= stall < length:
+        raise SpikemeshError(
+            f"the long stall ({stall}) must be shorter than the schedule ({length})"
+        )
+    rng = np.random.default_rng(seed)
+    valid = rng.random(length) < rng.uniform(0.3, 0.9)
+    ready = rng.random(length) < rng.uniform(0.3, 0.9)
+    for arr, n in ((ready, stall), (valid, stall // 3)):
+        arr[(int(rng.integers(0, length)) + np.arange(n)) % length] = False
+    # at least one cycle of each in every period, or the run would never end
+    valid[int(rng.integers(0, length))] = ready[int(rng.integers(0, length))] = True
+    return valid.astype(np.uint8), ready.astype(np.uint8)
+
+
+def check_schedule(schedule) -> tuple:
+    """``schedule`` (a pair of 0/1 sequences of one length, see :func:`host_schedule`) as two
+    uint8 arrays; SpikemeshError naming what is wrong."""
+    try:
+        valid, ready = schedule
+    except (TypeError, ValueError):
+        raise SpikemeshError(
+            f"a host schedule is a pair (valid, ready) of 0/1 sequences, not {schedule!r}"
+        ) from None
+    out = []
+    for name, seq in (("valid", valid), ("ready", ready)):
+        arr = np.asarray(seq)
+        if arr.ndim != 1 or arr.size == 0 or not np.isin(arr, (0, 1)).all():
+            raise SpikemeshError(f"the schedule's {name} must be a non-empty sequence of 0 and 1")
+        if not arr.any():
+            raise SpikemeshError(f"the schedule's {name} is never 1: the run would never end")
+        out.append(arr.astype(np.uint8))
+    if out[0].size != out[1].size:
+        raise SpikemeshError(
+            f"the schedule's valid and ready differ in length ({out[0].size} vs {out[1].size})"
+        )
+    return out[0], out[1]
+
+
 def config_commands(image) -> list[dict]:
     """CONFIG_WRITE commands that load every core of ``image``."""
     chip = image.chip

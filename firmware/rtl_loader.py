@@ -14,8 +14,9 @@ Loading: ``load="hostlink"`` sends the image as CONFIG_WRITE commands;
 before cycle 0 (spikemesh.firmware.rtl_memories), so no cycle is spent on it.
 
 cocotb side: :class:`ChipTB` drives the command words into ``i_cmd`` in bulk
-— the host always offers its next command and is always ready for a
-response, the convention under which the timed TLM's cycles are defined —
+— the host offers its next command and takes responses as the case's
+ready/valid schedule says (firmware.loader.host_schedule), by default in
+every cycle, the convention under which the timed TLM's cycles are defined —
 and records ``o_rsp``; the C++ harness follows the same rules. When a case
 carries the timed TLM's expected responses, every word must arrive on exactly
 the expected cycle (:func:`mismatch` names the first that does not).
@@ -102,9 +103,11 @@ def run_rtl(
     chip : ChipConfig
     cases : list of dict
         ``{"seed": label, "words": [int, ...], "expected": [(cycle, word), ...] or None,
-        "image": ChipImage (optional)}``. With ``image`` the image is placed in the
-        cores' memories after reset, before cycle 0 (direct load); ``words`` then
-        start with RUN instead of the CONFIG_WRITE stream.
+        "image": ChipImage (optional), "schedule": (valid, ready) (optional)}``. With
+        ``image`` the image is placed in the cores' memories after reset, before cycle 0
+        (direct load); ``words`` then start with RUN instead of the CONFIG_WRITE stream.
+        ``schedule``: the host's ready/valid schedule (firmware.loader.host_schedule);
+        without one the host offers a command and takes a response in every cycle.
     runner : "verilator", "cocotb" or None
         ``verilator``: the compiled C++ harness (spikemesh.firmware.rtl_runner), no
         Python per cycle. ``cocotb``: the cocotb test below, on ``simulator``.
@@ -148,6 +151,7 @@ def run_rtl(
                 "words": [int(w) for w in c["words"]],
                 "expected": c.get("expected"),
                 "memory": None if image is None else image_memory_writes(image),
+                "schedule": c.get("schedule"),
             }
         )
     observed = run_cases(chip, prepared, waves=waves, waves_ticks=waves_ticks, cache=build_dir)
@@ -187,6 +191,7 @@ def _run_cocotb(chip, cases, simulator, build_dir, waves, waves_ticks):
                 else [[int(cy), str(w)] for cy, w in c["expected"]]
             ),
             "memory": None if c.get("image") is None else cocotb_memory_writes(c["image"]),
+            "schedule": _schedule_bits(c.get("schedule")),
         }
         for k, c in enumerate(cases)
     ]
@@ -244,6 +249,15 @@ _ASSERTION = re.compile(
     r"^(.*?)(?:ERROR: (\S+\.v:\d+): *$|(?:\[\d+\] )?%Error: (\S+\.v:\d+): Assertion failed)",
     re.M,
 )
+
+
+def _schedule_bits(schedule):
+    """A host schedule as two strings of 0 and 1 (valid, ready) for the cocotb test, or None."""
+    if schedule is None:
+        return None
+    from .loader import check_schedule
+
+    return ["".join("01"[int(b)] for b in bits) for bits in check_schedule(schedule)]
 
 
 def assertion_reports(log: str) -> list[str]:
@@ -332,38 +346,46 @@ class ChipTB:
             await RisingEdge(d.clk)
         d.rst.value = 0
 
-    async def run(self, words, *, expected_count=None, max_cycles=10_000_000, window=None):
+    async def run(
+        self, words, *, expected_count=None, max_cycles=10_000_000, window=None, schedule=None
+    ):
         """Drive ``words``; return [(cycle, response word)].
 
-        Cycle 0 is the first cycle the first command is offered. Stops once all
-        commands are taken, ``expected_count`` responses (if given) have come
+        Cycle 0 is the first cycle after reset. ``schedule`` = (valid, ready) bit strings:
+        in cycle c the host raises ``i_cmd.valid`` if ``valid[c % len]`` is 1 and holds it
+        until the transfer; ``o_rsp.ready`` is ``ready[c % len]`` (None: always 1). Stops
+        once all commands are taken, ``expected_count`` responses (if given) have come
         and the chip has been quiet for 64 cycles, or after ``max_cycles``.
         ``window``: ticks (A, B); ``self.window_ns`` gets the simulation times (ns)
         from the first cycle tick A runs to the last cycle the tick counter reads B.
         """
         d = self.dut
-        pos, cycle, got, quiet = 0, 0, [], 0
+        may_offer, ready = schedule if schedule is not None else ("1", "1")
+        period = len(may_offer)
+        pos, cycle, got, quiet, offered = 0, 0, [], 0, False
         self.window_ns = None
-        d.i_cmd__valid.value = 1 if words else 0
         if words:
             d.i_cmd__payload.value = words[0]
         while cycle <= max_cycles:
+            phase = cycle % period
+            offer = pos < len(words) and (offered or may_offer[phase] == "1")
+            d.i_cmd__valid.value = int(offer)
+            d.o_rsp__ready.value = int(ready[phase] == "1")
             await ReadOnly()
-            took = pos < len(words) and int(d.i_cmd__ready.value)
+            took = offer and int(d.i_cmd__ready.value)
             rsp = int(d.o_rsp__valid.value)
-            if rsp:
+            if rsp and ready[phase] == "1":
                 got.append((cycle, int(d.o_rsp__payload.value)))
             running = int(d.running.value)
             if window is not None:
                 self._track_window(window, running)
             await RisingEdge(d.clk)
             cycle += 1
+            offered = offer and not took
             if took:
                 pos += 1
                 if pos < len(words):
                     d.i_cmd__payload.value = words[pos]
-                else:
-                    d.i_cmd__valid.value = 0
             done = pos == len(words) and (expected_count is None or len(got) >= expected_count)
             quiet = quiet + 1 if done and not rsp and not running else 0
             if quiet > 64:
@@ -402,6 +424,7 @@ if cocotb is not None:
                 expected_count=None if expected is None else len(expected),
                 max_cycles=(expected[-1][0] + 10_000) if expected else 50_000_000,
                 window=window,
+                schedule=case.get("schedule"),
             )
             observed.append([[c, str(w)] for c, w in got])
             windows.append(tb.window_ns)

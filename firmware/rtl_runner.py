@@ -339,20 +339,29 @@ def _hex_lines(values) -> list[str]:
 
 def write_case_file(path: Path, cases) -> None:
     """The harness's case file (format in csrc/chip_main.cpp)."""
-    out = ["spikemesh-cases 1"]
+    from .loader import check_schedule
+
+    out = ["spikemesh-cases 2"]
     for c in cases:
         words = c["words"]
         exp = c.get("expected")
         max_cycles = c.get("max_cycles") or ((int(exp[-1][0]) + 10_000) if exp else 50_000_000)
         mem = c.get("memory")
         n_mem = 0 if mem is None else len(mem[0])
-        out.append(f"case {len(words)} {-1 if exp is None else len(exp)} {max_cycles} {n_mem}")
+        sched = c.get("schedule")
+        sched = None if sched is None else check_schedule(sched)
+        n_sched = 0 if sched is None else sched[0].size
+        out.append(
+            f"case {len(words)} {-1 if exp is None else len(exp)} {max_cycles} {n_mem} {n_sched}"
+        )
         if n_mem:
             ids, idx, data = mem
             out += [
                 f"{a} {b} {d:x}"
                 for a, b, d in zip(ids.tolist(), idx.tolist(), data.tolist(), strict=True)
             ]
+        if sched is not None:
+            out += ["".join("01"[int(b)] for b in bits) for bits in sched]
         out += _hex_lines(words)
     path.write_text("\n".join(out) + "\n")
 
@@ -389,7 +398,8 @@ def run_cases(
         ``words``: command words (ints); ``memory``: optional (ids, indices, words)
         arrays from :func:`image_memory_writes`, written after reset, before cycle 0;
         ``expected``: optional [(cycle, word)], whose length and last cycle set when the
-        case stops (the comparison itself is the caller's).
+        case stops (the comparison itself is the caller's); ``schedule``: optional host
+        ready/valid schedule (firmware.loader.host_schedule), by cycle after reset.
     waves : path, optional
         FST file (VCD if the name ends in .vcd) of the run.
     waves_ticks : (A, B), optional

@@ -118,7 +118,7 @@ from ._timed_host import (
 from ._timed_noc import LOCAL, M_FLITS_IN, M_FLITS_OUT, M_MISROUTE, M_NACT, WEST, mesh_step
 
 # run-level scalars: indices into the int64 vector ``g``
-G_CYCLE, G_POS, G_IDLE, G_READER, G_ITER, G_LEN = range(6)
+G_CYCLE, G_POS, G_IDLE, G_READER, G_ITER, G_HELD, G_LEN = range(7)  # G_HELD: see run_chip
 # why run_chip returned
 ST_QUIET, ST_FULL, ST_TICK, ST_MAX_CYCLES, ST_STUCK = range(5)
 R_TICK_DONE = 2
@@ -193,7 +193,7 @@ def _host_flit(h, pm):
 
 
 @inlined
-def _try_jump(g, h, cr, pm, mc, i, o, cmds, max_cycles):
+def _try_jump(g, h, cr, pm, mc, i, o, cmds, sv, max_cycles):
     """Jump the clock over cycles in which only counters change (see the module docstring).
 
     The host must be in a running tick, past its first cycle, with nothing to answer (the
@@ -246,6 +246,14 @@ def _try_jump(g, h, cr, pm, mc, i, o, cmds, max_cycles):
     if mc[M_MISROUTE]:
         h[H_ERR] |= 2
     h[H_CYC] = (cyc + d) & MASK32
+    if more and g[G_HELD] == 0:
+        # the FIFO is full: the host raises valid in the first cycle its schedule allows and
+        # holds it, untaken, to the end of the jump
+        period = sv.shape[0]
+        for k in range(min(d, period)):
+            if sv[(c + k) % period] != 0:
+                g[G_HELD] = 1
+                break
     g[G_CYCLE] = wake
     return wake
 
@@ -329,8 +337,8 @@ def make_scratch(n_tiles):
 @kernel
 def run_chip(
     pm, fl, depth, st, prof, ax, syn, fp, fo, acc, cr, nbr, fifo, froute, fhead, fcnt,
-    ov, op, last, ir, rs, act, mc, h, cq, rq, g, scratch, cmds, rsp, max_cycles, fast,
-    stop_on_tick,
+    ov, op, last, ir, rs, act, mc, h, cq, rq, g, scratch, cmds, sv, sr, rsp, max_cycles,
+    fast, stop_on_tick,
 ):  # fmt: skip
     """Run cycles until the chip is quiet (ST_QUIET), ``rsp`` is full (ST_FULL), a TICK_DONE
     was answered and ``stop_on_tick`` (ST_TICK), ``max_cycles`` (ST_MAX_CYCLES), or, with
@@ -338,7 +346,10 @@ def run_chip(
     (ST_STUCK).
     Returns (status, responses written into ``rsp`` as rows (cycle, op, a, b)).
     ``cq`` and ``rq`` hold the command and response FIFOs (:func:`fifo_clock`); ``scratch``
-    is :func:`make_scratch`'s tuple of work arrays."""
+    is :func:`make_scratch`'s tuple of work arrays. ``sv`` and ``sr`` are the host's
+    schedule (firmware.loader.host_schedule): in cycle c the host may raise i_cmd.valid if
+    ``sv[c % len]`` (a raised valid holds until taken: ``g[G_HELD]``) and o_rsp.ready is
+    ``sr[c % len]``."""
     ldrain, inj, mv, i, o = scratch
     nr = 0
     cap = rsp.shape[0]
@@ -354,7 +365,9 @@ def run_chip(
         done, bad, eff, free = host_comb(h, pm, i, o)
         ticked = False
         d1 = h[H_FIFO_DEPTH] - 1
-        if h[H_RQ_OV]:  # the host is always ready
+        phase = cycle % sv.shape[0]
+        rsp_ready = sr[phase] != 0
+        if h[H_RQ_OV] and rsp_ready:
             rsp[nr, 0] = cycle
             rsp[nr, 1] = rq[d1, 0]
             rsp[nr, 2] = rq[d1, 1]
@@ -379,17 +392,19 @@ def run_chip(
                 ldrain, inj, n_inj, mv,
             )  # fmt: skip
         # --- the host's FIFOs (start-of-cycle response register), then the host link
-        slot = fifo_clock(h, rq, H_RQ, h[H_RSV] != 0, True)
+        slot = fifo_clock(h, rq, H_RQ, h[H_RSV] != 0, rsp_ready)
         if slot >= 0:
             rq[slot, 0] = h[H_RSOP]
             rq[slot, 1] = h[H_RSA]
             rq[slot, 2] = h[H_RSB]
         pos = g[G_POS]
-        slot = fifo_clock(h, cq, H_CQ, pos < cmds.shape[0], o[O_CMD_READY] != 0)
+        offer = pos < cmds.shape[0] and (g[G_HELD] != 0 or sv[phase] != 0)
+        slot = fifo_clock(h, cq, H_CQ, offer, o[O_CMD_READY] != 0)
         if slot >= 0:
             for k in range(6):
                 cq[slot, k] = cmds[pos, k]
             g[G_POS] = pos + 1
+        g[G_HELD] = 1 if (offer and slot < 0) else 0
         host_clock(h, pm, i, o, done, bad, eff, free)
         g[G_CYCLE] = cycle + 1
         if host_quiet(h, g[G_POS], cmds.shape[0]):
@@ -400,7 +415,7 @@ def run_chip(
             g[G_IDLE] = 0
             if fast:
                 _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir, False)
-                if _try_jump(g, h, cr, pm, mc, i, o, cmds, max_cycles) < 0:
+                if _try_jump(g, h, cr, pm, mc, i, o, cmds, sv, max_cycles) < 0:
                     return ST_STUCK, nr
         if ticked and stop_on_tick:
             return ST_TICK, nr

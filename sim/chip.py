@@ -199,8 +199,9 @@ class TimedChipModel:
     """Cycle-level chip model: CoreModels + MeshModel + HostLinkModel in lock step.
 
     It consumes the same host command stream as the RTL chip, with the host
-    always offering its next command and always ready for responses, and
-    returns every response with the cycle it was taken in. The host's streams
+    offering its next command and taking responses as a ready/valid schedule
+    says (by default in every cycle), and returns every response with the
+    cycle it was taken in. The host's streams
     pass through the chip's command and response FIFOs (``host_fifo_depth``,
     twins of amaranth.lib.fifo.SyncFIFOBuffered) on their way to and from the
     host link. Composition rule (all block boundaries are Moore,
@@ -233,6 +234,9 @@ class TimedChipModel:
         self._dx_mask = (1 << fl["dest_x"].width) - 1
         self._dx_off, self._dy_off = fl.offsets["dest_x"], fl.offsets["dest_y"]
         self.cycle = 0
+        # cycles in which the host link held a response the response FIFO could not take:
+        # the host's backpressure reached the chip's inside
+        self.rsp_blocked = 0
 
     def load_image(self, image):
         """Place ``image`` in every core's memories before cycle 0 (``CoreModel.load``: the
@@ -258,9 +262,20 @@ class TimedChipModel:
             | ((c["arg"] & self._payload_mask) << self._payload_off)
         )
 
-    def run(self, commands, *, max_cycles=10_000_000, on_tick=None):
+    def run(self, commands, *, max_cycles=10_000_000, on_tick=None, schedule=None):
         """Process ``commands`` (dicts as in firmware.loader) until all are taken and the chip
-        is quiet; return a list of (cycle, op, a, b) responses."""
+        is quiet; return a list of (cycle, op, a, b) responses, each with the cycle the host
+        took it in.
+
+        ``schedule``: the host's ready/valid schedule (firmware.loader.host_schedule), by the
+        model's cycle count; None: the host offers its next command in every cycle and takes
+        every response at once.
+        """
+        from spikemesh.firmware.loader import check_schedule
+
+        may_offer, ready_at = check_schedule(schedule) if schedule is not None else ([1], [1])
+        period = len(may_offer)
+        held = False  # the host offered a command last cycle that was not taken
         host, mesh, cores = self.host, self.mesh, self.cores
         cmd_fifo, rsp_fifo = self.cmd_fifo, self.rsp_fifo
         tiles = len(cores)
@@ -283,7 +298,10 @@ class TimedChipModel:
             tile = (cmd["tile_y"] * width + cmd["tile_x"]) if cmd is not None else -1
             sel = outs[tile] if 0 <= tile < tiles and cmd["tile_x"] < width else None
             reader = next((o for o in outs if o.read_valid), None)
-            offer = pos < len(pending)  # the host offers its next command
+            phase = self.cycle % period
+            # a valid, once raised, holds until the transfer (the stream rule)
+            offer = pos < len(pending) and (held or bool(may_offer[phase]))
+            rsp_ready = int(ready_at[phase])
             inp["cmd_valid"] = cmd_fifo.r_rdy
             inp["cmd"] = cmd_fifo.out
             inp["rsp_ready"] = rsp_fifo.w_rdy
@@ -299,7 +317,7 @@ class TimedChipModel:
             inp["flits_in"], inp["flits_out"] = mesh.flits_in, mesh.flits_out
             inp["misroute"] = mesh.misroute
             o = host.comb(inp)
-            if rsp_fifo.r_rdy:  # the host is always ready
+            if rsp_fifo.r_rdy and rsp_ready:
                 responses.append((self.cycle, *(int(x) for x in rsp_fifo.out)))
                 if on_tick is not None and rsp_fifo.out[0] == 2:  # Rsp.TICK_DONE
                     on_tick(int(rsp_fifo.out[1]) + 1)
@@ -333,11 +351,13 @@ class TimedChipModel:
             ev_payload[end] = self._inject_flit(cmd) if o["inject_valid"] else 0
             o_ready[end] = o["host_ready"]
             mesh.clock(ev_valid, ev_payload, o_ready)
-            rsp_fifo.clock(o["rsp_valid"], o["rsp"], 1)
+            self.rsp_blocked += o["rsp_valid"] and not inp["rsp_ready"]
+            rsp_fifo.clock(o["rsp_valid"], o["rsp"], rsp_ready)
             taken = offer and cmd_fifo.w_rdy
             cmd_fifo.clock(offer, pending[pos] if offer else None, o["cmd_ready"])
             host.clock(inp)
             pos += taken
+            held = offer and not taken
             self.cycle += 1
             quiet = (
                 pos == len(pending)

@@ -34,6 +34,7 @@ from ._timed_core import core_tick
 from ._timed_host import H_FIFO_DEPTH, H_LEN, H_TICK
 from ._timed_kernels import (
     G_CYCLE,
+    G_HELD,
     G_IDLE,
     G_ITER,
     G_LEN,
@@ -255,23 +256,31 @@ class CompiledChipModel:
         return tuple(self.st[tile, :, f].copy() for f in range(3))
 
     # --- running ------------------------------------------------------------------------
-    def run(self, commands, *, max_cycles=10_000_000, on_tick=None):
+    def run(self, commands, *, max_cycles=10_000_000, on_tick=None, schedule=None):
         """Process ``commands`` until all are taken and the chip is quiet; return the list of
-        (cycle, op, a, b) responses, equal to TimedChipModel.run's.
+        (cycle, op, a, b) responses, equal to TimedChipModel.run's (``schedule``: the host's
+        ready/valid schedule, firmware.loader.host_schedule; None: always).
 
         Raises TimedRunError when ``max_cycles`` (counted from construction, like
         TimedChipModel) is reached first.
         """
-        rsp = self.run_array(commands, max_cycles=max_cycles, on_tick=on_tick)
+        rsp = self.run_array(commands, max_cycles=max_cycles, on_tick=on_tick, schedule=schedule)
         return [tuple(r) for r in rsp.tolist()]
 
-    def run_array(self, commands, *, max_cycles=10_000_000, on_tick=None):
+    def run_array(self, commands, *, max_cycles=10_000_000, on_tick=None, schedule=None):
         """:meth:`run`, the responses as an (N, 4) int64 array of (cycle, op, a, b)."""
+        from spikemesh.firmware.loader import check_schedule
+
+        if schedule is None:
+            sv = sr = np.ones(1, dtype=np.int64)
+        else:
+            sv, sr = (a.astype(np.int64) for a in check_schedule(schedule))
         cmds = command_array(commands)
         # the host link's argument check, registered beside the command word (column 5)
         cmds = np.column_stack([cmds, self.check.ok_array(cmds).astype(np.int64)])
         self.g[G_POS] = 0  # a new stream
         self.g[G_IDLE] = 0
+        self.g[G_HELD] = 0
         out = []
         cap = 4096
         while True:
@@ -280,8 +289,8 @@ class CompiledChipModel:
                 self.pm, self.fl, self.depth, self.st, self.prof, self.ax, self.syn, self.fp,
                 self.fo, self.acc, self.cr, self.nbr, self.fifo, self.froute, self.fhead,
                 self.fcnt, self.ov, self.op, self.last, self.ir, self.rs, self.act, self.mc,
-                self.h, self.cq, self.rq, self.g, self.scratch, cmds, rsp, int(max_cycles),
-                self.fast,
+                self.h, self.cq, self.rq, self.g, self.scratch, cmds, sv, sr, rsp,
+                int(max_cycles), self.fast,
                 on_tick is not None,
             )  # fmt: skip
             out.append(rsp[:n].copy())

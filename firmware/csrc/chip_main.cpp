@@ -6,9 +6,11 @@
 // give the same responses on the same cycles:
 //
 //   - reset: rst = 1, i_cmd.valid = 0, o_rsp.ready = 1 for three rising edges, then rst = 0;
-//   - cycle 0 is the first cycle the first command is offered; the host always offers its
-//     next command (valid = 1 while words remain) and is always ready for a response;
-//   - a response is recorded with the cycle in which valid was high (ready is always 1);
+//   - cycle 0 is the first cycle after reset; in cycle c the host raises i_cmd.valid (while
+//     words remain) if the case's schedule allows it in c, and holds it until the word is
+//     taken (the stream rule); o_rsp.ready in cycle c is the schedule's ready bit. Without a
+//     schedule the host always offers its next command and is always ready;
+//   - a response is recorded with the cycle in which valid and ready were both high;
 //   - the case stops once every command has been taken, `expected` responses (if given)
 //     have come and the chip has been quiet (no response, not running) for 64 cycles, or
 //     after max_cycles.
@@ -17,9 +19,11 @@
 // there is no negedge logic in the chip, so every rising edge sees the same values.
 //
 // Case file (text, hexadecimal words without 0x):
-//   spikemesh-cases 1
-//   case <n_words> <expected_count or -1> <max_cycles> <n_mem_writes>
+//   spikemesh-cases 2
+//   case <n_words> <expected_count or -1> <max_cycles> <n_mem_writes> <schedule_length>
 //   <n_mem_writes lines: memory-id index data>      direct image load, before cycle 0
+//   <if schedule_length > 0: two lines of that many 0/1 characters: valid, then ready;
+//    cycle c uses character c % schedule_length>
 //   <n_words lines: command word>
 //   ... more cases ...
 // Response file: per case "case <k> <n>" then n lines "<cycle> <word>", then "end".
@@ -141,20 +145,38 @@ struct Case {
     long long expected_count;
     long long max_cycles;
     std::vector<MemWrite> mem;
+    std::string valid, ready;  // the host's schedule ("1" each when the case has none)
 };
+
+static std::string read_bits(FILE* f, long long n, const char* what) {
+    std::string out;
+    out.reserve(n);
+    int ch;
+    while ((ch = std::fgetc(f)) == ' ' || ch == '\n') {
+    }
+    while (ch == '0' || ch == '1') {
+        out.push_back(static_cast<char>(ch));
+        ch = std::fgetc(f);
+    }
+    if (static_cast<long long>(out.size()) != n)
+        fail(std::string("the schedule's ") + what + " is not " + std::to_string(n) +
+             " characters of 0 and 1");
+    return out;
+}
 
 static std::vector<Case> read_cases(const char* path) {
     FILE* f = std::fopen(path, "r");
     if (!f) fail(std::string("cannot open the case file ") + path);
     char tok[MAX_WORDS32 * 8 + 2];
     int version = 0;
-    if (std::fscanf(f, "spikemesh-cases %d", &version) != 1 || version != 1)
-        fail("the case file does not start with 'spikemesh-cases 1'");
+    if (std::fscanf(f, "spikemesh-cases %d", &version) != 1 || version != 2)
+        fail("the case file does not start with 'spikemesh-cases 2'");
     std::vector<Case> cases;
-    long long nw, nm;
+    long long nw, nm, ns;
     while (std::fscanf(f, " case %lld", &nw) == 1) {
         Case c;
-        if (std::fscanf(f, "%lld %lld %lld", &c.expected_count, &c.max_cycles, &nm) != 3)
+        if (std::fscanf(f, "%lld %lld %lld %lld", &c.expected_count, &c.max_cycles, &nm, &ns) !=
+            4)
             fail("a truncated case header");
         for (long long k = 0; k < nm; ++k) {
             MemWrite m;
@@ -163,6 +185,12 @@ static std::vector<Case> read_cases(const char* path) {
             if (m.id < 0 || m.id >= MEM_COUNT) fail("a memory id out of range");
             m.data = parse_hex(tok, "memory");
             c.mem.push_back(m);
+        }
+        if (ns > 0) {
+            c.valid = read_bits(f, ns, "valid");
+            c.ready = read_bits(f, ns, "ready");
+        } else {
+            c.valid = c.ready = "1";
         }
         for (long long k = 0; k < nw; ++k) {
             if (std::fscanf(f, "%130s", tok) != 1) fail("a truncated command list");
@@ -275,14 +303,20 @@ int main(int argc, char** argv) {
         for (const MemWrite& m : c.mem) write_memory(top->rootp, m.id, m.index, m.data.w);
         top->rst = 0;
         std::size_t pos = 0, n = c.words.size();
-        top->i_cmd___05Fvalid = n ? 1 : 0;
+        const std::size_t period = c.valid.size();
         if (n) put(top->i_cmd___05Fpayload, c.words[0].w);
         std::vector<std::pair<long long, Word>> got;
         long long cycle = 0, quiet = 0;
+        bool offered = false;  // valid was high in the last cycle and the word not taken
         while (cycle <= c.max_cycles) {
+            const std::size_t phase = static_cast<std::size_t>(cycle) % period;
+            bool offer = pos < n && (offered || c.valid[phase] == '1');
+            top->i_cmd___05Fvalid = offer ? 1 : 0;
+            top->o_rsp___05Fready = c.ready[phase] == '1' ? 1 : 0;
             fall();
-            bool took = pos < n && top->i_cmd___05Fready;
-            bool rsp = top->o_rsp___05Fvalid;
+            bool took = offer && top->i_cmd___05Fready;
+            bool rsp_valid = top->o_rsp___05Fvalid;
+            bool rsp = rsp_valid && top->o_rsp___05Fready;
             if (rsp) {
                 Word w{};
                 get(top->o_rsp___05Fpayload, w.w);
@@ -291,13 +325,13 @@ int main(int argc, char** argv) {
             bool running = top->running;
             rise();
             ++cycle;
+            offered = offer && !took;
             if (took) {
                 ++pos;
                 if (pos < n) put(top->i_cmd___05Fpayload, c.words[pos].w);
-                else top->i_cmd___05Fvalid = 0;
             }
             bool done = pos == n && (c.expected_count < 0 || (long long)got.size() >= c.expected_count);
-            quiet = (done && !rsp && !running) ? quiet + 1 : 0;
+            quiet = (done && !rsp_valid && !running) ? quiet + 1 : 0;
             if (quiet > 64) break;
         }
         std::fprintf(out, "case %zu %zu\n", k, got.size());

@@ -12,7 +12,12 @@ each was taken in. The RTL runner (spikemesh.firmware.rtl_loader.run_rtl: the
 compiled C++ harness, or cocotb) drives those words into the chip's ``i_cmd``
 and requires every response word on exactly the expected cycle; the pytest side
 then decodes the RTL's responses on its own and compares spikes (every tick),
-final u/v and cycles per tick with golden. Replay: the networks come from seeds printed in the log.
+final u/v and cycles per tick with golden. The first network(s) of each chip
+also run under a seeded ready/valid schedule at the host ports (random idle
+and stall cycles, a long stall of ``o_rsp.ready``; firmware.loader.host_schedule),
+image through the host link: both timed models and the RTL (both runners) take
+the same schedule and must agree on every response and its cycle.
+Replay: the networks and schedules come from seeds printed in the log.
 ``SPIKEMESH_LONG=1`` (or ``-m slow``) runs the long regression: more
 networks, more ticks, a bigger mesh.
 """
@@ -53,7 +58,7 @@ LONG_CONFIGS = {
 }
 
 
-def build_cases(chip: ChipConfig, *, networks: int, ticks: int, seed0: int):
+def build_cases(chip: ChipConfig, *, networks: int, ticks: int, seed0: int, scheduled: int = 1):
     """Compile random networks that fit ``chip`` and run every model but the RTL on them.
 
     golden = functional TLM = Python cycle model = compiled timed model, the last two on
@@ -61,11 +66,15 @@ def build_cases(chip: ChipConfig, *, networks: int, ticks: int, seed0: int):
     placed directly (cycles of every tick identical in both). Returns, per network, two RTL
     cases (hostlink: the CONFIG_WRITE stream first; direct: the image placed before cycle 0),
     each with the timed models' responses as its expectation, plus golden results and images.
+    The first ``scheduled`` networks get a third case: the hostlink stream under the host
+    schedule of the network's seed, its expectation from both timed models under the same
+    schedule.
     """
     from spikemesh.firmware import compile_network
     from spikemesh.firmware.loader import (
         config_commands,
         decode_run,
+        host_schedule,
         pack_commands,
         read_state_commands,
         run_commands,
@@ -114,18 +123,31 @@ def build_cases(chip: ChipConfig, *, networks: int, ticks: int, seed0: int):
         assert timed.cycles.tolist() == direct.cycles.tolist(), (
             f"seed {seed}: cycles per tick depend on how the image was loaded"
         )
-        for load, words, expected in (
-            ("hostlink", cmds, rsp),
-            ("direct", run_cmds, rsp_direct),
-        ):
+        runs = [
+            ("hostlink", cmds, rsp, timed.cycles, {}),
+            ("direct", run_cmds, rsp_direct, timed.cycles, {"image": img}),
+        ]
+        if len(goldens) < scheduled:
+            sched = host_schedule(seed)
+            rsp_sched = TimedChipModel(chip).run(cmds, schedule=sched)
+            assert CompiledChipModel(chip).run(cmds, schedule=sched) == rsp_sched, (
+                f"seed {seed}: compiled timed model differs from the Python cycle model "
+                "(host schedule)"
+            )
+            paced = decode_run(img, [r[1:] for r in rsp_sched], ticks, inputs, backend="tlm-timed")
+            assert g.diff(paced) == [], f"seed {seed}: timed TLM under a host schedule differs"
+            assert rsp_sched[-1][0] > rsp[-1][0], f"seed {seed}: the schedule slowed nothing"
+            runs.append(("scheduled", cmds, rsp_sched, paced.cycles, {"schedule": sched}))
+        for load, words, expected, tick_cycles, extra in runs:
             cases.append(
                 {
                     "seed": f"{seed}-{load}",
                     "ticks": ticks,
                     "words": pack_commands(img, words),
                     "expected": [(c, rsp_lay.pack(op=op, a=a, b=b)) for c, op, a, b in expected],
-                    "tlm_cycles": timed.cycles.tolist(),
-                    **({"image": img} if load == "direct" else {}),
+                    "tlm_cycles": tick_cycles.tolist(),
+                    "net": len(goldens),
+                    **extra,
                 }
             )
         goldens.append((g, inputs))
@@ -146,9 +168,8 @@ def _run(name, chip, *, networks, ticks, seed0, runner="verilator", simulator="v
     build = BUILD / f"chip-{name}-{simulator}" if runner == "cocotb" else None
     observed = run_rtl(chip, cases, runner=runner, simulator=simulator, build_dir=build)
     assert len(observed) == len(cases)
-    per_net = len(cases) // len(goldens)
-    for k, (case, obs) in enumerate(zip(cases, observed, strict=True)):
-        (g, inputs), img = goldens[k // per_net], images[k // per_net]
+    for case, obs in zip(cases, observed, strict=True):
+        (g, inputs), img = goldens[case["net"]], images[case["net"]]
         words = [w for _, w in obs]
         rtl = decode_run(img, unpack_responses(words), case["ticks"], inputs, backend="rtl")
         assert g.diff(rtl) == [], f"seed {case['seed']}: RTL differs from golden"

@@ -11,6 +11,8 @@ from spikemesh.firmware.image import ChipImage
 from spikemesh.firmware.loader import (
     command,
     config_commands,
+    decode_run,
+    host_schedule,
     read_state_commands,
     run_commands,
 )
@@ -217,6 +219,53 @@ def test_chip_matches_timed_chip_model(name, networks):
         ticks = [r[2:] for r in ref if r[1] == Rsp.TICK_DONE]
         assert ticks == [r[2:] for r in ref_d if r[1] == Rsp.TICK_DONE], f"seed {seed}"
         assert m.cycle < py.cycle + 1 and m.cycle == py.cycle
+
+
+@pytest.mark.parametrize("name", list(CHIPS))
+def test_host_schedule_backpressure(name, networks):
+    """The host's ready/valid schedule (random idle and stall cycles, a long stall of
+    o_rsp.ready; firmware.loader.host_schedule) on both timed models, image over the host
+    link: every response on the same cycle, with and without the shortcuts. The results do
+    not change; the stalls fill the response FIFO and hold the host link's responses
+    (tb/chip replays such schedules on the RTL)."""
+    chip = CHIPS[name]
+    for seed, img, inputs in networks[name][:2]:
+        cmds = config_commands(img) + run_commands(img, inputs, TICKS) + read_state_commands(img)
+        # a 500-cycle o_rsp.ready stall every 1,024 cycles: it falls on ticks, whatever the
+        # load takes
+        sched = host_schedule(seed, length=1024, stall=500)
+        py = TimedChipModel(chip)
+        ref = py.run(cmds, schedule=sched)
+        assert py.rsp_blocked > 0, f"seed {seed}: the stalls never reached the host link"
+        for fast in (True, False):
+            got = CompiledChipModel(chip, fast=fast).run(cmds, schedule=sched)
+            assert_same(ref, got, f"seed {seed}, fast={fast}")
+        free = TimedChipModel(chip).run(cmds)
+        paced = decode_run(img, [r[1:] for r in ref], TICKS, inputs, backend="tlm-timed")
+        base = decode_run(img, [r[1:] for r in free], TICKS, inputs, backend="tlm-timed")
+        assert paced.diff(base) == [], f"seed {seed}: the schedule changed the results"
+        assert ref[-1][0] > free[-1][0]
+
+
+def test_host_schedule_errors():
+    chip = CHIPS["2x2-n16"]
+    m = CompiledChipModel(chip)
+    cmds = [command(Cmd.NOP)]
+    with pytest.raises(SpikemeshError, match=r"a pair \(valid, ready\) of 0/1 sequences"):
+        m.run(cmds, schedule=[1, 1, 1])
+    with pytest.raises(SpikemeshError, match="the schedule's ready is never 1"):
+        m.run(cmds, schedule=([1, 0], [0, 0]))
+    with pytest.raises(SpikemeshError, match="valid must be a non-empty sequence of 0 and 1"):
+        TimedChipModel(chip).run(cmds, schedule=([2], [1]))
+    with pytest.raises(SpikemeshError, match="differ in length \\(2 vs 3\\)"):
+        m.run(cmds, schedule=([1, 0], [1, 1, 0]))
+    with pytest.raises(SpikemeshError, match="length must be between 16 and 2\\*\\*20, not 8"):
+        host_schedule(1, length=8)
+    with pytest.raises(SpikemeshError, match="long stall \\(64\\) must be shorter"):
+        host_schedule(1, length=64, stall=64)
+    valid, ready = host_schedule(3)
+    assert valid.size == ready.size == 4096 and 0 < valid.mean() < 1 and 0 < ready.mean() < 1
+    assert np.array_equal(host_schedule(3)[1], ready)  # seeded
 
 
 def test_model_keeps_state_across_runs(networks):
