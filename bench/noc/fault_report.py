@@ -111,7 +111,9 @@ def tick_lines(path=HERE / "fault_ticks.json") -> list[str]:
         "the compiled cycle-exact chip model with the image's route tables installed in its",
         "mesh (`python -m bench.noc.fault_ticks`): the spikes equal the fault-free run's on",
         f"every map; fault-free: {ff['cycles_per_tick']:.1f} cycles per tick on average "
-        f"(max {ff['max']}).",
+        f"(max {ff['max']}). The extra cycles are against the fault-free run of the same",
+        "invocation (the chip model's host edge was being reworked while this was measured,",
+        "which moved the absolute cycles by under 1 %).",
         "",
         "| dead links | map seed | routing | cycles per tick | extra vs fault-free | max |",
         "|---|---|---|---|---|---|",
