@@ -5,8 +5,8 @@ Block diagram::
     host ──i_cmd──► cmd FIFO ──► HostLink ──o_inject──► Mesh (0,0).West   Core(x,y) ◄─o_local─┐
          ◄─o_rsp─── rsp FIFO ◄──          ◄─o_host───                     Core(x,y) ──i_local─► Mesh
                              ──o_cfg / o_read──► every core (tile-selected)
-                             ──start, parity──► every core
-                             ◄─all_done = AND(core.done & core.idle) & mesh.idle
+                             ──start, parity──► register ──► every core
+                             ◄─ register ◄─ all_done = AND(core.done & core.idle) & mesh.idle
 
 The two FIFOs (``ChipConfig.host_fifo_depth`` entries each,
 amaranth.lib.fifo.SyncFIFOBuffered) end the host link's ready chains at the chip's
@@ -16,10 +16,12 @@ host's ``o_rsp.ready`` or on the UART bridge in the same cycle (docs/hostlink.md
 
 All block boundaries are Moore (registered valid/payload, state-only ready),
 so sim/chip.py's timed model composes the blocks' cycle-exact twins by the
-same rule. ``all_done`` is a plain AND of registered signals: a flit always
-sits in some register that one of them covers (a router FIFO or output
-register, a core's event pipeline or output register), including on the
-cycle it moves between blocks, so the barrier never races a flit in flight.
+same rule. ``all_done`` is an AND of registered signals, registered once more on
+its way to the host link: a flit always sits in some register that one of them
+covers (a router FIFO or output register, a core's event pipeline or output
+register), including on the cycle it moves between blocks, so the barrier never
+races a flit in flight; the host's last input flit is injected at least a cycle
+before its END_TICK is taken, so the one-cycle-old AND still sees it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import functools
 import operator
 
-from amaranth import Cat, Module
+from amaranth import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -143,6 +145,11 @@ class Chip(wiring.Component):
             host.misroute.eq(mesh.misroute),
         ]
 
+        # start and all_done are registered on their way (issue #18, finding 10): neither is a
+        # combinational net across the whole mesh; the host link waits START_SETTLE cycles
+        # after a start before it believes all_done again (docs/hostlink.md).
+        start, parity, all_done = Signal(), Signal(), Signal()
+        m.d.sync += [start.eq(host.start), parity.eq(host.parity)]
         done_all = []
         cfg_ready = []
         read_ready = []
@@ -169,8 +176,8 @@ class Chip(wiring.Component):
                     core.i_read.valid.eq(host.o_read.valid & rd_sel),
                     core.i_read.payload.eq(host.o_read.payload.neuron),
                     core.o_read.ready.eq(host.i_read.ready),
-                    core.start.eq(host.start),
-                    core.parity.eq(host.parity),
+                    core.start.eq(start),
+                    core.parity.eq(parity),
                 ]
                 cfg_ready.append(cfg_sel & core.i_config.ready)
                 read_ready.append(rd_sel & core.i_read.ready)
@@ -195,8 +202,9 @@ class Chip(wiring.Component):
             ),
             host.o_cfg.ready.eq(_any(cfg_ready)),
             host.o_read.ready.eq(_any(read_ready)),
-            host.all_done.eq(mesh.idle & _all(done_all)),
+            host.all_done.eq(all_done),
         ]
+        m.d.sync += all_done.eq(mesh.idle & _all(done_all))
         return m
 
     def _host_fifos(self, m, host):

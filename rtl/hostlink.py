@@ -19,6 +19,7 @@ from spikemesh.config import KIND_SPIKE, STATE_BITS, ChipConfig, flit_layout
 from spikemesh.hostlink import (
     ARG_BITS,
     RSP_B_BITS,
+    START_SETTLE,
     Cmd,
     CommandCheck,
     Rsp,
@@ -65,8 +66,10 @@ class HostLink(wiring.Component):
     o_read : read-back requests (tile, neuron); ``i_read`` their (u, v) answers
     o_inject : SPIKE flits into the mesh's host input
     i_host : HOST_OUT flits from the mesh's host output
-    start : one-cycle pulse that starts a tick; ``parity`` = tick number & 1
-    all_done : every core done and idle and the mesh empty (from the chip)
+    start : one-cycle pulse that starts a tick; ``parity`` = tick number & 1 (the chip
+        registers both on their way to the cores)
+    all_done : every core done and idle and the mesh empty, one cycle late (the chip
+        registers it)
     flits_in, flits_out : the mesh's total flit counters (for status)
     misroute : the mesh saw a flit routed off an edge
     tick, running, errors : status outputs (LEDs, tests)
@@ -249,9 +252,10 @@ class HostLink(wiring.Component):
 
         # --- tick controller ---
         # cycles counts from the start cycle (1) to the cycle all_done is seen,
-        # both included; all_done is not looked at in the start cycle, when the
-        # cores have not yet seen the start pulse.
-        first = Signal()
+        # both included. all_done is not looked at in the START_SETTLE cycles after the
+        # start cycle: the chip registers start on its way to the cores and all_done on its
+        # way back (rtl/chip.py), so until then all_done still shows the cores before start.
+        first = Signal(range(START_SETTLE + 1))  # cycles all_done is still ignored
         with m.If(~running):
             # A tick never starts under a pending RESET, CONFIG_WRITE or READ_STATE, nor
             # while a read-back answer is still on its way (the core's start rule).
@@ -267,24 +271,25 @@ class HostLink(wiring.Component):
                     ticks_left.eq(ticks_left - 1),
                     cycles.eq(1),
                     host_done.eq(0),
-                    first.eq(1),
+                    first.eq(START_SETTLE),
                 ]
         with m.Else():
-            m.d.sync += first.eq(0)
+            with m.If(first != 0):
+                m.d.sync += first.eq(first - 1)
             # The barrier's flit conservation (rtl/contracts.py): when the tick ends the
             # mesh is empty, so every flit in went out, unless some were dropped at an
             # edge, which the sticky misroute flag reports.
             check(
                 m,
                 platform,
-                ~(~first & self.all_done & host_done)
+                ~((first == 0) & self.all_done & host_done)
                 | self.misroute
                 | (self.flits_in == self.flits_out),
                 "tick end with flits_in {} != flits_out {} and no misroute",
                 self.flits_in,
                 self.flits_out,
             )
-            with m.If(~first & self.all_done & host_done):
+            with m.If((first == 0) & self.all_done & host_done):
                 m.d.sync += [
                     running.eq(0),
                     tick.eq(tick + 1),

@@ -9,7 +9,7 @@ the RTL registers beside the command word.
 
 from __future__ import annotations
 
-from spikemesh.hostlink import Cmd, Rsp, StatusReg
+from spikemesh.hostlink import START_SETTLE, Cmd, Rsp, StatusReg
 
 from ._timed_core import P_WATCHDOG, inlined
 
@@ -245,10 +245,10 @@ def host_clock(h, pm, i, o, done, bad, eff, free):
     ended = False
     if not h[H_RUNNING]:
         if o[O_START]:
-            running, ticks_left, cycles, host_done, first = 1, h[H_TLEFT] - 1, 1, 0, 1
+            running, ticks_left, cycles, host_done, first = 1, h[H_TLEFT] - 1, 1, 0, START_SETTLE
     else:
-        first = 0
-        if not h[H_FIRST] and i[I_ALL_DONE] and h[H_HDONE]:
+        first = h[H_FIRST] - 1 if h[H_FIRST] > 0 else 0
+        if h[H_FIRST] == 0 and i[I_ALL_DONE] and h[H_HDONE]:
             running = 0
             tick = (h[H_TICK] + 1) & MASK32
             last_cycles = h[H_CYC]

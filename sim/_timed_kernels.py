@@ -54,6 +54,7 @@ from ._timed_core import (
     loop_wake,
 )
 from ._timed_host import (
+    _END_TICK,
     H_ARG,
     H_CMDV,
     H_CQ,
@@ -118,7 +119,20 @@ from ._timed_host import (
 from ._timed_noc import LOCAL, M_FLITS_IN, M_FLITS_OUT, M_MISROUTE, M_NACT, WEST, mesh_step
 
 # run-level scalars: indices into the int64 vector ``g``
-G_CYCLE, G_POS, G_IDLE, G_READER, G_ITER, G_HELD, G_LEN = range(7)  # G_HELD: see run_chip
+# G_HELD: see run_chip; G_START_R, G_PARITY_R, G_ALL_DONE_R: the chip's registers on start,
+# parity (to the cores) and all_done (to the host link), rtl/chip.py
+(
+    G_CYCLE,
+    G_POS,
+    G_IDLE,
+    G_READER,
+    G_ITER,
+    G_HELD,
+    G_START_R,
+    G_PARITY_R,
+    G_ALL_DONE_R,
+    G_LEN,
+) = range(10)
 # why run_chip returned
 ST_QUIET, ST_FULL, ST_TICK, ST_MAX_CYCLES, ST_STUCK = range(5)
 R_TICK_DONE = 2
@@ -136,7 +150,7 @@ def _all_done(cr, pm, mc):
 
 
 @inlined
-def _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir, need_all_done):
+def _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir):
     """The host link's inputs of this cycle, from the start-of-cycle state of every block
     (its commands come from the command FIFO's output register)."""
     if h[H_CQ_OV]:
@@ -174,7 +188,7 @@ def _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir, need_all_done):
         i[I_READ_V] = 0
     i[I_HOST_VALID] = ov[0, WEST]
     i[I_HOST_PAYLOAD] = (op[0, WEST] >> pm[P_PAY_OFF]) & pm[P_PAY_MASK]
-    i[I_ALL_DONE] = _all_done(cr, pm, mc) if need_all_done else 0
+    i[I_ALL_DONE] = g[G_ALL_DONE_R]  # last cycle's AND (a register in the RTL)
     i[I_FLITS_IN] = mc[M_FLITS_IN]
     i[I_FLITS_OUT] = mc[M_FLITS_OUT]
     i[I_MISROUTE] = mc[M_MISROUTE]
@@ -206,7 +220,7 @@ def _try_jump(g, h, cr, pm, mc, i, o, cmds, sv, max_cycles):
     running and the tick waiting for an END_TICK that the stream does not hold.
     """
     c = g[G_CYCLE]
-    if mc[M_NACT] != 0 or h[H_RUNNING] == 0 or h[H_FIRST] != 0:
+    if mc[M_NACT] != 0 or h[H_RUNNING] == 0 or h[H_FIRST] != 0 or g[G_START_R] != 0:
         return c
     if h[H_RSV] or h[H_SPV] or h[H_SSV] or h[H_STV] or h[H_TDV] or g[G_READER] >= 0:
         return c
@@ -254,20 +268,21 @@ def _try_jump(g, h, cr, pm, mc, i, o, cmds, sv, max_cycles):
             if sv[(c + k) % period] != 0:
                 g[G_HELD] = 1
                 break
+    g[G_ALL_DONE_R] = 0  # a core ran in the cycle before the wake-up
     g[G_CYCLE] = wake
     return wake
 
 
 @inlined
-def _cores_cycle(cycle, fast, o, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj):
+def _cores_cycle(cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj):
     """One cycle of every core with something to do: event pipelines with an event offered
     or in flight, update loops running and awake. Returns how many flits the routers take
     (written to ``inj``)."""
     n_tiles = pm[P_T]
-    if o[O_START]:
+    if g[G_START_R]:  # the registered start (rtl/chip.py)
         for k in range(n_tiles):
             if cr[k, C_RUN] == 0:
-                cr[k, C_PAR] = o[O_PARITY]  # before the events: see event_step
+                cr[k, C_PAR] = g[G_PARITY_R]  # before the events: see event_step
     n_inj = 0
     for k in range(n_tiles):
         ev_valid = ov[k, LOCAL] != 0
@@ -314,7 +329,7 @@ def _host_to_cores(tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, f
         cr[tile, C_RV] = st[tile, j, 1]
         cr[tile, C_ROV] = 1
         g[G_READER] = tile
-    if o[O_START]:
+    if g[G_START_R]:
         for k in range(pm[P_T]):
             if cr[k, C_RUN] == 0:
                 cr[k, C_RUN] = 1
@@ -360,9 +375,13 @@ def run_chip(
             return ST_MAX_CYCLES, nr
         if nr >= cap:
             return ST_FULL, nr
-        need_all_done = h[H_RUNNING] != 0 and h[H_FIRST] == 0 and h[H_HDONE] != 0
-        tile = _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir, need_all_done)
+        tile = _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir)
         done, bad, eff, free = host_comb(h, pm, i, o)
+        # this cycle's AND, for the all_done register; only when the host may look at it
+        # next cycle (running, and its END_TICK seen or taken now)
+        all_done = 0
+        if h[H_RUNNING] != 0 and (h[H_HDONE] != 0 or eff == _END_TICK):
+            all_done = _all_done(cr, pm, mc)
         ticked = False
         d1 = h[H_FIFO_DEPTH] - 1
         phase = cycle % sv.shape[0]
@@ -376,7 +395,7 @@ def run_chip(
             ticked = rq[d1, 0] == R_TICK_DONE
         # --- cores (their router's LOCAL output and i_ready as of the start of the cycle)
         n_inj = _cores_cycle(
-            cycle, fast, o, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj
+            cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj
         )
         _host_to_cores(tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, fo, acc)
         # --- mesh
@@ -406,6 +425,7 @@ def run_chip(
             g[G_POS] = pos + 1
         g[G_HELD] = 1 if (offer and slot < 0) else 0
         host_clock(h, pm, i, o, done, bad, eff, free)
+        g[G_START_R], g[G_PARITY_R], g[G_ALL_DONE_R] = o[O_START], o[O_PARITY], all_done
         g[G_CYCLE] = cycle + 1
         if host_quiet(h, g[G_POS], cmds.shape[0]):
             g[G_IDLE] += 1
@@ -414,7 +434,7 @@ def run_chip(
         else:
             g[G_IDLE] = 0
             if fast:
-                _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir, False)
+                _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir)
                 if _try_jump(g, h, cr, pm, mc, i, o, cmds, sv, max_cycles) < 0:
                     return ST_STUCK, nr
         if ticked and stop_on_tick:

@@ -237,6 +237,8 @@ class TimedChipModel:
         # cycles in which the host link held a response the response FIFO could not take:
         # the host's backpressure reached the chip's inside
         self.rsp_blocked = 0
+        # the chip's registers on start, parity (to the cores) and all_done (to the host link)
+        self._start_r = self._parity_r = self._all_done_r = 0
 
     def load_image(self, image):
         """Place ``image`` in every core's memories before cycle 0 (``CoreModel.load``: the
@@ -313,7 +315,9 @@ class TimedChipModel:
             inp["read_v"] = reader.read_v & 0xFFFFFF if reader else 0
             inp["host_valid"] = mv[end]
             inp["host_payload"] = (mp[end] >> self._payload_off) & self._payload_mask
-            inp["all_done"] = int(mesh.idle and all(o.done and o.idle for o in outs))
+            # start, parity and all_done pass through registers (rtl/chip.py)
+            inp["all_done"] = self._all_done_r
+            all_done = int(mesh.idle and all(o.done and o.idle for o in outs))
             inp["flits_in"], inp["flits_out"] = mesh.flits_in, mesh.flits_out
             inp["misroute"] = mesh.misroute
             o = host.comb(inp)
@@ -321,7 +325,7 @@ class TimedChipModel:
                 responses.append((self.cycle, *(int(x) for x in rsp_fifo.out)))
                 if on_tick is not None and rsp_fifo.out[0] == 2:  # Rsp.TICK_DONE
                     on_tick(int(rsp_fifo.out[1]) + 1)
-            start, parity = o["start"], o["parity"]
+            start, parity = self._start_r, self._parity_r
             if cmd is not None:
                 cfg_addr, cfg_data = cmd["arg"] & self._addr_mask, cmd["data"]
                 rd_index = cmd["arg"] & self._neuron_mask
@@ -356,6 +360,7 @@ class TimedChipModel:
             taken = offer and cmd_fifo.w_rdy
             cmd_fifo.clock(offer, pending[pos] if offer else None, o["cmd_ready"])
             host.clock(inp)
+            self._start_r, self._parity_r, self._all_done_r = o["start"], o["parity"], all_done
             pos += taken
             held = offer and not taken
             self.cycle += 1

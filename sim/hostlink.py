@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 
 from spikemesh.config import ChipConfig
-from spikemesh.hostlink import Cmd, CommandCheck, Rsp, StatusReg
+from spikemesh.hostlink import START_SETTLE, Cmd, CommandCheck, Rsp, StatusReg
 from spikemesh.noc import ContractError
 
 MASK32 = (1 << 32) - 1
@@ -74,7 +74,7 @@ class HostLinkModel:
         self.ticks_left = 0
         self.running = False
         self.host_done = False
-        self.first = False
+        self.first = 0  # cycles all_done is still ignored after a start (START_SETTLE)
         self.cycles = 0
         self.last_cycles = 0
         self.errors = 0
@@ -209,11 +209,11 @@ class HostLinkModel:
                     self.ticks_left - 1,
                     1,
                     False,
-                    True,
+                    START_SETTLE,
                 )
         else:
-            first = False
-            if not self.first and inp["all_done"] and self.host_done:
+            first = max(self.first - 1, 0)
+            if self.first == 0 and inp["all_done"] and self.host_done:
                 # The barrier's flit conservation, as asserted by the RTL.
                 if not inp["misroute"] and inp["flits_in"] != inp["flits_out"]:
                     raise ContractError(

@@ -81,6 +81,10 @@ class ErrorFlag(enum.IntFlag):
 
 STATUS_REGS = list(StatusReg)
 OP_BITS = 4
+# Cycles after a tick's start cycle in which the host link ignores all_done: the chip
+# registers start on its way to the cores and all_done on its way back (rtl/chip.py), so
+# until then all_done may still show the cores as they were before the tick.
+START_SETTLE = 3
 
 
 def tile_bits(chip: ChipConfig) -> int:

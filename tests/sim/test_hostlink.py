@@ -233,3 +233,14 @@ def test_command_check_reasons_and_array_form():
     want = [chk.ok(*r) for r in rows]
     assert chk.ok_array(np.array(rows, dtype=np.int64)).tolist() == want
     assert 0.2 < np.mean(want) < 0.8
+
+
+def test_all_done_is_ignored_while_the_start_settles():
+    """start and all_done pass through a register each (rtl/chip.py): after the start cycle
+    the host link ignores all_done for START_SETTLE cycles, so a chip that reads done all
+    along still takes START_SETTLE + 1 cycles per tick."""
+    from spikemesh.hostlink import START_SETTLE
+
+    _m, rsp, _pos = drive([cmd(Cmd.RUN, 2), cmd(Cmd.END_TICK), cmd(Cmd.END_TICK)])
+    done = [r for r in rsp if r[0] == Rsp.TICK_DONE]
+    assert done == [(Rsp.TICK_DONE, 0, START_SETTLE + 1), (Rsp.TICK_DONE, 1, START_SETTLE + 1)]
