@@ -27,7 +27,9 @@ from tests.fuzz.harness import Hang  # noqa: E402
 from tests.fuzz.targets import BY_NAME, TARGETS  # noqa: E402
 
 
-def run_target(target, inputs: int, seed: int, chunk: int, max_seconds: float) -> dict:
+def run_target(
+    target, inputs: int, seed: int, chunk: int, max_seconds: float, shrink: bool
+) -> dict:
     failures, hangs = [], 0
     t0 = time.perf_counter()
     k = 0
@@ -35,15 +37,16 @@ def run_target(target, inputs: int, seed: int, chunk: int, max_seconds: float) -
         before = target.counts["inputs"]
         n = min(chunk, inputs - before)
         try:
-            target.run(n, seed=seed + k)
+            target.run(n, seed=seed + k, shrink=shrink)
         except BaseException as e:  # a failing input: hypothesis has shrunk it
             if isinstance(e, KeyboardInterrupt):
                 raise
-            text = "".join(traceback.format_exception_only(e)).strip()
-            notes = "\n".join(getattr(e, "__notes__", []))
+            subs = getattr(e, "exceptions", None) or [e]  # hypothesis groups distinct bugs
+            text = "\n".join("".join(traceback.format_exception(x)).strip()[-1500:] for x in subs)
+            notes = "\n".join(n for x in subs for n in getattr(x, "__notes__", []))
             failures.append({"chunk_seed": seed + k, "error": text[-2000:], "input": notes})
             hangs += isinstance(e, Hang) or "Hang" in text
-            print(f"  {target.name}: FAILURE (seed {seed + k}): {text[-300:]}\n{notes}")
+            print(f"  {target.name}: FAILURE (seed {seed + k}):\n{text}\n{notes}", flush=True)
         if target.counts["inputs"] == before:  # hypothesis ran out of distinct inputs
             break
         k += 1
@@ -78,6 +81,12 @@ def main(argv=None) -> int:
         help="stop a target after this much wall time (checked between chunks)",
     )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "fuzz_results.json")
+    ap.add_argument(
+        "--shrink",
+        action="store_true",
+        help="let hypothesis shrink a failing input (up to minutes); by default the input is "
+        "printed as found and the campaign goes on",
+    )
     ap.add_argument("--list", action="store_true", help="list the targets and exit")
     args = ap.parse_args(argv)
     if args.list:
@@ -91,7 +100,7 @@ def main(argv=None) -> int:
     for name in args.target or [t.name for t in TARGETS]:
         target = BY_NAME[name]
         print(f"{name}: {args.inputs:,} inputs", flush=True)
-        res = run_target(target, args.inputs, args.seed, args.chunk, args.max_seconds)
+        res = run_target(target, args.inputs, args.seed, args.chunk, args.max_seconds, args.shrink)
         results[name] = res
         bad += res["failures"]
         print(
