@@ -30,6 +30,7 @@ from .cli_nir import add_nir_commands
 from .cli_system import add_system_arguments, run_system_backend
 from .config import ChipConfig
 from .errors import SpikemeshError
+from .hostlink import ARG_BITS
 from .netfile import load_network
 from .report import add_report_arguments, write_report
 from .summary import cycle_stats, plot_raster, print_summary, summary_rows
@@ -263,6 +264,9 @@ def _cmd_check_config(args, console) -> int:
     return 0
 
 
+MAX_TICKS = (1 << ARG_BITS) - 1
+
+
 def _ticks(text):
     try:
         value = int(text)
@@ -270,6 +274,11 @@ def _ticks(text):
         raise argparse.ArgumentTypeError(f"ticks must be an integer, not {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"ticks must be >= 0, not {value}")
+    if value > MAX_TICKS:
+        raise argparse.ArgumentTypeError(
+            f"ticks must be at most {MAX_TICKS:,} (the host link's RUN counts ticks in "
+            f"{ARG_BITS} bits), not {value:,}"
+        )
     return value
 
 

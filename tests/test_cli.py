@@ -315,3 +315,11 @@ def test_summary_and_plot_show_cycles_per_tick(capsys, small, monkeypatch, tmp_p
     from matplotlib.image import imread
 
     assert imread(png).shape[0] > imread(plain).shape[0]
+
+
+def test_ticks_beyond_the_host_links_run_count_are_refused(capsys, small):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", str(small), "--ticks", str(1 << 32)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "ticks must be at most 4,294,967,295 (the host link's RUN counts ticks in 32 " in err
