@@ -20,11 +20,10 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from spikemesh.config import WEIGHT_BITS, WEIGHT_EXP_BITS, ChipConfig
+from spikemesh.config import WEIGHT_BITS, WEIGHT_EXP_BITS
 from spikemesh.layouts import Region
 
-from .contracts import mark_unused
-from .core_ports import read_port, write_port
+from .core_ports import check_component, read_port, write_port
 
 __all__ = ["EventPipeline"]
 
@@ -51,9 +50,7 @@ class EventPipeline(wiring.Component):
     """
 
     def __init__(self, chip):
-        if not isinstance(chip, ChipConfig):
-            mark_unused(self)
-            raise TypeError(f"Chip configuration must be a ChipConfig, not {chip!r}")
+        check_component(self, chip)
         self.chip = chip
         super().__init__(
             {

@@ -21,11 +21,10 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from spikemesh.config import KIND_HOST_OUT, KIND_SPIKE, ChipConfig, flit_layout, host_source_layout
+from spikemesh.config import KIND_HOST_OUT, KIND_SPIKE, flit_layout, host_source_layout
 from spikemesh.layouts import Region
 
-from .contracts import mark_unused
-from .core_ports import check_tile, read_port, spike_layout, word
+from .core_ports import check_component, read_port, spike_layout, word
 
 __all__ = ["FanoutUnit"]
 
@@ -52,13 +51,7 @@ class FanoutUnit(wiring.Component):
     """
 
     def __init__(self, chip, *, x, y):
-        try:
-            if not isinstance(chip, ChipConfig):
-                raise TypeError(f"Chip configuration must be a ChipConfig, not {chip!r}")
-            check_tile(chip, x, y)
-        except (TypeError, ValueError):
-            mark_unused(self)  # not built: no "created but never used" warning
-            raise
+        check_component(self, chip, (x, y))
         self.chip, self.x, self.y = chip, x, y
         super().__init__(
             {

@@ -22,6 +22,8 @@ from amaranth.utils import ceil_log2
 from spikemesh.config import ChipConfig
 from spikemesh.layouts import Region, region_layouts
 
+from .contracts import mark_unused
+
 __all__ = ["check_tile", "read_port", "spike_layout", "word", "write_port"]
 
 
@@ -32,6 +34,21 @@ def check_tile(chip: ChipConfig, x, y) -> None:
             raise ValueError(
                 f"Tile {what} coordinate must be an integer between 0 and {size - 1}, not {value!r}"
             )
+
+
+def check_component(component, chip, tile=None) -> None:
+    """Refuse a bad ``chip`` (TypeError) or ``tile`` = (x, y) (ValueError) for a core
+    component. A refused component is marked unused: Amaranth would warn at GC that it was
+    created but never used, which pytest's warnings-as-errors turns into a failure of a
+    later test."""
+    try:
+        if not isinstance(chip, ChipConfig):
+            raise TypeError(f"Chip configuration must be a ChipConfig, not {chip!r}")
+        if tile is not None:
+            check_tile(chip, *tile)
+    except (TypeError, ValueError):
+        mark_unused(component)
+        raise
 
 
 def word(chip: ChipConfig, region: Region) -> data.StructLayout:

@@ -32,12 +32,10 @@ from spikemesh.config import (
     STATE_BITS,
     VTH_BITS,
     VTH_SHIFT,
-    ChipConfig,
 )
 from spikemesh.layouts import Region
 
-from .contracts import mark_unused
-from .core_ports import read_port, spike_layout, word, write_port
+from .core_ports import check_component, read_port, spike_layout, word, write_port
 
 __all__ = ["UpdatePipeline"]
 
@@ -90,9 +88,7 @@ class UpdatePipeline(wiring.Component):
     """
 
     def __init__(self, chip):
-        if not isinstance(chip, ChipConfig):
-            mark_unused(self)
-            raise TypeError(f"Chip configuration must be a ChipConfig, not {chip!r}")
+        check_component(self, chip)
         self.chip = chip
         super().__init__(
             {
