@@ -417,21 +417,8 @@ def compile_network(
             net, chip, t, cores, profiles_used, live, fan_x, fan_y, faults, routing, t0
         )
 
-    # --- host-side input table: source s -> (x, y, axon) entries ---
-    s0 = int(t.fan_ptr[n_net])
-    names, offsets = population_info(net)
     image = ChipImage(
-        chip=chip,
-        cores=cores,
-        neuron_slot=t.slot_of,
-        src_ptr=t.fan_ptr[n_net:] - s0,
-        src_x=fan_x[s0:].astype(np.int64),
-        src_y=fan_y[s0:].astype(np.int64),
-        src_axon=t.fan_axon[s0:].astype(np.int64),
-        recorded=net.recorded(),
-        population_names=names,
-        population_offsets=offsets,
-        network_name=net.name,
+        chip=chip, cores=cores, neuron_slot=t.slot_of, **_host_side(net, t, fan_x, fan_y)
     )
     # The per-core tables are views of these; the image walk uses them without copying.
     image.set_flat_tables(
@@ -454,20 +441,13 @@ def compile_network(
     return image, util
 
 
-def _faulty_image(net, chip, t, cores, profiles_used, live, fan_x, fan_y, faults, routing, t0):
-    """The image of a network placed on the live tiles ``live`` (tables built on live
-    tile numbers 0..len(live) - 1, moved to their physical tiles here)."""
-    core, n_net = chip.core, net.num_neurons
-    phys = [CoreImage.empty(core) for _ in range(chip.tiles)]
-    for v, img in enumerate(cores):
-        phys[live[v]] = img
-    tile_of = live[t.tile_of]
+def _host_side(net, t, fan_x, fan_y) -> dict:
+    """The image's host-side fields: the input table (source s -> (x, y, axon) entries, the
+    fan-out entries after the network's neurons') and the names of what is recorded."""
+    n_net = net.num_neurons
     s0 = int(t.fan_ptr[n_net])
     names, offsets = population_info(net)
-    image = ChipImage(
-        chip=chip,
-        cores=phys,
-        neuron_slot=tile_of * core.neurons + np.arange(n_net) % t.npc,
+    return dict(
         src_ptr=t.fan_ptr[n_net:] - s0,
         src_x=fan_x[s0:].astype(np.int64),
         src_y=fan_y[s0:].astype(np.int64),
@@ -476,6 +456,22 @@ def _faulty_image(net, chip, t, cores, profiles_used, live, fan_x, fan_y, faults
         population_names=names,
         population_offsets=offsets,
         network_name=net.name,
+    )
+
+
+def _faulty_image(net, chip, t, cores, profiles_used, live, fan_x, fan_y, faults, routing, t0):
+    """The image of a network placed on the live tiles ``live`` (tables built on live
+    tile numbers 0..len(live) - 1, moved to their physical tiles here)."""
+    core, n_net = chip.core, net.num_neurons
+    phys = [CoreImage.empty(core) for _ in range(chip.tiles)]
+    for v, img in enumerate(cores):
+        phys[live[v]] = img
+    tile_of = live[t.tile_of]
+    image = ChipImage(
+        chip=chip,
+        cores=phys,
+        neuron_slot=tile_of * core.neurons + np.arange(n_net) % t.npc,
+        **_host_side(net, t, fan_x, fan_y),
         faults=faults,
         routing=routing,
     )
