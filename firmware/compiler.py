@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikemesh.config import ChipConfig, CoreConfig
-from spikemesh.coreimage import CoreImage
+from spikemesh.coreimage import NPROF, CoreImage
 from spikemesh.errors import CompileError
 from spikemesh.faultroute import fault_routing
 from spikemesh.faults import FaultMap
@@ -102,10 +102,13 @@ def _check_capacity(tile_name, counts, cap, what, unit):
 
 
 def _profiles(net: Network):
-    """Distinct parameter sets of the populations: (table [P, 6], id of each population)."""
+    """Distinct parameter sets of the populations: (table [P, 7], id of each population).
+
+    The columns are PROFILE_COLUMNS (the reset mode last, so tables without subtract-reset
+    profiles sort exactly as before reset modes existed)."""
     if not net.populations:
-        return np.zeros((0, 6), dtype=np.int64), np.zeros(0, dtype=np.int64)
-    rows = np.array([p.params.as_tuple() for p in net.populations], dtype=np.int64)
+        return np.zeros((0, NPROF), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rows = np.array([p.params.profile_row() for p in net.populations], dtype=np.int64)
     table, inv = np.unique(rows, axis=0, return_inverse=True)
     return table, inv.reshape(-1)
 

@@ -4,15 +4,19 @@ File layout (all integers little-endian)::
 
     offset  size  field
     0       8     magic  b"SPKMIMG\\0"
-    8       4     format version (uint32), currently IMAGE_VERSION (2); version 1
-                  (before fault maps) still loads, as a fault-free image
+    8       4     format version (uint32), currently IMAGE_VERSION (3); version 1
+                  (before fault maps) still loads, as a fault-free image; versions
+                  1 and 2 (profiles of 6 columns, before reset modes) load with
+                  every profile's reset = zero
     12      8     payload length in bytes (uint64)
     20      32    SHA-256 of the payload
     52      ...   payload: a numpy .npz archive (no pickles) holding the chip
                   config as JSON, the mapping tables and every core's tables;
                   since version 2 also the fault map (JSON, null when fault-free)
                   and, with dead links or routers, the routers' route tables
-                  ``route_table`` [tiles, codes] and ``link_off`` [tiles]
+                  ``route_table`` [tiles, codes] and ``link_off`` [tiles];
+                  since version 3 every core's ``profiles`` has 7 columns
+                  (PROFILE_COLUMNS, the last one the reset mode)
 
 A file with another magic, another version, a short payload or a checksum
 mismatch is refused with an :class:`~spikemesh.errors.ImageError` that says
@@ -31,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from spikemesh.config import ChipConfig
-from spikemesh.coreimage import CoreImage
+from spikemesh.coreimage import NPROF, CoreImage
 from spikemesh.errors import ConfigError, ImageError
 from spikemesh.faults import FaultMap
 from spikemesh.noc import RouteTables
@@ -39,8 +43,8 @@ from spikemesh.noc import RouteTables
 from .image_check import check_mapping, read_payload
 
 MAGIC = b"SPKMIMG\0"
-IMAGE_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+IMAGE_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 _HEADER = struct.Struct("<8sIQ32s")
 
 
@@ -208,7 +212,7 @@ class ChipImage:
         if version not in READABLE_VERSIONS:
             raise ImageError(
                 f"{where}: image format version {version}; this spikemesh reads version "
-                f"{IMAGE_VERSION} (and version 1, fault-free) (recompile the network)"
+                f"{IMAGE_VERSION} (and versions 1-2, zero reset only) (recompile the network)"
             )
         payload = data[_HEADER.size :]
         if len(payload) != length:
@@ -222,7 +226,9 @@ class ChipImage:
             meta, chip, arrays = read_payload(payload, where)
             cores = []
             for t in range(chip.tiles):
-                cores.append(CoreImage(**{n: arrays[f"core{t}.{n}"] for n in CoreImage.ARRAYS}))
+                tables = {n: arrays[f"core{t}.{n}"] for n in CoreImage.ARRAYS}
+                tables["profiles"] = _old_profiles(tables["profiles"], version)
+                cores.append(CoreImage(**tables))
             img = cls(
                 chip=chip,
                 cores=cores,
@@ -277,6 +283,14 @@ class ChipImage:
         if not p.exists():
             raise ImageError(f"image file {p} does not exist")
         return cls.from_bytes(p.read_bytes(), where=str(p))
+
+
+def _old_profiles(prof, version):
+    """A version 1-2 profile table (6 columns, before reset modes) with reset = zero added;
+    any other shape is left for CoreImage.check to refuse."""
+    if version < 3 and prof.ndim == 2 and prof.shape[1] == NPROF - 1:
+        return np.concatenate([prof, np.zeros((prof.shape[0], 1), dtype=prof.dtype)], axis=1)
+    return prof
 
 
 def _fault_fields(chip, meta, arrays, version) -> dict:

@@ -19,7 +19,7 @@ import zlib
 import numpy as np
 
 from spikemesh.config import ChipConfig
-from spikemesh.coreimage import CoreImage
+from spikemesh.coreimage import NPROF, CoreImage
 from spikemesh.errors import ConfigError, ImageError
 
 # Tables of the payload and their dimensions (host_out is boolean, all others integers).
@@ -47,7 +47,7 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, Ke
 def _core_bound(chip: ChipConfig, name: str) -> int:
     c = chip.core
     if name == "profiles":
-        return c.profiles * 6
+        return c.profiles * NPROF
     if name in ("axon_base", "axon_len", "axon_exp"):
         return c.axons
     if name in ("syn_target", "syn_weight"):

@@ -15,6 +15,7 @@ import re
 import numpy as np
 
 from spikemesh.config import ChipConfig
+from spikemesh.coreimage import PROFILE_COLUMNS
 from spikemesh.hdlsim import HdlSimError
 from spikemesh.layouts import Region, config_index_bits, region_layouts
 
@@ -102,19 +103,11 @@ def image_memory_writes(image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         words.append(word)
 
     for t, core in enumerate(image.cores):
-        p = np.asarray(core.profiles, dtype=np.int64).reshape(-1, 6)
+        p = np.asarray(core.profiles, dtype=np.int64).reshape(-1, len(PROFILE_COLUMNS))
         put(
             t,
             1,
-            _pack(
-                lays[Region.PROFILE],
-                **{
-                    k: p[:, j]
-                    for j, k in enumerate(
-                        ("du", "dv", "vth", "bias_mant", "bias_exp", "refractory")
-                    )
-                },
-            ),
+            _pack(lays[Region.PROFILE], **{k: p[:, j] for j, k in enumerate(PROFILE_COLUMNS)}),
         )
         alen = np.asarray(core.axon_len, dtype=np.int64)
         put(

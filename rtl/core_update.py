@@ -265,6 +265,7 @@ class UpdatePipeline(wiring.Component):
         u4_prof = Signal(c.profile_bits)
         u4_vth = Signal(VTH_BITS)
         u4_refractory = Signal(REFRACT_BITS)
+        u4_reset = Signal()  # the profile's reset mode: 0 = zero, 1 = subtract
         u4_fp = Signal(word(self.chip, Region.FANPTR))
         with m.If(adv):
             m.d.sync += [
@@ -277,6 +278,7 @@ class UpdatePipeline(wiring.Component):
                 u4_prof.eq(u3["prof"]),
                 u4_vth.eq(prm.vth),
                 u4_refractory.eq(prm.refractory),
+                u4_reset.eq(prm.reset),
                 u4_fp.eq(u3["fp"]),
             ]
         return {
@@ -288,6 +290,7 @@ class UpdatePipeline(wiring.Component):
             "prof": u4_prof,
             "vth": u4_vth,
             "refractory": u4_refractory,
+            "reset": u4_reset,
             "fp": u4_fp,
         }
 
@@ -299,12 +302,16 @@ class UpdatePipeline(wiring.Component):
         v_sat = Signal(signed(STATE_BITS))
         in_ref = Signal()
         spike = Signal()
+        thr = Signal(VTH_BITS + VTH_SHIFT)
+        v_sub = Signal(signed(STATE_BITS))  # v_sat - thr: 1..2^23 - 1 - thr after a spike
         m.d.comb += [
+            thr.eq(u4["vth"] << VTH_SHIFT),
+            v_sub.eq(v_sat - thr),
             v_sum.eq(u4["tvb"] + u4["u"]),
             # sat24: symmetric saturation at +-(2^23 - 1)
             v_sat.eq(Mux(v_sum > _SAT, _SAT, Mux(v_sum < -_SAT, -_SAT, v_sum))),
             in_ref.eq(u4["ref"] != 0),
-            spike.eq(~in_ref & (v_sat > (u4["vth"] << VTH_SHIFT))),  # strictly greater
+            spike.eq(~in_ref & (v_sat > thr)),  # strictly greater
         ]
         fp = u4["fp"]
         u5_valid = Signal()
@@ -320,7 +327,8 @@ class UpdatePipeline(wiring.Component):
                 u5_valid.eq(u4["valid"]),
                 u5_idx.eq(u4["idx"]),
                 u5_u.eq(u4["u"]),
-                u5_v.eq(Mux(in_ref | spike, 0, v_sat)),
+                # refractory: 0; spike: 0 (reset zero) or v_sat - thr (reset subtract)
+                u5_v.eq(Mux(in_ref, 0, Mux(spike, Mux(u4["reset"], v_sub, 0), v_sat))),
                 u5_ref.eq(Mux(in_ref, u4["ref"] - 1, Mux(spike, u4["refractory"], 0))),
                 u5_prof.eq(u4["prof"]),
                 u5_fo.eq(u4["valid"] & spike & ((fp.len != 0) | fp.host_out)),

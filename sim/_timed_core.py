@@ -149,8 +149,10 @@ def lif_enter_u5(k, j, cr, st, prof, fp, acc):
             v = _SAT
         elif v < -_SAT:
             v = -_SAT
-        if v > (prof[k, p, 2] << VTH_SHIFT):
-            v = 0
+        thr = prof[k, p, 2] << VTH_SHIFT
+        if v > thr:
+            # reset zero: 0; reset subtract: v - thr (1 .. 2^23 - 1 - thr, no saturation)
+            v = v - thr if prof[k, p, 6] != 0 else 0
             ref = prof[k, p, 5]
             spike = True
         else:
@@ -388,8 +390,8 @@ def config_write(k, addr, data, pm, fl, depth, st, prof, ax, syn, fp, fo, acc):
     if reg == 0:  # NEURON: u, v, ref, profile
         for f in range(4):
             st[k, i, f] = _field(data, fl, reg, f)
-    elif reg == 1:  # PROFILE: du, dv, vth, bias_mant, bias_exp, refractory
-        for f in range(6):
+    elif reg == 1:  # PROFILE: du, dv, vth, bias_mant, bias_exp, refractory, reset
+        for f in range(7):
             prof[k, i, f] = _field(data, fl, reg, f)
     elif reg == 2:  # AXON: base, len, exp
         for f in range(3):

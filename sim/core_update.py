@@ -40,26 +40,30 @@ def lif_u(pu, pv, a, bias_mant, bias_exp):
     return u, _t12(pv) + (bias_mant << bias_exp)
 
 
-def lif_v(u, tvb, ref, vth, refractory):
-    """U4: v (saturated), the refractory counter and the spike, from U3's u and tvb."""
+def lif_v(u, tvb, ref, vth, refractory, reset=0):
+    """U4: v (saturated), the refractory counter and the spike, from U3's u and tvb.
+
+    ``reset`` 0 (zero) leaves v = 0 after a spike, 1 (subtract) v - (vth << 6)."""
     if ref:
         return 0, ref - 1, False
     v = tvb + u
     v = _SAT if v > _SAT else (-_SAT if v < -_SAT else v)  # sat24
-    if v > (vth << VTH_SHIFT):  # strictly greater
-        return 0, refractory, True
+    thr = vth << VTH_SHIFT
+    if v > thr:  # strictly greater
+        return (v - thr if reset else 0), refractory, True
     return v, 0, False
 
 
 def lif_scalar(u, v, ref, a, prm):
     """chip.md §3 for one neuron on Python ints, as the update pipeline's U2..U4 compute it.
 
-    ``prm`` is a profile (du, dv, vth, bias_mant, bias_exp, refractory). Returns
-    (u, v, ref, spike).
+    ``prm`` is a profile (du, dv, vth, bias_mant, bias_exp, refractory[, reset]; without
+    the reset column, zero). Returns (u, v, ref, spike).
     """
-    du, dv, vth, bias_mant, bias_exp, refractory = prm
+    du, dv, vth, bias_mant, bias_exp, refractory = prm[:6]
+    reset = prm[6] if len(prm) > 6 else 0
     u, tvb = lif_u(u * (4095 - du), v * (4096 - dv), a, bias_mant, bias_exp)
-    v, ref, spike = lif_v(u, tvb, ref, vth, refractory)
+    v, ref, spike = lif_v(u, tvb, ref, vth, refractory, reset)
     return u, v, ref, spike
 
 
@@ -100,6 +104,7 @@ class U4(NamedTuple):
     prof: int
     vth: int
     refractory: int
+    reset: int
     fp: FanPtrWord
 
 
@@ -192,7 +197,7 @@ class UpdatePipeline:
         if self.adv:
             u4 = self.u4
             if u4 is not None:  # U4: v, saturation, threshold, refractory
-                v, ref, spike = lif_v(u4.u, u4.tvb, u4.ref, u4.vth, u4.refractory)
+                v, ref, spike = lif_v(u4.u, u4.tvb, u4.ref, u4.vth, u4.refractory, u4.reset)
                 fp = u4.fp
                 self.u5 = U5(
                     u4.idx,
@@ -206,7 +211,9 @@ class UpdatePipeline:
             if u3 is not None:  # U3: T() of the products, u, T(v-product) + bias
                 prm = u3.prm
                 u, tvb = lif_u(u3.pu, u3.pv, u3.a, prm.bias_mant, prm.bias_exp)
-                self.u4 = U4(u3.idx, u, tvb, u3.ref, u3.prof, prm.vth, prm.refractory, u3.fp)
+                self.u4 = U4(
+                    u3.idx, u, tvb, u3.ref, u3.prof, prm.vth, prm.refractory, prm.reset, u3.fp
+                )
             else:
                 self.u4 = None
             u2 = self.u2

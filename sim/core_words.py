@@ -39,6 +39,7 @@ class ProfileWord(NamedTuple):
     bias_mant: int
     bias_exp: int
     refractory: int
+    reset: int = 0  # 0 = zero, 1 = subtract
 
 
 class AxonWord(NamedTuple):

@@ -40,7 +40,7 @@ from numba.core import cgutils
 from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
-from spikemesh.config import ACC_SHIFT, DECAY_SHIFT, PARAM_RANGES, STATE_BITS, VTH_SHIFT
+from spikemesh.config import ACC_SHIFT, DECAY_SHIFT, PROFILE_RANGES, STATE_BITS, VTH_SHIFT
 from spikemesh.errors import NetworkError
 from spikemesh.golden import Result
 from spikemesh.network import Network, Population
@@ -49,7 +49,7 @@ from spikemesh.neuron import DECAY_ONE, SAT_MAX
 __all__ = ["FastSim", "run_fast"]
 
 _STATE_HALF = 1 << (STATE_BITS - 1)
-_PARAM_NAMES = ("du", "dv", "vth", "bias_mant", "bias_exp", "refractory")
+_PARAM_NAMES = ("du", "dv", "vth", "bias_mant", "bias_exp", "refractory", "reset")
 
 
 # --- kernels --------------------------------------------------------------------------------
@@ -109,8 +109,11 @@ def _sext(x, bits):
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
-def _update_plain(fu, fv, bias, thr, acc_bits, u, v, acc, flag):
+def _update_plain(fu, fv, bias, thr, sub, acc_bits, u, v, acc, flag):
     """chip.md §3 for a run of neurons without refractoriness; flag[i] = 1 where i spiked.
+
+    ``sub`` is the run's reset mode: 0 = zero (v <- 0 after a spike), 1 = subtract
+    (v <- v - thr).
 
     Branch-free (selects, min/max) so that LLVM vectorises it: this loop, not event
     delivery, dominated the first profile. The caller passes views and the index starts
@@ -125,13 +128,14 @@ def _update_plain(fu, fv, bias, thr, acc_bits, u, v, acc, flag):
         vn = _shr12(np.int64(v[i]) * fv) + un + bias
         vn = min(max(vn, -SAT_MAX), SAT_MAX)  # v saturates symmetrically
         f = vn > thr  # strictly greater
+        r = vn - thr if sub else 0  # after a spike: 1..SAT_MAX - thr, or 0
         u[i] = un
-        v[i] = 0 if f else vn
+        v[i] = r if f else vn
         flag[i] = f
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
-def _update_refractory(fu, fv, bias, thr, refr, acc_bits, u, v, ref, acc, flag):
+def _update_refractory(fu, fv, bias, thr, sub, refr, acc_bits, u, v, ref, acc, flag):
     """chip.md §3 for a run of neurons with a refractory period ``refr`` > 0."""
     for i in range(u.size):
         a = _sext(np.int64(acc[i]), acc_bits)
@@ -146,7 +150,7 @@ def _update_refractory(fu, fv, bias, thr, refr, acc_bits, u, v, ref, acc, flag):
         vn = _shr12(np.int64(v[i]) * fv) + un + bias
         vn = min(max(vn, -SAT_MAX), SAT_MAX)
         if vn > thr:
-            vn = 0
+            vn = vn - thr if sub else 0
             ref[i] = refr
             flag[i] = 1
         else:
@@ -251,9 +255,10 @@ def _run_ticks(
 ):
     """Run ticks t0..t1-1; return the first tick not run (early when spk_buf is nearly full).
 
-    seg : int64 [n_seg, 7]
+    seg : int64 [n_seg, 8]
         Runs of neurons sharing one parameter set: start, end, u decay factor 4096-(du+1),
-        v decay factor 4096-dv, bias_mant << bias_exp, threshold vth << 6, refractory.
+        v decay factor 4096-dv, bias_mant << bias_exp, threshold vth << 6, refractory,
+        reset (0 = zero, 1 = subtract).
     acc : int32 [N]
         The accumulated input for the next update. It is stored as int32, i.e. modulo 2^32;
         as 2^acc_bits divides 2^32, reducing that to acc_bits at update time gives exactly
@@ -279,9 +284,10 @@ def _run_ticks(
         for s in range(seg.shape[0]):
             lo, hi = seg[s, 0], seg[s, 1]
             fu, fv, bias, thr, refr = seg[s, 2], seg[s, 3], seg[s, 4], seg[s, 5], seg[s, 6]
+            sub = seg[s, 7]
             if refr == 0:
                 _update_plain(
-                    fu, fv, bias, thr, acc_bits, u[lo:hi], v[lo:hi], acc[lo:hi], flag[lo:hi]
+                    fu, fv, bias, thr, sub, acc_bits, u[lo:hi], v[lo:hi], acc[lo:hi], flag[lo:hi]
                 )
             else:
                 _update_refractory(
@@ -289,6 +295,7 @@ def _run_ticks(
                     fv,
                     bias,
                     thr,
+                    sub,
                     refr,
                     acc_bits,
                     u[lo:hi],
@@ -355,6 +362,8 @@ class FastSim:
         Weight exponent of each row, 0..7 (all 0 when omitted: weights pre-shifted).
     du, dv, vth, bias_mant, bias_exp, refractory : int or int [N]
         chip.md §3 parameters, one value or one per neuron.
+    reset : int or int [N]
+        Reset mode, 0 = zero (default), 1 = subtract (docs/semantics.md).
     u0, v0 : int or int [N]
         Initial state.
     num_sources : int
@@ -388,6 +397,7 @@ class FastSim:
         bias_mant,
         bias_exp,
         refractory,
+        reset=0,
         u0,
         v0,
         num_sources,
@@ -408,10 +418,10 @@ class FastSim:
         params = {
             k: _per_neuron(val, n, k)
             for k, val in zip(
-                _PARAM_NAMES, (du, dv, vth, bias_mant, bias_exp, refractory), strict=True
+                _PARAM_NAMES, (du, dv, vth, bias_mant, bias_exp, refractory, reset), strict=True
             )
         }
-        for key, (lo, hi) in PARAM_RANGES.items():
+        for key, (lo, hi) in PROFILE_RANGES.items():
             arr = params[key]
             if n and (arr.min() < lo or arr.max() > hi):
                 raise NetworkError(f"neuron parameter {key} must be between {lo:,} and {hi:,}")
@@ -494,11 +504,11 @@ class FastSim:
         table = np.stack([params[k] for k in _PARAM_NAMES], axis=1)
         n = table.shape[0]
         if n == 0:
-            return np.zeros((0, 7), dtype=np.int64)
+            return np.zeros((0, 8), dtype=np.int64)
         change = np.flatnonzero((table[1:] != table[:-1]).any(axis=1)) + 1
         starts = np.concatenate([[0], change]).astype(np.int64)
         ends = np.concatenate([change, [n]]).astype(np.int64)
-        du, dv, vth, bm, be, rf = (table[starts, k] for k in range(6))
+        du, dv, vth, bm, be, rf, rs = (table[starts, k] for k in range(7))
         return np.ascontiguousarray(
             np.stack(
                 [
@@ -509,6 +519,7 @@ class FastSim:
                     bm << be,
                     vth << VTH_SHIFT,
                     rf,
+                    rs,
                 ],
                 axis=1,
             ).astype(np.int64)

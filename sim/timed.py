@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from spikemesh.config import KIND_HOST_OUT, ChipConfig, flit_layout, host_source_layout
+from spikemesh.coreimage import NPROF
 from spikemesh.errors import ImageError, SpikemeshError
 from spikemesh.hostlink import ARG_BITS, Cmd, CommandCheck, Rsp
 from spikemesh.layouts import (
@@ -88,7 +89,8 @@ def chip_params(chip: ChipConfig):
     pm[K.P_WATCHDOG] = chip.watchdog_cycles
     pm[K.P_XBITS], pm[K.P_YBITS] = chip.x_bits, chip.y_bits
     regions = region_layouts(chip)
-    fl = np.zeros((len(regions), 6, 3), dtype=np.int64)
+    nfields = max(len(lay.fields) for lay, _ in regions.values())
+    fl = np.zeros((len(regions), nfields, 3), dtype=np.int64)
     depth = np.zeros(len(regions), dtype=np.int64)
     for r, (lay, dep) in regions.items():
         depth[int(r)] = dep
@@ -173,7 +175,7 @@ class CompiledChipModel:
         self.pm, self.fl, self.depth = chip_params(chip)
         self.check = CommandCheck(chip)
         self.st = np.zeros((t, c.neurons, 4), dtype=np.int64)  # u, v, ref, profile
-        self.prof = np.zeros((t, c.profiles, 6), dtype=np.int64)
+        self.prof = np.zeros((t, c.profiles, NPROF), dtype=np.int64)  # PROFILE_COLUMNS
         self.ax = np.zeros((t, c.axons, 3), dtype=np.int32)  # base, len, exp
         self.syn = np.zeros((t, c.synapses, 2), dtype=np.int32)  # target, weight
         self.fp = np.zeros((t, c.neurons, 3), dtype=np.int32)  # base, len, host_out

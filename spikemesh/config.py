@@ -42,6 +42,12 @@ PARAM_RANGES = {
     "bias_exp": (0, (1 << BIAS_EXP_BITS) - 1),
     "refractory": (0, (1 << REFRACT_BITS) - 1),
 }
+# Reset modes of a neuron profile (chip.md §3, docs/semantics.md): the name's index is
+# the profile word's 1-bit ``reset`` field (0 = v <- 0, 1 = v <- v - (vth << 6)).
+RESET_MODES = ("zero", "subtract")
+RESET_BITS = 1
+# Every column of a profile (PROFILE_COLUMNS in coreimage.py) and its range.
+PROFILE_RANGES = {**PARAM_RANGES, "reset": (0, len(RESET_MODES) - 1)}
 WEIGHT_RANGE = (-(1 << (WEIGHT_BITS - 1)), (1 << (WEIGHT_BITS - 1)) - 1)
 WEIGHT_EXP_RANGE = (0, (1 << WEIGHT_EXP_BITS) - 1)
 STATE_RANGE = (-(1 << (STATE_BITS - 1)), (1 << (STATE_BITS - 1)) - 1)

@@ -8,7 +8,7 @@ not bit-packed words, so it is the same for every model.
 Semantics of the tables:
 
 - neuron ``i`` uses parameter set ``profiles[profile_idx[i]]``
-  (columns du, dv, vth, bias_mant, bias_exp, refractory) and starts at
+  (columns du, dv, vth, bias_mant, bias_exp, refractory, reset) and starts at
   ``u0[i]``, ``v0[i]``;
 - an event for axon ``a`` adds ``syn_weight[k] << axon_exp[a]`` to the
   accumulator of neuron ``syn_target[k]`` for every ``k`` in
@@ -27,6 +27,7 @@ import numpy as np
 
 from .config import (
     PARAM_RANGES,
+    PROFILE_RANGES,
     STATE_RANGE,
     WEIGHT_EXP_RANGE,
     WEIGHT_RANGE,
@@ -35,12 +36,13 @@ from .config import (
 )
 from .errors import ImageError
 
-PROFILE_COLUMNS = ("du", "dv", "vth", "bias_mant", "bias_exp", "refractory")
+PROFILE_COLUMNS = ("du", "dv", "vth", "bias_mant", "bias_exp", "refractory", "reset")
+NPROF = len(PROFILE_COLUMNS)  # reset: 0 = zero, 1 = subtract (config.RESET_MODES)
 
 
 @dataclass(eq=False, kw_only=True)
 class CoreImage:
-    profiles: np.ndarray  # [P, 6], P <= CoreConfig.profiles
+    profiles: np.ndarray  # [P, 7] (PROFILE_COLUMNS), P <= CoreConfig.profiles
     profile_idx: np.ndarray  # [neurons]
     u0: np.ndarray  # [neurons]
     v0: np.ndarray  # [neurons]
@@ -77,7 +79,7 @@ class CoreImage:
     @staticmethod
     def empty_profiles():
         """The profile table of a core without neurons: one set that never spikes on its own."""
-        prof = np.zeros((1, 6), dtype=np.int64)
+        prof = np.zeros((1, NPROF), dtype=np.int64)
         prof[0, 2] = PARAM_RANGES["vth"][1]
         return prof
 
@@ -86,7 +88,7 @@ class CoreImage:
         """A core with no synapses, no fan-out and one profile that never spikes on its own."""
         n, a = core.neurons, core.axons
         z = lambda k: np.zeros(k, dtype=np.int64)
-        prof = np.zeros((1, 6), dtype=np.int64)
+        prof = np.zeros((1, NPROF), dtype=np.int64)
         prof[0, 2] = PARAM_RANGES["vth"][1]
         return cls(
             profiles=prof,
@@ -136,13 +138,14 @@ class CoreImage:
 
         n, a = c.neurons, c.axons
         need(
-            self.profiles.ndim == 2 and self.profiles.shape[1] == 6,
-            f"profiles has shape {self.profiles.shape}, expected (P, 6)",
+            self.profiles.ndim == 2 and self.profiles.shape[1] == NPROF,
+            f"profiles has shape {self.profiles.shape}, expected (P, {NPROF}): columns "
+            + ", ".join(PROFILE_COLUMNS),
         )
         p = self.profiles.shape[0]
         need(1 <= p <= c.profiles, f"needs {p} neuron profiles, the core holds {c.profiles}")
         for k, col in enumerate(PROFILE_COLUMNS):
-            lo, hi = PARAM_RANGES[col]
+            lo, hi = PROFILE_RANGES[col]
             need(
                 self.profiles[:, k].min() >= lo and self.profiles[:, k].max() <= hi,
                 f"profile column {col} outside {lo}..{hi}",

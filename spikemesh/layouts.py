@@ -31,6 +31,7 @@ from .config import (
     DU_BITS,
     DV_BITS,
     REFRACT_BITS,
+    RESET_BITS,
     STATE_BITS,
     VTH_BITS,
     WEIGHT_BITS,
@@ -83,6 +84,7 @@ def profile_layout() -> Layout:
             ("bias_mant", BIAS_MANT_BITS, True),
             ("bias_exp", BIAS_EXP_BITS),
             ("refractory", REFRACT_BITS),
+            ("reset", RESET_BITS),  # 0 = zero, 1 = subtract (docs/semantics.md)
         ],
     )
 

@@ -33,6 +33,7 @@ POPULATION_KEYS = (
     "bias_mant",
     "bias_exp",
     "refractory",
+    "reset",
     "u0",
     "v0",
     "record",
@@ -379,6 +380,8 @@ def _dump_population(p: Population) -> dict:
             strict=True,
         )
     )
+    if p.params.reset != "zero":  # files of zero-reset networks stay as they were
+        out["reset"] = p.params.reset
     out["u0"] = _compact(p.u0)
     out["v0"] = _compact(p.v0)
     out["record"] = p.record

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import PARAM_RANGES, STATE_RANGE, WEIGHT_EXP_RANGE, WEIGHT_RANGE
+from .config import PARAM_RANGES, RESET_MODES, STATE_RANGE, WEIGHT_EXP_RANGE, WEIGHT_RANGE
 from .errors import NetworkError
 
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
@@ -163,6 +163,9 @@ class NeuronParams:
         Bias exponent, 0..7.
     refractory : int
         Ticks v is held at 0 after a spike, 0..15 (0 = off).
+    reset : str
+        What a spike does to v: ``zero`` (v <- 0) or ``subtract`` (v <- v - (vth << 6));
+        docs/semantics.md.
     """
 
     du: int = 0
@@ -171,14 +174,29 @@ class NeuronParams:
     bias_mant: int = 0
     bias_exp: int = 0
     refractory: int = 0
+    reset: str = "zero"
 
     def __post_init__(self):
         for key, (lo, hi) in PARAM_RANGES.items():
             with _param(key):
                 _check_in(getattr(self, key), lo, hi, f"neuron parameter {key}")
+        if not isinstance(self.reset, str) or self.reset not in RESET_MODES:
+            err = NetworkError(
+                f"neuron parameter reset must be one of {', '.join(RESET_MODES)}, "
+                f"not {self.reset!r}"
+            )
+            err.key = "reset"
+            raise err
 
     def as_tuple(self):
+        """The six numeric parameters du, dv, vth, bias_mant, bias_exp, refractory (not the
+        reset mode: :meth:`profile_row` is what a model runs)."""
         return (self.du, self.dv, self.vth, self.bias_mant, self.bias_exp, self.refractory)
+
+    def profile_row(self):
+        """The profile row every model runs: :meth:`as_tuple` and the reset mode's code
+        (0 = zero, 1 = subtract), in the order of ``coreimage.PROFILE_COLUMNS``."""
+        return (*self.as_tuple(), RESET_MODES.index(self.reset))
 
 
 class Population:
@@ -445,6 +463,7 @@ class Network:
         bias_mant=0,
         bias_exp=0,
         refractory=0,
+        reset="zero",
         u0=0,
         v0=0,
         record=False,
@@ -453,7 +472,13 @@ class Network:
         self._claim(name, "Population")
         try:
             params = NeuronParams(
-                du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp, refractory=refractory
+                du=du,
+                dv=dv,
+                vth=vth,
+                bias_mant=bias_mant,
+                bias_exp=bias_exp,
+                refractory=refractory,
+                reset=reset,
             )
         except NetworkError as e:
             with _param(getattr(e, "key", None)):
@@ -695,12 +720,13 @@ class Network:
         return pre, post, w, e
 
     def neuron_params(self) -> np.ndarray:
-        """[N, 6] int64: du, dv, vth, bias_mant, bias_exp, refractory per neuron."""
+        """[N, 7] int64 profile rows: du, dv, vth, bias_mant, bias_exp, refractory, reset
+        (0 = zero, 1 = subtract) per neuron."""
         if not self.populations:
-            return np.zeros((0, 6), dtype=np.int64)
+            return np.zeros((0, 7), dtype=np.int64)
         return np.concatenate(
             [
-                np.tile(np.array(p.params.as_tuple(), dtype=np.int64), (p.size, 1))
+                np.tile(np.array(p.params.profile_row(), dtype=np.int64), (p.size, 1))
                 for p in self.populations
             ]
         )

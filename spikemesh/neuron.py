@@ -51,20 +51,26 @@ def lif_update(u, v, ref, a, params):
         State before the tick (not modified).
     a : ndarray of int64
         Accumulated synaptic input for this tick (already wrapped to ACC_BITS).
-    params : ndarray [n, 6] of int64
-        du, dv, vth, bias_mant, bias_exp, refractory per neuron.
+    params : ndarray [n, 7] of int64
+        du, dv, vth, bias_mant, bias_exp, refractory, reset per neuron (reset 0 = zero:
+        v <- 0 after a spike; 1 = subtract: v <- v - (vth << 6)).
 
     Returns
     -------
     u, v, ref, spike : new state and a boolean spike vector.
     """
     du, dv, vth, bias_mant, bias_exp, refractory = (params[:, k] for k in range(6))
+    # A table of 6 columns (before reset modes) is all reset = zero.
+    reset = params[:, 6] if params.shape[1] > 6 else np.zeros_like(vth)
     # The input enters u scaled by 2^6 (Loihi's weight scaling); u wraps, it
     # does not saturate (chip.md §3).
     u = wrap24(shr_toward_zero(u * (DECAY_ONE - (du + 1))) + (a << ACC_SHIFT))
     in_ref = ref > 0
     v_new = sat24(shr_toward_zero(v * (DECAY_ONE - dv)) + u + (bias_mant << bias_exp))
-    spike = ~in_ref & (v_new > (vth << VTH_SHIFT))  # strictly greater
-    v = np.where(in_ref | spike, 0, v_new)
+    thr = vth << VTH_SHIFT
+    spike = ~in_ref & (v_new > thr)  # strictly greater
+    # A spike leaves 0 (reset zero) or v_new - thr (reset subtract: 1..SAT_MAX - thr,
+    # never saturates); a refractory tick holds 0 in both modes.
+    v = np.where(in_ref, 0, np.where(spike, np.where(reset != 0, v_new - thr, 0), v_new))
     ref = np.where(in_ref, ref - 1, np.where(spike, refractory, 0))
     return u, v, ref, spike

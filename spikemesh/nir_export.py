@@ -89,6 +89,7 @@ def network_to_nir(net: Network, *, dt=1e-3):
         node.metadata = {
             "spikemesh_index": i,
             **{f"spikemesh_{k}": int(getattr(pop.params, k)) for k in _PARAMS},
+            "spikemesh_reset": pop.params.reset,
             "spikemesh_u0": _state(pop.u0),
             "spikemesh_v0": _state(pop.v0),
             "spikemesh_record": int(pop.record),
@@ -174,6 +175,7 @@ def _rebuild(graph, gmeta, name, inputs):
         m = _meta(node)
         size = _arr(node.v_threshold).size
         params = {k: _int(m[f"spikemesh_{k}"]) for k in _PARAMS}
+        params["reset"] = str(m.get("spikemesh_reset", "zero"))  # files before reset modes
         u0, v0 = (_ints(m[f"spikemesh_{k}"]) for k in ("u0", "v0"))
         pop = net.population(
             n,

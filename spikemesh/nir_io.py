@@ -4,8 +4,9 @@ Import: :func:`import_nir` reads a NIR graph (Input, Output, Affine, Linear, Sca
 Flatten, Delay, LIF, CubaLIF, IF; nested graphs and recurrent edges included), maps
 every neuron node to a population with the flavor's formulas (nir_quant.py), quantizes
 weights, thresholds and biases with one scale per population, and returns the network
-with a :class:`ImportReport`. What the chip cannot do yet (reset by subtraction, delays
-past one tick) is refused in strict mode, or mapped and reported in lenient mode.
+with a :class:`ImportReport`. What the chip cannot do yet (delays past one tick) is
+refused in strict mode, or mapped and reported in lenient mode; reset by subtraction maps
+to the profile's ``reset: subtract`` (nir_quant.CHIP_RESETS).
 
 Export: :func:`to_nir` writes a network as LIF/CubaLIF/IF nodes joined by Linear nodes
 (the spec flavor's reading, so any NIR tool sees the dynamics) and keeps the exact
@@ -211,6 +212,14 @@ class _Importer:
             refr = f.cuba_zero_refractory if reset == "zero" else 0
         elif kind == "LIF" and recurrent and reset == "zero":
             refr = f.rec_zero_refractory
+        if reset == "subtract" and f.name == "snntorch" and beta < 1:
+            # docs/nir.md, flavors row 16: a known difference, reported, never silent.
+            self.notes.append(
+                f"{kind} {name!r}: subtract reset timing: snnTorch subtracts the threshold at "
+                f"the step after a spike, undecayed; the chip subtracts it at the spike tick "
+                f"and then decays the rest, so it removes beta * theta (beta = {beta:.4g}) "
+                "by the next step"
+            )
         for what, keep in (("v", beta), ("u", alpha)):
             if not 0 <= keep <= 1:
                 raise NIRError(
@@ -413,8 +422,7 @@ def _add_layers(net, pops, layers, projs, names, report):
     for n, pop in pops.items():
         spec = layers[n]
         q = quant[n] = quantize_layer(spec, [p for p in projs if p.post == n])
-        # The reset switch: pass reset=spec.reset here once the core has reset modes.
-        net.population(pop, spec.size, **q.params)
+        net.population(pop, spec.size, **q.params, reset=spec.reset)
         report.layers.append(
             dict(
                 population=pop,

@@ -10,7 +10,8 @@ The chip (chip.md §3) per tick::
 
     u = T(u * (4096 - (du + 1))) + (a << 6)      a = sum of w << e over events of t - 1
     v = T(v * (4096 - dv)) + u + (bias_mant << bias_exp)
-    spike if v > vth << 6, then v = 0 (zero reset) and `refractory` ticks held at 0
+    spike if v > vth << 6, then v = 0 (zero reset) or v - (vth << 6) (subtract reset),
+    and `refractory` ticks held at 0
 
 With chip v = 64 k * (float v), a float weight W (voltage units per spike) becomes
 ``w << e ~= k W``, the threshold ``vth = k theta``, the bias ``bias_mant << bias_exp
@@ -35,10 +36,11 @@ E_MAX = WEIGHT_EXP_RANGE[1]
 # a << 6 must fit u's 24 bits even when every input of a neuron fires in one tick.
 INPUT_MAX = (1 << 17) - 1
 
-# What the chip's neuron core can do today. Parts 1-2 of issue 14 (reset by
-# subtraction, synaptic delays > 1 tick) extend these; the importer consults only
-# this table, so adding a feature here (and its keyword in _build_network) is the switch.
-CHIP_RESETS = ("zero",)
+# What the chip's neuron core can do today. Part 1 of issue 14 added reset by
+# subtraction; part 2 (synaptic delays > 1 tick) extends CHIP_MAX_DELAY. The importer
+# consults only this table, so adding a feature here (and its keyword in _build_network)
+# is the switch.
+CHIP_RESETS = ("zero", "subtract")  # config.RESET_MODES: both are chip profiles now
 CHIP_MAX_DELAY = 1  # ticks; every synaptic event is integrated exactly one tick later
 
 

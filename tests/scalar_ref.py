@@ -41,6 +41,7 @@ class ScalarNeuron:
     bias_mant: int
     bias_exp: int
     refractory: int
+    reset: str = "zero"  # "zero": v = 0 after a spike; "subtract": v minus the threshold
     u: int = 0
     v: int = 0
     counter: int = 0
@@ -55,7 +56,7 @@ class ScalarNeuron:
         bias = self.bias_mant * (2**self.bias_exp)
         self.v = sat24(shift12_toward_zero(self.v * (4096 - self.dv)) + self.u + bias)
         if self.v > self.vth * 64:
-            self.v = 0
+            self.v = self.v - self.vth * 64 if self.reset == "subtract" else 0
             self.counter = self.refractory
             return True
         return False
@@ -86,6 +87,7 @@ def run_scalar(net, ticks: int, *, acc_bits: int = 24, inputs=None) -> ScalarRes
                     p.bias_mant,
                     p.bias_exp,
                     p.refractory,
+                    p.reset,
                     u=int(pop.u0[k]),
                     v=int(pop.v0[k]),
                 )

@@ -160,7 +160,8 @@ def test_weight_out_of_range_names_path_and_line(tmp_path):
          "are name, populations, sources, projections"),
         ("populations:\n  - name: a\n    size: 3\n    thresh: 4\n",
          "<network>: populations[0].thresh (line 4): unknown key(s) thresh in a population; "
-         "known keys are name, size, du, dv, vth, bias_mant, bias_exp, refractory, u0, v0, record"),
+         "known keys are name, size, du, dv, vth, bias_mant, bias_exp, refractory, reset, u0, "
+         "v0, record"),
         ("populations: [{name: a, size: 1}]\nsources: [{name: s, size: 1, rate: 3}]\n",
          "<network>: sources[0].rate (line 2): unknown key(s) rate in a source; known keys are "
          "name, size, spikes, bernoulli, poisson, seed"),
@@ -186,6 +187,12 @@ def test_weight_out_of_range_names_path_and_line(tmp_path):
         ("populations:\n  - {name: a, size: 3, vth: 200000}\n",
          "<network>: populations[0].vth (line 2): neuron parameter vth must be between 0 and "
          "131,071, not 200,000"),
+        ("populations:\n  - {name: a, size: 3, reset: substract}\n",
+         "<network>: populations[0].reset (line 2): neuron parameter reset must be one "
+         "of zero, subtract, not 'substract'"),
+        ("populations:\n  - {name: a, size: 3, reset: 1}\n",
+         "<network>: populations[0].reset (line 2): neuron parameter reset must be one "
+         "of zero, subtract, not 1"),
         ("populations:\n  - name: a\n    size: 3\n    v0: [1, 2]\n",
          "<network>: populations[0].v0 (line 4): v0 must have 3 entries, not 2 (shape (2,))"),
         ("populations:\n  - name: a\n    size: 0\n",
@@ -333,3 +340,17 @@ def test_the_documented_example_loads_and_runs():
     assert [s.name for s in net.sources] == ["kick", "cue", "noise", "poisson"]
     assert len(net.projections) == 6
     assert run_golden(net, 50).spikes.any()
+
+
+def test_reset_mode_round_trips_and_zero_is_not_written():
+    text = (
+        "populations:\n  - {name: a, size: 2, vth: 5, reset: subtract}\n"
+        "  - {name: b, size: 1, reset: zero}\n"
+    )
+    net = load_network(text)
+    assert [p.params.reset for p in net.populations] == ["subtract", "zero"]
+    assert net.neuron_params()[:, 6].tolist() == [1, 1, 0]
+    out = dump_network(net)
+    assert out.count("reset") == 1  # zero-reset populations dump as before reset modes
+    back = load_network(out)
+    np.testing.assert_array_equal(back.neuron_params(), net.neuron_params())

@@ -58,14 +58,14 @@ def test_synapse_arrays_and_params(net):
     assert post[:2].tolist() == [1, 3]
     assert w[:2].tolist() == [5, -7]
     assert e.tolist() == [2, 2] + [0] * 12
-    assert net.neuron_params().shape == (7, 6)
+    assert net.neuron_params().shape == (7, 7)  # 6 parameters + reset mode
 
 
 def test_empty_network_runs():
     n = Network("empty")
     r = run_golden(n, 5)
     assert r.spikes.shape == (5, 0)
-    assert n.neuron_params().shape == (0, 6)
+    assert n.neuron_params().shape == (0, 7)
     assert n.synapse_arrays()[0].size == 0
 
 

@@ -333,3 +333,112 @@ def test_accumulator_bits_above_18_cannot_change_u():
     )
     assert us[16] != us[18]
     assert us[17] != us[18]
+
+
+# --- §3 reset by subtraction (docs/semantics.md "Subtract reset") ----------------------
+
+
+def _variant(ticks, *, v0, vth, dv=0, bias=0, refractory=0, rule):
+    """v of one input-free neuron under a tempting *wrong* subtract rule, to show that each
+    hand-computed case below tells it apart from the documented one. ``rule``:
+    ``zero`` (today's reset), ``drain`` (subtract until v <= threshold in one tick),
+    ``pre_sat`` (subtract before saturating), ``decay_first`` (subtract from v before the
+    decay of the next tick, i.e. on v_{t-1}), ``keep_in_ref`` (refractory holds the residue).
+    """
+    v, c, out, thr = v0, 0, [], vth * 64
+    for _ in range(ticks):
+        if c > 0:
+            c -= 1
+            v = v if rule == "keep_in_ref" else 0
+            out.append(v)
+            continue
+        raw = shift12_toward_zero(v * (4096 - dv)) + bias
+        if rule == "decay_first" and v > thr:
+            raw = shift12_toward_zero((v - thr) * (4096 - dv)) + bias
+        vt = max(-SAT, min(SAT, raw))
+        if vt > thr:
+            c = refractory
+            if rule == "zero":
+                vt = 0
+            elif rule == "drain":
+                while vt > thr:
+                    vt -= thr
+            elif rule == "pre_sat":
+                vt = max(-SAT, min(SAT, raw - thr))
+            else:
+                vt -= thr
+        out.append(vt)
+    return out
+
+
+def test_subtract_reset_keeps_the_excess_one_spike_per_tick():
+    # threshold 100 << 6 = 6400, dv = 0, v0 = 20000: 20000 > 6400 spike, v = 13600; spike,
+    # 7200; spike, 800; 800 is not above 6400. One spike per tick, never a burst.
+    spikes, _, v = one_neuron(4, dv=0, vth=100, v0=20000, reset="subtract")
+    assert spikes.tolist() == [True, True, True, False]
+    assert v.tolist() == [13600, 7200, 800, 800]
+    for wrong in ("zero", "drain"):
+        assert _variant(4, v0=20000, vth=100, rule=wrong) != v.tolist()
+
+
+def test_subtract_reset_threshold_stays_strict():
+    # v = 6401 > 6400 spikes and keeps 1; v = 6400 does not spike.
+    spikes, _, v = one_neuron(2, vth=100, v0=6401, dv=0, reset="subtract")
+    assert spikes.tolist() == [True, False]
+    assert v.tolist() == [1, 1]
+    spikes, _, v = one_neuron(1, vth=100, v0=6400, dv=0, reset="subtract")
+    assert spikes.tolist() == [False]
+    assert v.tolist() == [6400]
+
+
+def test_subtract_reset_after_decay_not_before():
+    # dv = 2048 halves v: T(20000 * 2048) = 10000 > 6400 -> spike, v = 3600; then 1800.
+    # Subtracting from v_{t-1} before the decay would give T(13600 * 2048) = 6800 instead.
+    spikes, _, v = one_neuron(2, dv=2048, vth=100, v0=20000, reset="subtract")
+    assert spikes.tolist() == [True, False]
+    assert v.tolist() == [3600, 1800]
+    assert _variant(2, v0=20000, vth=100, dv=2048, rule="decay_first") != v.tolist()
+
+
+def test_subtract_reset_after_saturation():
+    # threshold 1000 << 6 = 64000; v0 = 2^23 - 101 plus bias 4095 << 7 = 524160 saturates
+    # at 2^23 - 1 = 8388607, spikes, and keeps 8388607 - 64000 = 8324607; every tick alike.
+    # Subtracting before saturating would give sat(8388506 + 524160 - 64000) = 8388607.
+    kw = dict(dv=0, vth=1000, bias_mant=4095, bias_exp=7)
+    spikes, _, v = one_neuron(3, v0=SAT - 100, reset="subtract", **kw)
+    assert spikes.all()
+    assert v.tolist() == [SAT - 64000] * 3
+    assert _variant(3, v0=SAT - 100, vth=1000, bias=524160, rule="pre_sat") != v.tolist()
+
+
+def test_subtract_reset_at_the_rail_with_threshold_zero():
+    # vth = 0: subtracting 0 leaves v at the rail, and it spikes every tick.
+    spikes, _, v = one_neuron(3, dv=0, vth=0, v0=SAT, reset="subtract")
+    assert spikes.all()
+    assert v.tolist() == [SAT] * 3
+
+
+def test_subtract_reset_residue_is_lost_in_refractory():
+    # Spike at tick 0 keeps 13600 at that tick; refractory 1 holds v at 0 at tick 1; tick 2
+    # integrates from 0 (no input, no bias): no more spikes.
+    spikes, _, v = one_neuron(3, dv=0, vth=100, v0=20000, refractory=1, reset="subtract")
+    assert spikes.tolist() == [True, False, False]
+    assert v.tolist() == [13600, 0, 0]
+    assert _variant(3, v0=20000, vth=100, refractory=1, rule="keep_in_ref") != v.tolist()
+
+
+def test_subtract_reset_does_not_touch_u():
+    # du = 4095: u is the input of the tick only. Weight 120 at tick 0 -> u = 7680 at tick 1,
+    # v = 7680 > 6400 spikes and keeps 1280 (zero reset: 0); u is 7680 either way.
+    spikes, u, v = one_neuron(3, du=4095, dv=0, vth=100, reset="subtract", events=[(0, 120, 0)])
+    assert spikes.tolist() == [False, True, False]
+    assert u.tolist() == [0, 7680, 0]
+    assert v.tolist() == [0, 1280, 1280]
+    _, _, vz = one_neuron(3, du=4095, dv=0, vth=100, reset="zero", events=[(0, 120, 0)])
+    assert vz.tolist() == [0, 0, 0]
+
+
+def test_zero_is_the_default_reset():
+    net = Network("d")
+    assert net.population("p", 1).params.reset == "zero"
+    assert net.neuron_params()[0, 6] == 0

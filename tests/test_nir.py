@@ -316,6 +316,18 @@ def test_every_field_round_trips(tmp_path):
     assert dump_network(back) == dump_network(net)
 
 
+def test_reset_mode_round_trips(tmp_path):
+    net = Network("resets")
+    net.source("s", 2, spikes=[[0, 1]])
+    net.population("a", 2, du=4095, vth=9, reset="subtract")
+    net.population("b", 2, du=4095, vth=9)
+    net.connect("s", "a", weight=100)
+    net.connect("a", "b", weight=100)
+    back = roundtrip(net, tmp_path)
+    assert [p.params.reset for p in back.populations] == ["subtract", "zero"]
+    assert dump_network(back) == dump_network(net)
+
+
 def test_inputs_replace_the_spikes_of_an_exported_source(tmp_path):
     net = load_network(EXAMPLES / "synfire.yaml")
     name = net.sources[0].name
@@ -385,12 +397,38 @@ def test_nonzero_v_reset_is_refused_when_strict_and_reported_when_lenient():
     assert any("v_reset = 0.2" in n for n in rep.notes)
 
 
-def test_subtract_reset_waits_for_the_core_feature():
+def test_subtract_reset_imports_as_subtract():
+    # snnTorch's default reset_mechanism is subtract (its exporter does not write it): the
+    # snntorch flavor imports it as the chip's subtract reset, strict, with nothing to note;
+    # reset="zero" (--reset zero) or a file's own v_reset (spec flavor) keep zero.
     g = ff(lif(1, tau=1e-3, r=10.0), [[1.0]])
-    with pytest.raises(NIRError, match=r"reset by subtraction .*snnTorch.*supported: zero"):
-        import_nir(g, flavor="snntorch")
-    _, rep = import_nir(g, flavor="snntorch", strict=False)
-    assert any("reset by subtraction" in n for n in rep.notes)
+    g.metadata = {}  # snnTorch's exporter writes no dt: the flavor's 1e-4 s, beta = 0.9
+    net, rep = import_nir(g, flavor="snntorch")
+    assert pop(net, "lif").params.reset == "subtract"
+    assert not any("reset by subtraction" in n for n in rep.notes)
+    # the one known difference (docs/nir.md, flavors row 16) is reported, not refused
+    assert [n for n in rep.notes if "reset" in n] == [
+        "LIF 'lif': subtract reset timing: snnTorch subtracts the threshold at the step after "
+        "a spike, undecayed; the chip subtracts it at the spike tick and then decays the rest, "
+        "so it removes beta * theta (beta = 0.9) by the next step"
+    ]
+    assert pop(import_nir(g, flavor="snntorch", reset="zero")[0], "lif").params.reset == "zero"
+    g.metadata = {"dt": 1e-3}
+    assert pop(import_nir(g)[0], "lif").params.reset == "zero"
+    assert pop(import_nir(g, reset="subtract")[0], "lif").params.reset == "subtract"
+
+
+def test_subtract_reset_runs_as_subtract():
+    # One LIF driven by an input that fires every tick: with subtract reset the residue
+    # above threshold stays, so the chip fires more than the same import with zero reset.
+    g = ff(lif(1, tau=0.01, thr=1.0), [[5.0]])
+    x = np.ones((30, 1), dtype=bool)
+    counts = {}
+    for reset in ("zero", "subtract"):
+        net, _ = import_nir(g, reset=reset, inputs={"in": x})
+        assert pop(net, "lif").params.reset == reset
+        counts[reset] = int(run_golden(net, 30).spikes.sum())
+    assert counts == {"zero": 9, "subtract": 12}
 
 
 def test_cycle_through_non_neuron_nodes_is_refused():
@@ -543,12 +581,14 @@ def test_cli_export_then_import(tmp_path):
 
 
 def test_cli_import_lenient_and_options(tmp_path):
-    g = ff(lif(1, tau=1e-3, r=10.0), [[1.0]])
+    # v_reset = 0.2 is what the chip cannot express (reset by subtraction used to be the
+    # refused feature here, before the core had reset modes)
+    g = ff(lif(1, tau=1e-3, r=10.0, v_reset=0.2), [[1.0]])
     g.metadata = {}
     path, out = tmp_path / "m.nir", tmp_path / "m.yaml"
     nir.write(path, g)
     args = parse("import", path, "-o", out, "--flavor", "snntorch")
-    with pytest.raises(NIRError, match="reset by subtraction"):
+    with pytest.raises(NIRError, match=r"v_reset = 0\.2"):
         args.func(args, Console())
     con = Console()
     args = parse("import", path, "-o", out, "--flavor", "snntorch", "--lenient", "--dt", "2e-4")

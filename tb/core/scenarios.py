@@ -54,7 +54,7 @@ def random_image(
     n, a = c.neurons, c.axons
     max_row = max_row or min(16, c.synapses // 4)
     p = int(rng.integers(1, c.profiles + 1))
-    prof = np.zeros((p, 6), dtype=np.int64)
+    prof = np.zeros((p, 7), dtype=np.int64)  # reset (column 6): zero
     prof[:, 0] = rng.integers(0, 4096, p)
     prof[:, 1] = rng.integers(0, 4096, p)
     prof[:, 2] = rng.integers(0, 3000, p)

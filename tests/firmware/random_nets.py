@@ -5,9 +5,19 @@ import numpy as np
 from spikemesh.network import Network
 
 
-def random_network(seed: int, *, max_neurons=120, recurrent=True, sources=True, max_pops=3):
-    """A random recurrent/feed-forward network with inputs, refractory, biases and mixed weights."""
+def random_network(
+    seed: int, *, max_neurons=120, recurrent=True, sources=True, max_pops=3, reset="zero"
+):
+    """A random recurrent/feed-forward network with inputs, refractory, biases and mixed weights.
+
+    ``reset``: every population's reset mode, ``zero`` or ``subtract``, or ``mixed`` (each
+    population's drawn from its own stream, so the network is otherwise the same for every
+    choice).
+    """
     rng = np.random.default_rng(seed)
+    modes = np.random.default_rng([seed, 14]).choice(["zero", "subtract"], max_pops)
+    if reset != "mixed":
+        modes[:] = reset
     net = Network(f"rand{seed}")
     n_pops = int(rng.integers(1, max_pops + 1))
     pops = []
@@ -25,6 +35,7 @@ def random_network(seed: int, *, max_neurons=120, recurrent=True, sources=True, 
                 bias_mant=int(rng.integers(-50, 400)),
                 bias_exp=int(rng.integers(2, 6)),
                 refractory=int(rng.integers(0, 4)) if rng.random() < 0.5 else 0,
+                reset=str(modes[k]),
                 v0={"uniform": [-(vth << 6), vth << 6], "seed": seed + k},
                 u0={"uniform": [-1000, 1000], "seed": seed + 100 + k},
                 record=bool(rng.random() < 0.7),

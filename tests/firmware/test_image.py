@@ -64,3 +64,43 @@ def test_image_inconsistent_with_chip_refused(image):
     image.cores[1].syn_target[0] = 99  # the core has 16 neurons
     with pytest.raises(ImageError, match=r"core \(1,0\): syn_target holds .*the field holds 0..15"):
         image.check()
+
+
+def _repack(image, version, *, columns):
+    """``image``'s bytes with every core's profile table cut to ``columns`` columns and the
+    header's version set to ``version`` (a file written before reset modes)."""
+    import hashlib
+    import io
+
+    import numpy as np
+    from spikemesh.firmware.image import _HEADER, MAGIC
+
+    data = image.to_bytes()
+    with np.load(io.BytesIO(data[_HEADER.size :]), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    for k in arrays:
+        if k.endswith(".profiles"):
+            arrays[k] = arrays[k][:, :columns]
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    payload = buf.getvalue()
+    return _HEADER.pack(MAGIC, version, len(payload), hashlib.sha256(payload).digest()) + payload
+
+
+def test_version_2_image_loads_with_zero_reset(image):
+    # Images written before reset modes have 6-column profiles: they load as reset = zero.
+    assert all((c.profiles[:, 6] == 0).all() for c in image.cores)
+    old = ChipImage.from_bytes(_repack(image, 2, columns=6))
+    assert old == image
+    assert all(c.profiles.shape[1] == 7 for c in old.cores)
+
+
+def test_version_3_image_without_reset_column_refused(image):
+    with pytest.raises(ImageError, match=r"profiles has shape \(\d+, 6\), expected \(P, 7\)"):
+        ChipImage.from_bytes(_repack(image, IMAGE_VERSION, columns=6))
+
+
+def test_reset_column_outside_its_field_refused(image):
+    image.cores[0].profiles[0, 6] = 2
+    with pytest.raises(ImageError, match=r"profile column reset outside 0..1"):
+        image.check()

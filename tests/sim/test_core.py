@@ -149,7 +149,7 @@ def test_fanout_cycles_formula():
             v0=np.where(rng.random(16) < 0.5, 1 << 22, 0),
         )
         img.fan_base[fan_len == 0] = 0
-        img.profiles = np.array([[0, 0, 1000, 0, 0, 0]])
+        img.profiles = np.array([[0, 0, 1000, 0, 0, 0, 0]])
         m = CoreModel(scenario_chip(core), x=1, y=0, image=img)
         spiking = img.v0 > (1000 << 6)
         # T: the neuron's U5 cycle; P: the cycle the walker takes a queued spike
