@@ -278,17 +278,19 @@ def test_config_every_region():
 # ---- neuron rules through the datapath ---------------------------------------------
 
 
-def test_neuron_rules():
-    """Wrap of u, saturation of v, strict threshold, refractory, rounding toward zero."""
+@pytest.mark.parametrize("reset", [0, 1], ids=["zero", "subtract"])
+def test_neuron_rules(reset):
+    """Wrap of u, saturation of v, strict threshold, refractory, rounding toward zero; every
+    profile with zero reset, then every profile with subtract reset."""
     core = CoreConfig(neurons=16, axons=16, synapses=16, fanout=16, profiles=4)
     chip = scenario_chip(core)
     img = CoreImage.empty(core)
     img.profiles = np.array(
         [
-            [0, 0, 100, 0, 0, 0],  # no decay, threshold 6400
-            [4095, 4095, 131071, 4095, 7, 0],  # full decay, max bias, huge threshold
-            [1000, 3000, 0, -4096, 7, 3],  # refractory 3, threshold 0
-            [7, 11, 50, -1, 0, 0],
+            [0, 0, 100, 0, 0, 0, reset],  # no decay, threshold 6400
+            [4095, 4095, 131071, 4095, 7, 0, reset],  # full decay, max bias, huge threshold
+            [1000, 3000, 0, -4096, 7, 3, reset],  # refractory 3, threshold 0
+            [7, 11, 50, -1, 0, 0, reset],
         ]
     )
     img.profile_idx = np.array([0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 0, 1, 2, 3])
@@ -329,7 +331,7 @@ def test_hazard_same_target():
     core = CoreConfig(neurons=16, axons=16, synapses=64, fanout=16, profiles=1)
     chip = scenario_chip(core)
     img = CoreImage.empty(core)
-    img.profiles = np.array([[4095, 0, 131071, 0, 0, 0]])  # u = a << 6 exactly, never spikes
+    img.profiles = np.array([[4095, 0, 131071, 0, 0, 0, 0]])  # u = a << 6 exactly, never spikes
     img.syn_target = np.array([5] * 8 + [5, 6, 5, 6, 5, 5, 7, 5])
     img.syn_weight = np.arange(1, 17)
     img.axon_base = np.array([0, 8, 15, 0] + [0] * 12)
@@ -461,7 +463,7 @@ def test_profile_rewrite_and_index_alias():
 
     def write(index, du, dv):
         addr = (int(Region.PROFILE) << ib) | index
-        data = prof.pack(du=du, dv=dv, vth=131071, bias_mant=0, bias_exp=0, refractory=0)
+        data = prof.pack(du=du, dv=dv, vth=131071, bias_mant=0, bias_exp=0, refractory=0, reset=0)
         return (addr, data)
 
     async def body(ls, ctx):
