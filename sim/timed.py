@@ -30,6 +30,7 @@ from spikemesh.layouts import (
     region_layouts,
 )
 
+from . import _timed_cache, _timed_host, _timed_kernels, _timed_noc
 from . import _timed_core as K
 from ._timed_core import core_tick
 from ._timed_host import H_FIFO_DEPTH, H_LEN, H_TICK
@@ -50,6 +51,9 @@ from ._timed_kernels import (
     run_chip,
 )
 from ._timed_noc import EAST, M_LEN, N_PORTS, NORTH, SOUTH, TOPO_X, TOPO_Y, WEST, mesh_run
+
+# numba would keep a cycle loop compiled from older helper sources (sim/_timed_cache.py).
+_timed_cache.flush_stale((K, _timed_host, _timed_kernels, _timed_noc))
 
 __all__ = ["CompiledChipModel", "TimedRunError", "command_array", "run_image_timed"]
 
