@@ -211,8 +211,10 @@ def test_command_check_reasons_and_array_form():
     assert chk.reason(Cmd.CONFIG_WRITE, 0, 0, 1 << 13, 0) == (
         "CONFIG_WRITE address 0x2000 does not fit the 13-bit config address"
     )
-    assert chk.reason(Cmd.CONFIG_WRITE, 0, 0, 1 << 10, 1 << 61) == (
-        "CONFIG_WRITE PROFILE data 0x2000000000000000 has bits set above the 61-bit word"
+    # the profile word is 62 bits since reset modes (bit 61: reset)
+    assert chk.reason(Cmd.CONFIG_WRITE, 0, 0, 1 << 10, 1 << 61) is None
+    assert chk.reason(Cmd.CONFIG_WRITE, 0, 0, 1 << 10, 1 << 62) == (
+        "CONFIG_WRITE PROFILE data 0x4000000000000000 has bits set above the 62-bit word"
     )
     assert chk.reason(14, 0, 0, 0, 0) == "opcode 14 is not a command (0 .. 7)"
     with pytest.raises(TypeError, match="CommandCheck needs a ChipConfig"):
