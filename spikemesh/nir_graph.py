@@ -57,6 +57,24 @@ def _arr(x):
     return np.asarray(x, dtype=np.float64)
 
 
+def _finite(kind, name, pname, values):
+    """A node parameter as an array, refused when it holds NaN or infinity."""
+    a = _arr(values)
+    if not np.all(np.isfinite(a)):
+        raise NIRError(f"{kind} {name!r}: {pname} has non-finite values (NaN or infinity)")
+    return a
+
+
+def _composed(kind, name, terms, const):
+    """The maps a transform node composes, refused when they overflow float64."""
+    if not (np.all(np.isfinite(const)) and all(np.all(np.isfinite(m)) for m in terms.values())):
+        raise NIRError(
+            f"{kind} {name!r}: the weights composed up to this node overflow (values beyond "
+            f"{np.finfo(np.float64).max:.3g})"
+        )
+    return terms, const
+
+
 def node_type(node) -> str:
     return type(node).__name__
 
@@ -217,20 +235,26 @@ class Walker:
         if kind in ("Flatten", "Output", _IDENTITY):
             return terms, const
         if kind in ("Affine", "Linear"):
-            w = _arr(node.weight)
-            out = {k: w @ m for k, m in terms.items()}
-            c = w @ const
+            w = _finite(kind, name, "weight", node.weight)
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = {k: w @ m for k, m in terms.items()}
+                c = w @ const
             if kind == "Affine":
-                b = _arr(node.bias)
+                b = _finite(kind, name, "bias", node.bias)
                 if b.size not in (1, w.shape[0]):
                     raise NIRError(
                         f"Affine {name!r}: bias has {b.size} values, weight has {w.shape[0]} rows"
                     )
-                c = c + np.broadcast_to(b.ravel(), (w.shape[0],))
-            return out, c
+                with np.errstate(over="ignore", invalid="ignore"):
+                    c = c + np.broadcast_to(b.ravel(), (w.shape[0],))
+            return _composed(kind, name, out, c)
         if kind == "Scale":
-            s = np.broadcast_to(_arr(node.scale).ravel(), (self.size(name),))
-            return {k: s[:, None] * m for k, m in terms.items()}, s * const
+            s = _finite(kind, name, "scale", node.scale)
+            s = np.broadcast_to(s.ravel(), (self.size(name),))
+            with np.errstate(over="ignore", invalid="ignore"):
+                return _composed(
+                    kind, name, {k: s[:, None] * m for k, m in terms.items()}, s * const
+                )
         # Delay: element i is delayed by delay[i] / dt steps.
         steps = self.delay_steps(name)
         out = {}

@@ -132,9 +132,12 @@ class _Importer:
             if value is None:
                 continue
             try:
-                value = float(np.asarray(value))
+                arr = np.asarray(value, dtype=np.float64)
             except (TypeError, ValueError):
                 raise NIRError(f"time step from {where} is not a number: {value!r}") from None
+            if arr.size != 1:
+                raise NIRError(f"time step from {where} must be one number, not {arr.size} values")
+            value = float(arr.reshape(()))
             if not (math.isfinite(value) and value > 0):
                 raise NIRError(f"time step from {where} must be a positive number, not {value}")
             return value

@@ -600,3 +600,38 @@ def test_cli_import_lenient_and_options(tmp_path):
 def test_cli_rejects_a_bad_dt():
     with pytest.raises(SystemExit):
         parse("import", "m.nir", "-o", "x.yaml", "--dt", "-1")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["weight", "scale"])
+def test_non_finite_weights_are_named(bad, where):
+    """Found by the fuzzer: NaN reached a matmul (a RuntimeWarning) instead of an error."""
+    w = A([[0.5, bad]]) if where == "weight" else A([[0.5, 0.5]])
+    g = ff(nir.IF(r=np.ones(1), v_threshold=np.ones(1)), w, n_in=2)
+    if where == "scale":
+        g.nodes["sc"] = nir.Scale(scale=A([1.0, bad]))
+        g.edges = [("in", "sc"), ("sc", "fc"), ("fc", "lif"), ("lif", "out")]
+    kind = "Linear 'fc'" if where == "weight" else "Scale 'sc'"
+    with pytest.raises(NIRError, match=f"{kind}: {where} has non-finite values"):
+        import_nir(g)
+
+
+def test_weights_that_overflow_when_composed_are_named():
+    g = ff(nir.IF(r=np.ones(1), v_threshold=np.ones(1)), A([[1e308, 1e308]]), n_in=2)
+    g.nodes["sc"] = nir.Scale(scale=A([1e308, 1e308]))
+    g.edges = [("in", "sc"), ("sc", "fc"), ("fc", "lif"), ("lif", "out")]
+    with pytest.raises(
+        NIRError, match="Linear 'fc': the weights composed up to this node overflow"
+    ):
+        import_nir(g)
+
+
+def test_time_step_given_as_an_array():
+    """Found by the fuzzer: a one-element dt array was a NumPy DeprecationWarning."""
+    g = ff(nir.IF(r=np.ones(1), v_threshold=np.ones(1)), A([[0.5]]))
+    g.metadata = {"dt": A([1e-3])}
+    net, _ = import_nir(g)
+    assert net.num_neurons == 1
+    g.metadata = {"dt": A([1e-3, 2e-3])}
+    with pytest.raises(NIRError, match="time step from the file's metadata must be one number"):
+        import_nir(g)
