@@ -85,6 +85,22 @@ def check_buildable(chip: ChipConfig) -> None:
         )
 
 
+class HostFIFO(SyncFIFOBuffered):
+    """The chip's host FIFOs: ``SyncFIFOBuffered``, whose storage stays in logic when it holds
+    at most ``LOGIC_DEPTH`` words. A wide, shallow memory in block RAM wastes it: the
+    command word alone spans seven of the iCE40's 16-bit-wide EBRs, and the iCEBreaker's
+    chip runs out of them. Deeper FIFOs are left to the tools (block or distributed RAM).
+    Behaviour and cycles are SyncFIFOBuffered's either way."""
+
+    LOGIC_DEPTH = 4
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        if 1 < self.depth <= self.LOGIC_DEPTH:
+            m.submodules.storage.attrs["ram_style"] = "logic"
+        return m
+
+
 class Chip(wiring.Component):
     """A spikemesh chip.
 
@@ -212,8 +228,8 @@ class Chip(wiring.Component):
         readies a FIFO drives are functions of its fill level (registers), its valid is its
         output register: the stream rules hold and the ready chains stop here."""
         depth = self.chip.host_fifo_depth
-        m.submodules.cmd_fifo = cmd = SyncFIFOBuffered(width=self.cmd_layout.width, depth=depth)
-        m.submodules.rsp_fifo = rsp = SyncFIFOBuffered(width=self.rsp_layout.width, depth=depth)
+        m.submodules.cmd_fifo = cmd = HostFIFO(width=self.cmd_layout.width, depth=depth)
+        m.submodules.rsp_fifo = rsp = HostFIFO(width=self.rsp_layout.width, depth=depth)
         m.d.comb += [
             cmd.w_en.eq(self.i_cmd.valid),
             cmd.w_data.eq(self.i_cmd.payload),

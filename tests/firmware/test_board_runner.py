@@ -238,7 +238,22 @@ def test_board_runs_a_network_bit_exact_with_golden(board, seed):
     )
     assert (words > 0).sum() >= 5, words  # the run has input events
     assert (res.cycles >= timed.cycles).all(), (res.cycles, timed.cycles)
+    # The first tick behind each frame's RUN also waits for its END_TICK, handed over 27
+    # cycles after the RUN, when its own work is shorter than that (the n16 chip's is).
+    from spikemesh.firmware.board_runner import tick_frames
+    from spikemesh.firmware.loader import run_commands
+
+    from spikemesh.hostlink import Cmd, command_layout
+    from spikemesh.layouts import config_data_bits
+
+    op_of = command_layout(img.chip, config_data_bits(img.chip))
+    first, t = [], 0
+    for frame in tick_frames(img, run_commands(img, raster, ticks), 16):
+        if op_of.unpack(frame[0])["op"] == Cmd.RUN:
+            first.append(t)
+        t += sum(op_of.unpack(w)["op"] == Cmd.END_TICK for w in frame)
     quiet = (words == 0) & (per_tick <= 1)
+    quiet[first] = False
     assert quiet.sum() >= 8 and (per_tick >= 2).sum() >= 5, (words, per_tick)
     np.testing.assert_array_equal(res.cycles[quiet], timed.cycles[quiet])
 
@@ -255,21 +270,13 @@ def test_board_runs_a_network_bit_exact_with_golden(board, seed):
         ),
         (
             ChipConfig(width=1, height=1, core=CoreConfig(neurons=32)),
-            r"its cores have a neuron at index 32: more than 32 per core",
-        ),
-        (
-            ChipConfig(
-                width=1,
-                height=1,
-                core=CoreConfig(neurons=16, axons=64, synapses=256, fanout=64, profiles=2),
-            ),
-            r"a neuron at index 16: more than 16 per core",
+            r"reads back as .*: its cores have fewer neurons",
         ),
     ],
-    ids=["2x2", "n128", "n32", "n16-small-memories"],
+    ids=["2x2", "n128", "n32"],
 )
 def test_an_image_for_another_chip_is_refused(board, chip, problem):
-    """The board holds the iCEBreaker's 1 x 1 n64 chip; images for other chips are refused
+    """The board holds the iCEBreaker's 1 x 1 n16 chip; images for other chips are refused
     before anything is loaded, naming what differs."""
     net, img = _network(3, chip=chip)
     t0 = time.monotonic()
@@ -306,10 +313,10 @@ def test_a_board_in_use_is_a_clear_error(board):
 RING = """
 name: ring
 populations:
-  - {name: a, size: 12, du: 4095, dv: 1024, vth: 925, refractory: 2, record: true}
-  - {name: b, size: 12, du: 4095, dv: 1024, vth: 925, refractory: 2, bias_mant: 3, bias_exp: 4}
+  - {name: a, size: 6, du: 4095, dv: 1024, vth: 925, refractory: 2, record: true}
+  - {name: b, size: 6, du: 4095, dv: 1024, vth: 925, refractory: 2, bias_mant: 3, bias_exp: 4}
 sources:
-  - {name: kick, size: 12, spikes: {0: [0, 1, 2, 3], 9: [4, 5, 6, 7, 8]}}
+  - {name: kick, size: 6, spikes: {0: [0, 1, 2], 9: [3, 4, 5]}}
 projections:
   - {pre: kick, post: a, connectivity: one_to_one, weight: 127, weight_exp: 7}
   - {pre: a, post: b, connectivity: fixed_probability, p: 0.5, seed: 1,
@@ -334,7 +341,7 @@ def test_cli_run_on_the_board_checked_against_golden(board, tmp_path, capsys):
     out_file = tmp_path / "run.npz"
     assert cli.main([*argv, "-t", "30", "-q", "-o", str(out_file)]) == 0
     saved = np.load(out_file)
-    assert saved["spikes"].shape == (30, 24) and saved["spikes"].any()
+    assert saved["spikes"].shape == (30, 12) and saved["spikes"].any()
     # the port of a board that is not there: one line on stderr, exit status 2
     assert cli.main([*argv[:-1], "/dev/ttyNOSUCH", "-t", "3"]) == 2
     err = capsys.readouterr().err
