@@ -32,3 +32,23 @@ def run_sim(dut, *testbenches, processes=(), vcd=None, deadline=None):
             sim.run_until(deadline) if deadline else sim.run()
     else:
         sim.run_until(deadline) if deadline else sim.run()
+
+
+def assert_mesh_matches(ctx, dut, model, ins, outs, cyc, *, misroute=False):
+    """The RTL mesh's outputs this cycle (Amaranth simulator ``ctx``) equal its twin's: every
+    port's valid, payload (while valid) and input ready, the flit counters and idle.
+    Returns the twin's (valid, payload, ready) lists."""
+    mv, mp, mr = model.outputs()
+    for k in range(len(outs)):
+        v = ctx.get(outs[k].valid)
+        assert v == mv[k], (cyc, k, "o_valid")
+        if v:
+            assert ctx.get(outs[k].payload.as_value()) == mp[k], (cyc, k, "payload")
+        assert ctx.get(ins[k].ready) == mr[k], (cyc, k, "i_ready")
+    assert ctx.get(dut.flits_in) == model.flits_in
+    assert ctx.get(dut.flits_out) == model.flits_out
+    assert ctx.get(dut.dropped) == model.dropped
+    if misroute:
+        assert ctx.get(dut.misroute) == model.misroute
+    assert ctx.get(dut.idle) == model.idle
+    return mv, mp, mr

@@ -13,7 +13,7 @@ from spikemesh.config import ChipConfig, RouterConfig, flit_layout
 from spikemesh.faultroute import fault_routing, route_writes, xy_tables
 from spikemesh.faults import FaultMap
 from spikemesh.noc import RouteTables
-from tests.helpers import run_sim
+from tests.helpers import assert_mesh_matches, run_sim
 
 
 def lockstep(chip, faults, *, cycles, seed, p_offer=0.6, p_ready=0.6, bad=0.0, write=False):
@@ -56,17 +56,7 @@ def lockstep(chip, faults, *, cycles, seed, p_offer=0.6, p_ready=0.6, bad=0.0, w
             await configure(ctx)
         iv, ip = [0] * n, [0] * n
         for cyc in range(cycles):
-            mv, mp, mr = model.outputs()
-            for k in range(n):
-                v = ctx.get(outs[k].valid)
-                assert v == mv[k], (cyc, k, "o_valid")
-                if v:
-                    assert ctx.get(outs[k].payload.as_value()) == mp[k], (cyc, k, "payload")
-                assert ctx.get(ins[k].ready) == mr[k], (cyc, k, "i_ready")
-            assert ctx.get(dut.flits_in) == model.flits_in
-            assert ctx.get(dut.flits_out) == model.flits_out
-            assert ctx.get(dut.dropped) == model.dropped
-            assert ctx.get(dut.idle) == model.idle
+            _mv, _mp, mr = assert_mesh_matches(ctx, dut, model, ins, outs, cyc)
             ordy = [int(rng.random() < p_ready) for _ in range(n)]
             for k in srcs:
                 if not iv[k] and rng.random() < p_offer:

@@ -7,7 +7,7 @@ from spikemesh.rtl.mesh import Mesh
 from spikemesh.sim.mesh import MeshModel
 
 from spikemesh.config import ChipConfig, RouterConfig, flit_layout
-from tests.helpers import run_sim
+from tests.helpers import assert_mesh_matches, run_sim
 
 
 def random_flit(rng, chip, lay, *, bad=0.0):
@@ -41,18 +41,7 @@ def lockstep(chip, *, cycles, seed, p_offer=0.5, p_ready=0.7, bad=0.0):
     async def tb(ctx):
         iv, ip = [0] * n, [0] * n
         for cyc in range(cycles):
-            mv, mp, mr = model.outputs()
-            for k in range(n):
-                v = ctx.get(outs[k].valid)
-                assert v == mv[k], (cyc, k, "o_valid")
-                if v:
-                    assert ctx.get(outs[k].payload.as_value()) == mp[k], (cyc, k, "payload")
-                assert ctx.get(ins[k].ready) == mr[k], (cyc, k, "i_ready")
-            assert ctx.get(dut.flits_in) == model.flits_in
-            assert ctx.get(dut.flits_out) == model.flits_out
-            assert ctx.get(dut.dropped) == model.dropped
-            assert ctx.get(dut.misroute) == model.misroute
-            assert ctx.get(dut.idle) == model.idle
+            _mv, _mp, mr = assert_mesh_matches(ctx, dut, model, ins, outs, cyc, misroute=True)
             ordy = [int(rng.random() < p_ready) for _ in range(n)]
             for k in range(n):
                 if not iv[k] and rng.random() < p_offer:
