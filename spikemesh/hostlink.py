@@ -336,6 +336,7 @@ class Nak(enum.IntEnum):
     OVERFLOW = 3  # more than max_words command words
     TYPE = 4  # unknown frame type
     ESCAPE = 5  # ESC followed by neither ESC_END nor ESC_ESC
+    WIDTH = 6  # a command word with a bit set above the command layout's width
 
 
 # Bytes of an INFO frame after type and seq, in order.
