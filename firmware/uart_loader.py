@@ -207,6 +207,9 @@ class HostLinkUART:
                     break
                 if body[0] == Frame.NAK:
                     reason = body[2] if len(body) >= 5 else 0
+                    if reason == Nak.WIDTH and len(body) >= 5:
+                        self.stats["naks"] += 1
+                        raise HostLinkError(self._width_refused(ftype, seq))
                     try:
                         failures.append(f"NAK {Nak(reason).name}")
                     except ValueError:
@@ -220,6 +223,17 @@ class HostLinkUART:
         raise HostLinkTimeout(
             f"{ftype.name} frame seq {seq} was not acknowledged after {self.retries} attempts "
             f"({', '.join(failures)}); is the board programmed, the port and baud rate right?"
+        )
+
+    def _width_refused(self, ftype, seq) -> str:
+        # This host never sets a padding bit (word_to_bytes refuses), so the board's
+        # command words are narrower than ours in the same number of bytes: another chip.
+        return (
+            f"{ftype.name} frame seq {seq} was refused with NAK WIDTH: the board's host "
+            f"bridge found a command word bit above its command width, which this host's "
+            f"{self.cmd_layout.width}-bit words use; the board was built for another chip "
+            f"config (same {word_bytes(self.cmd_layout)}-byte words, narrower layout). "
+            f"Rebuild the bitstream for this chip. Nothing of the frame was applied."
         )
 
     # --- session ------------------------------------------------------------
@@ -448,15 +462,36 @@ class BridgeModel:
 
     Bytes written are the host's UART bytes; complete frames are handled at
     once and the bridge's answer is queued for ``read``. ``chip`` maps a
-    command word to the response words it causes.
+    command word to the response words it causes (each must fit the response
+    layout: the RTL's response port is no wider).
+
+    ``cmd_width`` is the command word's width in bits (the RTL's ``cmd_shape``;
+    default ``8 * cmd_bytes``): a CMD frame with a word that has a bit set
+    above it is refused with NAK WIDTH, as the RTL does, never truncated.
     """
 
     empty_read_is_timeout = True
 
-    def __init__(self, chip, *, cmd_bytes: int, max_words: int = 16, rsp_batch: int = 8):
+    def __init__(
+        self,
+        chip,
+        *,
+        cmd_bytes: int,
+        cmd_width: int | None = None,
+        max_words: int = 16,
+        rsp_batch: int = 8,
+    ):
+        cmd_width = 8 * cmd_bytes if cmd_width is None else cmd_width
+        if not 8 * (cmd_bytes - 1) < cmd_width <= 8 * cmd_bytes:
+            raise ValueError(
+                f"BridgeModel cmd_width {cmd_width} does not take {cmd_bytes} bytes "
+                f"(a width of {8 * (cmd_bytes - 1) + 1}..{8 * cmd_bytes} bits does)"
+            )
         self.chip = chip
         self.cmd_bytes = cmd_bytes
-        self.rsp_bytes = word_bytes(response_layout())
+        self.cmd_width = cmd_width
+        self.rsp_layout = response_layout()
+        self.rsp_bytes = word_bytes(self.rsp_layout)
         self.max_words = max_words
         self.rsp_batch = rsp_batch
         self.applied = []  # every command word the chip received, in order
@@ -494,10 +529,15 @@ class BridgeModel:
                 return self._nak(seq, Nak.OVERFLOW)
             if not payload or len(payload) % self.cmd_bytes:
                 return self._nak(seq, Nak.LENGTH)
+            cb = self.cmd_bytes
+            words = [
+                int.from_bytes(payload[i : i + cb], "little") for i in range(0, len(payload), cb)
+            ]
+            if any(w >> self.cmd_width for w in words):
+                return self._nak(seq, Nak.WIDTH)
             if seq != self._last_seq:
                 rsp = []
-                for i in range(0, len(payload), self.cmd_bytes):
-                    word = int.from_bytes(payload[i : i + self.cmd_bytes], "little")
+                for word in words:
                     self.applied.append(word)
                     rsp += self.chip(word)
                 self._last_seq = seq
@@ -506,7 +546,7 @@ class BridgeModel:
                     self._answer(
                         Frame.RSP,
                         self._rseq,
-                        b"".join(w.to_bytes(self.rsp_bytes, "little") for w in chunk),
+                        b"".join(word_to_bytes(self.rsp_layout, w) for w in chunk),
                     )
                     self._rseq = (self._rseq + 1) & 0xFF
             return self._answer(Frame.ACK, seq)

@@ -2,10 +2,12 @@
 
 Host frames (CMD, SYNC, PING) are SLIP-delimited, carry a sequence number and
 end in a CRC-16/CCITT. The bridge buffers a whole CMD frame before it hands a
-single word to the chip, so a corrupted or truncated frame is refused (NAK)
-and never partly applied. A CMD frame with the sequence number of the last
-applied one is a retransmission after a lost ACK: it is acknowledged again but
-not applied twice. The host keeps one frame in flight (stop-and-wait).
+single word to the chip, so a corrupted or truncated frame, or one with a
+word that has a bit set above the command word's width (in the padding bits
+of its last byte: NAK WIDTH, never truncated onto another command), is refused
+(NAK) and never partly applied. A CMD frame with the sequence number of the
+last applied one is a retransmission after a lost ACK: it is acknowledged
+again but not applied twice. The host keeps one frame in flight (stop-and-wait).
 
 Chip responses leave in RSP frames (up to ``rsp_batch`` words each) with their
 own CRC and an 8-bit response sequence number ``rseq`` that counts RSP frames:
@@ -56,7 +58,9 @@ class HostBridge(wiring.Component):
         Payload shapes of the chip's ``i_cmd`` and ``o_rsp`` streams (for the
         chip, ``command_layout(...).struct()`` and ``response_layout().struct()``);
         each word travels in ``ceil(width / 8)`` bytes, little-endian, which
-        must be at least 3. :meth:`for_chip` reads them off a chip component.
+        must be at least 3; the padding bits above a command word's width must
+        be zero (else NAK WIDTH). :meth:`for_chip` reads them off a chip
+        component.
     max_words : int
         Most command words in one CMD frame (1..255); sets the frame buffer
         (``max_words * cmd_bytes + 2`` bytes of block RAM).
@@ -172,6 +176,9 @@ class HostBridge(wiring.Component):
         mod = Signal(range(cb))  # nbytes mod cb
         words = Signal(range(self.max_words + 2))  # whole cb-byte groups after the header
         rx_crc = Signal(16, init=0xFFFF)
+        # a bit set above the command word in the last byte of one of the frame's words
+        wide = Signal()
+        pad_bits = cb * 8 - self.cmd_width  # 0..7 padding bits at the top of the last byte
 
         last_seq = Signal(8)
         have_last = Signal()
@@ -201,6 +208,7 @@ class HostBridge(wiring.Component):
                 mod.eq(0),
                 words.eq(0),
                 rx_crc.eq(0xFFFF),
+                wide.eq(0),
             ]
 
         def queue(ftype_, reason=0):
@@ -249,6 +257,8 @@ class HostBridge(wiring.Component):
                         m.d.sync += queue(Frame.NAK, Nak.OVERFLOW)
                     with m.Elif((mod != 2 % cb) | (words == 0)):
                         m.d.sync += queue(Frame.NAK, Nak.LENGTH)
+                    with m.Elif(wide):
+                        m.d.sync += queue(Frame.NAK, Nak.WIDTH)
                     with m.Elif(have_last & (fseq == last_seq)):
                         m.d.sync += queue(Frame.ACK)  # a retransmission: already applied
                     with m.Else():
@@ -319,6 +329,10 @@ class HostBridge(wiring.Component):
                     m.d.sync += nbytes.eq(nbytes + 1)
                 with m.If(mod == cb - 1):
                     m.d.sync += mod.eq(0)
+                    # the word's last byte (the CRC's two bytes never end a group, cb >= 3)
+                    if pad_bits:
+                        with m.If(data[8 - pad_bits :] != 0):
+                            m.d.sync += wide.eq(1)
                     with m.If(words <= self.max_words):
                         m.d.sync += words.eq(words + 1)
                 with m.Else():

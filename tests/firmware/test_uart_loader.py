@@ -30,7 +30,12 @@ CHIP = ChipConfig(width=2, height=2)
 
 def make(faults=None, rate=0.0, seed=0, **kwargs):
     cmds = HostCommands(CHIP, 32)
-    model = BridgeModel(loopback_chip(cmds), cmd_bytes=word_bytes(cmds.layout), max_words=4)
+    model = BridgeModel(
+        loopback_chip(cmds),
+        cmd_bytes=word_bytes(cmds.layout),
+        cmd_width=cmds.layout.width,
+        max_words=4,
+    )
     link = FaultyLink(model, faults=faults, rate=rate, seed=seed)
     host = HostLinkUART(link, cmds, timeout=0.01, **kwargs)
     return host, model, link, cmds
@@ -139,6 +144,33 @@ def test_mismatched_bridge_refused():
     model = BridgeModel(loopback_chip(cmds), cmd_bytes=word_bytes(cmds.layout) + 1)
     with pytest.raises(HostLinkError, match="cmd_bytes is 10 on the board but 9 here"):
         HostLinkUART(model, cmds)
+
+
+def test_words_wider_than_the_bridge_are_refused_at_once():
+    # A host for the 4x4 chip (72-bit command words) on a board built for the 2x2 chip
+    # (70 bits): both take 9 bytes, so INFO cannot tell them apart. A RUN word sets op's
+    # bit 2 = bit 70: the bridge answers NAK WIDTH, nothing reaches the chip, and the host
+    # raises at once (a retransmission would get the same answer) naming the cause.
+    small, big = HostCommands(CHIP, 32), HostCommands(ChipConfig(width=4, height=4), 32)
+    assert word_bytes(small.layout) == word_bytes(big.layout) and big.layout.width == 72
+    model = BridgeModel(
+        loopback_chip(small), cmd_bytes=word_bytes(small.layout), cmd_width=small.layout.width
+    )
+    host = HostLinkUART(model, big, timeout=0.01)
+    with pytest.raises(HostLinkError, match=r"NAK WIDTH.*72-bit words.*another chip config"):
+        host.send_words([big.run(2)])
+    assert model.applied == [] and host.stats["retransmits"] == 0
+    assert host.stats["naks"] == 1 and model.counters["naks"] == 1
+
+
+def test_model_refuses_its_own_impossible_configs():
+    cmds = HostCommands(CHIP, 32)
+    with pytest.raises(ValueError, match="cmd_width 80 does not take 9 bytes"):
+        BridgeModel(loopback_chip(cmds), cmd_bytes=9, cmd_width=80)
+    # a chip stand-in answering with a word wider than the response layout is a test bug
+    model = BridgeModel(lambda w: [1 << 90], cmd_bytes=9, cmd_width=70)
+    with pytest.raises(ValueError, match="does not fit 84 bits"):
+        model.write(build_frame(Frame.CMD, 1, bytes(9)))
 
 
 def test_wait_for_times_out():

@@ -113,7 +113,9 @@ class HostileBridge:
 
     def __init__(self, script):
         self.script = list(script)
-        self.model = BridgeModel(loopback_chip(CMDS), cmd_bytes=CMD_BYTES, max_words=4)
+        self.model = BridgeModel(
+            loopback_chip(CMDS), cmd_bytes=CMD_BYTES, cmd_width=CMDS.layout.width, max_words=4
+        )
         self.out = bytearray()
         self.writes = 0
 
@@ -245,7 +247,9 @@ def _check_board(script):
     def chip_model(word):  # the k-th command word gets the k-th list of response words
         return answers.pop(0) if answers else []
 
-    bridge = BridgeModel(chip_model, cmd_bytes=word_bytes(cmds.layout), max_words=16)
+    bridge = BridgeModel(
+        chip_model, cmd_bytes=word_bytes(cmds.layout), cmd_width=cmds.layout.width, max_words=16
+    )
     link = HostLinkUART(bridge, cmds, retries=2, timeout=0.0)
     return check_board(link, chip)
 

@@ -1,10 +1,12 @@
 """Fuzz target: the RTL host bridge's frame decoder (rtl/hostbridge.py) on Amaranth's simulator.
 
 Each input is a few frames of hostile bytes (garbage, bad escapes, bad CRCs, truncated and
-over-long frames, unknown types, and good frames among them) fed into ``i_rx``, followed
+over-long frames, unknown types, CMD frames with a bit set above a command word's width,
+and good frames among them) fed into ``i_rx``, followed
 by one good PING. The bridge must answer that PING with an INFO frame (it is not wedged),
 every frame it sends must be well-formed, and no command word may reach the chip that was
-not in a good CMD frame.
+not in a good CMD frame (a frame with a bit above a word's width is refused whole, NAK
+WIDTH: none of its words, truncated or not, may reach the chip).
 """
 
 from __future__ import annotations
@@ -49,12 +51,21 @@ def _dut_factory():
 @st.composite
 def hostile_frame(draw):
     kind = draw(st.sampled_from(["good_cmd", "bad_crc", "bad_escape", "garbage", "type",
-                                 "long", "truncated", "empty", "sync", "ping"]))  # fmt: skip
+                                 "long", "truncated", "empty", "sync", "ping",
+                                 "wide"]))  # fmt: skip
     seq = draw(st.integers(0, 255))
     words = draw(st.lists(st.binary(min_size=CB, max_size=CB), min_size=1, max_size=MAX_WORDS))
+    # the words of the well-formed kinds keep the padding bits above the layout's width clear
+    pad = 0xFF >> (8 * CB - CMDS.layout.width)
+    words = [w[:-1] + bytes([w[-1] & pad]) for w in words]
     payload = b"".join(words)
     if kind == "good_cmd":
         return build_frame(Frame.CMD, seq, payload)
+    if kind == "wide":  # one word with a padding bit (above the layout's width) set
+        k = draw(st.integers(0, len(words) - 1))
+        bit = draw(st.integers(CMDS.layout.width, 8 * CB - 1))
+        words[k] = (int.from_bytes(words[k], "little") | 1 << bit).to_bytes(CB, "little")
+        return build_frame(Frame.CMD, seq, b"".join(words))
     if kind == "bad_crc":
         f = bytearray(build_frame(Frame.CMD, seq, payload))
         k = draw(st.integers(1, len(f) - 2))
@@ -90,11 +101,10 @@ def _good_words(frames) -> set:
         if body and len(body) >= 4 and crc16_ccitt(body) == 0 and body[0] == Frame.CMD:
             p = body[2:-2]
             if p and len(p) % CB == 0 and len(p) <= MAX_WORDS * CB:
-                # bits above the word in its last byte are not part of it: the bridge drops them
-                mask = (1 << CMDS.layout.width) - 1
-                words |= {
-                    int.from_bytes(p[i : i + CB], "little") & mask for i in range(0, len(p), CB)
-                }
+                frame = [int.from_bytes(p[i : i + CB], "little") for i in range(0, len(p), CB)]
+                # a bit above a word's width refuses the whole frame (NAK WIDTH)
+                if not any(w >> CMDS.layout.width for w in frame):
+                    words |= set(frame)
     return words
 
 

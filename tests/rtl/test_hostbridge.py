@@ -179,6 +179,12 @@ def test_ping_takes_the_place_of_the_last_seq():
     assert cmds == w * 2
 
 
+def wide(word, bit):
+    """``word``'s bytes with padding bit ``bit`` (above the layout's width) set."""
+    assert CMDS.layout.width <= bit < 8 * CB
+    return (word | 1 << bit).to_bytes(CB, "little")
+
+
 def corrupt(frame, i=3, bit=2):
     f = bytearray(frame)
     f[i] ^= 1 << bit
@@ -196,6 +202,18 @@ def corrupt(frame, i=3, bit=2):
         (build_frame(0x42, 4), Nak.TYPE),
         (b"\xc0\x01\x04\xdb\x01\x00\x00\xc0", Nak.ESCAPE),
         (b"\xc0\x01\xc0", Nak.CRC),  # too short to hold a CRC
+        # a bit above the 70-bit command word, in its last byte's padding: refused whole,
+        # never truncated onto another command (nor the good word before it applied)
+        (build_frame(Frame.CMD, 4, wide(CMDS.end_tick(), 70)), Nak.WIDTH),
+        (build_frame(Frame.CMD, 4, wide(CMDS.end_tick(), 8 * CB - 1)), Nak.WIDTH),
+        (
+            build_frame(
+                Frame.CMD, 4, word_to_bytes(CMDS.layout, CMDS.end_tick()) + wide(CMDS.reset(), 71)
+            ),
+            Nak.WIDTH,
+        ),
+        # a frame that is wrong twice is refused for its length first, in both models
+        (build_frame(Frame.CMD, 4, wide(CMDS.end_tick(), 70) + b"\x00"), Nak.LENGTH),
     ],
 )
 def test_refused_frames_nak_and_are_not_applied(frame, reason):
@@ -206,15 +224,34 @@ def test_refused_frames_nak_and_are_not_applied(frame, reason):
     assert answers[1] == bytes([Frame.ACK, 5])
     assert cmds == [CMDS.end_tick()]
     assert pulses == {"applied": 1, "refused": 1}
-    # the Python twin agrees
-    model = BridgeModel(lambda w: [], cmd_bytes=CB, max_words=4)
-    model.write(frame + good)
+    assert_twin_agrees([frame, good], answers, cmds)
+
+
+def assert_twin_agrees(frames, answers, cmds):
+    """The Python twin answers ``frames`` as the RTL did and passes the same words on."""
+    model = BridgeModel(lambda w: [], cmd_bytes=CB, cmd_width=CMDS.layout.width, max_words=4)
+    model.write(b"".join(frames))
 
     def no_nak_seq(answers):  # a NAK's seq is only informational (it may be damaged)
         return [a[:1] + a[2:] if a[0] == Frame.NAK else a for a in answers]
 
     model_answers = [b[:-2] for b in SlipDecoder().feed(model.read(1000))]
     assert no_nak_seq(model_answers) == no_nak_seq(answers)
+    assert model.applied == cmds
+
+
+def test_wide_word_is_refused_even_with_the_last_seq():
+    # A frame with the last applied frame's seq is a retransmission only if it is well formed:
+    # one with a padding bit set is refused (NAK WIDTH), not acknowledged as a duplicate.
+    good = cmd_frame(5, [CMDS.end_tick()])
+    bad = build_frame(Frame.CMD, 5, wide(CMDS.end_tick(), 70))
+    frames = [good, bad, good, cmd_frame(6, [CMDS.reset()])]
+    answers, cmds, _, pulses, _ = run(make(), frames)
+    assert [a[0] for a in answers] == [Frame.ACK, Frame.NAK, Frame.ACK, Frame.ACK]
+    assert answers[1][2] == Nak.WIDTH
+    assert cmds == [CMDS.end_tick(), CMDS.reset()]
+    assert pulses == {"applied": 2, "refused": 1}
+    assert_twin_agrees(frames, answers, cmds)
 
 
 def test_frame_arriving_while_busy_is_dropped_silently():
