@@ -18,13 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from spikemesh.firmware.build import BuildError, FitError, TimingError, build_board, read_build
+from spikemesh.rtl.boards import BOARDS
 
-from spikemesh.config import ChipConfig, CoreConfig
+from spikemesh.config import ChipConfig
 from spikemesh.hostlink import frame_format_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,11 +34,8 @@ DOC = ROOT / "docs" / "boards.md"
 OUT = ROOT / "build" / "boards"
 
 CONFIGS = {
-    "1x1 n16": ChipConfig(
-        width=1,
-        height=1,
-        core=CoreConfig(neurons=16, axons=64, synapses=256, fanout=64, profiles=2),
-    ),
+    # the iCEBreaker's own chip (rtl/boards.py): 16 neurons, host FIFOs of 2 words in logic
+    "1x1 n16 fifo2 (iCEBreaker default)": BOARDS["icebreaker"].chip,
     "1x1 n64": ChipConfig(width=1, height=1),
     "2x2 n64 (default)": ChipConfig(),
     "4x4 n64": ChipConfig(width=4, height=4),
@@ -46,7 +45,7 @@ CONFIGS = {
 # the board infrastructure alone (UART + HostBridge + LEDs).
 RUNS = [
     ("icebreaker", "loopback", "2x2 n64 (default)"),
-    ("icebreaker", "chip", "1x1 n16"),
+    ("icebreaker", "chip", "1x1 n16 fifo2 (iCEBreaker default)"),
     ("icebreaker", "chip", "1x1 n64"),
     ("icebreaker", "chip", "2x2 n64 (default)"),
     ("ulx3s-25f", "loopback", "2x2 n64 (default)"),
@@ -56,13 +55,38 @@ RUNS = [
 ]
 
 
+def source_commit() -> str:
+    """The commit the RTL is built from, with "+dirty" if rtl/, spikemesh/ or firmware/
+    differ from it (a row measured from uncommitted code says so)."""
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    sha = git("rev-parse", "--short", "HEAD") or "?"
+    dirty = git(
+        "status", "--porcelain", "--untracked-files=no", "--", "rtl", "spikemesh", "firmware"
+    )
+    return sha + ("+dirty" if dirty else "")
+
+
 def run_one(board, design, config_name, *, reread=False):
-    """One table row: build (or, with ``reread``, re-read the earlier build directory)."""
+    """One table row: build (or, with ``reread``, re-read the earlier build directory).
+
+    The commit the build was made from is kept in the build directory (``commit.txt``),
+    so a re-read row still names it.
+    """
     slug = "".join(c if c.isalnum() else "-" for c in config_name).strip("-")
     out_dir = OUT / f"{board}-{design}-{slug}"
     row = {"board": board, "design": design, "config": config_name}
     start = time.monotonic()
     chip = CONFIGS[config_name]
+    stamp = out_dir / "commit.txt"
+    if not reread:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(source_commit() + "\n")
+    row["commit"] = stamp.read_text().strip() if stamp.exists() else "?"
     try:
         if reread:
             rep = read_build(board, out_dir, chip, design=design, allow_timing_fail=True)
@@ -101,8 +125,8 @@ def _cell(row, key, bel):
 def table(rows) -> str:
     lines = [
         "| board | design | chip config | LUT4s | FFs | iCE40 logic cells | BRAMs | DSPs | "
-        "Fmax (MHz) | board clock | status |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "Fmax (MHz) | board clock | status | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ice = r["board"] == "icebreaker"
@@ -116,7 +140,7 @@ def table(rows) -> str:
         clk = f"{r['clk_mhz']:g} MHz" if r.get("clk_mhz") else "-"
         lines.append(
             f"| {r['board']} | {r['design']} | {r['config']} | {luts} | {ffs} | {cells} | "
-            f"{brams} | {dsps} | {fmax} | {clk} | {r['status']} |"
+            f"{brams} | {dsps} | {fmax} | {clk} | {r['status']} | {r.get('commit', '?')} |"
         )
     return "\n".join(lines)
 
@@ -142,7 +166,8 @@ def write_doc(rows, meta):
         f"Fmax is nextpnr's for the design clock with every path checked, the DSP "
         f"blocks' included: `build_board` refuses a build whose report shows a DSP "
         f"without a clock, a clock from a constant net, or a cross-domain or "
-        f'unconstrained path (status "paths not checked").'
+        f'unconstrained path (status "paths not checked"). `commit`: the source the row '
+        f"was built from (+dirty: with uncommitted changes to rtl/, spikemesh/ or firmware/)."
     )
     text = replace_between(text, "boards-table", f"{note}\n\n{table(rows)}")
     text = replace_between(text, "frame-format", frame_format_markdown())
