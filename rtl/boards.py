@@ -15,7 +15,7 @@ and ``o_rsp`` streams (and, if it has them, ``running`` and ``errors``):
 :func:`chip_factory` builds the real :class:`spikemesh.rtl.chip.Chip`;
 :func:`loopback_factory` builds :class:`LoopbackChip`, a test-only stand-in
 that answers commands without any neurons (its Python twin is
-``spikemesh.firmware.uart_loader.loopback_chip``).
+``spikemesh.firmware.bridge_twin.loopback_chip``).
 """
 
 from __future__ import annotations

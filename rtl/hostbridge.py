@@ -16,7 +16,7 @@ no resend; the host re-reads what it needs through READ_STATUS / READ_STATE).
 
 The frame formats and constants live in :mod:`spikemesh.hostlink`; the host
 side is :class:`spikemesh.firmware.uart_loader.HostLinkUART`, and its Python
-twin of this block is :class:`spikemesh.firmware.uart_loader.BridgeModel`.
+twin of this block is :class:`spikemesh.firmware.bridge_twin.BridgeModel`.
 """
 
 from amaranth import Array, Cat, Const, Module, Shape, Signal

@@ -3,7 +3,7 @@
 import pytest
 from amaranth.sim import Simulator
 from spikemesh.firmware import build
-from spikemesh.firmware.uart_loader import loopback_chip
+from spikemesh.firmware.bridge_twin import loopback_chip
 from spikemesh.rtl.boards import BOARDS, BoardTop, SpikemeshTop, loopback_factory
 
 from spikemesh.config import ChipConfig

@@ -1,6 +1,6 @@
 """HostBridge on Amaranth's simulator, at the byte-stream level (no UART in between).
 
-The Python twin (firmware/uart_loader.py::BridgeModel) defines the expected
+The Python twin (firmware/bridge_twin.py::BridgeModel) defines the expected
 answers; every test checks the RTL's frames and words against it or against
 hand-written expectations.
 """
@@ -9,7 +9,7 @@ import random
 
 import pytest
 from amaranth.sim import Simulator
-from spikemesh.firmware.uart_loader import BridgeModel
+from spikemesh.firmware.bridge_twin import BridgeModel
 from spikemesh.rtl.hostbridge import HostBridge
 
 from spikemesh.config import ChipConfig
