@@ -27,7 +27,14 @@ from spikemesh.hostlink import (
     command_layout,
     response_layout,
 )
-from spikemesh.layouts import config_addr_bits, config_data_bits
+from spikemesh.layouts import (
+    ROUTE_PORT_BITS,
+    ROUTE_PORTS,
+    ROUTE_REGION,
+    RouteIndex,
+    config_addr_bits,
+    config_data_bits,
+)
 
 from .contracts import check, mark_unused
 
@@ -403,4 +410,16 @@ class HostLink(wiring.Component):
                         data_fits = (p.data[bits:] == 0) if bits < len(p.data) else 1
                         with m.Case(region):
                             m.d.comb += ok.eq(tile & arg_hi_zero & (index < depth) & data_fits)
+                    if chk.route_tables:
+                        with m.Case(ROUTE_REGION):
+                            m.d.comb += ok.eq(tile & arg_hi_zero & self._route_ok(p, index))
         return ok
+
+    def _route_ok(self, p, index):
+        """A ROUTE write's index and data within their limits (CommandCheck._route_reason)."""
+        chk = self.check
+        fits = [(p.data[bits:] == 0) for bits in chk.route_bits]
+        port_ok = p.data[:ROUTE_PORT_BITS] < ROUTE_PORTS
+        return ((index == RouteIndex.TABLE) & fits[RouteIndex.TABLE] & port_ok) | (
+            (index == RouteIndex.LINK_OFF) & fits[RouteIndex.LINK_OFF]
+        )

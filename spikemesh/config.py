@@ -226,14 +226,25 @@ class RouterConfig(_YamlMixin):
     ----------
     fifo_depth : int
         Flits buffered per input port, 2..64.
+    route_tables : bool
+        Build every router with a route table and link-disable register, written through
+        the host link's ROUTE region (spikemesh.layouts, docs/noc.md "Faults"): what a chip
+        that routes around dead links or routers needs. They start as XY, so a chip with
+        tables and no route writes behaves and times exactly as one without. Off (default):
+        XY comparators only, no table logic, and ROUTE writes are refused.
     """
 
     fifo_depth: int = 4
+    route_tables: bool = False
 
     def __post_init__(self):
         _check_range(
             "RouterConfig", "Router input FIFO depth", "fifo_depth", self.fifo_depth, 2, 64
         )
+        if not isinstance(self.route_tables, bool):
+            raise ConfigError(
+                f"RouterConfig.route_tables must be true or false, not {self.route_tables!r}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -71,9 +71,16 @@ def gen_core_tables() -> str:
     return core_markdown(EXAMPLE_CHIP)
 
 
+def gen_route_region() -> str:
+    from .layouts import route_markdown
+
+    return route_markdown(EXAMPLE_CHIP)
+
+
 GENERATORS = {
     "flit": gen_flit,
     "hostlink": gen_hostlink,
+    "route-region": gen_route_region,
     "image-header": gen_image_header,
     "core-tables": gen_core_tables,
 }

@@ -37,7 +37,18 @@ import numpy as np
 
 from .bitfields import Layout
 from .config import ChipConfig
-from .layouts import REGION_BITS, Region, config_data_bits, config_index_bits, region_layouts
+from .layouts import (
+    REGION_BITS,
+    ROUTE_PORT_BITS,
+    ROUTE_PORTS,
+    ROUTE_REGION,
+    Region,
+    RouteIndex,
+    config_data_bits,
+    config_index_bits,
+    region_layouts,
+    route_layouts,
+)
 
 ARG_BITS = 32
 RSP_A_BITS = 32
@@ -126,6 +137,9 @@ class CommandCheck:
                               index with a known region, ``index`` < the region's
                               depth, no bit above ``addr_bits``; ``data`` fits the
                               region's word (no bit set above its width)
+    CONFIG_WRITE, ROUTE       only with ``router.route_tables``: ``index`` a RouteIndex
+    (region 7)                (0 TABLE, 1 LINK_OFF), ``data`` fits its word, a TABLE
+                              write's ``port`` names a port (< 5)
     INPUT                     tile inside the mesh; ``arg`` (axon) < ``axons``
     READ_STATE                tile inside the mesh; ``arg`` (neuron) < ``neurons``
     READ_STATUS               ``arg`` < the number of status registers
@@ -154,6 +168,9 @@ class CommandCheck:
             regions[Region(r)][0].width if r in Region._value2member_map_ else 0
             for r in range(1 << REGION_BITS)
         )
+        # the ROUTE region (router.route_tables): data width per RouteIndex
+        self.route_tables = chip.router.route_tables
+        self.route_bits = tuple(lay.width for lay in route_layouts(chip).values())
 
     def reason(self, op, tile_x, tile_y, arg, data) -> str | None:
         """Why the host link refuses this command (naming the argument and its limit), or
@@ -179,6 +196,8 @@ class CommandCheck:
                     "config address"
                 )
             region, index = arg >> self.index_bits, arg & ((1 << self.index_bits) - 1)
+            if region == ROUTE_REGION and self.route_tables:
+                return self._route_reason(index, data)
             depth = self.region_depth[region]
             if depth == 0:
                 return f"CONFIG_WRITE address {arg:#x} names no region (region {region})"
@@ -190,6 +209,19 @@ class CommandCheck:
                     f"CONFIG_WRITE {name} data {data:#x} has bits set above the "
                     f"{self.region_bits[region]}-bit word"
                 )
+        return None
+
+    def _route_reason(self, index, data) -> str | None:
+        if index >= len(RouteIndex):
+            return f"CONFIG_WRITE ROUTE index {index} is not below {len(RouteIndex)}"
+        name, bits = RouteIndex(index).name, self.route_bits[index]
+        if data >> bits:
+            return (
+                f"CONFIG_WRITE ROUTE {name} data {data:#x} has bits set above the {bits}-bit word"
+            )
+        port = data & ((1 << ROUTE_PORT_BITS) - 1)
+        if index == RouteIndex.TABLE and port >= ROUTE_PORTS:
+            return f"CONFIG_WRITE ROUTE TABLE port {port} is not a port (0 .. {ROUTE_PORTS - 1})"
         return None
 
     def ok(self, op, tile_x, tile_y, arg, data) -> bool:
@@ -206,6 +238,16 @@ class CommandCheck:
         depth = np.asarray(self.region_depth, dtype=np.int64)[region]
         bits = np.asarray(self.region_bits, dtype=np.int64)[region]
         cfg = tile & ((arg >> self.addr_bits) == 0) & (index < depth) & ((data >> bits) == 0)
+        if self.route_tables:
+            rbits = np.asarray(self.route_bits, dtype=np.int64)[np.clip(index, 0, 1)]
+            port = data & ((1 << ROUTE_PORT_BITS) - 1)
+            route_ok = (
+                (index < len(RouteIndex))
+                & ((data >> rbits) == 0)
+                & ((index != RouteIndex.TABLE) | (port < ROUTE_PORTS))
+            )
+            is_route = region == ROUTE_REGION
+            cfg = np.where(is_route, tile & ((arg >> self.addr_bits) == 0) & route_ok, cfg)
         ok = np.isin(op, [int(Cmd.NOP), int(Cmd.END_TICK), int(Cmd.RUN), int(Cmd.RESET)])
         ok |= (op == Cmd.CONFIG_WRITE) & cfg
         ok |= (op == Cmd.INPUT) & tile & (arg < self.axons)

@@ -206,6 +206,73 @@ def decode_config_write(chip: ChipConfig, addr: int, data: int):
     return region, index, lay.unpack(data & ((1 << lay.width) - 1))
 
 
+# --- the ROUTE region: the routers' tables (ChipConfig.router.route_tables) --------------
+
+ROUTE_REGION = 7  # CONFIG_WRITE region code of the routing registers (no core memory)
+ROUTE_PORT_BITS = 3  # a route-table entry holds a Port (0..4)
+ROUTE_PORTS = 5  # spikemesh.noc.N_PORTS: ports 0..4, link_off bits 0..4
+
+
+class RouteIndex(enum.IntEnum):
+    """The ``index`` of a ROUTE write: which register of router (tile_x, tile_y) it writes."""
+
+    TABLE = 0  # data = RouteEntryWord: route-table entry ``entry`` gets output ``port``
+    LINK_OFF = 1  # data = LinkOffWord: the router's disabled outputs (bit p: output p)
+
+
+def route_entry_layout(chip: ChipConfig) -> Layout:
+    """Data of a ROUTE TABLE write: the output port, and the entry (a destination code,
+    spikemesh.noc.dest_code: the flit's raw ``{dest_x, dest_y}`` bits) it goes to."""
+    return Layout(
+        "RouteEntryWord",
+        [("port", ROUTE_PORT_BITS), ("entry", chip.x_bits + 1 + chip.y_bits)],
+    )
+
+
+def link_off_layout() -> Layout:
+    """Data of a ROUTE LINK_OFF write: bit p set disables output p (a dead link behind it)."""
+    return Layout("LinkOffWord", [("link_off", ROUTE_PORTS)])
+
+
+def route_layouts(chip: ChipConfig) -> dict:
+    """RouteIndex -> the data word's layout."""
+    return {RouteIndex.TABLE: route_entry_layout(chip), RouteIndex.LINK_OFF: link_off_layout()}
+
+
+def route_config_word(chip: ChipConfig, index: RouteIndex, **fields) -> tuple[int, int]:
+    """(addr, data) of one ROUTE write; ``fields`` as for the index's layout."""
+    index = RouteIndex(index)
+    return ROUTE_REGION << config_index_bits(chip) | int(index), route_layouts(chip)[index].pack(
+        **fields
+    )
+
+
+def decode_route_write(chip: ChipConfig, addr: int, data: int):
+    """(RouteIndex, field dict) of an accepted ROUTE write, or None when ``addr`` is no ROUTE
+    write (another region). The host link has checked it (spikemesh.hostlink.CommandCheck)."""
+    ib = config_index_bits(chip)
+    if addr >> ib != ROUTE_REGION:
+        return None
+    index = RouteIndex(addr & ((1 << ib) - 1))
+    return index, route_layouts(chip)[index].unpack(data)
+
+
+def route_markdown(chip: ChipConfig) -> str:
+    """The ROUTE region's words for ``chip`` (docs/hostlink.md, generated)."""
+    rows = [
+        f"ROUTE writes for the example chip ({chip.width} x {chip.height}): CONFIG_WRITE to "
+        f"tile (x, y) = the router, `arg` = {ROUTE_REGION} << {config_index_bits(chip)} | index.",
+        "",
+        "| index | value | data word | width |",
+        "|---|---|---|---|",
+    ]
+    for index, lay in route_layouts(chip).items():
+        rows.append(f"| {index.name} | {int(index)} | {lay.name} | {lay.width} |")
+    for lay in route_layouts(chip).values():
+        rows += ["", f"{lay.name}:", "", lay.markdown()]
+    return "\n".join(rows)
+
+
 # --- loader -----------------------------------------------------------------------
 
 

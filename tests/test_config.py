@@ -178,7 +178,7 @@ def test_unknown_keys_name_the_known_keys():
         "neurons, profiles, synapses"
     )
     assert msg(ChipConfig.from_dict, data={"router": {"depth": 4}}) == (
-        "ChipConfig.router: unknown key(s) depth; known keys are fifo_depth"
+        "ChipConfig.router: unknown key(s) depth; known keys are fifo_depth, route_tables"
     )
 
 
