@@ -88,6 +88,39 @@ def config_commands(image) -> list[dict]:
     return cmds
 
 
+def route_commands(image) -> list[dict]:
+    """The CONFIG_WRITEs to the ROUTE region (spikemesh.layouts) that load the image's route
+    tables and disabled links (``image.routing``) into a chip with ``router.route_tables``,
+    whose routers start as XY: every entry that differs from XY, then each router's link_off
+    that is not zero. As a chip receives its manufacturing test's result, they go over the
+    host link with every load (direct or host link) before the first RUN. Empty for an image
+    without route tables.
+
+    Raises SpikemeshError when the image has route tables and its chip has none.
+    """
+    if image.routing is None:
+        return []
+    chip = image.chip
+    if not chip.router.route_tables:
+        raise SpikemeshError(
+            "the image routes around dead links or routers, but its chip has no route "
+            "tables: compile it for a chip with router.route_tables: true "
+            "(spikemesh.faults.with_route_tables)"
+        )
+    from spikemesh.faultroute import route_writes
+    from spikemesh.layouts import RouteIndex, route_config_word
+
+    cmds = []
+    for w in route_writes(chip, image.routing):
+        if w["link"]:
+            addr, data = route_config_word(chip, RouteIndex.LINK_OFF, link_off=w["data"])
+        else:
+            addr, data = route_config_word(chip, RouteIndex.TABLE, port=w["data"], entry=w["index"])
+        x, y = w["tile"] % chip.width, w["tile"] // chip.width
+        cmds.append(command(Cmd.CONFIG_WRITE, tile_x=x, tile_y=y, arg=addr, data=data))
+    return cmds
+
+
 def run_commands(image, inputs: np.ndarray, ticks: int) -> list[dict]:
     """RUN ``ticks``, then each tick's INPUT events (from the input raster) and END_TICK."""
     inputs = np.asarray(inputs, dtype=bool)

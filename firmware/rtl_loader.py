@@ -471,6 +471,7 @@ def run_image_rtl(
         decode_run,
         pack_commands,
         read_state_commands,
+        route_commands,
         run_commands,
         unpack_responses,
     )
@@ -485,6 +486,8 @@ def run_image_rtl(
     cmds = run_commands(image, inputs, ticks) + read_state_commands(image)
     if load == "hostlink":
         cmds = config_commands(image) + cmds
+    # the route tables go over the host link with either load, as after a manufacturing test
+    cmds = route_commands(image) + cmds
     case = {"seed": image.network_name, "words": pack_commands(image, cmds), "expected": expected}
     if load == "direct":
         case["image"] = image

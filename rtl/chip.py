@@ -8,6 +8,11 @@ Block diagram::
                              ──start, parity──► register ──► every core
                              ◄─ register ◄─ all_done = AND(core.done & core.idle) & mesh.idle
 
+With ``router.route_tables`` (a faulty chip, docs/noc.md "Faults") the mesh's routers route
+by tables (XY after reset) and a CONFIG_WRITE to the ROUTE region (7, spikemesh.layouts) is
+decoded here into the mesh's ``i_route`` (router = the write's tile) instead of a core
+memory; without it the chip is exactly the table-free one (same Verilog).
+
 The two FIFOs (``ChipConfig.host_fifo_depth`` entries each,
 amaranth.lib.fifo.SyncFIFOBuffered) end the host link's ready chains at the chip's
 edge: ``i_cmd.ready`` and the host link's response ready are FIFO fill levels, so
@@ -36,8 +41,16 @@ from amaranth.lib.wiring import In, Out
 
 from spikemesh.config import ChipConfig
 from spikemesh.errors import ConfigError
+from spikemesh.faults import start_tables
 from spikemesh.hostlink import command_layout, response_layout
-from spikemesh.layouts import config_data_bits, region_layouts
+from spikemesh.layouts import (
+    ROUTE_PORTS,
+    ROUTE_REGION,
+    config_data_bits,
+    config_index_bits,
+    region_layouts,
+    route_entry_layout,
+)
 
 from .contracts import at_most_one, mark_unused
 from .core import Core
@@ -147,7 +160,7 @@ class Chip(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         chip = self.chip
-        m.submodules.mesh = mesh = Mesh(chip)
+        m.submodules.mesh = mesh = Mesh(chip, routing=self._start_tables())
         m.submodules.host = host = HostLink(chip)
         self._host_fifos(m, host)
         wiring.connect(m, host.o_inject, mesh.i_host)
@@ -221,7 +234,33 @@ class Chip(wiring.Component):
             host.all_done.eq(all_done),
         ]
         m.d.sync += all_done.eq(mesh.idle & _all(done_all))
+        if chip.router.route_tables:
+            self._route_writes(m, host, mesh)
         return m
+
+    def _start_tables(self):
+        """With ``router.route_tables``: every router's table as XY and no link disabled (a
+        chip with tables and no ROUTE writes routes and times as one without), else None."""
+        return start_tables(self.chip)
+
+    def _route_writes(self, m, host, mesh):
+        """CONFIG_WRITEs to the ROUTE region (spikemesh.layouts) become ``mesh.i_route``
+        writes, taken in the cycle the host link's write completes (the addressed core's
+        ``i_config.ready``, which ignores region 7, so a ROUTE write takes the cycles of a
+        core write; the mesh is idle, as between any two ticks)."""
+        chip = self.chip
+        cfg = host.o_cfg
+        ib = config_index_bits(chip)
+        entry = route_entry_layout(chip)
+        is_route = cfg.payload.addr[ib:] == ROUTE_REGION
+        w = mesh.i_route.payload
+        m.d.comb += [
+            mesh.i_route.valid.eq(cfg.valid & cfg.ready & is_route),
+            w.tile.eq(cfg.payload.tile_y * chip.width + cfg.payload.tile_x),
+            w.link.eq(cfg.payload.addr[0]),  # RouteIndex: TABLE 0, LINK_OFF 1
+            w.index.eq(cfg.payload.data[entry.offsets["entry"] :][: entry["entry"].width]),
+            w.data.eq(cfg.payload.data[:ROUTE_PORTS]),  # port (TABLE) or link_off bits
+        ]
 
     def _host_fifos(self, m, host):
         """i_cmd -> command FIFO -> host link; host link -> response FIFO -> o_rsp. Both

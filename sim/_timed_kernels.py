@@ -116,7 +116,16 @@ from ._timed_host import (
     host_comb,
     host_quiet,
 )
-from ._timed_noc import LOCAL, M_FLITS_IN, M_FLITS_OUT, M_MISROUTE, M_NACT, WEST, mesh_step
+from ._timed_noc import (
+    LOCAL,
+    M_FLITS_IN,
+    M_FLITS_OUT,
+    M_MISROUTE,
+    M_NACT,
+    WEST,
+    mesh_step,
+    route_write,
+)
 
 # run-level scalars: indices into the int64 vector ``g``
 # G_HELD: see run_chip; G_START_R, G_PARITY_R, G_ALL_DONE_R: the chip's registers on start,
@@ -311,10 +320,16 @@ def _cores_cycle(cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op,
 
 
 @inlined
-def _host_to_cores(tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, fo, acc):
+def _host_to_cores(tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, fo, acc, nbr):
     """The host link's configuration write, read-back and start, as the cores clock them
-    (after this cycle's reads: the read ports are not transparent)."""
-    if tile >= 0 and o[O_CFG] and i[I_CFG_READY]:
+    (after this cycle's reads: the read ports are not transparent); a ROUTE write goes to
+    the router's table instead (sim/_timed_noc.py::route_write)."""
+    if (
+        tile >= 0
+        and o[O_CFG]
+        and i[I_CFG_READY]
+        and not route_write(tile, h[H_ARG] & pm[P_ADDR_MASK], h[H_DATA], pm, nbr)
+    ):
         config_write(
             tile, h[H_ARG] & pm[P_ADDR_MASK], h[H_DATA], pm, fl, depth,
             st, prof, ax, syn, fp, fo, acc,
@@ -397,7 +412,7 @@ def run_chip(
         n_inj = _cores_cycle(
             cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj
         )
-        _host_to_cores(tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, fo, acc)
+        _host_to_cores(tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, fo, acc, nbr)
         # --- mesh
         if o[O_INJ] and i[I_INJECT_READY]:
             inj[n_inj, 0] = 0

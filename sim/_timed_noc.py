@@ -26,13 +26,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from spikemesh.layouts import ROUTE_PORT_BITS, ROUTE_REGION
+
 from ._timed_core import (
     P_DEPTH,
     P_DX_BITS,
     P_DX_OFF,
     P_DY_MASK,
     P_DY_OFF,
+    P_H,
+    P_INDEX_BITS,
     P_T,
+    P_W,
     inlined,
     kernel,
 )
@@ -82,6 +87,34 @@ def flit_route(r, flit, pm, nbr):
         dx -= 1 << bits
     dy = (flit >> pm[P_DY_OFF]) & pm[P_DY_MASK]
     return route(nbr[r, TOPO_X], nbr[r, TOPO_Y], dx, dy)
+
+
+@inlined
+def route_write(r, addr, data, pm, nbr):
+    """A completed CONFIG_WRITE to router ``r``: with ``addr`` in the ROUTE region
+    (spikemesh.layouts: index 0 TABLE, data = port | entry << 3; index 1 LINK_OFF, data =
+    the disabled outputs), write the route table in ``nbr``'s columns from TOPO_TABLE on, or
+    rebuild the router's links (a disabled one is an edge, -1; router 0's West stays the
+    host). Returns whether it was a ROUTE write (MeshModel.write_route)."""
+    ib = pm[P_INDEX_BITS]
+    if addr >> ib != ROUTE_REGION or nbr.shape[1] <= TOPO_TABLE:
+        return False
+    if addr & 1 == 0:  # TABLE
+        entry = (data >> ROUTE_PORT_BITS) & (nbr.shape[1] - TOPO_TABLE - 1)
+        nbr[r, TOPO_TABLE + entry] = data & ((1 << ROUTE_PORT_BITS) - 1)
+        return True
+    w, h = pm[P_W], pm[P_H]
+    x, y = nbr[r, TOPO_X], nbr[r, TOPO_Y]
+    for p in range(1, N_PORTS):
+        nx = x + 1 if p == EAST else x - 1 if p == WEST else x
+        ny = y + 1 if p == NORTH else y - 1 if p == SOUTH else y
+        if r == 0 and p == WEST:
+            continue  # the host link
+        if 0 <= nx < w and 0 <= ny < h and (data >> p) & 1 == 0:
+            nbr[r, p] = ny * w + nx
+        else:
+            nbr[r, p] = -1
+    return True
 
 
 @inlined

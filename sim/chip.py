@@ -211,6 +211,7 @@ class TimedChipModel:
 
     def __init__(self, chip):
         from spikemesh.config import flit_layout
+        from spikemesh.faults import start_tables
         from spikemesh.layouts import config_addr_bits
 
         from .core import CoreModel
@@ -221,7 +222,9 @@ class TimedChipModel:
         self.cores = [
             CoreModel(chip, x=t % chip.width, y=t // chip.width) for t in range(chip.tiles)
         ]
-        self.mesh = MeshModel(chip)
+        # router.route_tables: every router routes by its table (XY after reset) and takes
+        # ROUTE writes from the host link (spikemesh.layouts), as rtl/chip.py builds it
+        self.mesh = MeshModel(chip, routing=start_tables(chip))
         self.host = HostLinkModel(chip)
         self.cmd_fifo = SyncFIFOBufferedModel(chip.host_fifo_depth)
         self.rsp_fifo = SyncFIFOBufferedModel(chip.host_fifo_depth)
@@ -255,6 +258,20 @@ class TimedChipModel:
             )
         for core, img in zip(self.cores, image.cores, strict=True):
             core.load(img)
+
+    def _route_write(self, tile, addr, data):
+        """A completed CONFIG_WRITE to the ROUTE region becomes the mesh's route write (the
+        cores ignore region 7), as rtl/chip.py decodes it into ``Mesh.i_route``."""
+        from spikemesh.layouts import RouteIndex, decode_route_write
+
+        w = decode_route_write(self.chip, addr, data)
+        if w is None:
+            return
+        index, f = w
+        if index == RouteIndex.TABLE:
+            self.mesh.write_route(tile, 0, f["entry"], f["port"])
+        else:
+            self.mesh.write_route(tile, 1, 0, f["link_off"])
 
     def _inject_flit(self, c):
         # kind = SPIKE (0); dest_x is the unsigned tile x zero-extended into the signed field
@@ -355,6 +372,8 @@ class TimedChipModel:
             ev_payload[end] = self._inject_flit(cmd) if o["inject_valid"] else 0
             o_ready[end] = o["host_ready"]
             mesh.clock(ev_valid, ev_payload, o_ready)
+            if o["cfg_valid"] and inp["cfg_ready"] and mesh.routing is not None:
+                self._route_write(cmd["tile_y"] * width + cmd["tile_x"], cfg_addr, cfg_data)
             self.rsp_blocked += o["rsp_valid"] and not inp["rsp_ready"]
             rsp_fifo.clock(o["rsp_valid"], o["rsp"], rsp_ready)
             taken = offer and cmd_fifo.w_rdy

@@ -24,7 +24,7 @@ from collections import deque
 from spikemesh.sim.router import COUNTER_MASK, RouterModel
 
 from spikemesh.config import ChipConfig, flit_layout
-from spikemesh.noc import ContractError, Port
+from spikemesh.noc import N_PORTS, ContractError, Port
 
 LOCAL, NORTH, EAST, SOUTH, WEST = (int(p) for p in Port)
 
@@ -64,7 +64,7 @@ class MeshModel:
         self.routers = [
             [RouterModel(chip, x=x, y=y, routing=routing) for x in range(w)] for y in range(h)
         ]
-        off = [0] * (w * h) if routing is None else [int(b) for b in routing.link_off]
+        self.link_off = [0] * (w * h) if routing is None else [int(b) for b in routing.link_off]
         self._flat = [self.routers[y][x] for y in range(h) for x in range(w)]
         for k, r in enumerate(self._flat):
             r.index = k
@@ -72,21 +72,7 @@ class MeshModel:
         self.host = w * h
         self.n_endpoints = w * h + 1
         # Per router: tuple of (output port, receiving router or None for an edge, its input).
-        self._links = []
-        for y in range(h):
-            for x in range(w):
-                links = []
-                for p, nx, ny in (
-                    (NORTH, x, y + 1),
-                    (EAST, x + 1, y),
-                    (SOUTH, x, y - 1),
-                    (WEST, x - 1, y),
-                ):
-                    if 0 <= nx < w and 0 <= ny < h and not off[y * w + x] >> p & 1:
-                        links.append((p, self.routers[ny][nx], int(Port(p).opposite)))
-                    elif (x, y, p) != (0, 0, WEST):
-                        links.append((p, None, 0))
-                self._links.append(tuple(links))
+        self._links = [self._links_of(k) for k in range(w * h)]
         # Endpoint k -> (router, port).
         self._ends = [(r, LOCAL) for r in self._flat] + [(self.routers[0][0], WEST)]
         self._o_valid = [0] * self.n_endpoints
@@ -97,6 +83,36 @@ class MeshModel:
         self.flits_out = 0
         self.dropped = 0
         self.misroute = 0
+
+    def _links_of(self, k):
+        """Router k's links: (output port, receiving router or None, its input port) for
+        each of N, E, S, W but (0, 0)'s West (the host); None is a mesh edge or a link
+        disabled by ``link_off``."""
+        w, h = self.width, self.height
+        x, y = k % w, k // w
+        links = []
+        for p, nx, ny in ((NORTH, x, y + 1), (EAST, x + 1, y), (SOUTH, x, y - 1), (WEST, x - 1, y)):
+            if 0 <= nx < w and 0 <= ny < h and not self.link_off[k] >> p & 1:
+                links.append((p, self.routers[ny][nx], int(Port(p).opposite)))
+            elif (x, y, p) != (0, 0, WEST):
+                links.append((p, None, 0))
+        return tuple(links)
+
+    def write_route(self, tile: int, link: int, index: int, data: int) -> None:
+        """A routing configuration write, as ``rtl/mesh.py::Mesh.i_route`` takes it (fields
+        of ``mesh_route_write_layout``): ``link`` 0 writes route-table entry ``index`` of
+        router ``tile`` with port ``data``, ``link`` 1 its disabled outputs. Takes effect
+        from the next cycle; only on a mesh built with ``routing``, and only while idle (the
+        host link writes between ticks)."""
+        if self.routing is None:
+            raise ContractError("write_route on a mesh without route tables")
+        if not self.idle:
+            raise ContractError(f"route write to router {tile} while flits are in the mesh")
+        if link:
+            self.link_off[tile] = int(data) & ((1 << N_PORTS) - 1)
+            self._links[tile] = self._links_of(tile)
+        else:
+            self._flat[tile].write_table(index, data)
 
     @property
     def idle(self) -> bool:

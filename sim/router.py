@@ -175,6 +175,13 @@ class RouterModel:
         ydir = self._ydir_host if self._xhost[raw] else self._ydir
         return ydir[(flit >> self._dy_off) & self._dy_mask]
 
+    def write_table(self, entry: int, port: int) -> None:
+        """Route-table entry ``entry`` (a destination code) gets output ``port`` (the RTL's
+        ``i_route`` write; a router built with ``routing`` only)."""
+        if self._table is None:
+            raise ContractError("write_table on a router without a route table")
+        self._table[entry & self._code_mask] = int(port) & 7
+
     def _route_table(self, flit: int) -> int:
         """Output port of a flit word from this router's route table (faulty chips)."""
         return self._table[(flit >> self._dy_off) & self._code_mask]

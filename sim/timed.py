@@ -23,6 +23,7 @@ import numpy as np
 from spikemesh.config import KIND_HOST_OUT, ChipConfig, flit_layout, host_source_layout
 from spikemesh.coreimage import NPROF
 from spikemesh.errors import ImageError, SpikemeshError
+from spikemesh.faults import start_tables
 from spikemesh.hostlink import ARG_BITS, Cmd, CommandCheck, Rsp
 from spikemesh.layouts import (
     config_addr_bits,
@@ -50,7 +51,18 @@ from ._timed_kernels import (
     make_scratch,
     run_chip,
 )
-from ._timed_noc import EAST, M_LEN, N_PORTS, NORTH, SOUTH, TOPO_X, TOPO_Y, WEST, mesh_run
+from ._timed_noc import (
+    EAST,
+    M_LEN,
+    N_PORTS,
+    NORTH,
+    SOUTH,
+    TOPO_X,
+    TOPO_Y,
+    WEST,
+    mesh_run,
+    topology,
+)
 
 # numba would keep a cycle loop compiled from older helper sources (sim/_timed_cache.py).
 _timed_cache.flush_stale((K, _timed_host, _timed_kernels, _timed_noc))
@@ -192,7 +204,9 @@ class CompiledChipModel:
             src = ((k % chip.width) << hs.offsets["x"]) | ((k // chip.width) << hs.offsets["y"])
             self.cr[k, K.C_HOST_FLIT] = self.pm[K.P_HOST_FLIT_BASE] | (src << self.pm[K.P_PAY_OFF])
         d = chip.router.fifo_depth
-        self.nbr = neighbours(chip)
+        # router.route_tables: XY tables in nbr's columns from TOPO_TABLE on, rewritten by
+        # ROUTE writes over the host link (sim/_timed_noc.py::route_write)
+        self.nbr = topology(chip, start_tables(chip))
         self.fifo = np.zeros((t, N_PORTS, d), dtype=np.int64)
         self.froute = np.zeros((t, N_PORTS, d), dtype=np.int8)
         self.fhead = np.zeros((t, N_PORTS), dtype=np.int64)
@@ -447,7 +461,9 @@ def run_image_timed(image, inputs, ticks, *, load="direct", model="compiled", on
     ----------
     load : "direct" | "hostlink"
         Place the image in the memories before cycle 0, or write it with CONFIG_WRITE
-        commands over the host link first. Cycles per tick are the same either way.
+        commands over the host link first. Cycles per tick are the same either way. An
+        image's route tables (``image.routing``) go over the host link first with either
+        (firmware.loader.route_commands).
     model : "compiled" | "python"
         :class:`CompiledChipModel` or the Python twins (``TimedChipModel``).
     on_tick : callable(ticks done), optional
@@ -460,7 +476,7 @@ def run_image_timed(image, inputs, ticks, *, load="direct", model="compiled", on
         and run seconds and the simulated cycles) and the raw (cycle, op, a, b) responses
         (an (N, 4) array from the compiled model, a list of tuples from the Python one).
     """
-    from spikemesh.firmware.loader import config_commands, decode_run
+    from spikemesh.firmware.loader import config_commands, decode_run, route_commands
 
     if load not in ("direct", "hostlink"):
         raise SpikemeshError(f"load must be 'direct' or 'hostlink', not {load!r}")
@@ -473,6 +489,9 @@ def run_image_timed(image, inputs, ticks, *, load="direct", model="compiled", on
     if load == "hostlink":
         cfg = config_commands(image)
         cmds = np.concatenate([command_array(cfg), cmds]) if cfg else cmds
+    route = route_commands(image)  # the route tables go over the host link with either load
+    if route:
+        cmds = np.concatenate([command_array(route), cmds])
     if model == "compiled":
         m = CompiledChipModel(image.chip)
     else:

@@ -92,23 +92,14 @@ def compile_for(net: Network, args):
     chip = args.chip if args.chip is not None else auto_chip(net, acc_bits=args.acc_bits)
     faults = getattr(args, "faults", None)
     if faults is not None:
-        from spikemesh.faults import fault_map_from_spec
+        from spikemesh.faults import fault_map_from_spec, needs_route_tables, with_route_tables
 
         faults = fault_map_from_spec(faults, chip)
+        if needs_route_tables(faults):  # dead links or routers: routers with tables
+            chip = with_route_tables(chip)
     image, util = compile_network(net, chip, faults=faults)
     args._compiled = (net, image, util)
     return image
-
-
-def _routing_unsupported(image, backend):
-    """The cycle-level chip models do not take route tables yet (docs/noc.md, "Faults"):
-    their cycles would be a fault-free chip's. Refuse rather than report them."""
-    if image.routing is not None:
-        raise UsageError(
-            f"the {backend} backend does not model route tables around dead links or routers "
-            "yet (its chip model builds the fault-free mesh); run golden or tlm with this "
-            "fault map, or one with dead cores only"
-        )
 
 
 def _run_tlm(net, ticks, args):
@@ -125,7 +116,6 @@ def _timed(model, label):
         from spikemesh.sim.timed import run_image_timed
 
         image = compile_for(net, args)
-        _routing_unsupported(image, label)
         bar = TickProgress(args, ticks, label)
         try:
             result, _ = run_image_timed(
@@ -147,7 +137,6 @@ def _run_rtl(net, ticks, args):
     from spikemesh.firmware.rtl_loader import run_image_rtl
 
     image = compile_for(net, args)
-    _routing_unsupported(image, "rtl")
     result, _ = run_image_rtl(
         image,
         net.input_raster(ticks),

@@ -24,7 +24,7 @@ The route tables for a map are computed by :func:`spikemesh.noc.fault_routing`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -341,3 +341,29 @@ def fault_map_from_spec(spec, chip: ChipConfig) -> FaultMap:
             ) from None
         return FaultMap.random(chip, seed=seed, links=links, routers=routers)
     return FaultMap.from_yaml(text, chip=chip)
+
+
+def with_route_tables(chip: ChipConfig) -> ChipConfig:
+    """``chip`` with ``router.route_tables`` on: the chip a fault map's image runs on (its
+    routers take the route tables and disabled links through the host link's ROUTE region,
+    spikemesh.layouts)."""
+    if chip.router.route_tables:
+        return chip
+    return replace(chip, router=replace(chip.router, route_tables=True))
+
+
+def needs_route_tables(faults: FaultMap | None) -> bool:
+    """The fault map kills links or routers (so its image carries route tables)."""
+    return faults is not None and bool(faults.channels or faults.routers)
+
+
+def start_tables(chip: ChipConfig):
+    """The route tables a chip with ``router.route_tables`` holds after reset: XY everywhere,
+    no link disabled (so it routes and times as a chip without tables until ROUTE writes
+    change them); None for a chip without tables."""
+    if not chip.router.route_tables:
+        return None
+    from spikemesh.faultroute import xy_tables
+    from spikemesh.noc import RouteTables
+
+    return RouteTables(chip, xy_tables(chip), np.zeros(chip.tiles, dtype=np.uint8), order="XY")

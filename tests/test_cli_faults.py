@@ -82,10 +82,36 @@ def test_faults_need_a_chip(capsys, files):
     assert rc == 2 and "--faults needs --chip CHIP.yaml" in out + err
 
 
-def test_timed_backend_refuses_route_tables(capsys, files):
+@pytest.mark.parametrize("backend", ["tlm-timed", "tlm-cycle"])
+def test_timed_backends_run_route_tables(capsys, files, backend):
+    """The cycle-level models take the image's route tables (over the host link's ROUTE
+    region): golden's spikes on the faulty chip."""
     rc, out, err = main(
-        capsys, "run", files / "small.yaml", "--chip", files / "chip.yaml", "-t", "5",
-        "--faults", files / "f.yaml", "-b", "tlm-timed",
+        capsys, "run", files / "small.yaml", "--chip", files / "chip.yaml", "-t", "10",
+        "--faults", files / "f.yaml", "-b", backend, "--check", "golden",
     )  # fmt: skip
-    assert rc == 2
-    assert "does not model route tables" in out + err
+    assert rc == 0, out + err
+    assert "agree" in out
+
+
+@pytest.mark.cocotb
+@pytest.mark.xdist_group("chip-3x3-n16-tables-build")
+def test_rtl_with_faults_gives_golden_spikes_and_the_timed_cycles(capsys, files):
+    """The issue's command: ``spikemesh run NET -b rtl --faults f.yaml`` (with its chip) gives
+    the fault-free spikes (golden) with the timed model's cycles (--check tlm-timed compares
+    spikes and every tick's cycles). The chip is tests/firmware/test_rtl_faults.py's (one
+    Verilator build)."""
+    from tb.runner import require_simulator
+    from tests.sim.test_chip_faults import CHIP
+
+    require_simulator("verilator")
+    (files / "chip3.yaml").write_text(CHIP.to_yaml())
+    common = ["--chip", files / "chip3.yaml", "-t", "15", "--faults", files / "f.yaml"]
+    rc, out, err = main(
+        capsys, "run", files / "small.yaml", *common, "-b", "rtl", "--check", "tlm-timed"
+    )
+    assert rc == 0, out + err
+    assert "agree" in out and "cycles" in out
+    rc, out, err = main(capsys, "run", files / "small.yaml", *common, "-b", "rtl", "-q",
+                        "--check", "golden")  # fmt: skip
+    assert rc == 0, out + err
