@@ -272,7 +272,7 @@ BOARDS = {
         "ecp5",
         leds=(0, 1, 2, 3),
         programmer="openFPGALoader -b ulx3s {bitstream}",
-        chip=ChipConfig(width=2, height=2),  # 40 % of the LUTs
+        chip=ChipConfig(width=2, height=2),  # 44 % of the LUTs, 65 MHz (2026-12-01)
     ),
     "ulx3s-85f": Board(
         "ulx3s-85f",
