@@ -359,7 +359,7 @@ CONFIGS = {
     # N=16, narrow accumulators with large exponents: the modular wrap happens
     "n16-acc18": dict(
         core=dict(neurons=16, axons=64, synapses=256, fanout=64, profiles=4, acc_bits=18),
-        ticks=4500,
+        ticks=6500,
         episode=500,
         max_exp=7,
         max_row=32,
@@ -369,12 +369,12 @@ CONFIGS = {
     ),
     "n64": dict(
         core=dict(neurons=64, axons=256, synapses=1024, fanout=1024, profiles=4),
-        ticks=3500,
+        ticks=2500,
         episode=500,
     ),
     "n256": dict(
         core=dict(neurons=256, axons=256, synapses=2048, fanout=1024, profiles=8),
-        ticks=2000,
+        ticks=1000,
         episode=500,
     ),
 }
