@@ -48,7 +48,7 @@ def _core_bound(chip: ChipConfig, name: str) -> int:
     c = chip.core
     if name == "profiles":
         return c.profiles * NPROF
-    if name in ("axon_base", "axon_len", "axon_exp"):
+    if name in ("axon_base", "axon_len", "axon_exp", "axon_delay"):
         return c.axons
     if name in ("syn_target", "syn_weight"):
         return c.synapses
