@@ -30,12 +30,23 @@ from spikemesh.firmware.build import timing_problems  # noqa: E402
 from spikemesh.rtl.core import Core  # noqa: E402
 
 from spikemesh.config import ChipConfig, CoreConfig  # noqa: E402
+from spikemesh.docgen import gen_delay_memory  # noqa: E402
 
 CONFIGS = {
     "N=64": CoreConfig(neurons=64),
     "N=256": CoreConfig(neurons=256, axons=1024, synapses=8192, fanout=2048),
+    "N=64, D=7": CoreConfig(neurons=64, max_delay=7),  # synaptic delays: 8 accumulator banks
 }
 TARGET_MHZ = 50
+DELAY_SECTION = """## Synaptic delays: memory per core
+
+A core with `max_delay` D keeps D + 1 accumulator banks of N words (bank = tick mod
+(D + 1), docs/semantics.md) and a ceil(log2 D)-bit delay field in each axon word;
+D = 1 is the chip without delays, whose Verilog is byte-identical to
+the core's before delays existed (same LUTs, FFs and memories). The banks are separate
+1R1W memories (the update loop owns the tick's bank, the event pipeline writes the
+others), so the steering grows with D: the N=64, D=7 row above against N=64. Generated
+by `python -m spikemesh.docgen`:"""
 
 
 def _bin(name):
@@ -240,11 +251,13 @@ def main():
         desc = (
             f"{core.neurons} neurons, {core.axons} axons, {core.synapses} synapses, "
             f"{core.fanout} fan-out, {core.profiles} profiles, acc {core.acc_bits}"
-        )
+        ) + (f", max_delay {core.max_delay}" if core.max_delay > 1 else "")
         lines.append(
             f"| {name} | {desc} | {r['LUT4']} | {r['FF']} | {r['DP16KD']} | "
             f"{r['DPR16X4']} | {r['MULT18X18D']} | {r['Fmax_MHz']:.1f} |"
         )
+    lines += ["", DELAY_SECTION, "", "<!-- BEGIN GENERATED: delay-memory -->"]
+    lines += [gen_delay_memory(), "<!-- END GENERATED -->"]
     (ROOT / "docs" / "core-resources.md").write_text("\n".join(lines) + "\n")
 
 

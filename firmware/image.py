@@ -231,6 +231,8 @@ class ChipImage:
             meta, chip, arrays = read_payload(payload, where)
             cores = []
             for t in range(chip.tiles):
+                if version >= 4 and f"core{t}.axon_delay" not in arrays:
+                    raise ImageError(f"{where}: image payload has no table core{t}.axon_delay")
                 tables = {
                     n: arrays[f"core{t}.{n}"]
                     for n in CoreImage.ARRAYS
