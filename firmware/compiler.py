@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikemesh.config import ChipConfig, CoreConfig
+from spikemesh.config import MAX_DELAYS, ChipConfig, CoreConfig
 from spikemesh.coreimage import NPROF, CoreImage
 from spikemesh.errors import CompileError
 from spikemesh.faultroute import fault_routing
@@ -527,9 +527,11 @@ def auto_chip(net: Network, *, acc_bits: int = 24, core_neurons: int | None = No
     Small networks get a 2 x 2 mesh with just enough neurons per core; large
     ones 1,024-neuron cores on a near-square mesh. Memory depths are the next
     powers of two of what the busiest core needs (found by compiling once
-    with the largest depths).
+    with the largest depths); ``max_delay`` is the smallest of 1, 3, 7, 15 that holds the
+    network's longest delay.
     """
     n = max(1, net.num_neurons)
+    max_delay = next(d for d in MAX_DELAYS if d >= net.max_delay)
     if core_neurons is None:
         core_neurons = min(1024, _pow2_at_least(-(-n // 4), 16))
     tiles = -(-n // core_neurons)
@@ -547,6 +549,7 @@ def auto_chip(net: Network, *, acc_bits: int = 24, core_neurons: int | None = No
         fanout=1 << 20,
         profiles=16,
         acc_bits=acc_bits,
+        max_delay=max_delay,
     )
     _, util = compile_network(net, ChipConfig(width=width, height=height, core=big))
     core = CoreConfig(
@@ -556,5 +559,6 @@ def auto_chip(net: Network, *, acc_bits: int = 24, core_neurons: int | None = No
         fanout=_pow2_at_least(int(util.fanout.max()), 16),
         profiles=_pow2_at_least(int(util.profiles.max()), 1),
         acc_bits=acc_bits,
+        max_delay=max_delay,
     )
     return ChipConfig(width=width, height=height, core=core)
