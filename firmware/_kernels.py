@@ -76,13 +76,15 @@ def fill_tables(
     axon_base,
     axon_len,
     axon_exp,
+    axon_delay,
     fan_tile,
     fan_axon,
 ):
     """Second scan: synapse memory (per tile, in sorted order), axon tables, fan-out entries.
 
+    ``e`` is the group key of each synapse: ``(delay - 1) << 3 | weight exponent``.
     ``axon_*`` are [n_tiles * n_axons]; ``fan_*`` are indexed by ``fan_ptr[pre]`` onwards,
-    filled in scan order, which puts each element's entries in (tile, exp) order.
+    filled in scan order, which puts each element's entries in (tile, delay, exp) order.
     """
     n_tiles = syn_start.size - 1
     next_axon = np.zeros(n_tiles, dtype=np.int64)
@@ -102,7 +104,8 @@ def fill_tables(
             cur = t * n_axons + a
             axon_base[cur] = i - syn_start[t]
             axon_len[cur] = 0
-            axon_exp[cur] = x
+            axon_exp[cur] = x & 7
+            axon_delay[cur] = (x >> 3) + 1
             fan_tile[fan_pos[p]] = t
             fan_axon[fan_pos[p]] = a
             fan_pos[p] += 1
@@ -135,6 +138,7 @@ def walk_fill(
     axon_base_all,
     axon_len_all,
     axon_exp_all,
+    axon_delay_all,
     n_axons,
     syn_off,
     syn_target_all,
@@ -144,8 +148,10 @@ def walk_fill(
     row,
     post_out,
     w_out,
+    d_out,
 ):
-    """Write the CSR rows of one core's neurons: post slot and ``w << exp`` of every synapse."""
+    """Write the CSR rows of one core's neurons: post slot, ``w << exp`` and (unless ``d_out``
+    is empty) the axon's delay of every synapse."""
     for i in range(n):
         j = indptr[row + i]
         for k in range(fan_base[i], fan_base[i] + fan_len[i]):
@@ -153,7 +159,10 @@ def walk_fill(
             a = dt * n_axons + fan_axon[k]
             base = syn_off[dt] + axon_base_all[a]
             sh = axon_exp_all[a]
+            d = axon_delay_all[a] if d_out.size else 1
             for q in range(base, base + axon_len_all[a]):
                 post_out[j] = dt * neurons + syn_target_all[q]
                 w_out[j] = np.int16(syn_weight_all[q]) << sh
+                if d_out.size:
+                    d_out[j] = d
                 j += 1

@@ -5,7 +5,7 @@ tiles in row-major order (x fastest), ``neurons_per_core`` at a time
 (default: as many as a core holds). docs/compiler.md says how it could be
 improved (locality-aware placement to cut hops and axons).
 
-Axons: every (presynaptic element, destination tile, weight exponent) group
+Axons: every (presynaptic element, destination tile, delay, weight exponent) group
 with at least one synapse becomes one axon of the destination core, whose
 synapse row holds that group's synapses (in network order). A neuron's fan-out list holds one
 entry per such group; a spike source's list is kept host-side, since the host
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikemesh.config import ChipConfig, CoreConfig
+from spikemesh.config import MAX_DELAYS, ChipConfig, CoreConfig
 from spikemesh.coreimage import NPROF, CoreImage
 from spikemesh.errors import CompileError
 from spikemesh.faultroute import fault_routing
@@ -147,7 +147,7 @@ class Tables:
         Destination tile and axon of every fan-out entry.
     syn_start : int [n_tiles + 1]
         Tile t's synapses are ``syn_target/syn_weight[syn_start[t]:syn_start[t + 1]]``.
-    axon_base, axon_len, axon_exp : [n_tiles * core.axons]
+    axon_base, axon_len, axon_exp, axon_delay : [n_tiles * core.axons]
     axons_per_tile, syn_per_tile, fan_per_tile : int [n_tiles]
     """
 
@@ -164,6 +164,7 @@ class Tables:
     axon_base: np.ndarray
     axon_len: np.ndarray
     axon_exp: np.ndarray
+    axon_delay: np.ndarray
     axons_per_tile: np.ndarray
     syn_per_tile: np.ndarray
     fan_per_tile: np.ndarray
@@ -185,6 +186,16 @@ def _check_accumulators(net, core, post, w, e):
         )
 
 
+def _check_delays(net, core):
+    """Refuse a projection whose delay the chip cannot hold (more than core.max_delay)."""
+    for p in net.projections:
+        if p.delay > core.max_delay:
+            raise CompileError(
+                f"projection {p.pre!r} -> {p.post!r} has a delay of {p.delay} ticks; the chip's "
+                f"longest delay is {core.max_delay} (core.max_delay; one of 1, 3, 7, 15)"
+            )
+
+
 def build_tables(net: Network, core: CoreConfig, n_tiles: int, npc: int, tile_name) -> Tables:
     """Place ``net`` on ``n_tiles`` tiles, ``npc`` neurons each in order, and fill every tile's
     axon, synapse and fan-out tables. ``tile_name(t)`` names tile t in error messages.
@@ -204,14 +215,20 @@ def build_tables(net: Network, core: CoreConfig, n_tiles: int, npc: int, tile_na
 
     pre, post, w, e = net.synapse_arrays(compact=True)
     _check_accumulators(net, core, post, w, e)
+    _check_delays(net, core)
+    # The group key of a synapse: its delay and its exponent, (delay - 1) << 3 | exponent.
+    key = e
+    if net.max_delay > 1:
+        key = (net.synapse_delays(compact=True) - 1) << 3 | e
+    del e
 
-    # --- synapses sorted by (dest tile, pre, exponent): each run is one axon's row ---
+    # --- synapses sorted by (dest tile, pre, key): each run is one axon's row ---
     perm = np.arange(pre.size, dtype=np.int32 if pre.size < 2**31 else np.int64)
-    if pre.size and e.min() != e.max():
-        perm = K.counting_sort(perm, e, 1, 8)
+    if pre.size and key.min() != key.max():
+        perm = K.counting_sort(perm, key, 1, 8 * core.max_delay)
     perm = K.counting_sort(perm, pre, 1, max(1, n_pre))
     perm = K.counting_sort(perm, post, npc, n_tiles)
-    axons_per_tile, fan_cnt = K.count_groups(perm, pre, post, e, npc, n_tiles, max(1, n_pre))
+    axons_per_tile, fan_cnt = K.count_groups(perm, pre, post, key, npc, n_tiles, max(1, n_pre))
     syn_per_tile = (
         np.bincount(post // npc, minlength=n_tiles)
         if post.size
@@ -240,6 +257,7 @@ def build_tables(net: Network, core: CoreConfig, n_tiles: int, npc: int, tile_na
         axon_base=np.zeros(n_tiles * n_axons, dtype=np.int32),
         axon_len=np.zeros(n_tiles * n_axons, dtype=np.int32),
         axon_exp=np.zeros(n_tiles * n_axons, dtype=np.uint8),
+        axon_delay=np.ones(n_tiles * n_axons, dtype=np.uint8),
         axons_per_tile=axons_per_tile,
         syn_per_tile=syn_per_tile,
         fan_per_tile=fan_per_tile,
@@ -249,7 +267,7 @@ def build_tables(net: Network, core: CoreConfig, n_tiles: int, npc: int, tile_na
         pre,
         post,
         w,
-        e,
+        key,
         npc,
         n_axons,
         syn_start,
@@ -259,6 +277,7 @@ def build_tables(net: Network, core: CoreConfig, n_tiles: int, npc: int, tile_na
         t.axon_base,
         t.axon_len,
         t.axon_exp,
+        t.axon_delay,
         t.fan_tile,
         t.fan_axon,
     )
@@ -343,6 +362,7 @@ def core_images(net, core, t: Tables, slots: dict, tiles, fan_x, fan_y, tile_nam
                 axon_base=t.axon_base[asl],
                 axon_len=t.axon_len[asl],
                 axon_exp=t.axon_exp[asl],
+                axon_delay=t.axon_delay[asl],
                 syn_target=t.syn_target[ssl],
                 syn_weight=t.syn_weight[ssl],
                 fan_x=fan_x[f0:f1],
@@ -428,6 +448,7 @@ def compile_network(
         axon_base=t.axon_base,
         axon_len=t.axon_len,
         axon_exp=t.axon_exp,
+        axon_delay=t.axon_delay,
         syn_target=t.syn_target,
         syn_weight=t.syn_weight,
         syn_off=t.syn_start[:-1],
@@ -506,9 +527,11 @@ def auto_chip(net: Network, *, acc_bits: int = 24, core_neurons: int | None = No
     Small networks get a 2 x 2 mesh with just enough neurons per core; large
     ones 1,024-neuron cores on a near-square mesh. Memory depths are the next
     powers of two of what the busiest core needs (found by compiling once
-    with the largest depths).
+    with the largest depths); ``max_delay`` is the smallest of 1, 3, 7, 15 that holds the
+    network's longest delay.
     """
     n = max(1, net.num_neurons)
+    max_delay = next(d for d in MAX_DELAYS if d >= net.max_delay)
     if core_neurons is None:
         core_neurons = min(1024, _pow2_at_least(-(-n // 4), 16))
     tiles = -(-n // core_neurons)
@@ -526,6 +549,7 @@ def auto_chip(net: Network, *, acc_bits: int = 24, core_neurons: int | None = No
         fanout=1 << 20,
         profiles=16,
         acc_bits=acc_bits,
+        max_delay=max_delay,
     )
     _, util = compile_network(net, ChipConfig(width=width, height=height, core=big))
     core = CoreConfig(
@@ -535,5 +559,6 @@ def auto_chip(net: Network, *, acc_bits: int = 24, core_neurons: int | None = No
         fanout=_pow2_at_least(int(util.fanout.max()), 16),
         profiles=_pow2_at_least(int(util.profiles.max()), 1),
         acc_bits=acc_bits,
+        max_delay=max_delay,
     )
     return ChipConfig(width=width, height=height, core=core)

@@ -4,10 +4,11 @@ File layout (all integers little-endian)::
 
     offset  size  field
     0       8     magic  b"SPKMIMG\\0"
-    8       4     format version (uint32), currently IMAGE_VERSION (3); version 1
+    8       4     format version (uint32), currently IMAGE_VERSION (4); version 1
                   (before fault maps) still loads, as a fault-free image; versions
                   1 and 2 (profiles of 6 columns, before reset modes) load with
-                  every profile's reset = zero
+                  every profile's reset = zero; versions 1-3 (before synaptic
+                  delays) load with every axon's delay = 1
     12      8     payload length in bytes (uint64)
     20      32    SHA-256 of the payload
     52      ...   payload: a numpy .npz archive (no pickles) holding the chip
@@ -16,7 +17,9 @@ File layout (all integers little-endian)::
                   and, with dead links or routers, the routers' route tables
                   ``route_table`` [tiles, codes] and ``link_off`` [tiles];
                   since version 3 every core's ``profiles`` has 7 columns
-                  (PROFILE_COLUMNS, the last one the reset mode)
+                  (PROFILE_COLUMNS, the last one the reset mode); since version 4
+                  every core's ``axon_delay`` (1..CoreConfig.max_delay) and the
+                  chip config's ``core.max_delay``
 
 A file with another magic, another version, a short payload or a checksum
 mismatch is refused with an :class:`~spikemesh.errors.ImageError` that says
@@ -43,8 +46,8 @@ from spikemesh.noc import RouteTables
 from .image_check import check_mapping, read_payload
 
 MAGIC = b"SPKMIMG\0"
-IMAGE_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+IMAGE_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 _HEADER = struct.Struct("<8sIQ32s")
 
 
@@ -103,6 +106,7 @@ class ChipImage:
                 "axon_base": np.concatenate([x.axon_base for x in c]).astype(np.int32),
                 "axon_len": np.concatenate([x.axon_len for x in c]).astype(np.int32),
                 "axon_exp": np.concatenate([x.axon_exp for x in c]).astype(np.uint8),
+                "axon_delay": np.concatenate([x.axon_delay for x in c]).astype(np.uint8),
                 "syn_target": np.concatenate([x.syn_target for x in c]).astype(np.uint16),
                 "syn_weight": np.concatenate([x.syn_weight for x in c]).astype(np.int8),
                 "syn_off": np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),
@@ -212,7 +216,8 @@ class ChipImage:
         if version not in READABLE_VERSIONS:
             raise ImageError(
                 f"{where}: image format version {version}; this spikemesh reads version "
-                f"{IMAGE_VERSION} (and versions 1-2, zero reset only) (recompile the network)"
+                f"{IMAGE_VERSION} (and versions 1-3: zero reset only before 3, delays of 1 "
+                "before 4) (recompile the network)"
             )
         payload = data[_HEADER.size :]
         if len(payload) != length:
@@ -226,7 +231,13 @@ class ChipImage:
             meta, chip, arrays = read_payload(payload, where)
             cores = []
             for t in range(chip.tiles):
-                tables = {n: arrays[f"core{t}.{n}"] for n in CoreImage.ARRAYS}
+                if version >= 4 and f"core{t}.axon_delay" not in arrays:
+                    raise ImageError(f"{where}: image payload has no table core{t}.axon_delay")
+                tables = {
+                    n: arrays[f"core{t}.{n}"]
+                    for n in CoreImage.ARRAYS
+                    if version >= 4 or n != "axon_delay"  # before delays: all 1 (default)
+                }
                 tables["profiles"] = _old_profiles(tables["profiles"], version)
                 cores.append(CoreImage(**tables))
             img = cls(

@@ -48,7 +48,7 @@ def _core_bound(chip: ChipConfig, name: str) -> int:
     c = chip.core
     if name == "profiles":
         return c.profiles * NPROF
-    if name in ("axon_base", "axon_len", "axon_exp"):
+    if name in ("axon_base", "axon_len", "axon_exp", "axon_delay"):
         return c.axons
     if name in ("syn_target", "syn_weight"):
         return c.synapses
@@ -163,6 +163,8 @@ def check_payload(arrays: dict, meta, tiles: int, where: str) -> dict:
     wanted.update({f"core{t}.{n}": d for t in range(tiles) for n, d in _CORE.items()})
     for name, ndim in wanted.items():
         if name not in arrays:
+            if name.endswith(".axon_delay"):  # images before delays (version <= 3) lack it
+                continue
             raise ImageError(f"{where}: image payload has no table {name}")
         out[name] = _table(where, name, arrays[name], ndim)
     return out

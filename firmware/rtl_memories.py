@@ -14,13 +14,17 @@ import re
 
 import numpy as np
 
-from spikemesh.config import ChipConfig
+from spikemesh.config import MAX_DELAYS, ChipConfig
 from spikemesh.coreimage import PROFILE_COLUMNS
 from spikemesh.hdlsim import HdlSimError
 from spikemesh.layouts import Region, config_index_bits, region_layouts
 
 # The memories of rtl/core.py::Core by the names it gives them, in slot order; a memory's
-# id in the harness is tile * len(MEMORIES) + slot, tile = y * width + x.
+# id in the harness is tile * len(MEMORIES) + slot, tile = y * width + x. A core has
+# max_delay + 1 accumulator banks, acc0_mem .. acc{D}_mem (2 without delays); the slots of
+# the longest D are reserved in every chip so that ids do not depend on it, and
+# :func:`memory_shapes` lists the ones a chip has.
+_ACC0 = 6
 MEMORIES = (
     ("state_mem", Region.NEURON),
     ("profile_mem", Region.PROFILE),
@@ -28,11 +32,9 @@ MEMORIES = (
     ("synapse_mem", Region.SYNAPSE),
     ("fanptr_mem", Region.FANPTR),
     ("fanout_mem", Region.FANOUT),
-    ("acc0_mem", Region.ACC),
-    ("acc1_mem", Region.ACC),
+    *((f"acc{b}_mem", Region.ACC) for b in range(MAX_DELAYS[-1] + 1)),
 )
 _SLOT = {region: k for k, (_, region) in enumerate(MEMORIES) if region != Region.ACC}
-_ACC0 = 6
 # Registers a PROFILE write sets besides the memory (rtl/core.py: each profile's decay
 # factors 4096 - (du + 1) and 4096 - dv, kept in flip-flops); "memory" ids past the
 # memories, index = profile. Their Verilog names come from the Verilog itself (yosys
@@ -41,12 +43,14 @@ PROFILE_REGS = ("fu", "fv")
 
 
 def memory_shapes(chip: ChipConfig) -> list[tuple[str, int, int]]:
-    """(name, word width, depth) of each memory slot of a core."""
+    """(name, word width, depth) of each memory slot a core of ``chip`` has (the first
+    ``_ACC0 + acc_banks`` of MEMORIES)."""
     lays = region_layouts(chip)
+    banks = chip.core.acc_banks
     out = []
-    for name, region in MEMORIES:
+    for name, region in MEMORIES[: _ACC0 + banks]:
         lay, depth = lays[region]
-        out.append((name, lay.width, depth // 2 if region == Region.ACC else depth))
+        out.append((name, lay.width, depth // banks if region == Region.ACC else depth))
     return out
 
 
@@ -54,7 +58,7 @@ def config_write_memory(chip: ChipConfig, tile_x: int, tile_y: int, addr: int, d
     """Where one CONFIG_WRITE lands, as rtl/core.py decodes it: (memory id, index, word).
 
     The memory's address port keeps the index bits it needs, the write port the data
-    bits of its word; the ACC region's index bit ``neuron_bits`` picks the buffer.
+    bits of its word; the ACC region's index bits from ``neuron_bits`` up pick the bank.
     ``None`` for the unused region 7, which writes nothing.
     """
     ib = config_index_bits(chip)
@@ -63,7 +67,7 @@ def config_write_memory(chip: ChipConfig, tile_x: int, tile_y: int, addr: int, d
         return None
     shapes = memory_shapes(chip)
     if region == Region.ACC:
-        slot = _ACC0 + ((index >> chip.core.neuron_bits) & 1)
+        slot = _ACC0 + ((index >> chip.core.neuron_bits) & (chip.core.acc_banks - 1))
     else:
         slot = _SLOT[Region(region)]
     _name, width, depth = shapes[slot]
@@ -118,6 +122,7 @@ def image_memory_writes(image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 base=np.where(alen > 0, core.axon_base, 0),
                 len=alen,
                 exp=core.axon_exp,
+                **({"delay": np.asarray(core.axon_delay) - 1} if chip.core.delay_bits else {}),
             ),
         )
         put(t, 3, _pack(lays[Region.SYNAPSE], target=core.syn_target, weight=core.syn_weight))
@@ -139,8 +144,8 @@ def image_memory_writes(image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             0,
             _pack(lays[Region.NEURON], u=core.u0, v=core.v0, ref=zeros, profile=core.profile_idx),
         )
-        put(t, _ACC0, np.zeros(c.neurons, dtype=np.uint64))
-        put(t, _ACC0 + 1, np.zeros(c.neurons, dtype=np.uint64))
+        for b in range(c.acc_banks):
+            put(t, _ACC0 + b, np.zeros(c.neurons, dtype=np.uint64))
         base = chip.tiles * len(MEMORIES) + t * len(PROFILE_REGS)
         for r, factor in enumerate((4095 - p[:, 0], 4096 - p[:, 1])):
             ids.append(np.full(len(p), base + r, dtype=np.int64))

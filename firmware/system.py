@@ -355,6 +355,7 @@ def _chip_image(net, system, t, slots, c, fan_x, fan_y, fan_chip, tile_name, hos
         axon_base=t.axon_base[a0:a1],
         axon_len=t.axon_len[a0:a1],
         axon_exp=t.axon_exp[a0:a1],
+        axon_delay=t.axon_delay[a0:a1],
         syn_target=t.syn_target[y0:y1],
         syn_weight=t.syn_weight[y0:y1],
         syn_off=t.syn_start[c * tpc : (c + 1) * tpc] - y0,

@@ -177,7 +177,7 @@ class Chip(wiring.Component):
         # start and all_done are registered on their way (issue #18, finding 10): neither is a
         # combinational net across the whole mesh; the host link waits START_SETTLE cycles
         # after a start before it believes all_done again (docs/hostlink.md).
-        start, parity, all_done = Signal(), Signal(), Signal()
+        start, parity, all_done = Signal(), Signal(chip.core.bank_bits), Signal()
         m.d.sync += [start.eq(host.start), parity.eq(host.parity)]
         done_all = []
         cfg_ready = []

@@ -4,8 +4,9 @@
 (every arrow is a registered pipeline stage; memories have synchronous read ports)::
 
     ┌─ EventPipeline (rtl/core_event.py) ───────────────────────┐
-    │ i_event ─► AX ─► walker ─► S1 ─► S2 ─────────────────────┼─► acc[~parity]
-    │          (axon table) (synapse mem) (read-add-write,       │   (events for t+1)
+    │ i_event ─► AX ─► walker ─► S1 ─► S2 ─────────────────────┼─► acc[parity + d]
+    │          (axon table) (synapse mem) (read-add-write,       │   (events for t+d;
+    │                                                            │    acc[~parity], d = 1)
     │                                      forwarded)            │
     └────────────────────────────────────────────────────────────┘
     ┌─ UpdatePipeline (rtl/core_update.py) ────────────────────────┐
@@ -21,12 +22,13 @@
     └───────────────────────────────────────────────────────────────┘
 
 ``Core`` itself holds what the components share: every memory (state, profile, axon,
-synapse, fan-out pointer, fan-out, and the two accumulator buffers), the decay-factor
+synapse, fan-out pointer, fan-out, and the D + 1 accumulator banks), the decay-factor
 registers, the tick state (``running``, ``done``, ``parity``), the configuration
 write port and the read-back port. Events and the update loop run concurrently:
-they touch disjoint memories (axon, synapse and acc[~parity] vs. state, fan-out
+they touch disjoint memories (axon, synapse and acc[parity + d] vs. state, fan-out
 pointer, profile, acc[parity] and fan-out), so they never compete for a port. The
-two accumulator buffers are two 1R1W memories; the tick parity steers each one's
+D + 1 accumulator banks (D = max_delay; two without delays) are 1R1W memories of N
+words; the tick's bank (``parity``, t mod (D + 1)) steers each one's
 ports to the event pipeline or to the update loop. docs/timing.md gives the exact
 cycle counts; sim/core.py::CoreModel is the cycle-exact twin, composed of the
 components' twins of the same names (sim/core_event.py, sim/core_update.py,
@@ -89,9 +91,11 @@ class Core(wiring.Component):
     start : In(1)
         One-cycle pulse that starts tick t's update loop; only while ``done & idle``
         and no read-back answer waits (docs/core.md's contract, asserted).
-    parity : In(1)
-        t & 1, sampled with ``start``: the update loop reads and clears
-        acc[parity]; events go to acc[parity ^ 1] from the next cycle on.
+    parity : In(bank_bits)
+        The tick's accumulator bank t mod (D + 1) (D = ``max_delay``; t & 1 without
+        delays), sampled with ``start``: the update loop reads and clears acc[parity];
+        an event over a row of delay d goes to acc[(parity + d) mod (D + 1)] (acc[parity ^
+        1] without delays) from the next cycle on.
     done : Out(1)
         High from reset and from the cycle after the loop of the last
         ``start`` has updated every neuron and sent every flit (o_flit empty).
@@ -117,7 +121,7 @@ class Core(wiring.Component):
                 "i_read": In(stream.Signature(unsigned(c.neuron_bits))),
                 "o_read": Out(stream.Signature(read_layout().struct())),
                 "start": In(1),
-                "parity": In(1),
+                "parity": In(c.bank_bits),
                 "done": Out(1),
                 "idle": Out(1),
             }
@@ -134,7 +138,8 @@ class Core(wiring.Component):
         # ---- tick state: shared by every block -------------------------------------------
         running = Signal()
         done = Signal(init=1)
-        parity = Signal()  # tick parity: update uses acc[parity], events acc[~parity]
+        # the tick's bank: update uses acc[parity], events acc[parity + d] (acc[~parity])
+        parity = Signal(chip.core.bank_bits)
         begin = Signal()
         m.d.comb += [
             begin.eq(self.start & ~running),
@@ -173,7 +178,10 @@ class Core(wiring.Component):
             w_data=cfg.data,
         )
         self._state_ports(m, mem, up, cfg, running=running)
-        self._accumulators(m, mem, ev, up, cfg, ev_buf=~parity)
+        if chip.core.delay_bits:
+            self._accumulator_banks(m, mem, ev, up, cfg, parity=parity)
+        else:
+            self._accumulators(m, mem, ev, up, cfg, ev_buf=~parity)
         self._check_contract(m, done=done, idle=ev.idle, read_waiting=self.o_read.valid)
         return m
 
@@ -213,7 +221,8 @@ class Core(wiring.Component):
         # re-read); the event side's same-cycle read-during-write is resolved by the S2
         # forwarding register, so the port need not be transparent, and a
         # non-transparent port keeps the BRAM's native read-before-write mode.
-        acc = [memory(f"acc{b}_mem", Region.ACC, self.chip.core.neurons) for b in range(2)]
+        c = self.chip.core
+        acc = [memory(f"acc{b}_mem", Region.ACC, c.neurons) for b in range(c.acc_banks)]
         ports.acc_rp = [rp for rp, _ in acc]
         ports.acc_wp = [wp for _, wp in acc]
         return ports
@@ -284,7 +293,8 @@ class Core(wiring.Component):
             ]
 
     def _accumulators(self, m, mem, ev, up, cfg, *, ev_buf):
-        """Steer the two accumulator buffers: the event pipeline owns acc[~parity], the
+        """Steer the two accumulator buffers of a core without delays (``max_delay`` = 1;
+        :meth:`_accumulator_banks` otherwise): the event pipeline owns acc[~parity], the
         update loop acc[parity] (read in U0, cleared in U1, so a buffer is all zero again
         when the events of the next-but-one tick start to land in it); a config write
         (index bit ``neuron_bits`` picks the buffer) takes a write port over."""
@@ -312,6 +322,43 @@ class Core(wiring.Component):
                     wp.addr.eq(up.acc_wp.addr),
                     wp.data.eq(up.acc_wp.data),
                     wp.en.eq(up.acc_wp.en),
+                ]
+
+    def _accumulator_banks(self, m, mem, ev, up, cfg, *, parity):
+        """Steer the D + 1 accumulator banks of a core with delays (``max_delay`` D > 1):
+        the update loop owns acc[parity] (read in U0, cleared in U1); the event pipeline's
+        S1 reads and S2 writes bank (parity + d) mod (D + 1) of their synapse's row, never
+        acc[parity] (1 <= d <= D); the read data it gets is that of S2's bank, which S1 read
+        in the cycle before. A config write (index bits ``neuron_bits`` up pick the bank)
+        takes a write port over. D + 1 is a power of two: the sums wrap by truncation."""
+        c = self.chip.core
+        nb, bb = c.neuron_bits, c.bank_bits
+        rbank, wbank = Signal(bb), Signal(bb)
+        m.d.comb += [
+            rbank.eq(parity + 1 + ev.acc_rp_delay),
+            wbank.eq(parity + 1 + ev.acc_wp_delay),
+        ]
+        datas = Array(rp.data.as_value() for rp in mem.acc_rp)
+        m.d.comb += [ev.acc_rp.data.eq(datas[wbank]), up.acc_rp.data.eq(datas[parity])]
+        for b, (rp, wp) in enumerate(zip(mem.acc_rp, mem.acc_wp, strict=True)):
+            is_up = parity == b
+            m.d.comb += [
+                rp.addr.eq(Mux(is_up, up.acc_rp.addr, ev.acc_rp.addr)),
+                rp.en.eq(Mux(is_up, up.acc_rp.en, ev.acc_rp.en & (rbank == b))),
+            ]
+            with m.If(cfg.we[Region.ACC] & (cfg.index[nb : nb + bb] == b)):
+                m.d.comb += [wp.addr.eq(cfg.index), wp.data.eq(cfg.data), wp.en.eq(1)]
+            with m.Elif(is_up):
+                m.d.comb += [
+                    wp.addr.eq(up.acc_wp.addr),
+                    wp.data.eq(up.acc_wp.data),
+                    wp.en.eq(up.acc_wp.en),
+                ]
+            with m.Else():
+                m.d.comb += [
+                    wp.addr.eq(ev.acc_wp.addr),
+                    wp.data.eq(ev.acc_wp.data),
+                    wp.en.eq(ev.acc_wp.en & (wbank == b)),
                 ]
 
     def _decay_factors(self, m, *, index, fu, fv, we, w_index, w_data):

@@ -10,8 +10,11 @@
 AX holds the axon word of the oldest accepted event on ``axon_rp.data`` (its read
 enable low) until the walker takes it; the walker issues one synapse address per
 cycle; S1 reads the target's accumulator; S2 adds ``w << e`` and writes. No internal
-stall. ``Core`` steers ``acc_rp``/``acc_wp`` to the buffer of tick t + 1
-(acc[~parity]). The twin is ``sim/core_event.py::EventPipeline``.
+stall. ``Core`` steers ``acc_rp``/``acc_wp`` to the bank of tick t + d, d the row's delay
+(acc[~parity] without delays): on a core with delays the row's delay field travels with
+its synapses through the walker, S1 and S2 and leaves as ``acc_rp_delay`` (S1's, the
+bank read) and ``acc_wp_delay`` (S2's, the bank written and the bank whose read data
+``acc_rp.data`` must carry). The twin is ``sim/core_event.py::EventPipeline``.
 """
 
 from __future__ import annotations
@@ -47,21 +50,27 @@ class EventPipeline(wiring.Component):
         targets match (same-target runs cost nothing extra).
     idle : Out(1)
         No accepted event is inside the pipeline (registers only).
+    acc_rp_delay, acc_wp_delay : Out(delay_bits), only on a core with delays
+        The delay field (d - 1) of the synapse in S1 and in S2 (registers). The forwarding
+        compares it too: consecutive synapses of one target in different banks do not
+        forward.
     """
 
     def __init__(self, chip):
         check_component(self, chip)
         self.chip = chip
-        super().__init__(
-            {
-                "i_event": In(stream.Signature(unsigned(chip.core.axon_bits))),
-                "axon_rp": read_port(chip, Region.AXON),
-                "syn_rp": read_port(chip, Region.SYNAPSE),
-                "acc_rp": read_port(chip, Region.ACC),
-                "acc_wp": write_port(chip, Region.ACC),
-                "idle": Out(1),
-            }
-        )
+        members = {
+            "i_event": In(stream.Signature(unsigned(chip.core.axon_bits))),
+            "axon_rp": read_port(chip, Region.AXON),
+            "syn_rp": read_port(chip, Region.SYNAPSE),
+            "acc_rp": read_port(chip, Region.ACC),
+            "acc_wp": write_port(chip, Region.ACC),
+            "idle": Out(1),
+        }
+        if chip.core.delay_bits:
+            members["acc_rp_delay"] = Out(chip.core.delay_bits)
+            members["acc_wp_delay"] = Out(chip.core.delay_bits)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -79,6 +88,13 @@ class EventPipeline(wiring.Component):
         fwd_valid = Signal()
         fwd_target = Signal(c.neuron_bits)
         fwd_acc = Signal(signed(c.acc_bits))
+        # the row's delay field through the stages (no signals at all without delays)
+        db = c.delay_bits
+        w_delay, s1_delay, s2_delay, fwd_delay = (
+            Signal(db, name=n) for n in ("w_delay", "s1_delay", "s2_delay", "fwd_delay")
+        )
+        if db:
+            m.d.comb += [self.acc_rp_delay.eq(s1_delay), self.acc_wp_delay.eq(s2_delay)]
 
         w_free = Signal()  # the walker can take a new row at the end of this cycle
         ax_load = Signal()
@@ -105,9 +121,13 @@ class EventPipeline(wiring.Component):
                 w_cnt.eq(self.axon_rp.data.len),
                 w_exp.eq(self.axon_rp.data.exp),
             ]
+            if db:
+                m.d.sync += w_delay.eq(self.axon_rp.data.delay)
         with m.Elif(w_issue):
             m.d.sync += [w_addr.eq(w_addr + 1), w_cnt.eq(w_cnt - 1)]
         m.d.sync += [s1_valid.eq(w_issue), s1_exp.eq(w_exp)]
+        if db:
+            m.d.sync += [s1_delay.eq(w_delay), s2_delay.eq(s1_delay), fwd_delay.eq(s2_delay)]
 
         # S1: synapse word on syn_rp.data; read the target's accumulator.
         m.d.comb += [self.acc_rp.addr.eq(self.syn_rp.data.target), self.acc_rp.en.eq(s1_valid)]
@@ -119,11 +139,15 @@ class EventPipeline(wiring.Component):
 
         # S2: read-add-write. The accumulator read of this synapse was issued in
         # the same cycle as the previous synapse's write; a non-transparent port
-        # returned the value before that write, so forward it when the targets match.
+        # returned the value before that write, so forward it when the targets (and the
+        # delays, so the banks) match.
         acc_old = Signal(signed(c.acc_bits))
         acc_new = Signal(signed(c.acc_bits))  # modular: wraps at acc_bits (chip.md §4)
+        same = fwd_valid & (fwd_target == s2_target)
+        if db:
+            same &= fwd_delay == s2_delay
         m.d.comb += [
-            acc_old.eq(Mux(fwd_valid & (fwd_target == s2_target), fwd_acc, self.acc_rp.data.a)),
+            acc_old.eq(Mux(same, fwd_acc, self.acc_rp.data.a)),
             acc_new.eq(acc_old + s2_wv),
             self.acc_wp.addr.eq(s2_target),
             self.acc_wp.data.a.eq(acc_new),

@@ -58,8 +58,8 @@ def word(chip: ChipConfig, region: Region) -> data.StructLayout:
 
 def _addr_width(chip, region):
     depth = region_layouts(chip)[region][1]
-    if region == Region.ACC:  # one memory per tick parity, each N words
-        depth //= 2
+    if region == Region.ACC:  # one memory per bank (max_delay + 1 of them), each N words
+        depth //= chip.core.acc_banks
     return ceil_log2(depth)
 
 

@@ -73,7 +73,8 @@ class HostLink(wiring.Component):
     o_read : read-back requests (tile, neuron); ``i_read`` their (u, v) answers
     o_inject : SPIKE flits into the mesh's host input
     i_host : HOST_OUT flits from the mesh's host output
-    start : one-cycle pulse that starts a tick; ``parity`` = tick number & 1 (the chip
+    start : one-cycle pulse that starts a tick; ``parity`` = the tick's accumulator bank, its
+        low ``bank_bits`` (tick & 1 without delays; the chip
         registers both on their way to the cores)
     all_done : every core done and idle and the mesh empty, one cycle late (the chip
         registers it)
@@ -105,7 +106,7 @@ class HostLink(wiring.Component):
                 "o_inject": Out(stream.Signature(flit)),
                 "i_host": In(stream.Signature(flit)),
                 "start": Out(1),
-                "parity": Out(1),
+                "parity": Out(chip.core.bank_bits),
                 "all_done": In(1),
                 "flits_in": In(COUNTER_BITS),
                 "flits_out": In(COUNTER_BITS),
@@ -163,7 +164,7 @@ class HostLink(wiring.Component):
             self.tick.eq(tick),
             self.running.eq(running),
             self.errors.eq(errors),
-            self.parity.eq(tick[0]),
+            self.parity.eq(tick[: self.chip.core.bank_bits]),  # the tick's acc bank
         ]
 
         op = cmd.op

@@ -10,8 +10,10 @@ equal at the core's boundary:
   LIF step (state read, accumulator read and clear, write-back) is done at once when it
   enters U5: between its U0 read and its U5 write nothing else can read or write that
   neuron's state word or its ``acc[parity]`` word (configuration and read-back wait for
-  ``running`` to fall, events write ``acc[~parity]``), so doing it early is invisible.
-- **Events accumulate when accepted.** ``acc[~parity]`` is read only by the next tick's
+  ``running`` to fall, events write the other banks), so doing it early is invisible.
+  ``parity`` is the running tick's accumulator bank, t mod (D + 1) (t & 1 without delays).
+- **Events accumulate when accepted.** An event's bank ``(parity + d) mod (D + 1)`` (d its
+  row's delay, 1..D) is never the running tick's; it is read only by a later tick's
   update loop and by configuration writes, both of which wait until the event pipeline is
   idle, and the pipeline's forwarding makes its read-modify-writes behave as if done in
   order. So the row is added when the event is taken; the pipeline keeps only what decides
@@ -67,8 +69,10 @@ inlined = nb.njit(cache=True, nogil=True, _nrt=False, inline="always")
     P_WATCHDOG,
     P_XBITS,
     P_YBITS,
+    P_BANKS,  # accumulator banks, max_delay + 1 (a power of two)
+    P_DELAYBITS,  # width of the axon word's delay field (0 without delays)
     P_LEN,
-) = range(29)
+) = range(31)
 
 # --- core registers: columns of the int64 matrix ``cr`` [tiles, CR_LEN] ----------------------
 (
@@ -323,7 +327,8 @@ def loop_wake(k, cr):
 @inlined
 def event_step(k, cr, pm, ev_valid, ev_flit, ax, syn, acc):
     """One cycle of the event pipeline of core ``k``; returns True when it took the event
-    (i_event.valid & ready), whose synapse row is added to ``acc[~parity]`` at once.
+    (i_event.valid & ready), whose synapse row is added at once to bank
+    ``(parity + d) mod (D + 1)``, d = the row's delay (``acc[~parity]`` without delays).
 
     The RTL's S2 writes use the parity of the cycle they happen in; ``start`` changes it
     only while the pipeline is idle, so every write of an event lands in the buffer of the
@@ -347,7 +352,7 @@ def event_step(k, cr, pm, ev_valid, ev_flit, ax, syn, acc):
         ln = ax[k, e, 1]
         exp = ax[k, e, 2]
         cr[k, C_AXLEN] = ln
-        buf = 1 - cr[k, C_PAR]
+        buf = (cr[k, C_PAR] + 1 + ax[k, e, 3]) & (pm[P_BANKS] - 1)
         bits = pm[P_ACCBITS]
         half = 1 << (bits - 1)
         mask = (1 << bits) - 1
@@ -393,8 +398,8 @@ def config_write(k, addr, data, pm, fl, depth, st, prof, ax, syn, fp, fo, acc):
     elif reg == 1:  # PROFILE: du, dv, vth, bias_mant, bias_exp, refractory, reset
         for f in range(7):
             prof[k, i, f] = _field(data, fl, reg, f)
-    elif reg == 2:  # AXON: base, len, exp
-        for f in range(3):
+    elif reg == 2:  # AXON: base, len, exp and, with delays, delay - 1
+        for f in range(4 if pm[P_DELAYBITS] != 0 else 3):
             ax[k, i, f] = _field(data, fl, reg, f)
     elif reg == 3:  # SYNAPSE: target, weight
         for f in range(2):
@@ -405,7 +410,7 @@ def config_write(k, addr, data, pm, fl, depth, st, prof, ax, syn, fp, fo, acc):
     elif reg == 5:  # FANOUT: x, y, axon
         for f in range(3):
             fo[k, i, f] = _field(data, fl, reg, f)
-    else:  # ACC: index = parity << neuron_bits | neuron
+    else:  # ACC: index = bank << neuron_bits | neuron
         acc[k, i >> pm[P_NBITS], i & (pm[P_N] - 1)] = _field(data, fl, reg, 0)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from spikemesh.hostlink import START_SETTLE, Cmd, Rsp, StatusReg
 
-from ._timed_core import P_WATCHDOG, inlined
+from ._timed_core import P_BANKS, P_WATCHDOG, inlined
 
 MASK32 = (1 << 32) - 1
 MASK24 = (1 << 24) - 1
@@ -193,7 +193,7 @@ def host_comb(h, pm, i, o):
     o[O_INJ] = inj
     o[O_READ] = rd
     o[O_START] = start
-    o[O_PARITY] = h[H_TICK] & 1
+    o[O_PARITY] = h[H_TICK] & (pm[P_BANKS] - 1)  # the tick's accumulator bank
     o[O_HOST_READY] = 1 if (h[H_SPV] == 0 or free) else 0
     o[O_READ_IN_READY] = 1 if (h[H_SSV] == 0 or (free and h[H_SPV] == 0)) else 0
     o[O_CMD_READY] = 1 if (h[H_CMDV] == 0 or done) else 0

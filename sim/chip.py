@@ -83,7 +83,8 @@ def image_csr(image):
     """Walk the image's tables into slot-level CSR rows (numba; no int64 temporaries).
 
     Returns (indptr [n_slots + S + 1], post [nnz] uint16/uint32 chip slots,
-    weight [nnz] int16 = w << axon exponent). Rows are chip slots, then sources.
+    weight [nnz] int16 = w << axon exponent, delay [nnz] uint8 of the axons or None when
+    every delay is 1). Rows are chip slots, then sources.
     Equal, as a multiset, to :func:`image_synapses` (a test checks it).
     """
     from spikemesh.firmware import _kernels as K
@@ -109,6 +110,8 @@ def image_csr(image):
     np.cumsum(counts, out=indptr[1:])
     post = np.empty(int(indptr[-1]), dtype=np.uint16 if tiles * n <= 1 << 16 else np.uint32)
     weight = np.empty(int(indptr[-1]), dtype=np.int16)
+    delays = chip.core.max_delay > 1 and bool(np.any(flat["axon_delay"] != 1))
+    delay = np.empty(int(indptr[-1]) if delays else 0, dtype=np.uint8)
     for m, row, fb, fl, fx, fy, fa in lists:
         K.walk_fill(
             m,
@@ -121,6 +124,7 @@ def image_csr(image):
             flat["axon_base"],
             flat["axon_len"],
             flat["axon_exp"],
+            flat["axon_delay"],
             n_axons,
             flat["syn_off"],
             flat["syn_target"],
@@ -130,8 +134,9 @@ def image_csr(image):
             row,
             post,
             weight,
+            delay,
         )
-    return indptr, post, weight
+    return indptr, post, weight, (delay if delays else None)
 
 
 def fast_from_image(image):
@@ -141,7 +146,7 @@ def fast_from_image(image):
 
     t0 = time.perf_counter()
     params, u0, v0 = image_neurons(image)
-    indptr, post, weight = image_csr(image)
+    indptr, post, weight, delay = image_csr(image)
     sim = FastSim(
         indptr=indptr,
         post=post,
@@ -152,6 +157,7 @@ def fast_from_image(image):
         num_sources=image.num_sources,
         acc_bits=image.chip.core.acc_bits,
         recorded=image.neuron_slot[image.recorded],
+        delay=delay,
     )
     sim.setup_time = time.perf_counter() - t0
     return sim

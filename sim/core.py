@@ -98,8 +98,9 @@ class CoreModel:
     -------
     state_mem, profile_mem, axon_mem, synapse_mem, fanptr_mem, fanout_mem : list
         The memories of ``Core`` under its names, lists of ``sim/core_words.py`` words.
-    acc_mem : [list, list]
-        acc0_mem and acc1_mem (ints); ``acc`` is the same pair.
+    acc_mem : list of lists
+        acc0_mem .. acc{D}_mem, the D + 1 accumulator banks (ints; D = ``max_delay``, so
+        acc0_mem and acc1_mem without delays); ``acc`` is the same list.
     event_pipeline, update_pipeline, fanout_unit
         The components' twins (timed mode).
     """
@@ -123,6 +124,7 @@ class CoreModel:
         self._acc_mask = (1 << c.acc_bits) - 1
         self._acc_half = 1 << (c.acc_bits - 1)
         self.tick_no = 0
+        self.banks = c.acc_banks
         n, a = c.neurons, c.axons
         self.state_mem = [NeuronWord(0, 0, 0, 0)] * n
         self.profile_mem = [ProfileWord(0, 0, 0, 0, 0, 0)] * c.profiles
@@ -130,7 +132,7 @@ class CoreModel:
         self.synapse_mem = [SynapseWord(0, 0)] * c.synapses
         self.fanptr_mem = [FanPtrWord(0, 0, 0)] * n
         self.fanout_mem = [FanoutWord(0, 0, 0)] * c.fanout
-        self.acc_mem = [[0] * n, [0] * n]
+        self.acc_mem = [[0] * n for _ in range(self.banks)]
         # The decay factors 4095 - du and 4096 - dv of each profile (rtl/core.py keeps
         # them in registers beside the profile memory, written with the profile).
         self.prof_fu = [4095] * c.profiles
@@ -144,7 +146,7 @@ class CoreModel:
 
     @property
     def acc(self):
-        """The two accumulator buffers (acc0_mem, acc1_mem) as lists of ints."""
+        """The accumulator banks (acc0_mem, acc1_mem, ...) as lists of ints."""
         return self.acc_mem
 
     # --- loading ------------------------------------------------------------------
@@ -156,8 +158,10 @@ class CoreModel:
         for k, w in enumerate(p):
             self._decay_factors(k, w)
         self.axon_mem = [
-            AxonWord(int(b) if ln else 0, int(ln), int(e))
-            for b, ln, e in zip(image.axon_base, image.axon_len, image.axon_exp, strict=True)
+            AxonWord(int(b) if ln else 0, int(ln), int(e), int(d) - 1)
+            for b, ln, e, d in zip(
+                image.axon_base, image.axon_len, image.axon_exp, image.axon_delay, strict=True
+            )
         ]
         syn = [
             SynapseWord(int(t), int(w))
@@ -177,7 +181,7 @@ class CoreModel:
             NeuronWord(int(u), int(v), 0, int(p))
             for u, v, p in zip(image.u0, image.v0, image.profile_idx, strict=True)
         ]
-        self.acc_mem = [[0] * self.n, [0] * self.n]
+        self.acc_mem = [[0] * self.n for _ in range(self.banks)]
 
     def _decay_factors(self, k, prm):
         self.prof_fu[k] = 4095 - prm.du
@@ -228,9 +232,10 @@ class CoreModel:
 
     # --- functional mode ------------------------------------------------------------------
     def tick(self, events=(), *, loopback=False):
-        """One whole tick t = ``tick_no``: update every neuron with acc[t & 1], then add
-        ``events`` (axon ids arriving during tick t) into acc[~t & 1]. With
-        ``loopback``, the SPIKE flits addressed to this tile are events too.
+        """One whole tick t = ``tick_no``: update every neuron with bank t mod (D + 1), then
+        add ``events`` (axon ids arriving during tick t) into bank (t + d) mod (D + 1) of each
+        row's delay d (t & 1 and ~t & 1 without delays). With ``loopback``, the SPIKE flits
+        addressed to this tile are events too.
 
         Returns
         -------
@@ -238,7 +243,7 @@ class CoreModel:
         flits : list of packed flits, in the order the RTL sends them
             (neuron order; per neuron its fan-out list, then HOST_OUT)
         """
-        p = self.tick_no & 1
+        p = self.tick_no % self.banks
         u, v, ref = self.state()
         a = np.array(self.acc_mem[p], dtype=np.int64)
         params = np.array([self.profile_mem[w.profile] for w in self.state_mem], dtype=np.int64)
@@ -263,9 +268,9 @@ class CoreModel:
                     own.append(f.axon)
             if fp.host_out:
                 flits.append(self.host_flit(i))
-        acc = self.acc_mem[1 - p]
         for ax in [*events, *own]:
             row = self.axon_mem[ax]
+            acc = self.acc_mem[(p + row.delay + 1) % self.banks]
             for s in self.synapse_mem[row.base : row.base + row.len]:
                 acc[s.target] = self._wrap_acc(acc[s.target] + (s.weight << row.exp))
         self.tick_no += 1
@@ -282,11 +287,11 @@ class CoreModel:
         # the synchronous read ports' data registers (``Core``'s ``<port>.data``)
         self.state_rp_data = NeuronWord(0, 0, 0, 0)
         self.profile_rp_data = ProfileWord(0, 0, 0, 0, 0, 0)
-        self.axon_rp_data = AxonWord(0, 0, 0)
+        self.axon_rp_data = AxonWord(0, 0, 0, 0)
         self.syn_rp_data = SynapseWord(0, 0)
         self.fanptr_rp_data = FanPtrWord(0, 0, 0)
         self.fanout_rp_data = FanoutWord(0, 0, 0)
-        self.acc_rp_data = [0, 0]
+        self.acc_rp_data = [0] * self.banks
 
     def outputs(self) -> CoreOutputs:
         ev, fo = self.event_pipeline, self.fanout_unit
@@ -336,8 +341,11 @@ class CoreModel:
         if start:
             self._check_start(ev_idle)
         begin = start and not running
-        par = self.parity  # update uses acc[parity], events acc[~parity]
-        ev_buf = 1 - par
+        # The update loop uses bank ``parity`` (t mod (D + 1)); an event over a row of delay
+        # d bank (parity + d) mod (D + 1): S1 reads and S2 writes their row's bank.
+        par = self.parity
+        ev_rbank = (par + 1 + ev.acc_rp_delay) % self.banks
+        ev_buf = (par + 1 + ev.acc_wp_delay) % self.banks
 
         # ---- the components' combinational outputs (the fan-out unit's i_spike.ready,
         # which can stall the update loop, is a register) ----
@@ -359,7 +367,7 @@ class CoreModel:
 
         # ---- read ports (sample memories before this edge's writes: non-transparent) ----
         rq_take = read_valid and not running and not self.ro_valid
-        self._read_ports(up, rq_take, read_index, running, ev_buf)
+        self._read_ports(up, rq_take, read_index, running, ev_rbank, par)
 
         # ---- memory writes: the config path has priority (it writes only while
         # ~running & idle, when nothing else writes) ----
@@ -369,9 +377,10 @@ class CoreModel:
             cfg_region = config_addr >> self._ib
         if up.state_wp__en and cfg_region != Region.NEURON:
             self.state_mem[up.state_wp__addr] = up.state_wp__data
-        cfg_acc = -1  # the accumulator buffer a config write takes over (index bit N)
+        cfg_acc = -1  # the accumulator bank a config write takes over (index bits >= N)
         if cfg_region == Region.ACC:
-            cfg_acc = (config_addr >> (self.n.bit_length() - 1)) & 1
+            index = config_addr & ((1 << self._ib) - 1)
+            cfg_acc = (index >> (self.n.bit_length() - 1)) & (self.banks - 1)
         if ev.acc_wp__en and cfg_acc != ev_buf:
             self.acc_mem[ev_buf][ev.acc_wp__addr] = ev.acc_wp__data
         if up.acc_wp__en and cfg_acc != par:
@@ -379,7 +388,7 @@ class CoreModel:
 
         # ---- registers ----
         if begin:
-            self.running, self.done, self.parity = 1, 0, parity & 1
+            self.running, self.done, self.parity = 1, 0, parity & (self.banks - 1)
         elif running and up.drained and fo.idle:
             self.running, self.done = 0, 1
         self.ro_valid = int(rq_take or (self.ro_valid and not read_ready))
@@ -388,18 +397,18 @@ class CoreModel:
         fo.clock()
         return bool(ev.ev_take)
 
-    def _read_ports(self, up, rq_take, read_index, running, ev_buf):
+    def _read_ports(self, up, rq_take, read_index, running, ev_bank, par):
         """Every read port's data register at this edge (a port keeps its word while its
-        enable is low)."""
+        enable is low); ``ev_bank`` is the bank S1 reads, ``par`` the update loop's."""
         ev, fo = self.event_pipeline, self.fanout_unit
         if ev.axon_rp__en:
             self.axon_rp_data = self.axon_mem[ev.axon_rp__addr]
         if ev.syn_rp__en:
             self.syn_rp_data = self.synapse_mem[ev.syn_rp__addr]
         if ev.acc_rp__en:
-            self.acc_rp_data[ev_buf] = self.acc_mem[ev_buf][ev.acc_rp__addr]
+            self.acc_rp_data[ev_bank] = self.acc_mem[ev_bank][ev.acc_rp__addr]
         if up.acc_rp__en:
-            self.acc_rp_data[1 - ev_buf] = self.acc_mem[1 - ev_buf][up.acc_rp__addr]
+            self.acc_rp_data[par] = self.acc_mem[par][up.acc_rp__addr]
         # The state read port is the update loop's while it runs, read-back's otherwise.
         if running:
             if up.state_rp__en:
@@ -438,7 +447,8 @@ class CoreModel:
     def run_tick(self, events=(), *, flit_ready=None, loopback=False):
         """Run tick ``tick_no`` in timed mode with the testbench protocol of docs/timing.md.
 
-        Cycle 0 pulses ``start`` (parity = tick_no & 1); the events are offered on
+        Cycle 0 pulses ``start`` (parity = tick_no mod (D + 1), the tick's bank; tick_no & 1
+        without delays); the events are offered on
         i_event from cycle 0 on, back to back, in order; ``flit_ready(cycle)``
         gives o_flit.ready (always 1 by default). With ``loopback``, SPIKE flits
         addressed to this tile are appended to the event queue (a one-tile
@@ -450,7 +460,7 @@ class CoreModel:
         queue = list(events)
         k = cyc = 0
         flits = []
-        parity = self.tick_no & 1
+        parity = self.tick_no % self.banks
         own = (self.x, self.y)
         fo = self._fo
         while True:

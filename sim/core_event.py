@@ -23,7 +23,10 @@ class EventPipeline:
     (:class:`AxonWord`), ``syn_rp__data`` (:class:`SynapseWord`), ``acc_rp__data`` (int).
     Outputs: ``i_event__ready``, ``idle`` (Moore); ``axon_rp__addr``/``__en``,
     ``syn_rp__addr``/``__en``, ``acc_rp__addr``/``__en``, ``acc_wp__addr``/``__data``/``__en``
-    (after :meth:`comb`).
+    (after :meth:`comb`). On a core with delays (``max_delay`` > 1) also ``acc_rp_delay``
+    and ``acc_wp_delay`` (registers): the delay field (d - 1) of the row of the synapse in
+    S1 and in S2, from which the core picks the bank, (parity + d) mod (D + 1); the
+    ``acc_rp__data`` it gives is the word of S2's bank.
     """
 
     def __init__(self, chip: ChipConfig):
@@ -47,17 +50,22 @@ class EventPipeline:
         self.w_cnt = 0  # synapses of the current row still to issue
         self.w_addr = 0
         self.w_exp = 0
+        self.w_delay = 0
         self.s1_valid = 0
         self.s1_exp = 0
+        self.s1_delay = 0
         self.s2_valid = 0
         self.s2_target = 0
         self.s2_wv = 0
+        self.s2_delay = 0
         self.fwd_valid = 0
         self.fwd_target = 0
         self.fwd_acc = 0
+        self.fwd_delay = 0
         self._moore()
 
     def _moore(self):
+        self.acc_rp_delay, self.acc_wp_delay = self.s1_delay, self.s2_delay
         self.i_event__ready = int(not self.ax_valid or self.w_cnt <= 1)
         self.idle = int(
             not self.ax_valid and self.w_cnt == 0 and not self.s1_valid and not self.s2_valid
@@ -75,9 +83,9 @@ class EventPipeline:
         self.syn_rp__en = int(self.w_cnt != 0)
         self.acc_rp__addr = self.syn_rp__data.target
         self.acc_rp__en = self.s1_valid
-        # S2: forward the previous cycle's write when the targets match (the read port
-        # returned the value before that write).
-        if self.fwd_valid and self.fwd_target == self.s2_target:
+        # S2: forward the previous cycle's write when the targets (and the delays, so the
+        # banks) match (the read port returned the value before that write).
+        if self.fwd_valid and self.fwd_target == self.s2_target and self.fwd_delay == self.s2_delay:
             old = self.fwd_acc
         else:
             old = self.acc_rp__data
@@ -94,22 +102,25 @@ class EventPipeline:
                 self.ax_valid = 1
                 self._moore()
             return
-        self.fwd_valid, self.fwd_target, self.fwd_acc = (
+        self.fwd_valid, self.fwd_target, self.fwd_acc, self.fwd_delay = (
             self.s2_valid,
             self.s2_target,
             self.acc_wp__data,
+            self.s2_delay,
         )
         syn = self.syn_rp__data
         self.s2_valid, self.s2_target = self.s1_valid, syn.target
         self.s2_wv = syn.weight << self.s1_exp  # the event adds w << e (chip.md §4)
+        self.s2_delay = self.s1_delay
         w_cnt = self.w_cnt
         w_issue = w_cnt != 0
-        self.s1_valid, self.s1_exp = int(w_issue), self.w_exp
+        self.s1_valid, self.s1_exp, self.s1_delay = int(w_issue), self.w_exp, self.w_delay
         ax_load = self.ax_valid and w_cnt <= 1
         self.ax_valid = int(self.ev_take or (self.ax_valid and not ax_load))
         if ax_load:
             ax = self.axon_rp__data
             self.w_addr, self.w_cnt, self.w_exp = ax.base, ax.len, ax.exp
+            self.w_delay = ax.delay
         elif w_issue:
             self.w_addr = (self.w_addr + 1) % self._n_syn
             self.w_cnt = w_cnt - 1

@@ -46,6 +46,7 @@ class AxonWord(NamedTuple):
     base: int
     len: int
     exp: int
+    delay: int = 0  # d - 1; a field of the layout only on a core with delays (max_delay > 1)
 
 
 class SynapseWord(NamedTuple):

@@ -40,7 +40,14 @@ from numba.core import cgutils
 from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
-from spikemesh.config import ACC_SHIFT, DECAY_SHIFT, PROFILE_RANGES, STATE_BITS, VTH_SHIFT
+from spikemesh.config import (
+    ACC_SHIFT,
+    DECAY_SHIFT,
+    DELAY_RANGE,
+    PROFILE_RANGES,
+    STATE_BITS,
+    VTH_SHIFT,
+)
 from spikemesh.errors import NetworkError
 from spikemesh.golden import Result
 from spikemesh.network import Network, Population
@@ -78,8 +85,11 @@ def _csr_row_exp(pre_idx, pre_base, exp, row_exp):
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
-def _csr_fill(pre_idx, post_idx, weight, shift, pre_base, post_base, fill, post_out, w_out):
-    """Scatter one projection's synapses into their rows (a stable counting sort by pre id).
+def _csr_fill(
+    pre_idx, post_idx, weight, shift, pre_base, post_base, fill, post_out, w_out, d, d_out
+):
+    """Scatter one projection's synapses into their rows (a stable counting sort by pre id),
+    with the projection's delay ``d`` into ``d_out`` unless that is empty.
 
     A row keeps the synapses in declaration order; the order does not matter to the result,
     because the accumulators add modulo 2^acc_bits, but a fixed order keeps runs reproducible.
@@ -90,6 +100,8 @@ def _csr_fill(pre_idx, post_idx, weight, shift, pre_base, post_base, fill, post_
         fill[p] = j + 1
         post_out[j] = post_idx[k] + post_base
         w_out[j] = weight[k] << shift
+        if d_out.size:
+            d_out[j] = d
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
@@ -181,8 +193,13 @@ _PREFETCH_ROWS = 8  # how many spiking rows ahead of the one being delivered to 
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
-def _deliver(ids, indptr, post, weight, row_exp, acc):
-    """Add the rows of presynaptic ``ids`` into ``acc``; return the number of events.
+def _deliver(ids, indptr, post, weight, row_exp, acc, dly, ring, t):
+    """Add the rows of presynaptic ``ids``, emitted at tick ``t``, into ``acc``; return the
+    number of events.
+
+    ``acc`` is a ring of ``ring`` slots of N accumulators, slot ``T % ring`` the input of
+    tick T; a synapse of delay ``dly[q]`` adds to slot ``(t + dly[q]) % ring``. Without
+    delays (``ring`` = 1, ``dly`` empty) there is one slot and the loop below is today's.
 
     A row is taken as a view indexed from 0 so that LLVM drops numba's negative-index
     wraparound: an event is then two narrow loads, a shift and a read-modify-write add,
@@ -218,16 +235,22 @@ def _deliver(ids, indptr, post, weight, row_exp, acc):
         lo, hi, e = indptr[p], indptr[p + 1], row_exp[p]
         ps = post[lo:hi]
         ws = weight[lo:hi]
-        for q in range(ps.size):
-            acc[ps[q]] += np.int32(ws[q]) << e
+        if ring == 1:
+            for q in range(ps.size):
+                acc[ps[q]] += np.int32(ws[q]) << e
+        else:
+            n = acc.size // ring
+            ds = dly[lo:hi]
+            for q in range(ps.size):
+                acc[((t + ds[q]) % ring) * n + ps[q]] += np.int32(ws[q]) << e
         ev += hi - lo
     return ev
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
-def _deliver_ids(ids, indptr, post, weight, row_exp, acc):
+def _deliver_ids(ids, indptr, post, weight, row_exp, acc, dly, ring, t):
     """:func:`_deliver` callable from Python (FastSim.deliver)."""
-    return _deliver(ids, indptr, post, weight, row_exp, acc)
+    return _deliver(ids, indptr, post, weight, row_exp, acc, dly, ring, t)
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
@@ -244,6 +267,9 @@ def _run_ticks(
     ref,
     acc,
     acc_bits,
+    dly,
+    ring,
+    tbase,
     in_ptr,
     in_ids,
     spk_buf,
@@ -259,10 +285,13 @@ def _run_ticks(
         Runs of neurons sharing one parameter set: start, end, u decay factor 4096-(du+1),
         v decay factor 4096-dv, bias_mant << bias_exp, threshold vth << 6, refractory,
         reset (0 = zero, 1 = subtract).
-    acc : int32 [N]
-        The accumulated input for the next update. It is stored as int32, i.e. modulo 2^32;
-        as 2^acc_bits divides 2^32, reducing that to acc_bits at update time gives exactly
-        the sum modulo 2^acc_bits, whatever the order and number of events.
+    acc : int32 [ring * N]
+        The accumulated input of the next ``ring`` ticks, slot ``T % ring`` for tick T
+        (``tbase + t`` is the absolute tick of the call's tick t). It is stored as int32,
+        i.e. modulo 2^32; as 2^acc_bits divides 2^32, reducing that to acc_bits at update
+        time gives exactly the sum modulo 2^acc_bits, whatever the order and number of events.
+    dly : uint8 [nnz] or empty
+        The delay of every synapse (1..ring); empty when ``ring`` is 1 (every delay 1).
     in_ptr, in_ids
         Input events: the presynaptic ids (N + source id) stamped tick t are
         in_ids[in_ptr[t]:in_ptr[t + 1]].
@@ -281,13 +310,23 @@ def _run_ticks(
             events[0] = ev
             return t
         # (a) update every neuron once, in index order, with the input accumulated for t.
+        sl = ((tbase + t) % ring) * n
         for s in range(seg.shape[0]):
-            lo, hi = seg[s, 0], seg[s, 1]
+            lo, hi = seg[s, 0] + sl, seg[s, 1] + sl
             fu, fv, bias, thr, refr = seg[s, 2], seg[s, 3], seg[s, 4], seg[s, 5], seg[s, 6]
             sub = seg[s, 7]
             if refr == 0:
                 _update_plain(
-                    fu, fv, bias, thr, sub, acc_bits, u[lo:hi], v[lo:hi], acc[lo:hi], flag[lo:hi]
+                    fu,
+                    fv,
+                    bias,
+                    thr,
+                    sub,
+                    acc_bits,
+                    u[lo - sl : hi - sl],
+                    v[lo - sl : hi - sl],
+                    acc[lo:hi],
+                    flag[lo - sl : hi - sl],
                 )
             else:
                 _update_refractory(
@@ -298,11 +337,11 @@ def _run_ticks(
                     sub,
                     refr,
                     acc_bits,
-                    u[lo:hi],
-                    v[lo:hi],
-                    ref[lo:hi],
+                    u[lo - sl : hi - sl],
+                    v[lo - sl : hi - sl],
+                    ref[lo - sl : hi - sl],
                     acc[lo:hi],
-                    flag[lo:hi],
+                    flag[lo - sl : hi - sl],
                 )
         # Compact the spike flags into ids, 8 flags (one uint64) at a time: most words are
         # zero at chip-like rates, and each set byte holds exactly bit 0.
@@ -316,9 +355,12 @@ def _run_ticks(
         for r in range(rec.size):
             u_tr[t, r] = u[rec[r]]
             v_tr[t, r] = v[rec[r]]
-        # (b) events emitted at t (neuron spikes, inputs stamped t) are integrated at t + 1.
-        ev += _deliver(spk_buf[spk_ptr[t] : k], indptr, post, weight, row_exp, acc)
-        ev += _deliver(in_ids[in_ptr[t] : in_ptr[t + 1]], indptr, post, weight, row_exp, acc)
+        # (b) events emitted at t (neuron spikes, inputs stamped t) are integrated at t + d.
+        ta = tbase + t
+        ev += _deliver(spk_buf[spk_ptr[t] : k], indptr, post, weight, row_exp, acc, dly, ring, ta)
+        ev += _deliver(
+            in_ids[in_ptr[t] : in_ptr[t + 1]], indptr, post, weight, row_exp, acc, dly, ring, ta
+        )
     events[0] = ev
     return t1
 
@@ -373,6 +415,9 @@ class FastSim:
         2^acc_bits.
     recorded : int [R], optional
         Neurons whose u and v are traced every tick.
+    delay : int [nnz], optional
+        The synaptic delay of every synapse, 1..15 (all 1 when omitted): an event of tick t
+        is integrated at tick t + delay (docs/semantics.md "Time").
 
     Members
     -------
@@ -403,6 +448,7 @@ class FastSim:
         num_sources,
         acc_bits=24,
         recorded=None,
+        delay=None,
     ):
         t_start = time.perf_counter()
         if (
@@ -454,7 +500,8 @@ class FastSim:
             if n and (arr.min() < lo or arr.max() > hi):
                 raise NetworkError(f"{name} must be between {lo:,} and {hi:,}")
         self.ref = np.zeros(n, dtype=np.int8)
-        self.acc = np.zeros(n, dtype=np.int32)
+        self.delay, self.ring = self._delays(delay, post.size)
+        self.acc = np.zeros(self.ring * n, dtype=np.int32)
         self.recorded = (
             np.zeros(0, dtype=np.int64)
             if recorded is None
@@ -462,8 +509,32 @@ class FastSim:
         )
         self.tick = 0
         self.events = 0
+        self._emit_tick = None  # the tick run_events' after_tick is called for
         self._warm()
         self.setup_time = time.perf_counter() - t_start
+
+    @staticmethod
+    def _delays(delay, nnz):
+        """(per-synapse delays as uint8, ring slots): (empty, 1) when every delay is 1."""
+        empty = np.zeros(0, dtype=np.uint8)
+        if delay is None:
+            return empty, 1
+        delay = np.asarray(delay)
+        if delay.shape != (nnz,):
+            raise NetworkError(
+                f"delay must have one entry per synapse ({nnz:,}), not {delay.shape}"
+            )
+        if nnz == 0:
+            return empty, 1
+        lo, hi = int(delay.min()), int(delay.max())
+        if lo < DELAY_RANGE[0] or hi > DELAY_RANGE[1]:
+            raise NetworkError(
+                f"synaptic delays must be between {DELAY_RANGE[0]} and "
+                f"{DELAY_RANGE[1]}, not {lo}..{hi}"
+            )
+        if hi == 1:
+            return empty, 1
+        return np.ascontiguousarray(delay, dtype=np.uint8), hi
 
     def _warm(self):
         """Run zero ticks: numba loads (or compiles) the kernel for these dtypes now, in setup."""
@@ -473,6 +544,7 @@ class FastSim:
             0,
             0,
             *self._kernel_state(),
+            0,
             z64,
             z64[:0],
             np.zeros(0, dtype=np.int32),
@@ -496,6 +568,8 @@ class FastSim:
             self.ref,
             self.acc,
             self.acc_bits,
+            self.delay,
+            self.ring,
         )
 
     @staticmethod
@@ -556,6 +630,7 @@ class FastSim:
             nnz, dtype=_narrow_int(np.array([wmin, wmax]), (np.int8, np.int16, np.int32))
         )
         fill = indptr[:-1].copy()
+        delay = np.empty(nnz if net.max_delay > 1 else 0, dtype=np.uint8)
         for proj, (pre_base, post_base) in zip(net.projections, bases, strict=True):
             _csr_fill(
                 proj.pre_idx,
@@ -567,6 +642,8 @@ class FastSim:
                 fill,
                 post,
                 weight,
+                proj.delay,
+                delay,
             )
         params = net.neuron_params()
         u0, v0 = net.initial_state()
@@ -581,6 +658,7 @@ class FastSim:
             num_sources=s,
             acc_bits=acc_bits,
             recorded=net.recorded(),
+            delay=delay if delay.size else None,
         )
         sim.setup_time = time.perf_counter() - t_start
         return sim
@@ -654,6 +732,7 @@ class FastSim:
                 t,
                 t_end,
                 *self._kernel_state(),
+                self.tick,
                 in_ptr,
                 in_ids,
                 spk_buf,
@@ -667,6 +746,7 @@ class FastSim:
                 spk_buf = np.concatenate([spk_buf, np.empty(spk_buf.size + n, dtype=np.int32)])
             if after_tick is not None:
                 for tt in range(t, t_new):
+                    self._emit_tick = self.tick + tt
                     after_tick(tt, spk_buf[spk_ptr[tt] : spk_ptr[tt + 1]])
             t = t_new
             if bar is not None:
@@ -677,16 +757,31 @@ class FastSim:
                     chunk = max(1, min(ticks, int(0.1 * t / el) if el > 0 else chunk * 2))
         if bar is not None:
             bar.close()
+        self._emit_tick = None
         self.tick += ticks
         self.events = int(ev[0])
         return spk_ptr, spk_buf[: spk_ptr[-1]], u_tr, v_tr
 
     def deliver(self, ids) -> int:
-        """Deliver the rows of presynaptic ``ids`` into the accumulators now: they are
-        integrated at the next update. Returns the number of synaptic events (not added to
-        :attr:`events`)."""
+        """Deliver the rows of presynaptic ``ids`` into the accumulators now, as events of the
+        last tick run (in ``after_tick``: that tick): they are integrated ``delay`` ticks
+        after it (the next update without delays). Returns the number of synaptic events
+        (not added to :attr:`events`)."""
         ids = np.ascontiguousarray(ids, dtype=np.int64)
-        return int(_deliver_ids(ids, self.indptr, self.post, self.weight, self.row_exp, self.acc))
+        t = self.tick - 1 if self._emit_tick is None else self._emit_tick
+        return int(
+            _deliver_ids(
+                ids,
+                self.indptr,
+                self.post,
+                self.weight,
+                self.row_exp,
+                self.acc,
+                self.delay,
+                self.ring,
+                t,
+            )
+        )
 
     def run(self, ticks, inputs=None, *, progress=False) -> Result:
         """Run ``ticks`` ticks; return a :class:`~spikemesh.golden.Result` (backend "tlm").

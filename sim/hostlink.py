@@ -151,7 +151,7 @@ class HostLinkModel:
         out["read_in_ready"] = int(self.state is None or (free and self.spike is None))
         out["rsp_valid"] = int(self.rsp is not None)
         out["rsp"] = self.rsp
-        out["parity"] = self.tick & 1
+        out["parity"] = self.tick & (self.chip.core.acc_banks - 1)  # the tick's acc bank
         return out
 
     def _status_value(self, index, inp):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from spikemesh.firmware import _kernels as K
 
+from spikemesh.errors import ImageError
+
 from .chip import _expand
 
 __all__ = ["no_ghosts", "source_list", "split_entries", "stack_tables", "stacked_y", "walk"]
@@ -137,6 +139,11 @@ def stack_tables(mine, core, owned):
         "syn_off": np.cumsum(sizes) - sizes,
     }
     for t, c in enumerate(cores):
+        if c.axon_delay is not None and np.any(c.axon_delay != 1):
+            raise ImageError(
+                "the distributed functional run has no synaptic delays yet: an image with "
+                "delays above 1 runs on one process (backend tlm, tlm-timed, rtl)"
+            )
         for name in ("axon_base", "axon_len", "axon_exp"):
             flat[name][t * a : (t + 1) * a] = getattr(c, name)
         o = flat["syn_off"][t]
@@ -173,6 +180,7 @@ def walk(lists, flat, width, n_axons, neurons, rows):
                 flat["axon_base"],
                 flat["axon_len"],
                 flat["axon_exp"],
+                flat["axon_exp"][:0],  # no delays: the distributed run refuses them (flat)
                 n_axons,
                 flat["syn_off"],
                 flat["syn_target"],
@@ -182,5 +190,6 @@ def walk(lists, flat, width, n_axons, neurons, rows):
                 row,
                 post,
                 weight,
+                weight[:0],
             )
     return indptr, post, weight

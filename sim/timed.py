@@ -104,6 +104,7 @@ def chip_params(chip: ChipConfig):
     pm[K.P_INDEX_BITS] = config_index_bits(chip)
     pm[K.P_WATCHDOG] = chip.watchdog_cycles
     pm[K.P_XBITS], pm[K.P_YBITS] = chip.x_bits, chip.y_bits
+    pm[K.P_BANKS], pm[K.P_DELAYBITS] = c.acc_banks, c.delay_bits
     regions = region_layouts(chip)
     nfields = max(len(lay.fields) for lay, _ in regions.values())
     fl = np.zeros((len(regions), nfields, 3), dtype=np.int64)
@@ -192,11 +193,11 @@ class CompiledChipModel:
         self.check = CommandCheck(chip)
         self.st = np.zeros((t, c.neurons, 4), dtype=np.int64)  # u, v, ref, profile
         self.prof = np.zeros((t, c.profiles, NPROF), dtype=np.int64)  # PROFILE_COLUMNS
-        self.ax = np.zeros((t, c.axons, 3), dtype=np.int32)  # base, len, exp
+        self.ax = np.zeros((t, c.axons, 4), dtype=np.int32)  # base, len, exp, delay - 1
         self.syn = np.zeros((t, c.synapses, 2), dtype=np.int32)  # target, weight
         self.fp = np.zeros((t, c.neurons, 3), dtype=np.int32)  # base, len, host_out
         self.fo = np.zeros((t, c.fanout, 3), dtype=np.int32)  # x, y, axon
-        self.acc = np.zeros((t, 2, c.neurons), dtype=np.int64)
+        self.acc = np.zeros((t, c.acc_banks, c.neurons), dtype=np.int64)  # bank, neuron
         self.cr = np.zeros((t, K.CR_LEN), dtype=np.int64)
         self.cr[:, K.C_WAKE] = -1
         hs = host_source_layout(chip)
@@ -254,6 +255,7 @@ class CompiledChipModel:
             self.ax[k, :, 0] = np.where(ln != 0, ci.axon_base, 0)
             self.ax[k, :, 1] = ln
             self.ax[k, :, 2] = ci.axon_exp
+            self.ax[k, :, 3] = np.asarray(ci.axon_delay) - 1
             s = ci.syn_target.size
             self.syn[k, :s, 0] = ci.syn_target
             self.syn[k, :s, 1] = ci.syn_weight
@@ -378,8 +380,9 @@ class CompiledChipModel:
         queue = np.zeros(size, dtype=np.int64)
         queue[: len(ev)] = ev
         flits = np.zeros(size + self.chip.core.neurons, dtype=np.int64)
+        bank = tick % self.chip.core.acc_banks
         cycles, nf, _ = core_tick(
-            tile, x, y, tick & 1, self.cr, self.pm, self.st, self.prof, self.ax, self.syn,
+            tile, x, y, bank, self.cr, self.pm, self.st, self.prof, self.ax, self.syn,
             self.fp, self.fo, self.acc, queue, len(ev), ready.astype(np.int64), flits,
             bool(loopback), self.fast,
         )  # fmt: skip

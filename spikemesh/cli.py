@@ -235,6 +235,7 @@ def config_rows(chip: ChipConfig) -> list[tuple[str, str]]:
         ("core.fanout", f"{c.fanout:,}"),
         ("core.profiles", str(c.profiles)),
         ("core.acc_bits", f"{c.acc_bits} (range {c.acc_range[0]:,}..{c.acc_range[1]:,})"),
+        ("core.max_delay", f"{c.max_delay} ({c.acc_banks} accumulator banks)"),
         ("router.fifo_depth", str(chip.router.fifo_depth)),
         ("host_fifo_depth", str(chip.host_fifo_depth)),
         ("watchdog_cycles", f"{chip.watchdog_cycles:,}"),

@@ -51,6 +51,11 @@ PROFILE_RANGES = {**PARAM_RANGES, "reset": (0, len(RESET_MODES) - 1)}
 WEIGHT_RANGE = (-(1 << (WEIGHT_BITS - 1)), (1 << (WEIGHT_BITS - 1)) - 1)
 WEIGHT_EXP_RANGE = (0, (1 << WEIGHT_EXP_BITS) - 1)
 STATE_RANGE = (-(1 << (STATE_BITS - 1)), (1 << (STATE_BITS - 1)) - 1)
+# Synaptic delays (docs/semantics.md "Time"): a projection's events are integrated d ticks
+# after they are emitted, d in 1..D with D = CoreConfig.max_delay. The core keeps D + 1
+# accumulator banks indexed by the low bits of the tick number, so D + 1 is a power of two.
+MAX_DELAYS = (1, 3, 7, 15)
+DELAY_RANGE = (1, MAX_DELAYS[-1])
 
 
 def bits_for(n: int) -> int:
@@ -173,6 +178,11 @@ class CoreConfig(_YamlMixin):
         Neuron parameter profiles in the per-core table, a power of two, 1..16.
     acc_bits : int
         Width of the modular dendritic accumulators, 16..32 (chip.md §4).
+    max_delay : int
+        D, the longest synaptic delay in ticks, one of 1, 3, 7, 15 (docs/semantics.md):
+        the core holds D + 1 accumulator banks of ``neurons`` words (bank = tick mod
+        (D + 1)) and every axon word a (D - 1)-bit-wide delay field. D = 1 is the chip
+        without delays (two banks by tick parity, no delay field).
     """
 
     neurons: int = 64
@@ -181,6 +191,7 @@ class CoreConfig(_YamlMixin):
     fanout: int = 1024
     profiles: int = 4
     acc_bits: int = 24
+    max_delay: int = 1
 
     def __post_init__(self):
         o = "CoreConfig"
@@ -190,6 +201,13 @@ class CoreConfig(_YamlMixin):
         _check_pow2(o, "Fan-out memory depth", "fanout", self.fanout, 16, 1 << 20)
         _check_pow2(o, "Neuron profiles per core", "profiles", self.profiles, 1, 16)
         _check_range(o, "Accumulator width", "acc_bits", self.acc_bits, 16, 32)
+        _check_int(o, "max_delay", self.max_delay)
+        if self.max_delay not in MAX_DELAYS:
+            raise ConfigError(
+                f"Longest synaptic delay ({o}.max_delay) must be one of "
+                f"{', '.join(map(str, MAX_DELAYS))} (D + 1 accumulator banks, a power of "
+                f"two), not {self.max_delay:,}"
+            )
 
     # --- derived widths ---
     @property
@@ -211,6 +229,21 @@ class CoreConfig(_YamlMixin):
     @property
     def profile_bits(self) -> int:
         return bits_for(self.profiles - 1)
+
+    @property
+    def acc_banks(self) -> int:
+        """Accumulator banks, D + 1: bank t mod (D + 1) holds the input of tick t."""
+        return self.max_delay + 1
+
+    @property
+    def bank_bits(self) -> int:
+        """Bits of a bank number (the low bits of the tick number); 1 for D = 1 (parity)."""
+        return self.max_delay.bit_length()
+
+    @property
+    def delay_bits(self) -> int:
+        """Bits of an axon word's delay field (it stores d - 1); 0 for D = 1 (no field)."""
+        return (self.max_delay - 1).bit_length()
 
     @property
     def acc_range(self) -> tuple[int, int]:

@@ -10,9 +10,10 @@ Semantics of the tables:
 - neuron ``i`` uses parameter set ``profiles[profile_idx[i]]``
   (columns du, dv, vth, bias_mant, bias_exp, refractory, reset) and starts at
   ``u0[i]``, ``v0[i]``;
-- an event for axon ``a`` adds ``syn_weight[k] << axon_exp[a]`` to the
-  accumulator of neuron ``syn_target[k]`` for every ``k`` in
-  ``axon_base[a] .. axon_base[a] + axon_len[a] - 1``;
+- an event for axon ``a`` emitted in tick t adds ``syn_weight[k] << axon_exp[a]`` to the
+  input of tick t + ``axon_delay[a]`` of neuron ``syn_target[k]`` for every ``k`` in
+  ``axon_base[a] .. axon_base[a] + axon_len[a] - 1`` (delays 1..``CoreConfig.max_delay``;
+  all 1 on a chip without delays);
 - when neuron ``i`` spikes, the core sends one SPIKE flit to
   ``(fan_x[k], fan_y[k])`` with payload ``fan_axon[k]`` for every ``k`` in
   ``fan_base[i] .. fan_base[i] + fan_len[i] - 1``, and, if ``host_out[i]``,
@@ -26,6 +27,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .config import (
+    DELAY_RANGE,
     PARAM_RANGES,
     PROFILE_RANGES,
     STATE_RANGE,
@@ -57,6 +59,11 @@ class CoreImage:
     fan_y: np.ndarray  # [F]
     fan_axon: np.ndarray  # [F]
     host_out: np.ndarray  # [neurons], bool
+    axon_delay: np.ndarray | None = None  # [axons], 1..max_delay; None = all 1
+
+    def __post_init__(self):
+        if self.axon_delay is None:
+            self.axon_delay = np.ones(np.shape(self.axon_base), dtype=np.int64)
 
     ARRAYS = (
         "profiles",
@@ -74,6 +81,7 @@ class CoreImage:
         "fan_y",
         "fan_axon",
         "host_out",
+        "axon_delay",
     )
 
     @staticmethod
@@ -152,7 +160,7 @@ class CoreImage:
             )
         for name in ("profile_idx", "u0", "v0", "fan_base", "fan_len", "host_out"):
             shape(name, n)
-        for name in ("axon_base", "axon_len", "axon_exp"):
+        for name in ("axon_base", "axon_len", "axon_exp", "axon_delay"):
             shape(name, a)
         s, f = self.syn_target.size, self.fan_x.size
         need(s <= c.synapses, f"needs {s:,} synapses, the core holds {c.synapses:,}")
@@ -164,6 +172,12 @@ class CoreImage:
         rng("u0", *STATE_RANGE)
         rng("v0", *STATE_RANGE)
         rng("axon_exp", *WEIGHT_EXP_RANGE)
+        lo, hi = self.axon_delay.min(initial=1), self.axon_delay.max(initial=1)
+        need(
+            lo >= DELAY_RANGE[0] and hi <= c.max_delay,
+            f"axon_delay holds {int(lo)}..{int(hi)}, the core's delays are 1..{c.max_delay} "
+            "(CoreConfig.max_delay)",
+        )
         rng("syn_weight", *WEIGHT_RANGE)
         rng("syn_target", 0, n - 1)
         rng("fan_x", 0, chip.width - 1)

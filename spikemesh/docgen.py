@@ -77,7 +77,35 @@ def gen_route_region() -> str:
     return route_markdown(EXAMPLE_CHIP)
 
 
+def gen_delay_memory() -> str:
+    """Memory per core of the synaptic delays (docs/core-resources.md, docs/timing.md)."""
+    from .config import MAX_DELAYS
+
+    cores = {
+        "N=64": CoreConfig(neurons=64),
+        "N=256": CoreConfig(neurons=256, axons=1024, synapses=8192, fanout=2048),
+    }
+    head = "| D = `max_delay` | banks | " + " | ".join(
+        f"{k}: ACC bits | {k}: axon delay bits | {k}: added over D = 1" for k in cores
+    )
+    rows = [head + " |", "|---" * (2 + 3 * len(cores)) + "|"]
+    for d in MAX_DELAYS:
+        cells = [str(d), str(d + 1)]
+        for base in cores.values():
+            c = CoreConfig(**{**base.to_dict(), "max_delay": d})
+            acc, dly = c.acc_banks * c.neurons * c.acc_bits, c.axons * c.delay_bits
+            added = acc + dly - 2 * c.neurons * c.acc_bits
+            cells += [f"{acc:,}", f"{dly:,}", f"{added:,}"]
+        rows.append("| " + " | ".join(cells) + " |")
+    return (
+        "Per core: ACC = (D + 1) banks x N words x `acc_bits`; the axon table's words grow "
+        "by `delay_bits` = ceil(log2 D) (0 for D = 1); nothing else changes. For the two "
+        "cores of the table above (acc_bits 24):\n\n" + "\n".join(rows)
+    )
+
+
 GENERATORS = {
+    "delay-memory": gen_delay_memory,
     "flit": gen_flit,
     "hostlink": gen_hostlink,
     "route-region": gen_route_region,

@@ -173,26 +173,30 @@ def run_golden(
                 f"not {inputs.dtype} {inputs.shape}"
             )
     pre, post, w, e = net.synapse_arrays()
+    dly = net.synapse_delays()
     wv = w << e  # what one event adds: w << weight exponent
     rec = net.recorded()
 
     spikes = np.zeros((ticks, n), dtype=bool)
     u_tr = np.zeros((ticks, rec.size), dtype=np.int32)
     v_tr = np.zeros((ticks, rec.size), dtype=np.int32)
-    a = np.zeros(n, dtype=np.int64)  # input accumulated for the current tick (none at t = 0)
+    # pending[t % ring] is the input accumulated for tick t, for the next ``ring`` ticks (a
+    # delay d <= ring - 1 lands d ticks ahead). Nothing arrives at tick 0.
+    ring = net.max_delay + 1
+    pending = np.zeros((ring, n), dtype=np.int64)
     for t in range(ticks):
+        a = wrap(pending[t % ring], acc_bits)  # modular, so the order of events never matters
+        pending[t % ring] = 0
         u, v, ref, spk = lif_update(u, v, ref, a, params)
         spikes[t] = spk
         u_tr[t], v_tr[t] = u[rec], v[rec]
         if on_tick is not None:
             on_tick(t + 1)
-        # Events emitted at tick t (neuron spikes and inputs stamped t) are
-        # integrated at tick t + 1: exactly one tick of delay.
+        # Events emitted at tick t (neuron spikes and inputs stamped t) over a synapse of
+        # delay d are integrated at tick t + d (docs/semantics.md "Time").
         fired = np.concatenate([spk, inputs[t]])
         hit = fired[pre]
-        a = np.zeros(n, dtype=np.int64)
-        np.add.at(a, post[hit], wv[hit])
-        a = wrap(a, acc_bits)  # modular, so the order of events never matters
+        np.add.at(pending, ((t + dly[hit]) % ring, post[hit]), wv[hit])
     return Result(
         spikes=spikes,
         inputs=inputs,

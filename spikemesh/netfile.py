@@ -49,6 +49,7 @@ PROJECTION_KEYS = (
     "seed",
     "weight",
     "weight_exp",
+    "delay",
     "allow_self",
 )
 # Keys that only mean something for one connectivity; anywhere else they are errors,
@@ -412,6 +413,8 @@ def dump_network(net: Network) -> str:
         else:
             entry["pairs"] = np.stack([pr.pre_idx, pr.post_idx, pr.weight], axis=1).tolist()
         entry["weight_exp"] = pr.weight_exp
+        if pr.delay != 1:  # files of networks without delays stay as they were
+            entry["delay"] = pr.delay
         projections.append(entry)
     if projections:
         data["projections"] = projections

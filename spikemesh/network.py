@@ -20,7 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import PARAM_RANGES, RESET_MODES, STATE_RANGE, WEIGHT_EXP_RANGE, WEIGHT_RANGE
+from .config import (
+    DELAY_RANGE,
+    PARAM_RANGES,
+    RESET_MODES,
+    STATE_RANGE,
+    WEIGHT_EXP_RANGE,
+    WEIGHT_RANGE,
+)
 from .errors import NetworkError
 
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
@@ -405,6 +412,10 @@ class Projection:
         8-bit signed weights.
     weight_exp : int
         The event adds ``weight << weight_exp`` (0..7).
+    delay : int
+        Synaptic delay in ticks, 1..15: a spike of tick t is integrated by the targets'
+        update of tick t + delay (docs/semantics.md "Time"); a chip runs delays up to its
+        ``CoreConfig.max_delay``.
 
     The arrays are stored compactly (9 bytes per synapse, not 24), which is
     what lets a million-neuron network with 64 million synapses be built,
@@ -412,8 +423,9 @@ class Projection:
     (:meth:`Network.synapse_arrays` returns int64).
     """
 
-    def __init__(self, pre, post, pre_idx, post_idx, weight, weight_exp):
+    def __init__(self, pre, post, pre_idx, post_idx, weight, weight_exp, delay=1):
         self.pre, self.post = pre, post
+        self.delay = delay
         self.pre_idx = np.asarray(pre_idx, dtype=np.int32)
         self.post_idx = np.asarray(post_idx, dtype=np.int32)
         self.weight = np.asarray(weight, dtype=np.int8)  # range checked by the caller
@@ -425,7 +437,7 @@ class Projection:
     def __repr__(self):
         return (
             f"Projection({self.pre!r} -> {self.post!r}, {len(self)} synapses, "
-            f"exp {self.weight_exp})"
+            f"exp {self.weight_exp}" + (f", delay {self.delay})" if self.delay != 1 else ")")
         )
 
 
@@ -516,6 +528,7 @@ class Network:
         connectivity="all_to_all",
         weight=0,
         weight_exp=0,
+        delay=1,
         seed=None,
         pairs=None,
         fanout=None,
@@ -536,6 +549,9 @@ class Network:
             8-bit signed weights (-128..127); one per synapse when a list.
         weight_exp : int
             0..7; the event adds ``weight << weight_exp``.
+        delay : int
+            1..15 ticks: a spike of tick t reaches the targets' update of tick t + delay
+            (docs/semantics.md); the chip's ``CoreConfig.max_delay`` bounds it at compile time.
         allow_self : bool
             For a population onto itself, whether i -> i synapses are made
             (``all_to_all`` and the random kinds; explicit pairs are taken as given).
@@ -550,6 +566,8 @@ class Network:
         n_pre, n_post = pre_obj.size, post_obj.size
         with _param("weight_exp"):
             exp = _check_in(weight_exp, *WEIGHT_EXP_RANGE, f"{where} weight_exp")
+        with _param("delay"):
+            dly = _check_in(delay, *DELAY_RANGE, f"{where} delay")
         with _param("seed"):
             if seed is not None and _as_int(seed, f"{where} seed") < 0:
                 raise NetworkError(f"{where} seed must be >= 0, not {seed}")
@@ -604,7 +622,7 @@ class Network:
                 w = _int_array(explicit_w, pi.size, *WEIGHT_RANGE, f"{where} pair weight")
             else:
                 w = _int_array(weight, pi.size, *WEIGHT_RANGE, f"{where} weight", seed=seed)
-        proj = Projection(pre_name, post_name, pi, po, w, exp)
+        proj = Projection(pre_name, post_name, pi, po, w, exp, dly)
         self.projections.append(proj)
         return proj
 
@@ -718,6 +736,19 @@ class Network:
             [np.full(len(p), p.weight_exp, dtype=np.int64) for p in self.projections]
         )
         return pre, post, w, e
+
+    def synapse_delays(self, *, compact=False) -> np.ndarray:
+        """The delay of every synapse (1..15), in the order of :meth:`synapse_arrays`;
+        int64, or uint8 with ``compact=True``."""
+        dt = np.uint8 if compact else np.int64
+        if not self.projections:
+            return np.zeros(0, dtype=dt)
+        return np.concatenate([np.full(len(p), p.delay, dtype=dt) for p in self.projections])
+
+    @property
+    def max_delay(self) -> int:
+        """The longest delay of any projection (1 without projections)."""
+        return max((p.delay for p in self.projections), default=1)
 
     def neuron_params(self) -> np.ndarray:
         """[N, 7] int64 profile rows: du, dv, vth, bias_mant, bias_exp, refractory, reset

@@ -102,6 +102,11 @@ def network_to_nir(net: Network, *, dt=1e-3):
         w = np.zeros((post.size, pre.size))
         np.add.at(w, (proj.post_idx, proj.pre_idx), proj.weight.astype(np.float64))
         name = f"proj{i}:{proj.pre}:{proj.post}"
+        src = proj.pre
+        if proj.delay > 1:  # the chip's delay d is one tick plus a Delay node of d - 1 steps
+            src = f"delay{i}:{proj.pre}:{proj.post}"
+            nodes[src] = nir.Delay(delay=np.full(pre.size, (proj.delay - 1) * float(dt)))
+            edges.append((proj.pre, src))
         nodes[name] = nir.Linear(
             weight=w * (1 << proj.weight_exp),
             metadata={
@@ -110,9 +115,10 @@ def network_to_nir(net: Network, *, dt=1e-3):
                 "spikemesh_post_idx": proj.post_idx.astype(np.int64),
                 "spikemesh_weight": proj.weight.astype(np.int64),
                 "spikemesh_weight_exp": int(proj.weight_exp),
+                "spikemesh_delay": int(proj.delay),
             },
         )
-        edges += [(proj.pre, name), (name, proj.post)]
+        edges += [(src, name), (name, proj.post)]
     meta = {"dt": float(dt), "spikemesh_version": VERSION, "spikemesh_name": net.name}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
@@ -197,12 +203,25 @@ def _rebuild(graph, gmeta, name, inputs):
         m = _meta(node)
         pi, po = _ints(m["spikemesh_pre_idx"]), _ints(m["spikemesh_post_idx"])
         w, e = _ints(m["spikemesh_weight"]), _int(m["spikemesh_weight_exp"])
+        d = _int(m.get("spikemesh_delay", 1))  # files before delays: 1
         pre, post = pred[n], succ[n]
+        if type(graph.nodes[pre]).__name__ == "Delay":  # the delay's d - 1 steps
+            steps = _arr(graph.nodes[pre].delay) / dt
+            if not np.allclose(steps, d - 1, rtol=0, atol=1e-6):
+                return None
+            pre = pred[pre]
+        elif d != 1:
+            return None
         dense = np.zeros_like(_arr(node.weight))
         np.add.at(dense, (po, pi), w.astype(np.float64) * (1 << e))
         if not np.array_equal(dense, _arr(node.weight)):
             return None
         net.connect(
-            pre, post, connectivity="explicit", pairs=np.stack([pi, po, w], axis=1), weight_exp=e
+            pre,
+            post,
+            connectivity="explicit",
+            pairs=np.stack([pi, po, w], axis=1),
+            weight_exp=e,
+            delay=d,
         )
     return net

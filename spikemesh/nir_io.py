@@ -4,7 +4,7 @@ Import: :func:`import_nir` reads a NIR graph (Input, Output, Affine, Linear, Sca
 Flatten, Delay, LIF, CubaLIF, IF; nested graphs and recurrent edges included), maps
 every neuron node to a population with the flavor's formulas (nir_quant.py), quantizes
 weights, thresholds and biases with one scale per population, and returns the network
-with a :class:`ImportReport`. What the chip cannot do yet (delays past one tick) is
+with a :class:`ImportReport`. What the chip cannot do (delays past 15 ticks) is
 refused in strict mode, or mapped and reported in lenient mode; reset by subtraction maps
 to the profile's ``reset: subtract`` (nir_quant.CHIP_RESETS).
 
@@ -278,7 +278,7 @@ class _Importer:
                 self.differ(
                     f"projection {p.pre!r} -> {p.post!r}: Delay nodes add {p.extra_delay} "
                     f"tick(s), so it needs {1 + p.extra_delay} ticks of synaptic delay; the chip "
-                    f"supports exactly {CHIP_MAX_DELAY} tick (synaptic delays: issue 14)"
+                    f"supports at most {CHIP_MAX_DELAY} ticks (CoreConfig.max_delay 15)"
                 )
         return pops, srcs, bias_src, layers, projs, outputs, walk
 
@@ -441,8 +441,16 @@ def _add_layers(net, pops, layers, projs, names, report):
         incoming = [p for p in projs if p.post == n]
         for p, qp in zip(incoming, quant[n].projs, strict=True):
             pairs = np.stack([qp.pre_idx, qp.post_idx, qp.weight], axis=1)
-            # The delay switch: pass delay=1 + p.extra_delay here once the core has delays.
-            net.connect(names[p.pre], pop, connectivity="explicit", pairs=pairs, weight_exp=qp.exp)
+            # The chip delay is one tick plus the Delay nodes' steps (lenient: at most the
+            # longest chip delay, reported by _check above).
+            net.connect(
+                names[p.pre],
+                pop,
+                connectivity="explicit",
+                pairs=pairs,
+                weight_exp=qp.exp,
+                delay=min(1 + p.extra_delay, CHIP_MAX_DELAY),
+            )
             report.projections.append(
                 dict(
                     pre=names[p.pre],

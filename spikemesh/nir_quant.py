@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import PARAM_RANGES, WEIGHT_EXP_RANGE, WEIGHT_RANGE
+from .config import DELAY_RANGE, PARAM_RANGES, WEIGHT_EXP_RANGE, WEIGHT_RANGE
 from .errors import SpikemeshError
 
 VTH_MAX = PARAM_RANGES["vth"][1]
@@ -37,11 +37,12 @@ E_MAX = WEIGHT_EXP_RANGE[1]
 INPUT_MAX = (1 << 17) - 1
 
 # What the chip's neuron core can do today. Part 1 of issue 14 added reset by
-# subtraction; part 2 (synaptic delays > 1 tick) extends CHIP_MAX_DELAY. The importer
-# consults only this table, so adding a feature here (and its keyword in _build_network)
-# is the switch.
+# subtraction, part 2 synaptic delays (a projection's events integrated 1..15 ticks
+# later; a chip runs up to its CoreConfig.max_delay, the compiler refuses longer ones).
+# The importer consults only this table, so adding a feature here (and its keyword in
+# _build_network) is the switch.
 CHIP_RESETS = ("zero", "subtract")  # config.RESET_MODES: both are chip profiles now
-CHIP_MAX_DELAY = 1  # ticks; every synaptic event is integrated exactly one tick later
+CHIP_MAX_DELAY = DELAY_RANGE[1]  # ticks: the longest delay of any chip (max_delay 15)
 
 
 class NIRError(SpikemeshError, ValueError):

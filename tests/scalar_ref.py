@@ -106,15 +106,19 @@ def run_scalar(net, ticks: int, *, acc_bits: int = 24, inputs=None) -> ScalarRes
             pr.pre_idx.tolist(), pr.post_idx.tolist(), pr.weight.tolist(), strict=True
         ):
             key = ("s" if is_src else "n", base + i)
-            fanout.setdefault(key, []).append((first[pr.post] + j, w * 2**pr.weight_exp))
+            fanout.setdefault(key, []).append(
+                (first[pr.post] + j, w * 2**pr.weight_exp, getattr(pr, "delay", 1))
+            )
     raster = net.input_raster(ticks) if inputs is None else inputs
 
     spikes = np.zeros((ticks, n), dtype=bool)
     u_tr = np.zeros((ticks, n), dtype=np.int64)
     v_tr = np.zeros((ticks, n), dtype=np.int64)
-    acc = [0] * n  # input for the current tick: nothing arrives before tick 0
+    # future[t] = the input of tick t, built one event at a time as events are emitted; an
+    # event of tick t over a synapse of delay d is integrated at t + d.
+    future: dict[int, list] = {}
     for t in range(ticks):
-        nxt = [0] * n  # the other buffer: events of tick t are integrated at t + 1
+        acc = future.pop(t, [0] * n)  # nothing arrives before tick 0
         fired = []
         for i, nrn in enumerate(neurons):
             if nrn.step(acc[i]):
@@ -123,9 +127,9 @@ def run_scalar(net, ticks: int, *, acc_bits: int = 24, inputs=None) -> ScalarRes
             u_tr[t, i], v_tr[t, i] = nrn.u, nrn.v
         fired += [("s", int(k)) for k in np.flatnonzero(raster[t])]
         for key in fired:
-            for post, wv in fanout.get(key, ()):
+            for post, wv, d in fanout.get(key, ()):
+                nxt = future.setdefault(t + d, [0] * n)
                 nxt[post] = wrap_bits(nxt[post] + wv, acc_bits)
-        acc = nxt
     final_u = np.array([x.u for x in neurons], dtype=np.int64)
     final_v = np.array([x.v for x in neurons], dtype=np.int64)
     return ScalarResult(spikes, u_tr, v_tr, final_u, final_v)

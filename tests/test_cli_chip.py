@@ -164,3 +164,40 @@ def test_nir_export_then_import_through_the_cli(capsys, tmp_path):
     assert run(capsys, "import", nir_file, "-o", back, "-q")[0] == 0
     a, b = load_network(SYNFIRE), load_network(back)
     assert (a.num_neurons, a.num_synapses) == (b.num_neurons, b.num_synapses)
+
+
+DELAYED = """name: delayed
+populations:
+  - {name: a, size: 20, vth: 60, du: 300, dv: 200, bias_mant: 100, bias_exp: 3, reset: subtract}
+  - {name: b, size: 20, vth: 40, du: 300, dv: 200, record: true}
+sources:
+  - {name: in, size: 8, bernoulli: 0.2, seed: 3}
+projections:
+  - {pre: in, post: a, connectivity: fixed_fanout, fanout: 5, seed: 1, weight: 80, delay: 3}
+  - {pre: a, post: b, connectivity: fixed_probability, p: 0.3, seed: 2, weight: 70, delay: 7}
+  - {pre: b, post: a, connectivity: fixed_probability, p: 0.2, seed: 4, weight: -40, delay: 2}
+  - {pre: b, post: b, connectivity: fixed_probability, p: 0.2, seed: 5, weight: 30}
+"""
+
+
+@pytest.mark.parametrize("backend", ["tlm", "tlm-timed"])
+def test_a_network_with_delays_runs_on_an_auto_sized_chip(capsys, tmp_path, backend):
+    """The auto-sized chip takes the smallest max_delay that holds the network's delays."""
+    net = tmp_path / "delayed.yaml"
+    net.write_text(DELAYED)
+    rc, out, _ = run(capsys, "run", net, "-t", 60, "-b", backend, "--check", "golden", "-q")
+    assert rc == 0, out
+    assert f"{backend} and golden agree" in out
+
+
+def test_a_delay_past_the_chip_is_a_clear_error(capsys, tmp_path):
+    net = tmp_path / "delayed.yaml"
+    net.write_text(DELAYED)
+    chip = tmp_path / "chip.yaml"
+    chip.write_text("core: {max_delay: 3}\n")
+    rc, _, err = run(capsys, "compile", net, "--chip", chip, "-o", tmp_path / "x.img")
+    assert rc == 2
+    assert (
+        "error: projection 'a' -> 'b' has a delay of 7 ticks; the chip's longest delay is 3 "
+        "(core.max_delay; one of 1, 3, 7, 15)"
+    ) in err

@@ -175,7 +175,7 @@ def test_unknown_keys_name_the_known_keys():
     )
     assert msg(ChipConfig.from_dict, data={"core": {"bar": 1, "alpha": 2}}) == (
         "ChipConfig.core: unknown key(s) alpha, bar; known keys are acc_bits, axons, fanout, "
-        "neurons, profiles, synapses"
+        "max_delay, neurons, profiles, synapses"
     )
     assert msg(ChipConfig.from_dict, data={"router": {"depth": 4}}) == (
         "ChipConfig.router: unknown key(s) depth; known keys are fifo_depth, route_tables"
@@ -246,3 +246,19 @@ def test_yaml_errors(tmp_path):
         msg(ChipConfig.from_yaml, text_or_path=tmp_path) == f"config file {tmp_path} is not a file"
     )
     assert ChipConfig.from_yaml("width: 3") == ChipConfig(width=3)  # text, not a path
+
+
+@pytest.mark.parametrize("bad", [0, 2, 4, 16, 31])
+def test_max_delay_is_one_less_than_a_power_of_two(bad):
+    assert msg(CoreConfig, max_delay=bad) == (
+        "Longest synaptic delay (CoreConfig.max_delay) must be one of 1, 3, 7, 15 "
+        f"(D + 1 accumulator banks, a power of two), not {bad}"
+    )
+
+
+def test_max_delay_widths():
+    widths = [
+        (c.acc_banks, c.bank_bits, c.delay_bits)
+        for c in (CoreConfig(max_delay=d) for d in (1, 3, 7, 15))
+    ]
+    assert widths == [(2, 1, 0), (4, 2, 2), (8, 3, 3), (16, 4, 4)]

@@ -165,10 +165,10 @@ def test_weight_out_of_range_names_path_and_line(tmp_path):
         ("populations: [{name: a, size: 1}]\nsources: [{name: s, size: 1, rate: 3}]\n",
          "<network>: sources[0].rate (line 2): unknown key(s) rate in a source; known keys are "
          "name, size, spikes, bernoulli, poisson, seed"),
-        ("populations: [{name: a, size: 1}]\nprojections: [{pre: a, post: a, delay: 2}]\n",
-         "<network>: projections[0].delay (line 2): unknown key(s) delay in a projection; known "
-         "keys are pre, post, connectivity, pairs, fanout, p, seed, weight, weight_exp, "
-         "allow_self"),
+        ("populations: [{name: a, size: 1}]\nprojections: [{pre: a, post: a, delays: 2}]\n",
+         "<network>: projections[0].delays (line 2): unknown key(s) delays in a projection; "
+         "known keys are pre, post, connectivity, pairs, fanout, p, seed, weight, weight_exp, "
+         "delay, allow_self"),
         ("populations:\n  - name: a\n",
          "<network>: populations[0] (line 2): a population needs a 'size' key"),
         ("populations: [{name: a, size: 1}]\nprojections:\n  - {post: a}\n",
@@ -354,3 +354,23 @@ def test_reset_mode_round_trips_and_zero_is_not_written():
     assert out.count("reset") == 1  # zero-reset populations dump as before reset modes
     back = load_network(out)
     np.testing.assert_array_equal(back.neuron_params(), net.neuron_params())
+
+
+def test_delay_round_trips_and_is_checked():
+    from spikemesh.netfile import dump_network, load_network
+
+    text = """
+name: d
+populations:
+  - {name: a, size: 2}
+projections:
+  - {pre: a, post: a, connectivity: one_to_one, weight: 5, delay: 7}
+  - {pre: a, post: a, connectivity: one_to_one, weight: 5}
+"""
+    net = load_network(text)
+    assert [p.delay for p in net.projections] == [7, 1]
+    again = dump_network(net)
+    assert again.count("delay: 7") == 1 and again.count("delay:") == 1
+    assert [p.delay for p in load_network(again).projections] == [7, 1]
+    with pytest.raises(NetworkError, match=r"delay must be between 1 and 15, not 16"):
+        load_network(text.replace("delay: 7", "delay: 16"))

@@ -442,3 +442,132 @@ def test_zero_is_the_default_reset():
     net = Network("d")
     assert net.population("p", 1).params.reset == "zero"
     assert net.neuron_params()[0, 6] == 0
+
+
+# --- docs/semantics.md "Time": synaptic delays ----------------------------------------
+
+
+def delayed_neuron(ticks, events, **params):
+    """One recorded neuron "n" fed by one input per event (tick, weight, delay), exponent 0."""
+    params.setdefault("vth", 131071)
+    net = Network("delayed")
+    net.population("n", 1, record=True, **params)
+    net.source("in", len(events), spikes=[(t, k) for k, (t, _, _) in enumerate(events)])
+    for k, (_, w, d) in enumerate(events):
+        net.connect("in", "n", connectivity="explicit", pairs=[(k, 0)], weight=w, delay=d)
+    r = run_both(net, ticks)
+    return r.spikes[:, 0], r.u[:, 0], r.v[:, 0]
+
+
+def _delay_variant(ticks, events, rule, banks=4):
+    """The input a_t of one neuron under a delay rule: ``right`` (t + d), ``minus_one``
+    (t + d - 1, counting the emitting tick), ``ignore`` (t + 1, every delay taken as 1) or
+    ``stale`` (t + d, but a bank of a ``banks``-bank ring is not cleared after it is read,
+    so its input comes back every ``banks`` ticks)."""
+    a = [0] * ticks
+    for t, w, d in events:
+        land = {"right": t + d, "minus_one": t + d - 1, "ignore": t + 1, "stale": t + d}[rule]
+        while land < ticks:
+            a[land] += w
+            if rule != "stale":
+                break
+            land += banks
+    return a
+
+
+def test_delay_d_integrates_at_t_plus_d():
+    # du = 4095: u_t = a_t << 6. Weight 3 stamped tick 2 with delay 3 -> u = 192 at tick 5 only.
+    events = [(2, 3, 3)]
+    _, u, _ = delayed_neuron(10, events, du=4095)
+    assert u.tolist() == [0, 0, 0, 0, 0, 192, 0, 0, 0, 0]
+    assert [64 * a for a in _delay_variant(10, events, "right")] == u.tolist()
+    for wrong in ("minus_one", "ignore", "stale"):
+        assert [64 * a for a in _delay_variant(10, events, wrong)] != u.tolist()
+
+
+def test_longest_delay_15_and_the_default_1():
+    events = [(0, 1, 15), (0, 2, 1)]
+    _, u, _ = delayed_neuron(18, events, du=4095)
+    assert u.tolist() == [0, 128] + [0] * 13 + [64, 0, 0]
+    for wrong in ("minus_one", "ignore", "stale"):
+        assert [64 * a for a in _delay_variant(18, events, wrong, banks=16)] != u.tolist()
+
+
+def test_events_of_different_delays_landing_in_one_tick_add_up():
+    # (0, d 3), (1, d 2), (2, d 1) all land in tick 3: 5 + 7 - 2 = 10 -> u = 640.
+    events = [(0, 5, 3), (1, 7, 2), (2, -2, 1)]
+    _, u, _ = delayed_neuron(6, events, du=4095)
+    assert u.tolist() == [0, 0, 0, 640, 0, 0]
+    for wrong in ("minus_one", "ignore"):
+        assert [64 * a for a in _delay_variant(6, events, wrong)] != u.tolist()
+
+
+def test_delayed_sum_wraps_at_acc_bits_whatever_the_delays():
+    # Three events of 127 << 7 landing in tick 4 from delays 4, 2, 1: 48_768 wraps in 16 bits
+    # to -16_768, so u = -16_768 << 6 = -1_073_152 (a saturating or per-delay sum would not).
+    net = Network("wrapd")
+    net.population("n", 1, record=True, du=4095, vth=131071)
+    net.source("in", 3, spikes=[(0, 0), (2, 1), (3, 2)])
+    for k, d in enumerate((4, 2, 1)):
+        net.connect(
+            "in", "n", connectivity="explicit", pairs=[(k, 0)], weight=127, weight_exp=7, delay=d
+        )
+    r = run_both(net, 5, acc_bits=16)
+    assert r.u[:, 0].tolist() == [0, 0, 0, 0, -16_768 * 64]
+
+
+def test_chain_with_delays_fires_after_the_sum_of_delays():
+    # a fires at 0; a -> b delay 2, b -> c delay 3: b fires at 2, c at 5 (every delay 1: 0, 1, 2).
+    net = Network("chaind")
+    for name in "abc":
+        net.population(name, 1, du=4095, vth=100, v0=6401 if name == "a" else 0, record=True)
+    net.connect("a", "b", weight=127, weight_exp=3, delay=2)
+    net.connect("b", "c", weight=127, weight_exp=3, delay=3)
+    r = run_both(net, 7)
+    fired = [np.flatnonzero(r.spikes[:, k]).tolist() for k in range(3)]
+    assert fired == [[0], [2], [5]]
+    assert fired != [[0], [1], [2]]  # the one-tick rule
+    assert fired != [[0], [1], [3]]  # delays counted from the emitting tick (d - 1)
+
+
+def test_self_connection_with_delay():
+    # a fires at tick 0; its own spike comes back 3 ticks later: u = 640 at tick 3 only.
+    net = Network("selfd")
+    net.population("a", 1, du=4095, vth=100, v0=6401, record=True)
+    net.connect("a", "a", weight=10, allow_self=True, delay=3)
+    r = run_both(net, 5)
+    assert r.u[:, 0].tolist() == [0, 0, 0, 640, 0]
+
+
+def test_delayed_input_landing_in_a_refractory_tick_reaches_u_not_v():
+    # a fires at 0 (v0 = 6401), refractory 2 holds v at ticks 1, 2. Weight 100 stamped 0 with
+    # delay 2 lands at tick 2: u_2 = 6400 (du = 0 keeps it), v_2 = 0 (held); tick 3:
+    # u = T(6400 * 4095) = 6398, v = 6398, not above 6400. Dropping input that lands in a
+    # refractory tick would leave u = 0.
+    spikes, u, v = delayed_neuron(4, [(0, 100, 2)], du=0, dv=0, vth=100, v0=6401, refractory=2)
+    assert spikes.tolist() == [True, False, False, False]
+    assert u.tolist() == [0, 0, 6400, 6398]
+    assert v.tolist() == [0, 0, 0, 6398]
+
+
+def test_delayed_input_after_a_subtract_reset():
+    # Subtract reset keeps v's excess; a delayed input lands on top of it. vth 100, dv = 0,
+    # du = 4095, v0 = 7000: spike at 0, v = 600; weight 100 stamped 0, delay 2 -> tick 2:
+    # v = 600 + 6400 = 7000 > 6400 -> spike, v = 600 again. Zero reset: v = 6400, no spike.
+    spikes, _, v = delayed_neuron(
+        3, [(0, 100, 2)], du=4095, dv=0, vth=100, v0=7000, reset="subtract"
+    )
+    assert spikes.tolist() == [True, False, True]
+    assert v.tolist() == [600, 600, 600]
+    spikes_z, _, _ = delayed_neuron(3, [(0, 100, 2)], du=4095, dv=0, vth=100, v0=7000)
+    assert spikes_z.tolist() == [True, False, False]
+
+
+@pytest.mark.parametrize("bad", [0, 16, -1, 1.5, True])
+def test_delay_outside_1_to_15_is_refused(bad):
+    from spikemesh.errors import NetworkError
+
+    net = Network("bad")
+    net.population("a", 1)
+    with pytest.raises(NetworkError, match="delay"):
+        net.connect("a", "a", weight=1, allow_self=True, delay=bad)

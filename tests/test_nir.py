@@ -227,15 +227,45 @@ def test_zero_delay_node_is_accepted():
     assert len(net.projections) == 1
 
 
-def test_delay_past_one_tick_is_refused_when_strict():
-    with pytest.raises(NIRError, match=r"needs 3 ticks of synaptic delay; the chip supports"):
-        delayed(2)
+def test_delay_node_becomes_the_projection_delay():
+    # one tick of the chip plus the Delay node's 2 steps
+    net, rep = delayed(2)
+    assert [p.delay for p in net.projections] == [3]
+    assert not any("ticks of synaptic delay" in n for n in rep.notes)
 
 
-def test_delay_is_mapped_and_reported_when_lenient():
-    net, rep = delayed(2, strict=False)
-    assert len(net.projections) == 1
-    assert any("needs 3 ticks" in n for n in rep.notes)
+def test_delay_past_the_longest_chip_delay_is_refused_when_strict():
+    with pytest.raises(
+        NIRError, match=r"needs 16 ticks of synaptic delay; the chip supports at most 15 ticks"
+    ):
+        delayed(15)
+
+
+def test_delay_past_the_longest_chip_delay_is_mapped_and_reported_when_lenient():
+    net, rep = delayed(15, strict=False)
+    assert [p.delay for p in net.projections] == [15]
+    assert any("needs 16 ticks" in n for n in rep.notes)
+
+
+def test_export_import_round_trip_keeps_delays(tmp_path):
+    net = Network("delays")
+    net.population("a", 3, vth=10, v0=[700, 0, 0], record=True)
+    net.population("b", 2, vth=10, record=True)
+    net.source("in", 2, spikes=[(0, 0), (2, 1)])
+    net.connect("in", "a", weight=20, delay=4)
+    net.connect("a", "b", weight=30, delay=7, connectivity="all_to_all")
+    net.connect("a", "a", weight=9, connectivity="one_to_one")
+    back = roundtrip(net, tmp_path)
+    assert [p.delay for p in back.projections] == [4, 7, 1]
+    assert dump_network(back) == dump_network(net)
+    assert run_golden(back, 20).diff(run_golden(net, 20)) == []
+    # the general (non-exact) import reads the Delay nodes the same way
+    g = to_nir(net)
+    for node in g.nodes.values():
+        node.metadata = {}
+    g.metadata = {"dt": 1e-3}
+    imp, _ = import_nir(g)
+    assert sorted(p.delay for p in imp.projections) == [1, 4, 7]
 
 
 def test_fractional_delay_is_an_error():

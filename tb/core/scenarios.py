@@ -11,7 +11,8 @@ runs for such an image:
   network neuron ids equal core neuron indices);
 - one spike source ``axon`` of size ``axons``: source a = an input event on axon a;
 - for every synapse k of axon a's row: a projection entry source a -> neuron
-  ``syn_target[k]`` with weight ``syn_weight[k]`` and exponent ``axon_exp[a]``;
+  ``syn_target[k]`` with weight ``syn_weight[k]``, exponent ``axon_exp[a]`` and delay
+  ``axon_delay[a]``;
 - for every own-tile fan-out entry (neuron i -> axon b): neuron i -> every
   synapse of row b, likewise.
 """
@@ -97,6 +98,8 @@ def random_image(
     fan_y = np.where(own, TILE[1], rng.integers(0, chip.height, total))
     fan_axon = rng.integers(0, a, total)
     host_out = rng.random(n) < host_p
+    # drawn last, and only with delays, so the images of a D = 1 core are the same as before
+    axon_delay = rng.integers(1, c.max_delay + 1, a) if c.max_delay > 1 else None
     img = CoreImage(
         profiles=prof,
         profile_idx=profile_idx,
@@ -113,6 +116,7 @@ def random_image(
         fan_y=fan_y,
         fan_axon=fan_axon,
         host_out=host_out,
+        axon_delay=axon_delay,
     )
     img.check(chip)
     return img
@@ -150,14 +154,14 @@ def image_network(chip: ChipConfig, img: CoreImage) -> Network:
         k = int(np.searchsorted(starts, i, side="right") - 1)
         return blocks[k][0], i - blocks[k][1]
 
-    groups = {}  # (pre name, post name, exp) -> list of (i, j, w)
+    groups = {}  # (pre name, post name, exp, delay) -> list of (i, j, w)
 
     def add_row(pre_name, pre_i, ax):
-        e = int(img.axon_exp[ax])
+        e, d = int(img.axon_exp[ax]), int(img.axon_delay[ax])
         b = int(img.axon_base[ax])
         for k in range(b, b + int(img.axon_len[ax])):
             post, j = where(int(img.syn_target[k]))
-            groups.setdefault((pre_name, post, e), []).append((pre_i, j, int(img.syn_weight[k])))
+            groups.setdefault((pre_name, post, e, d), []).append((pre_i, j, int(img.syn_weight[k])))
 
     for ax in range(chip.core.axons):
         add_row("axon", ax, ax)
@@ -167,8 +171,8 @@ def image_network(chip: ChipConfig, img: CoreImage) -> Network:
             if (int(img.fan_x[k]), int(img.fan_y[k])) == TILE:
                 pre, pi = where(i)
                 add_row(pre, pi, int(img.fan_axon[k]))
-    for (pre, post, e), pairs in sorted(groups.items()):
-        net.connect(pre, post, connectivity="explicit", pairs=pairs, weight_exp=e)
+    for (pre, post, e, d), pairs in sorted(groups.items()):
+        net.connect(pre, post, connectivity="explicit", pairs=pairs, weight_exp=e, delay=d)
     return net
 
 

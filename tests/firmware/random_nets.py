@@ -6,14 +6,23 @@ from spikemesh.network import Network
 
 
 def random_network(
-    seed: int, *, max_neurons=120, recurrent=True, sources=True, max_pops=3, reset="zero"
+    seed: int,
+    *,
+    max_neurons=120,
+    recurrent=True,
+    sources=True,
+    max_pops=3,
+    reset="zero",
+    max_delay=1,
 ):
     """A random recurrent/feed-forward network with inputs, refractory, biases and mixed weights.
 
     ``reset``: every population's reset mode, ``zero`` or ``subtract``, or ``mixed`` (each
     population's drawn from its own stream, so the network is otherwise the same for every
-    choice).
+    choice). ``max_delay``: each projection's delay is drawn from 1..max_delay, from its own
+    stream too (1: every delay 1, the network of a chip without delays).
     """
+    delays = np.random.default_rng([seed, 2]).integers(1, max_delay + 1, 64)
     rng = np.random.default_rng(seed)
     modes = np.random.default_rng([seed, 14]).choice(["zero", "subtract"], max_pops)
     if reset != "mixed":
@@ -72,6 +81,7 @@ def random_network(
                     weight={"uniform": [lo, hi]},
                     weight_exp=int(rng.integers(0, 4)),
                     seed=seed * 31 + k,
+                    delay=int(delays[len(net.projections)]),
                     **kw,
                 )
     return net

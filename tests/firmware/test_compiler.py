@@ -205,7 +205,7 @@ def test_numba_image_walk_equals_reference_walk(reload):
     img, _ = compile_network(net, CHIPS["3x2-n32"])
     if reload:
         img = ChipImage.from_bytes(img.to_bytes())
-    indptr, post, weight = image_csr(img)
+    indptr, post, weight, _ = image_csr(img)
     pre_ref, post_ref, wv_ref = image_synapses(img)
     pre = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
     got = sorted(zip(pre.tolist(), post.tolist(), weight.tolist(), strict=True))

@@ -104,3 +104,47 @@ def test_reset_column_outside_its_field_refused(image):
     image.cores[0].profiles[0, 6] = 2
     with pytest.raises(ImageError, match=r"profile column reset outside 0..1"):
         image.check()
+
+
+def _drop_delays(image, version):
+    """``image``'s bytes without the axon_delay tables, header version ``version`` (a file
+    written before synaptic delays)."""
+    import hashlib
+    import io
+
+    import numpy as np
+    from spikemesh.firmware.image import _HEADER, MAGIC
+
+    data = image.to_bytes()
+    with np.load(io.BytesIO(data[_HEADER.size :]), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if not k.endswith(".axon_delay")}
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    payload = buf.getvalue()
+    return _HEADER.pack(MAGIC, version, len(payload), hashlib.sha256(payload).digest()) + payload
+
+
+def test_version_3_image_loads_with_delays_of_1(image):
+    old = ChipImage.from_bytes(_drop_delays(image, 3))
+    assert old == image
+    assert all((c.axon_delay == 1).all() for c in old.cores)
+    with pytest.raises(ImageError):  # version 4 must carry them
+        ChipImage.from_bytes(_drop_delays(image, IMAGE_VERSION))
+
+
+def test_delays_round_trip_and_are_checked_against_the_chip(tmp_path):
+    chip = ChipConfig(
+        width=2,
+        height=2,
+        core=CoreConfig(neurons=16, axons=256, synapses=4096, fanout=1024, max_delay=7),
+    )
+    img = compile_network(random_network(5, max_neurons=60, max_delay=7), chip)[0]
+    assert max(int(c.axon_delay.max()) for c in img.cores) > 1
+    back = ChipImage.from_bytes(img.to_bytes())
+    assert back == img
+    img.cores[0].axon_delay[0] = 8
+    with pytest.raises(ImageError, match=r"axon_delay holds 1..8, the core's delays are 1..7"):
+        img.check()
+    img.cores[0].axon_delay[0] = 0
+    with pytest.raises(ImageError, match=r"axon_delay holds 0..\d+, the core's delays are 1..7"):
+        img.check()

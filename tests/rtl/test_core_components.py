@@ -45,6 +45,11 @@ CHIPS = {
         height=2,
         core=CoreConfig(neurons=32, axons=32, synapses=64, fanout=32, acc_bits=18),
     ),
+    "delay7": ChipConfig(
+        width=2,
+        height=2,
+        core=CoreConfig(neurons=16, axons=16, synapses=64, fanout=64, profiles=4, max_delay=7),
+    ),
 }
 CYCLES = 1500
 LONG_CYCLES = 30_000
@@ -55,8 +60,9 @@ LONG_CYCLES = 30_000
 
 def _to_init(value, shape):
     """A twin's port value (int or named tuple) as ``ctx.set`` takes it for ``shape``."""
-    if isinstance(value, tuple):
-        return {f: _to_init(getattr(value, f), shape.members[f]) for f in value._fields}
+    if isinstance(value, tuple):  # (the twin's axon word has a delay field D = 1 lacks)
+        members = shape.members
+        return {f: _to_init(getattr(value, f), members[f]) for f in value._fields if f in members}
     if isinstance(shape, data.StructLayout):  # an accumulator word: the twin holds ``a``
         (field,) = shape.members
         return {field: value}
@@ -188,23 +194,27 @@ def _signed(rng, bits, size=None):
 
 class EventBench:
     """Axon ids with random gaps; axon rows of 0..4 synapses (now and then up to 12) on a
-    few targets, so same-target runs (the forwarding register) are frequent."""
+    few targets, so same-target runs (the forwarding register) are frequent. On a core with
+    delays the rows draw delay fields 0..1 (two banks, so runs of one target cross banks)
+    and the accumulator is one memory per delay field, as the core's steering makes it:
+    S1 reads the bank of ``acc_rp_delay``, S2 gets the data of the bank read the cycle
+    before and writes the bank of ``acc_wp_delay``."""
 
     def __init__(self, chip, rng):
         c = chip.core
         self.rng = rng
         targets = min(c.neurons, 4)
-        self.axon = ReadPort(
-            [
-                AxonWord(
-                    int(rng.integers(0, c.synapses)),
-                    int(rng.integers(0, 13) if rng.random() < 0.15 else rng.integers(0, 5)),
-                    int(rng.integers(0, 8)),
-                )
-                for _ in range(c.axons)
-            ],
-            AxonWord(0, 0, 0),
-        )
+        words = [
+            AxonWord(
+                int(rng.integers(0, c.synapses)),
+                int(rng.integers(0, 13) if rng.random() < 0.15 else rng.integers(0, 5)),
+                int(rng.integers(0, 8)),
+            )
+            for _ in range(c.axons)
+        ]
+        if c.delay_bits:
+            words = [w._replace(delay=int(rng.integers(0, 2))) for w in words]
+        self.axon = ReadPort(words, AxonWord(0, 0, 0))
         self.syn = ReadPort(
             [
                 SynapseWord(int(rng.integers(0, targets)), int(_signed(rng, 8)))
@@ -212,9 +222,14 @@ class EventBench:
             ],
             SynapseWord(0, 0),
         )
-        self.acc = ReadPort([int(v) for v in _signed(rng, c.acc_bits, c.neurons)], 0)
+        self.banks = [
+            ReadPort([int(v) for v in _signed(rng, c.acc_bits, c.neurons)], 0)
+            for _ in range(2 if c.delay_bits else 1)
+        ]
+        self.acc = self.banks[0]  # the bank S2 reads: the one S1 read in the cycle before
         self.events = StreamSource(rng, lambda: int(rng.integers(0, c.axons)), 0.6)
         self.forwarded = 0
+        self.cross_bank = 0  # consecutive writes of one target in different banks
 
     def inputs(self):
         return {
@@ -229,10 +244,14 @@ class EventBench:
         self.events.step(o["i_event__ready"])
         self.axon.clock(o.get("axon_rp__addr"), o["axon_rp__en"])
         self.syn.clock(o.get("syn_rp__addr"), o["syn_rp__en"])
-        self.acc.clock(o.get("acc_rp__addr"), o["acc_rp__en"])  # reads before the write
+        rb, wb = o.get("acc_rp_delay", 0), o.get("acc_wp_delay", 0)
+        self.banks[rb].clock(o.get("acc_rp__addr"), o["acc_rp__en"])  # reads before the write
         if o["acc_wp__en"]:
-            self.forwarded += o["acc_rp__en"] and o["acc_rp__addr"] == o["acc_wp__addr"]
-            self.acc.words[o["acc_wp__addr"]] = o["acc_wp__data"]
+            same = o["acc_rp__en"] and o["acc_rp__addr"] == o["acc_wp__addr"]
+            self.forwarded += same and rb == wb
+            self.cross_bank += same and rb != wb
+            self.banks[wb].words[o["acc_wp__addr"]] = o["acc_wp__data"]
+        self.acc = self.banks[rb]
 
 
 def _event(chip, seed, cycles):
@@ -246,6 +265,8 @@ def _event(chip, seed, cycles):
 def test_event_pipeline(name):
     bench = _event(CHIPS[name], 1, CYCLES)
     assert bench.events.taken > 100 and bench.forwarded > 50
+    if CHIPS[name].core.delay_bits:
+        assert bench.cross_bank > 20
 
 
 # ---- UpdatePipeline ------------------------------------------------------------------------

@@ -29,10 +29,14 @@ CORES = [
     CoreConfig(neurons=16, axons=64, synapses=256, fanout=64, acc_bits=20),
     CoreConfig(neurons=64),
     CoreConfig(neurons=256, axons=256, synapses=2048, fanout=1024, profiles=8),
+    CoreConfig(neurons=16, axons=64, synapses=256, fanout=64, acc_bits=20, max_delay=3),
+    CoreConfig(neurons=64, max_delay=15),
 ]
 
 
-@pytest.mark.parametrize("core", CORES, ids=lambda c: f"n{c.neurons}-acc{c.acc_bits}")
+@pytest.mark.parametrize(
+    "core", CORES, ids=lambda c: f"n{c.neurons}-acc{c.acc_bits}-d{c.max_delay}"
+)
 @pytest.mark.parametrize("seed", [1, 2])
 def test_functional_vs_golden(core, seed):
     chip = scenario_chip(core)
@@ -50,7 +54,7 @@ def test_functional_vs_golden(core, seed):
     assert g.spikes.any()
 
 
-@pytest.mark.parametrize("core", CORES, ids=lambda c: f"n{c.neurons}")
+@pytest.mark.parametrize("core", CORES, ids=lambda c: f"n{c.neurons}-d{c.max_delay}")
 @pytest.mark.parametrize("bp", [0.0, 0.6])
 def test_timed_vs_functional(core, bp):
     chip = scenario_chip(core)
@@ -195,12 +199,17 @@ def test_config_writes_equal_load():
 
 
 def test_words_are_the_layouts():
-    """The twins' memory words have the fields of spikemesh.layouts, in the same order."""
-    chip = ChipConfig()
-    for region, (lay, _) in region_layouts(chip).items():
-        if region != Region.ACC:
-            assert WORDS[region]._fields == tuple(f.name for f in lay.fields), region.name
-    assert [f.name for f in acc_layout(chip.core).fields] == ["a"]  # the twins hold ints
+    """The twins' memory words have the fields of spikemesh.layouts, in the same order (the
+    axon word's delay field exists only on a core with delays: the twin's defaults to 0)."""
+    for chip in (ChipConfig(), ChipConfig(core=CoreConfig(max_delay=7))):
+        for region, (lay, _) in region_layouts(chip).items():
+            if region != Region.ACC:
+                fields = WORDS[region]._fields
+                if region == Region.AXON and not chip.core.delay_bits:
+                    assert fields[-1] == "delay" and WORDS[region]._field_defaults["delay"] == 0
+                    fields = fields[:-1]
+                assert fields == tuple(f.name for f in lay.fields), region.name
+        assert [f.name for f in acc_layout(chip.core).fields] == ["a"]  # the twins hold ints
 
 
 def test_decode_config_write():

@@ -151,11 +151,14 @@ def test_mesh_matches_mesh_model(name):
 
 
 @pytest.mark.parametrize("fast", [False, True])
-@pytest.mark.parametrize("bp", [0.0, 0.5])
-def test_core_matches_core_model(fast, bp):
+@pytest.mark.parametrize("bp,max_delay", [(0.0, 1), (0.5, 1), (0.5, 7)])
+def test_core_matches_core_model(fast, bp, max_delay):
     """One core, ticks of random events with loopback and o_flit backpressure: cycles and
-    flits of every tick equal to CoreModel.run_tick, and the state after each."""
-    core = CoreConfig(neurons=64, axons=128, synapses=1024, fanout=256, profiles=4)
+    flits of every tick equal to CoreModel.run_tick, and the state after each (and with
+    delays, rows of delays 1..7 in 8 accumulator banks, every bank after each tick)."""
+    core = CoreConfig(
+        neurons=64, axons=128, synapses=1024, fanout=256, profiles=4, max_delay=max_delay
+    )
     chip = scenario_chip(core)
     rng = np.random.default_rng(7)
     img = random_image(chip, rng)
@@ -182,6 +185,7 @@ def test_core_matches_core_model(fast, bp):
         assert got == want, f"tick {t}: cycles {got[0]} vs {want[0]}"
         for a, b in zip(m.core_state(1), twin.state(), strict=True):
             assert np.array_equal(a, b), f"tick {t}: state"
+        assert m.acc[1].tolist() == twin.acc, f"tick {t}: accumulator banks"
         spiked += len(want[1])
     assert spiked > 20
 
