@@ -85,8 +85,9 @@ def test_ranks_equal_one_process_and_golden(ranks, tmp_path):
     # the CLI entry, from a SystemConfig YAML and from a compiled system image
     assert errors["cli"]["diff_yaml"] == [] and errors["cli"]["diff_image"] == []
     assert errors["cli"]["others"] == [None] * (ranks - 1)
-    assert (
-        errors["cli"]["error"] == "--system runs the functional model: use --backend tlm, not rtl"
+    assert errors["cli"]["error"] == (
+        "--system runs the functional model (--backend tlm) or the timed one "
+        "(--backend tlm-timed), not rtl"
     )
     assert errors["cli"]["exit_others"] == [2] * (ranks - 1)
 
