@@ -70,8 +70,9 @@ class DistributedTimedSim:
     Members
     -------
     chips : (c0, c1)
-    windows, exchanges : int
-        Lookahead windows stepped, and messages sent to other ranks.
+    windows, exchanges, resumes : int
+        Lookahead windows stepped, messages sent to other ranks, and pauses ended by a
+        flit that arrived.
     comm_time : float
         Seconds spent in the exchanges and reductions.
     """
@@ -133,7 +134,7 @@ class DistributedTimedSim:
         for p in self.peers:
             self.outbox.setdefault(p, [])
         self.cycle = 0
-        self.windows = self.exchanges = 0
+        self.windows = self.exchanges = self.resumes = 0
         self.comm_time = 0.0
         self.setup_time = time.perf_counter() - t0
 
@@ -207,6 +208,7 @@ class DistributedTimedSim:
             self.windows += 1
             if paused is not None and not self._quiet_links():
                 paused = None  # a flit arrived: catch up from the pause next window
+                self.resumes += 1
             views = self._allgather(paused)
             if all(v is not None for v in views):
                 e = max(views)
