@@ -116,6 +116,7 @@ class SystemChip:
         self.responses = []
         self.idle_cycles = 0
         self._done_r = 0  # cycle c - 1's "quiet": the barrier's registered half
+        self._prepared = -1  # the cycle prepare() last sampled
         w = system.chip.width
         self._ev_valid = [0] * (system.chip.tiles + 1)
         self._ev_payload = [0] * (system.chip.tiles + 1)
@@ -136,6 +137,9 @@ class SystemChip:
         m = self.m
         if m.cycle != cyc:
             raise TimedSystemError(f"chip {self.c} is at cycle {m.cycle}, asked for {cyc}")
+        if self._prepared == cyc:  # sampled already (a rank peeking before it steps)
+            return self.flag
+        self._prepared = cyc
         for e in self.outs:
             e.begin(cyc)
         self.core_outs = outs = [core.outputs() for core in m.cores]
