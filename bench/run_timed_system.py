@@ -71,6 +71,7 @@ def child(latency, ticks):
     comm = MPI.COMM_WORLD
     net, img = workload(latency)
     sim = DistributedTimedSim(img, net.input_raster(ticks), ticks, comm=comm)
+    round_s = empty_round(comm, sim.peers)
     comm.Barrier()
     t0 = time.perf_counter()
     res = sim.run()
@@ -88,8 +89,24 @@ def child(latency, ticks):
             "cycles": int(res.cycles.sum()),
             "spikes": int(res.spikes.sum()),
             "digest": digest(res.extra["responses"]),
+            "round_s": round_s,
         }
         print(json.dumps(out), flush=True)
+
+
+def empty_round(comm, peers, n=300):
+    """Seconds per window round with nothing to say: an empty message to and from each
+    neighbour rank, then the allgather of the pause flags (the floor of a window's cost)."""
+    comm.Barrier()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        reqs = [comm.isend([], dest=p, tag=7) for p in peers]
+        for p in peers:
+            comm.recv(source=p, tag=7)
+        for r in reqs:
+            r.wait()
+        comm.allgather(None)
+    return (time.perf_counter() - t0) / n
 
 
 def lock_step(latency, ticks):
@@ -111,6 +128,7 @@ def lock_step(latency, ticks):
         "spikes": int(res.spikes.sum()),
         "link_flits": res.extra["link_flits"],
         "digest": digest(res.extra["responses"]),
+        "round_s": 0.0,
     }
 
 
@@ -145,8 +163,9 @@ def table(rows, ticks, uptime):
         f"Load: `{uptime[0]}` before, `{uptime[1]}` after.",
         "",
         "| link latency | run | wall s | cycles/tick | windows/tick | messages/tick/rank "
-        "| MPI s (max rank) | of it point-to-point s | MPI share | responses digest |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| MPI s (max rank) | of it point-to-point s | MPI share | empty round us "
+        "| model s | responses digest |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for latency, runs in rows:
         for r in runs:
@@ -157,9 +176,19 @@ def table(rows, ticks, uptime):
                 f"| {latency} | {name} | {r['wall']:.2f} | {r['cycles'] / ticks:,.1f} | "
                 f"{r['windows'] / ticks:,.1f} | "
                 f"{r['exchanges'] / ticks / max(r['ranks'], 1):,.1f} | {comm:.2f} | "
-                f"{r['p2p'][k]:.2f} | {100 * comm / r['wall']:.0f} % | `{r['digest']}` |"
+                f"{r['p2p'][k]:.2f} | {100 * comm / r['wall']:.0f} % | "
+                f"{1e6 * r['round_s']:,.0f} | {model(runs, r, ticks)} | `{r['digest']}` |"
             )
     return "\n".join(out)
+
+
+def model(runs, r, ticks):
+    """The cost model for R ranks: the lock-step time split evenly, plus one empty round per
+    window and per tick start (no overlap, no imbalance)."""
+    if r["ranks"] < 2:
+        return "-"
+    one = runs[0]["wall"]
+    return f"{one / r['ranks'] + (r['windows'] + ticks) * r['round_s']:.2f}"
 
 
 def write_doc(text):
