@@ -117,11 +117,13 @@ class LinkIn:
         self.latency = system.link_latency
         self.depth = system.link_buffer
         self.buf = deque()
+        self.peak = 0  # most flits held at once, in flight included (tests)
 
     def flit(self, arrive, flit):
         if len(self.buf) >= self.depth:
             raise TimedSystemError(f"link {self.lid}: buffer overflow (credit rule broken)")
         self.buf.append((arrive, flit))
+        self.peak = max(self.peak, len(self.buf))
 
     def offers(self, c) -> bool:
         return bool(self.buf) and self.buf[0][0] <= c

@@ -185,6 +185,35 @@ def test_a_link_takes_one_flit_per_cycles_per_flit():
     assert lengths[2] >= 15 * 16 + 8
 
 
+def test_a_stalled_receiver_holds_the_sender_back_by_credits():
+    """16 spikes into a core that takes an event every 16 cycles (16 synapses each): with
+    latency 1 the receiving buffer (2 flits) fills and the sender waits for credits, sending
+    at the receiver's pace; with latency 8 its 16 flits of buffer absorb the burst."""
+    net = Network("jam")
+    net.population("a", 16, du=4095, dv=4095, vth=10)
+    net.population("b", 16, du=4095, dv=4095, vth=100_000)
+    net.source("in", 1, spikes=[(0, 0)])
+    net.connect("in", "a", weight=100)
+    net.connect("a", "b", weight=1)
+    raster = net.input_raster(3)
+    gold = run_golden(net, 3)
+    for latency, full in ((1, True), (8, False)):
+        img, _ = compile_system(net, _system(2, 1, 1, 1, latency, 1), neurons_per_core=16)
+        ts = TimedSystem(img, raster, 3)
+        res = ts.run()
+        assert gold.diff(res) == []
+        (east,) = ts.chips[1].ins  # chip 1's end of the eastward link
+        peak = east.peak
+        gaps = np.diff(sorted(_sends(ts)))
+        assert len(gaps) == 15
+        if full:
+            assert peak == img.system.link_buffer == 2
+            assert gaps[-1] == 16  # one credit back per event the receiving core takes
+        else:
+            assert peak < img.system.link_buffer == 16
+            assert (gaps == 2).all()  # the sending core's pace: a flit every 2 cycles
+
+
 def test_credits_bound_the_link_buffer():
     s = _system(2, 1, 1, 1, 10, 4)
     assert s.link_buffer == 5
