@@ -140,7 +140,10 @@ class SystemMesh(MeshModel):
     send other chips' flits by X-then-Y on global tile coordinates."""
 
     def __init__(self, system, c):
-        super().__init__(system.chip)
+        from spikemesh.faults import start_tables
+
+        # a chip built with route tables starts with XY ones, as TimedChipModel's mesh
+        super().__init__(system.chip, routing=start_tables(system.chip))
         self.system, self.chip_no = system, c
         fl = flit_layout(system.chip)
         self.tag_shift = fl.width

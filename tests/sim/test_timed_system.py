@@ -59,6 +59,29 @@ def test_one_chip_system_is_the_chip(seed):
     assert res.extra["link_flits"] == 0
 
 
+def test_chips_built_with_route_tables():
+    """A chip whose routers route by tables (issue #15) starts with XY tables: in a system
+    its own flits go by its tables, the others' by the system's X-then-Y, and a 1 x 1
+    system is still the chip."""
+    from spikemesh.config import RouterConfig
+
+    chip = ChipConfig(width=2, height=1, core=CORE, router=RouterConfig(route_tables=True))
+    for cx in (1, 2):
+        system = SystemConfig(
+            chips_x=cx, chips_y=1, chip=chip, link_latency=5, link_cycles_per_flit=1
+        )
+        net = _net(3, system)
+        img = _compile(net, system)
+        raster = net.input_raster(12)
+        res = run_system_timed(img, raster, 12)
+        assert run_golden(net, 12).diff(res) == []
+        if cx == 1:
+            ref, _ = run_image_timed(img.chips[0], raster, 12)
+            assert ref.diff(res, cycles=True) == []
+        else:
+            assert res.extra["link_flits"] > 0
+
+
 SHAPES = [(2, 1, 2, 1), (1, 2, 1, 2), (2, 2, 1, 1), (2, 1, 1, 2), (3, 1, 1, 1)]
 
 
