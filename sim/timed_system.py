@@ -117,6 +117,7 @@ class SystemChip:
         self.idle_cycles = 0
         self._done_r = 0  # cycle c - 1's "quiet": the barrier's registered half
         self._prepared = -1  # the cycle prepare() last sampled
+        self.host_deferred = 0  # cycles the host's injection waited for the west link's flit
         w = system.chip.width
         self._ev_valid = [0] * (system.chip.tiles + 1)
         self._ev_payload = [0] * (system.chip.tiles + 1)
@@ -235,6 +236,7 @@ class SystemChip:
             ev_payload[k] = outs[k].flit
             o_ready[k] = outs[k].event_ready
         if self._link_first:
+            self.host_deferred += o["inject_valid"]  # the host's flit waits for the link's
             r00 = mesh.routers[0][0]
             ev_valid[end] = int(r00.i_ready[WEST])
             ev_payload[end] = self.west_in.take(cyc) if ev_valid[end] else 0
@@ -363,6 +365,7 @@ class TimedSystem:
         res = system_result(self.image, parts, self.ticks, self.inputs)
         res.extra["cycles_simulated"] = self.cycle
         res.extra["link_flits"] = sum(e.sent for e in self.links_out.values())
+        res.extra["host_deferred"] = sum(ch.host_deferred for ch in self.chips.values())
         return res
 
 

@@ -108,8 +108,30 @@ def test_spikes_cross_links():
         system = _system(2, 1, 2, 1, 4, 1)
         net = _net(seed, system)
         img = _compile(net, system)
-        sent += run_system_timed(img, net.input_raster(TICKS), TICKS).extra["link_flits"]
+        res = run_system_timed(img, net.input_raster(TICKS), TICKS)
+        assert run_golden(net, TICKS).diff(res) == []
+        sent += res.extra["link_flits"]
     assert sent > 100
+
+
+def test_host_and_west_link_share_router_00_west():
+    """Chip 1's host injects 32 input events a tick into its core while chip 0's 16 neurons
+    fire into it over row 0's link: both arrive at chip 1's router (0, 0) West input, the
+    link's flit first. Golden's spikes; the window runner agrees cycle for cycle."""
+    net = Network("share")
+    net.population("a", 16, du=4095, dv=4095, vth=1, bias_mant=400, bias_exp=4)
+    net.population("b", 16, du=4095, dv=4095, vth=100_000)
+    net.source("in", 32, bernoulli=1.0, seed=1)
+    net.connect("in", "b", weight=1)
+    net.connect("a", "b", weight=1, connectivity="fixed_fanout", fanout=1, seed=2)
+    raster = net.input_raster(6)
+    for latency in (1, 4):
+        img, _ = compile_system(net, _system(2, 1, 1, 1, latency, 1), neurons_per_core=16)
+        res = run_system_timed(img, raster, 6)
+        assert run_golden(net, 6).diff(res) == []
+        assert res.extra["link_flits"] == 96 and res.extra["host_deferred"] > 0
+        win = DistributedTimedSim(img, raster, 6, comm=_SerialComm()).run()
+        assert win.extra["responses"] == res.extra["responses"]
 
 
 @pytest.mark.parametrize("seed", range(4))
