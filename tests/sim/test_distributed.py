@@ -119,7 +119,7 @@ def test_timed_ranks_equal_one_process(ranks, tmp_path):
     p, lines = launch(ranks, "timed", tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     runs = [x for x in lines if x["check"] == "timed"]
-    assert len(runs) == TIMED_NETS
+    assert len(runs) == TIMED_NETS + 1  # and the contended router (0, 0) West input
     for r in runs:
         assert r["ranks"] == ranks
         assert r["same_responses"], r
@@ -383,14 +383,40 @@ def _timed_case(seed, ranks):
     return net, img
 
 
+def _contended(ranks):
+    """Chip 1's host injects while chip 0's spikes come over row 0's link into the same
+    router (0, 0) West input (tests/sim/test_timed_system.py has it in one process)."""
+    from spikemesh.firmware.system import compile_system
+
+    from spikemesh.config import ChipConfig, CoreConfig
+    from spikemesh.network import Network
+    from spikemesh.system import SystemConfig
+
+    net = Network("share")
+    net.population("a", 16, du=4095, dv=4095, vth=1, bias_mant=400, bias_exp=4)
+    net.population("b", 16, du=4095, dv=4095, vth=100_000)
+    net.source("in", 32, bernoulli=1.0, seed=1)
+    net.connect("in", "b", weight=1)
+    net.connect("a", "b", weight=1, connectivity="fixed_fanout", fanout=1, seed=2)
+    core = CoreConfig(neurons=16, axons=256, synapses=4096, fanout=1024, profiles=4)
+    system = SystemConfig(
+        chips_x=max(2, ranks),
+        chips_y=1,
+        chip=ChipConfig(width=1, height=1, core=core),
+        link_latency=4,
+        link_cycles_per_flit=1,
+    )
+    return net, compile_system(net, system, neurons_per_core=16)[0]
+
+
 def _timed(comm, tmp):
     from spikemesh.sim.distributed_timed import DistributedTimedSim
     from spikemesh.sim.timed_system import TimedSystem
 
     from spikemesh.golden import run_golden
 
-    for seed in range(TIMED_NETS):
-        net, img = _timed_case(seed, comm.size)
+    for seed in range(TIMED_NETS + 1):
+        net, img = _timed_case(seed, comm.size) if seed < TIMED_NETS else _contended(comm.size)
         raster = net.input_raster(TIMED_TICKS)
         dist = DistributedTimedSim(img, raster, TIMED_TICKS, comm=comm)
         res = dist.run()
