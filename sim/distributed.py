@@ -21,9 +21,9 @@ that fails while setting up raise the same :class:`DistributedError` on every ra
 that fails inside the tick loop, where the others wait in a collective, prints its error
 and calls ``MPI_Abort``, so the launch ends with an error instead of hanging.
 
-The functional model knows no cycles. The timed model of a system (the chip-to-chip link
-latency, docs/scale.md) plugs in at the same place: the rank layout, the ghost tables and
-the per-tick exchange stay; the exchange then carries flits stamped with their cycle.
+The functional model knows no cycles. The timed model of a system runs on the same rank
+layout (:func:`chip_ranges`) and error handling in sim/distributed_timed.py, exchanging
+flits and credits stamped with their cycle in windows of the link latency (docs/scale.md).
 """
 
 from __future__ import annotations

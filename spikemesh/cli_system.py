@@ -1,11 +1,13 @@
-"""``spikemesh run NET --backend tlm --system SYSTEM`` : a multi-chip system, across MPI ranks.
+"""``spikemesh run NET --backend tlm|tlm-timed --system SYSTEM``: a system of chips, across MPI.
 
 ``mpirun -n R spikemesh run NET.yaml --backend tlm --system system.yaml`` compiles the
 network for the system on every rank (the compiler is deterministic; the ranks check that
 they hold the same image) and runs it with :func:`spikemesh.sim.distributed.run_system`.
 ``--system`` takes a SystemConfig YAML or a compiled system image
 (``SystemImage.save``), of which each rank reads only its own chips. Without mpirun it
-runs in one process.
+runs in one process. ``--backend tlm-timed`` runs the timed model of the system
+(:func:`spikemesh.sim.distributed_timed.run_system_timed_mpi`: the chips' cycle twins and
+the chip-to-chip links, cycle-exact from any number of ranks; docs/scale.md).
 
 Rank 0 returns the Result and does all the printing; the other ranks return None and
 print nothing. An error that every rank sees (a mismatched launch) is printed by rank 0
@@ -32,7 +34,7 @@ def add_system_arguments(run_parser: argparse.ArgumentParser) -> None:
         "--system",
         metavar="SYSTEM",
         default=None,
-        help="tlm only: run on a system of chips, a SystemConfig YAML or a compiled system "
+        help="tlm or tlm-timed: run on a system of chips, a SystemConfig YAML or a compiled system "
         "image; under mpirun -n R the chips are shared among the R ranks (docs/scale.md)",
     )
 
@@ -72,19 +74,31 @@ def run_system_backend(net: Network, ticks: int, args: argparse.Namespace) -> Re
     ``args.progress``.
     """
     from spikemesh.sim.distributed import DistributedError, run_system, world
+    from spikemesh.sim.timed_links import TimedSystemError
 
     comm = world()
     try:
         backend = getattr(args, "backend", "tlm")
-        if backend != "tlm":
+        if backend not in ("tlm", "tlm-timed"):
             raise SystemUsageError(
-                f"--system runs the functional model: use --backend tlm, not {backend}"
+                "--system runs the functional model (--backend tlm) or the timed one "
+                f"(--backend tlm-timed), not {backend}"
             )
         if getattr(args, "chip", None) is not None:
             raise SystemUsageError(
                 "--chip and --system exclude each other (the system names its chip)"
             )
         image = _system_image(net, Path(args.system))
+        if backend == "tlm-timed":
+            from spikemesh.sim.distributed_timed import run_system_timed_mpi
+
+            return run_system_timed_mpi(
+                image,
+                net.input_raster(ticks),
+                ticks,
+                comm=comm,
+                progress=bool(getattr(args, "progress", False)) and ticks >= 200,
+            )
         return run_system(
             image,
             net.input_raster(ticks),
@@ -92,7 +106,7 @@ def run_system_backend(net: Network, ticks: int, args: argparse.Namespace) -> Re
             comm=comm,
             progress=bool(getattr(args, "progress", False)) and ticks >= 200,
         )
-    except (DistributedError, SystemUsageError) as e:
+    except (DistributedError, SystemUsageError, TimedSystemError) as e:
         # Every rank raised the same error: let rank 0 say it.
         if comm.rank != 0:
             raise SystemExit(2) from e

@@ -106,6 +106,17 @@ class SystemConfig(_YamlMixin):
         return f"chip ({cx},{cy})"
 
     @property
+    def link_buffer(self) -> int:
+        """Flits the receiving end of a chip-to-chip link holds (the sender's credits).
+
+        ``ceil(2 * link_latency / link_cycles_per_flit)``, at least 1: a credit returns
+        ``link_latency`` cycles after its flit leaves the buffer, so this many credits keep
+        a link busy at full bandwidth over the round trip; back-pressure then comes only
+        from a receiving router that stalls (docs/scale.md, "Timing across chips").
+        """
+        return max(1, -(-2 * self.link_latency // self.link_cycles_per_flit))
+
+    @property
     def links(self) -> int:
         """Chip-to-chip links, counting each direction once."""
         vertical = (self.chips_x - 1) * self.tiles_y  # one per row on each vertical boundary
