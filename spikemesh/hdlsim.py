@@ -66,6 +66,21 @@ def verilator_make_env(env, *flags: str) -> dict[str, str]:
     return out
 
 
+@contextlib.contextmanager
+def _environ(changes: dict[str, str]):
+    """``os.environ`` with ``changes`` inside the block, as it was after it."""
+    saved = {k: os.environ.get(k) for k in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def write_verilog(component, path: Path, *, toplevel: str) -> Path:
     """Convert to Verilog; rewrite the file only when its text changed (incremental rebuilds)."""
     from amaranth.back import verilog
@@ -90,6 +105,7 @@ def build_and_test(
     waves=False,
     sim_log=None,
     extra_build_args=(),
+    make_flags=(),
 ):
     """Build ``component`` (or a Verilog path) and run the cocotb ``test_module`` on it.
 
@@ -97,7 +113,8 @@ def build_and_test(
     is missing or the build fails. ``sim_log``: a file for the simulator's
     output instead of the terminal. ``waves``: Verilator writes ``dump.vcd``
     (``dump.fst`` with ``extra_build_args=["--trace-fst"]``), Icarus
-    ``<toplevel>.fst``, in ``build_dir``.
+    ``<toplevel>.fst``, in ``build_dir``. ``make_flags``: for Verilator's make, e.g.
+    ``("OPT_FAST=-O0", "OPT_SLOW=-O0")`` where the build costs more than the run.
     """
     from cocotb_tools.runner import get_results, get_runner
 
@@ -113,24 +130,25 @@ def build_and_test(
     else:
         vpath = write_verilog(component, build_dir / f"{toplevel}.v", toplevel=toplevel)
     if simulator == "verilator":
-        # cocotb's runner builds with this process's environment
-        os.environ.update(verilator_make_env(os.environ))
+        make_env = verilator_make_env(os.environ, *make_flags)
         # Amaranth's Verilog raises WIDTHEXPAND warnings: not fatal.
         build_args = ["-Wno-fatal", "-O2", "--x-assign", "0", "--x-initial", "0"]
     else:
-        build_args = []
+        make_env, build_args = {}, []
     build_args += list(extra_build_args)
     runner = get_runner(simulator)
     try:
-        runner.build(
-            sources=[vpath],
-            hdl_toplevel=toplevel,
-            build_dir=build_dir,
-            build_args=build_args,
-            timescale=("1ns", "1ps"),
-            waves=waves,
-            log_file=build_dir / "build.log",
-        )
+        # cocotb's runner builds with this process's environment
+        with _environ(make_env):
+            runner.build(
+                sources=[vpath],
+                hdl_toplevel=toplevel,
+                build_dir=build_dir,
+                build_args=build_args,
+                timescale=("1ns", "1ps"),
+                waves=waves,
+                log_file=build_dir / "build.log",
+            )
     except RuntimeError as e:
         raise HdlSimError(
             f"{simulator} build of {toplevel} failed ({e}); log: {build_dir / 'build.log'}"
