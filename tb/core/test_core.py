@@ -359,7 +359,7 @@ CONFIGS = {
     # N=16, narrow accumulators with large exponents: the modular wrap happens
     "n16-acc18": dict(
         core=dict(neurons=16, axons=64, synapses=256, fanout=64, profiles=4, acc_bits=18),
-        ticks=6500,
+        ticks=8000,
         episode=500,
         max_exp=7,
         max_row=32,
@@ -369,7 +369,7 @@ CONFIGS = {
     ),
     "n64": dict(
         core=dict(neurons=64, axons=256, synapses=1024, fanout=1024, profiles=4),
-        ticks=2500,
+        ticks=1000,
         episode=500,
     ),
     "n256": dict(
