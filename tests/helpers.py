@@ -52,3 +52,43 @@ def assert_mesh_matches(ctx, dut, model, ins, outs, cyc, *, misroute=False):
         assert ctx.get(dut.misroute) == model.misroute
     assert ctx.get(dut.idle) == model.idle
     return mv, mp, mr
+
+
+def assert_python_models_agree(chip, net, img, g, ticks, what):
+    """Every Python model of the chip equals golden's result ``g`` on ``net``: the scalar
+    reference, the functional TLM (from the network and from the image ``img``), and both
+    timed models — the Python cycle model and the compiled one giving the same response
+    words on the same cycles — with the image written over the host link and placed
+    directly."""
+    from spikemesh.firmware.loader import (
+        config_commands,
+        decode_run,
+        read_state_commands,
+        run_commands,
+    )
+    from spikemesh.sim.chip import ChipModel, TimedChipModel
+    from spikemesh.sim.fast import run_fast
+    from spikemesh.sim.timed import CompiledChipModel
+
+    from tests.scalar_ref import run_scalar
+
+    acc_bits = chip.core.acc_bits
+    s = run_scalar(net, ticks, acc_bits=acc_bits)
+    assert (s.spikes == g.spikes).all() and (s.final_v == g.final_v).all(), what
+    assert g.diff(run_fast(net, ticks, acc_bits=acc_bits)) == [], what
+    inputs = net.input_raster(ticks)
+    assert g.diff(ChipModel(img).run(ticks, inputs)) == [], what
+    run = run_commands(img, inputs, ticks) + read_state_commands(img)
+    cmds = config_commands(img) + run
+    ref = TimedChipModel(chip).run(cmds)
+    assert CompiledChipModel(chip).run(cmds) == ref, what
+    timed = decode_run(img, [r[1:] for r in ref], ticks, inputs, backend="tlm-timed")
+    assert g.diff(timed) == [], what
+    py = TimedChipModel(chip)
+    py.load_image(img)
+    ref_d = py.run(run)
+    m = CompiledChipModel(chip)
+    m.load_image(img)
+    assert m.run(run) == ref_d, f"{what}, direct load"
+    direct = decode_run(img, [r[1:] for r in ref_d], ticks, inputs, backend="tlm-timed")
+    assert g.diff(direct) == [], f"{what}, direct load"

@@ -11,21 +11,13 @@ from __future__ import annotations
 
 import pytest
 from spikemesh.firmware import compile_network
-from spikemesh.firmware.loader import (
-    config_commands,
-    decode_run,
-    read_state_commands,
-    run_commands,
-)
-from spikemesh.sim.chip import ChipModel, TimedChipModel
-from spikemesh.sim.fast import FastSim, run_fast
-from spikemesh.sim.timed import CompiledChipModel
+from spikemesh.sim.fast import FastSim
 
 from spikemesh.config import ChipConfig, CoreConfig
 from spikemesh.errors import CompileError, NetworkError
 from spikemesh.golden import run_golden
 from tests.firmware.random_nets import random_network
-from tests.scalar_ref import run_scalar
+from tests.helpers import assert_python_models_agree
 
 CHIP = ChipConfig(
     width=2,
@@ -61,25 +53,7 @@ def test_every_model_runs_subtract_reset(reset, seed0):
     for seed, net, img, g in _networks(reset, 3, seed0):
         what = f"seed {seed} ({reset})"
         assert "subtract" in {p.params.reset for p in net.populations}
-        s = run_scalar(net, TICKS, acc_bits=CHIP.core.acc_bits)
-        assert (s.spikes == g.spikes).all() and (s.final_v == g.final_v).all(), what
-        assert g.diff(run_fast(net, TICKS, acc_bits=CHIP.core.acc_bits)) == [], what
-        inputs = net.input_raster(TICKS)
-        assert g.diff(ChipModel(img).run(TICKS, inputs)) == [], what
-        run = run_commands(img, inputs, TICKS) + read_state_commands(img)
-        cmds = config_commands(img) + run
-        ref = TimedChipModel(CHIP).run(cmds)
-        assert CompiledChipModel(CHIP).run(cmds) == ref, what
-        timed = decode_run(img, [r[1:] for r in ref], TICKS, inputs, backend="tlm-timed")
-        assert g.diff(timed) == [], what
-        py = TimedChipModel(CHIP)
-        py.load_image(img)
-        ref_d = py.run(run)
-        m = CompiledChipModel(CHIP)
-        m.load_image(img)
-        assert m.run(run) == ref_d, f"{what}, direct load"
-        direct = decode_run(img, [r[1:] for r in ref_d], TICKS, inputs, backend="tlm-timed")
-        assert g.diff(direct) == [], f"{what}, direct load"
+        assert_python_models_agree(CHIP, net, img, g, TICKS, what)
 
 
 def test_zero_reset_networks_are_unchanged_by_the_option():
