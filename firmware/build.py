@@ -23,7 +23,6 @@ checked), a path from or to no clock that does not end at a pin — and
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
@@ -36,6 +35,7 @@ from pathlib import Path
 
 from spikemesh.config import ChipConfig
 from spikemesh.errors import SpikemeshError
+from spikemesh.hdlsim import patched_environ
 
 # Amaranth looks each tool up by environment variable; YoWASP ships them as Python entry points.
 YOWASP_TOOLS = {
@@ -209,21 +209,15 @@ def _io_cells(top):
     return cells
 
 
-@contextlib.contextmanager
 def _yowasp_env():
-    saved = {k: os.environ.get(k) for k in YOWASP_TOOLS}
+    """The environment naming each YoWASP tool, for the flow's duration (a variable the
+    user set stays)."""
+    tools = {}
     for k, v in YOWASP_TOOLS.items():
         # the venv's bin/ may not be on PATH (python run by its full path)
         beside = Path(sys.executable).parent / v
-        os.environ.setdefault(k, shutil.which(v) or (str(beside) if beside.exists() else v))
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        tools[k] = os.environ.get(k) or shutil.which(v) or (str(beside) if beside.exists() else v)
+    return patched_environ(tools)
 
 
 def _platform(board):

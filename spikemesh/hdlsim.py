@@ -67,7 +67,7 @@ def verilator_make_env(env, *flags: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _environ(changes: dict[str, str]):
+def patched_environ(changes: dict[str, str]):
     """``os.environ`` with ``changes`` inside the block, as it was after it."""
     saved = {k: os.environ.get(k) for k in changes}
     os.environ.update(changes)
@@ -139,7 +139,7 @@ def build_and_test(
     runner = get_runner(simulator)
     try:
         # cocotb's runner builds with this process's environment
-        with _environ(make_env):
+        with patched_environ(make_env):
             runner.build(
                 sources=[vpath],
                 hdl_toplevel=toplevel,

@@ -40,6 +40,6 @@ def test_no_ccache_when_missing_or_turned_off(monkeypatch, with_ccache):
 def test_a_builds_make_environment_does_not_outlive_it(monkeypatch):
     monkeypatch.setenv("MAKEFLAGS", "-k")
     monkeypatch.delenv("CCACHE_DIR", raising=False)
-    with hdlsim._environ({"MAKEFLAGS": "-k OPT_FAST=-O0", "CCACHE_DIR": "/c"}):
+    with hdlsim.patched_environ({"MAKEFLAGS": "-k OPT_FAST=-O0", "CCACHE_DIR": "/c"}):
         assert hdlsim.os.environ["MAKEFLAGS"] == "-k OPT_FAST=-O0"
     assert hdlsim.os.environ["MAKEFLAGS"] == "-k" and "CCACHE_DIR" not in hdlsim.os.environ
