@@ -287,6 +287,41 @@ class TimedChipModel:
             | ((c["arg"] & self._payload_mask) << self._payload_off)
         )
 
+    def _clock_cores(self, cmd, tile, o, mesh_out, outs, mesh_in):
+        """Clock every core one cycle: its mesh port's event (``mesh_out``: the mesh's
+        valid/payload/ready lists), the registered start and parity, and the host link's
+        configuration write or state read (``o``: its combinational outputs) for ``cmd``
+        at ``tile``; then put each core's flit and event-ready into ``mesh_in`` (the
+        mesh's next input valid/payload/ready lists)."""
+        mv, mp, mr = mesh_out
+        ev_valid, ev_payload, o_ready = mesh_in
+        start, parity = self._start_r, self._parity_r
+        if cmd is not None:
+            cfg_addr, cfg_data = cmd["arg"] & self._addr_mask, cmd["data"]
+            rd_index = cmd["arg"] & self._neuron_mask
+        else:
+            cfg_addr = cfg_data = rd_index = 0
+        for k, c in enumerate(self.cores):
+            mine = k == tile
+            # address/data/index are broadcast to every core, as in the RTL;
+            # only the valids are tile-selected
+            c.clock(
+                event_valid=mv[k],
+                event=(mp[k] >> self._payload_off) & self._axon_mask,
+                flit_ready=mr[k],
+                start=start,
+                parity=parity,
+                config_valid=int(o["cfg_valid"] and mine),
+                config_addr=cfg_addr,
+                config_data=cfg_data,
+                read_valid=int(o["read_valid"] and mine),
+                read_index=rd_index,
+                read_ready=o["read_in_ready"],
+            )
+            ev_valid[k] = outs[k].flit_valid
+            ev_payload[k] = outs[k].flit
+            o_ready[k] = outs[k].event_ready
+
     def run(self, commands, *, max_cycles=10_000_000, on_tick=None, schedule=None):
         """Process ``commands`` (dicts as in firmware.loader) until all are taken and the chip
         is quiet; return a list of (cycle, op, a, b) responses, each with the cycle the host
@@ -348,38 +383,13 @@ class TimedChipModel:
                 responses.append((self.cycle, *(int(x) for x in rsp_fifo.out)))
                 if on_tick is not None and rsp_fifo.out[0] == 2:  # Rsp.TICK_DONE
                     on_tick(int(rsp_fifo.out[1]) + 1)
-            start, parity = self._start_r, self._parity_r
-            if cmd is not None:
-                cfg_addr, cfg_data = cmd["arg"] & self._addr_mask, cmd["data"]
-                rd_index = cmd["arg"] & self._neuron_mask
-            else:
-                cfg_addr = cfg_data = rd_index = 0
-            for k, c in enumerate(cores):
-                mine = k == tile
-                # address/data/index are broadcast to every core, as in the RTL;
-                # only the valids are tile-selected
-                c.clock(
-                    event_valid=mv[k],
-                    event=(mp[k] >> self._payload_off) & self._axon_mask,
-                    flit_ready=mr[k],
-                    start=start,
-                    parity=parity,
-                    config_valid=int(o["cfg_valid"] and mine),
-                    config_addr=cfg_addr,
-                    config_data=cfg_data,
-                    read_valid=int(o["read_valid"] and mine),
-                    read_index=rd_index,
-                    read_ready=o["read_in_ready"],
-                )
-                ev_valid[k] = outs[k].flit_valid
-                ev_payload[k] = outs[k].flit
-                o_ready[k] = outs[k].event_ready
+            self._clock_cores(cmd, tile, o, (mv, mp, mr), outs, (ev_valid, ev_payload, o_ready))
             ev_valid[end] = o["inject_valid"]
             ev_payload[end] = self._inject_flit(cmd) if o["inject_valid"] else 0
             o_ready[end] = o["host_ready"]
             mesh.clock(ev_valid, ev_payload, o_ready)
             if o["cfg_valid"] and inp["cfg_ready"] and mesh.routing is not None:
-                self._route_write(cmd["tile_y"] * width + cmd["tile_x"], cfg_addr, cfg_data)
+                self._route_write(tile, cmd["arg"] & self._addr_mask, cmd["data"])
             self.rsp_blocked += o["rsp_valid"] and not inp["rsp_ready"]
             rsp_fifo.clock(o["rsp_valid"], o["rsp"], rsp_ready)
             taken = offer and cmd_fifo.w_rdy

@@ -199,7 +199,7 @@ class SystemChip:
         inp = self.inp
         inp["all_done"] = int(barrier)
         inp["start_ok"] = int(start_ok)
-        host, mesh, cores = m.host, m.mesh, m.cores
+        host, mesh = m.host, m.mesh
         outs = self.core_outs
         mv, mp, mr = mesh.outputs()
         end = mesh.host
@@ -207,34 +207,10 @@ class SystemChip:
         rsp_fifo, cmd_fifo = m.rsp_fifo, m.cmd_fifo
         if rsp_fifo.r_rdy:
             self.responses.append((cyc, *(int(x) for x in rsp_fifo.out)))
-        start, parity = m._start_r, m._parity_r
         cmd = host.cmd
-        width = self._w
-        tile = (cmd["tile_y"] * width + cmd["tile_x"]) if cmd is not None else -1
-        if cmd is not None:
-            cfg_addr, cfg_data = cmd["arg"] & m._addr_mask, cmd["data"]
-            rd_index = cmd["arg"] & m._neuron_mask
-        else:
-            cfg_addr = cfg_data = rd_index = 0
+        tile = (cmd["tile_y"] * self._w + cmd["tile_x"]) if cmd is not None else -1
         ev_valid, ev_payload, o_ready = self._ev_valid, self._ev_payload, self._o_ready
-        for k, core in enumerate(cores):
-            mine = k == tile
-            core.clock(
-                event_valid=mv[k],
-                event=(mp[k] >> m._payload_off) & m._axon_mask,
-                flit_ready=mr[k],
-                start=start,
-                parity=parity,
-                config_valid=int(o["cfg_valid"] and mine),
-                config_addr=cfg_addr,
-                config_data=cfg_data,
-                read_valid=int(o["read_valid"] and mine),
-                read_index=rd_index,
-                read_ready=o["read_in_ready"],
-            )
-            ev_valid[k] = outs[k].flit_valid
-            ev_payload[k] = outs[k].flit
-            o_ready[k] = outs[k].event_ready
+        m._clock_cores(cmd, tile, o, (mv, mp, mr), outs, (ev_valid, ev_payload, o_ready))
         if self._link_first:
             self.host_deferred += o["inject_valid"]  # the host's flit waits for the link's
             r00 = mesh.routers[0][0]
