@@ -135,16 +135,21 @@ class MeshModel:
 
     def clock(self, i_valid, i_payload, o_ready):
         """Advance one cycle given every endpoint's input valid/payload and output ready."""
-        moves = []
-        n_in = 0
-        for k, (r, p) in enumerate(self._ends):
-            if i_valid[k] and r.i_ready[p]:
-                moves.append((r, p, i_payload[k]))
-                n_in += 1
+        moves = [
+            (r, p, i_payload[k])
+            for k, (r, p) in enumerate(self._ends)
+            if i_valid[k] and r.i_ready[p]
+        ]
+        moves += self._edge_moves()
+        self.flits_in = (self.flits_in + len(moves)) & COUNTER_MASK  # before _step takes them
         self._step(moves, o_ready)
-        self.flits_in = (self.flits_in + n_in) & COUNTER_MASK
         if not self._active:
             self.check_conservation()
+
+    def _edge_moves(self):
+        """Flits entering at the mesh's outer edges this cycle, after the endpoints': none
+        on a chip (a system's mesh takes its chip-to-chip links' here)."""
+        return []
 
     def check_conservation(self):
         """With the mesh idle, ``flits_in == flits_out + dropped`` (the RTL asserts the same).

@@ -183,24 +183,14 @@ class SystemMesh(MeshModel):
             )
         self._arrivals = [(k, e) for k, e in self.link_in.items() if k != (0, 0, WEST)]
 
-    def clock(self, i_valid, i_payload, o_ready):
-        """MeshModel.clock, plus the flits the links offer at edge inputs (link first)."""
-        moves = []
-        n_in = 0
-        for k, (r, p) in enumerate(self._ends):
-            if i_valid[k] and r.i_ready[p]:
-                moves.append((r, p, i_payload[k]))
-                n_in += 1
-        c = self.cycle
+    def _edge_moves(self):
+        """The flits the links offer at edge inputs this cycle (after the endpoints')."""
+        c, moves = self.cycle, []
         for (x, y, p), end in self._arrivals:
             r = self.routers[y][x]
             if end.offers(c) and r.i_ready[p]:
                 moves.append((r, p, end.take(c)))
-                n_in += 1
-        self._step(moves, o_ready)
-        self.flits_in = (self.flits_in + n_in) & 0xFFFFFFFF
-        if not self._active:
-            self.check_conservation()
+        return moves
 
 
 def deliver(msg, out_end, in_end):
