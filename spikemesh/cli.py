@@ -73,11 +73,10 @@ def resolve_run_args(args: argparse.Namespace) -> argparse.Namespace:
     if getattr(args, "faults", None) is not None:
         if getattr(args, "system", None):
             raise UsageError("--faults applies to one chip, not a system of chips (--system)")
-        if args.chip is None:
-            raise UsageError("--faults needs --chip CHIP.yaml: a fault map is for one mesh")
-        from spikemesh.faults import fault_map_from_spec
+        if args.chip is not None:  # else _cmd_run reads it for the auto-sized chip
+            from spikemesh.faults import fault_map_from_spec
 
-        args.faults = fault_map_from_spec(args.faults, args.chip)
+            args.faults = fault_map_from_spec(args.faults, args.chip)
     if getattr(args, "system", None) and getattr(args, "check", None):
         raise UsageError("--check does not run on a system of chips (--system)")
     if getattr(args, "simulator", None) == "icarus":
@@ -94,6 +93,23 @@ def resolve_run_args(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def _faults_on_auto_chip(net, args, console) -> ChipConfig:
+    """Without --chip, a fault map is read for the chip the network is auto-sized to (its
+    tiles must lie on that mesh); the chip is named so the map can be written for it."""
+    from spikemesh.faults import fault_map_from_spec
+    from spikemesh.firmware import auto_chip
+
+    chip = auto_chip(net, acc_bits=args.acc_bits)
+    args.faults = fault_map_from_spec(args.faults, chip)
+    if not getattr(args, "quiet", False):
+        console.print(
+            f"--faults: for the auto-sized {chip.width} x {chip.height} chip of "
+            f"{chip.core.neurons}-neuron cores (give --chip for another)",
+            soft_wrap=True,
+        )
+    return chip
+
+
 def _cmd_run(args, console) -> int:
     resolve_run_args(args)
     get_backend(args.backend)  # fail on a typo before loading anything
@@ -102,6 +118,8 @@ def _cmd_run(args, console) -> int:
     if args.progress is None:
         args.progress = sys.stderr.isatty() and not args.quiet
     net = load_network(Path(args.network))
+    if getattr(args, "faults", None) is not None and args.chip is None:
+        args.chip = _faults_on_auto_chip(net, args, console)
     if getattr(args, "system", None):
         t0 = time.perf_counter()
         result = run_system_backend(net, args.ticks, args)
@@ -158,11 +176,8 @@ def _cmd_compile(args, console) -> int:
     if host_outputs not in ("all", "recorded", "none"):
         host_outputs = [p.strip() for p in host_outputs.split(",") if p.strip()]
     faults = None
-    if args.faults:
+    if args.faults:  # without --chip: a map for the auto-sized chip
         from spikemesh.faults import fault_map_from_spec
-
-        if not args.chip:
-            raise UsageError("--faults needs --chip CHIP.yaml: a fault map is for one mesh")
 
         faults = fault_map_from_spec(args.faults, chip)
     image, util = compile_network(

@@ -1,5 +1,7 @@
 """``spikemesh compile --faults`` and ``spikemesh run --faults``."""
 
+from pathlib import Path
+
 import pytest
 from spikemesh.firmware.image import ChipImage
 
@@ -77,9 +79,19 @@ def test_bad_faults_exit_2(capsys, files, spec, msg):
     assert pytest.importorskip("re").search(msg, out + err)
 
 
-def test_faults_need_a_chip(capsys, files):
-    rc, out, err = main(capsys, "run", files / "small.yaml", "--faults", files / "f.yaml")
-    assert rc == 2 and "--faults needs --chip CHIP.yaml" in out + err
+def test_faults_without_chip_are_for_the_auto_sized_chip(capsys, files):
+    """Without --chip a fault map is read for the chip the network is auto-sized to (the
+    console names it): ei_random's 2 x 2 chip with a dead link runs on the timed model
+    with golden's spikes; a map naming tiles off that mesh is a clear error."""
+    ei = Path(__file__).resolve().parent.parent / "examples" / "ei_random.yaml"
+    rc, out, err = main(
+        capsys, "run", ei, "-t", "20", "--faults", "random:1:1", "-b", "tlm-timed",
+        "--check", "golden",
+    )  # fmt: skip
+    assert rc == 0, out + err
+    assert "--faults: for the auto-sized 2 x 2 chip" in out and "agree" in out
+    rc, out, err = main(capsys, "run", ei, "-t", "5", "--faults", files / "f.yaml", "-b", "tlm")
+    assert rc == 2 and "error: " in err and "Traceback" not in out + err
 
 
 @pytest.mark.parametrize("backend", ["tlm-timed", "tlm-cycle"])
