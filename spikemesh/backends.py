@@ -92,11 +92,10 @@ def compile_for(net: Network, args):
     chip = args.chip if args.chip is not None else auto_chip(net, acc_bits=args.acc_bits)
     faults = getattr(args, "faults", None)
     if faults is not None:
-        from spikemesh.faults import fault_map_from_spec, needs_route_tables, with_route_tables
+        from spikemesh.faults import chip_for_faults, fault_map_from_spec
 
         faults = fault_map_from_spec(faults, chip)
-        if needs_route_tables(faults):  # dead links or routers: routers with tables
-            chip = with_route_tables(chip)
+        chip = chip_for_faults(chip, faults)  # dead links or routers: routers with tables
     image, util = compile_network(net, chip, faults=faults)
     args._compiled = (net, image, util)
     return image

@@ -177,9 +177,10 @@ def _cmd_compile(args, console) -> int:
         host_outputs = [p.strip() for p in host_outputs.split(",") if p.strip()]
     faults = None
     if args.faults:  # without --chip: a map for the auto-sized chip
-        from spikemesh.faults import fault_map_from_spec
+        from spikemesh.faults import chip_for_faults, fault_map_from_spec
 
         faults = fault_map_from_spec(args.faults, chip)
+        chip = chip_for_faults(chip, faults)
     image, util = compile_network(
         net, chip, neurons_per_core=args.neurons_per_core, host_outputs=host_outputs, faults=faults
     )

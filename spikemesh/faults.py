@@ -357,6 +357,12 @@ def needs_route_tables(faults: FaultMap | None) -> bool:
     return faults is not None and bool(faults.channels or faults.routers)
 
 
+def chip_for_faults(chip: ChipConfig, faults: FaultMap | None) -> ChipConfig:
+    """The chip to compile ``faults`` for: ``chip``, with route tables when the map needs
+    them (an image with tables runs only on routers that take them)."""
+    return with_route_tables(chip) if needs_route_tables(faults) else chip
+
+
 def start_tables(chip: ChipConfig):
     """The route tables a chip with ``router.route_tables`` holds after reset: XY everywhere,
     no link disabled (so it routes and times as a chip without tables until ROUTE writes

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 from spikemesh.firmware.image import ChipImage
+from spikemesh.sim.timed import run_image_timed
 
 from spikemesh import cli
+from spikemesh.netfile import load_network
 
 from .test_cli import SMALL
 
@@ -45,6 +47,10 @@ def test_compile_with_faults(capsys, files):
     image = ChipImage.load(img)
     assert image.routing is not None and (2, 2) in image.faults.routers
     assert all(s // 16 not in (1, 8) for s in image.neuron_slot)  # cores (1,0) and (2,2)
+    # its chip's routers take the tables, so the image runs on the timed backends
+    assert image.chip.router.route_tables
+    result, _ = run_image_timed(image, load_network(files / "small.yaml").input_raster(5), 5)
+    assert result.cycles.shape == (5,)
 
 
 def test_run_with_faults_checks_against_golden(capsys, files):
