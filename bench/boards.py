@@ -4,12 +4,13 @@ Runs :func:`spikemesh.firmware.build.build_board` for each row of ``RUNS``
 (board x design x chip config) and rewrites the table between the
 ``boards-table`` markers of docs/boards.md, and the frame format between the
 ``frame-format`` markers (from spikemesh.hostlink), so the doc cannot drift
-from the code. Results are also kept in build/boards/results.json.
+from the code. Results are kept in bench/boards_results.json (committed, so one row
+can be rebuilt without losing the others); build directories go to build/boards/.
 
     python bench/boards.py                 # every row (several minutes)
     python bench/boards.py --board icebreaker
     python bench/boards.py --board ulx3s-85f --config "4x4 n64"
-    python bench/boards.py --docs-only     # regenerate the doc from results.json
+    python bench/boards.py --docs-only     # regenerate the doc from boards_results.json
     python bench/boards.py --reread        # rows from the earlier build directories
 """
 
@@ -32,6 +33,7 @@ from spikemesh.hostlink import frame_format_markdown
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "boards.md"
 OUT = ROOT / "build" / "boards"
+RESULTS = ROOT / "bench" / "boards_results.json"
 
 CONFIGS = {
     # the iCEBreaker's own chip (rtl/boards.py): 16 neurons, host FIFOs of 2 words in logic
@@ -71,7 +73,7 @@ def source_commit() -> str:
     return sha + ("+dirty" if dirty else "")
 
 
-def run_one(board, design, config_name, *, reread=False):
+def run_one(board, design, config_name, *, reread=False, router=None):
     """One table row: build (or, with ``reread``, re-read the earlier build directory).
 
     The commit the build was made from is kept in the build directory (``commit.txt``),
@@ -80,6 +82,8 @@ def run_one(board, design, config_name, *, reread=False):
     slug = "".join(c if c.isalnum() else "-" for c in config_name).strip("-")
     out_dir = OUT / f"{board}-{design}-{slug}"
     row = {"board": board, "design": design, "config": config_name}
+    if router:
+        row["router"] = router
     start = time.monotonic()
     chip = CONFIGS[config_name]
     stamp = out_dir / "commit.txt"
@@ -91,7 +95,9 @@ def run_one(board, design, config_name, *, reread=False):
         if reread:
             rep = read_build(board, out_dir, chip, design=design, allow_timing_fail=True)
         else:
-            rep = build_board(board, chip, out_dir, design=design, allow_timing_fail=True)
+            rep = build_board(
+                board, chip, out_dir, design=design, allow_timing_fail=True, router=router
+            )
         row.update(rep)
         row["status"] = "ok" if rep["timing_met"] else "timing not met"
     except FitError as e:
@@ -138,9 +144,10 @@ def table(rows) -> str:
         dsps = _cell(r, "dsps", "ICESTORM_DSP" if ice else "MULT18X18D")
         fmax = f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"
         clk = f"{r['clk_mhz']:g} MHz" if r.get("clk_mhz") else "-"
+        status = r["status"] + (f" ({r['router']})" if r.get("router") else "")
         lines.append(
             f"| {r['board']} | {r['design']} | {r['config']} | {luts} | {ffs} | {cells} | "
-            f"{brams} | {dsps} | {fmax} | {clk} | {r['status']} | {r.get('commit', '?')} |"
+            f"{brams} | {dsps} | {fmax} | {clk} | {status} | {r.get('commit', '?')} |"
         )
     return "\n".join(lines)
 
@@ -184,9 +191,15 @@ def main(argv=None):
         action="store_true",
         help="take each row from its earlier build directory instead of building",
     )
+    ap.add_argument(
+        "--router",
+        choices=["router1", "router2"],
+        help="nextpnr's router (default: nextpnr's, router1); router2 routes large ECP5 "
+        "designs in a fraction of router1's time, and the row says which was used",
+    )
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    results_path = OUT / "results.json"
+    results_path = RESULTS
     old = json.loads(results_path.read_text()) if results_path.exists() else {"rows": []}
     rows = {(r["board"], r["design"], r["config"]): r for r in old["rows"]}
     if not args.docs_only:
@@ -197,7 +210,7 @@ def main(argv=None):
                 continue
             verb = "re-reading" if args.reread else "building"
             print(f"{verb} {board} / {design} / {config} ...", flush=True)
-            row = run_one(board, design, config, reread=args.reread)
+            row = run_one(board, design, config, reread=args.reread, router=args.router)
             print(f"  {row['status']} in {row.get('seconds')} s", flush=True)
             rows[(board, design, config)] = row
         old = {

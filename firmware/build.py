@@ -285,6 +285,7 @@ def build_board(
     max_words: int = 16,
     rsp_batch: int = 8,
     seed: int = 1,
+    router: str | None = None,
     allow_timing_fail: bool = False,
     verbose: bool = False,
 ) -> dict:
@@ -307,6 +308,8 @@ def build_board(
     baud, max_words, rsp_batch : as for spikemesh.rtl.boards.SpikemeshTop.
     seed : int
         nextpnr placement seed.
+    router : {"router1", "router2"}, optional
+        nextpnr's router (default: nextpnr's own, router1).
     allow_timing_fail : bool
         Return the report (``timing_met`` False) instead of raising TimingError when the
         design misses the board clock. Paths nextpnr did not check
@@ -341,6 +344,10 @@ def build_board(
         report_json.unlink()
     # relative: the YoWASP tools see only their working directory (the build dir)
     nextpnr_opts = f"--seed {seed} --report report.json --timing-allow-fail"
+    if router is not None:
+        if router not in ("router1", "router2"):
+            raise BuildError(f"Unknown nextpnr router {router!r}; choose router1 or router2")
+        nextpnr_opts += f" --router {router}"
     # The RTL's Asserts (contract checks for the simulators) reach yosys as $check cells:
     # remove them before synthesis, or their logic is built (nextpnr ignores the cells).
     overrides = {"nextpnr_opts": nextpnr_opts, "script_after_read": "chformal -remove"}
