@@ -99,7 +99,7 @@ MASK24 = (1 << 24) - 1
 ) = range(20)
 
 _NONE, _END_TICK, _RUN, _STATUS, _RESET = range(5)
-C_NOP, C_CONFIG, C_INPUT, C_END, C_RUN, C_READ, C_STATUS, C_RESET = (int(c) for c in Cmd)
+C_NOP, C_CONFIG, C_INPUT, C_END, C_RUN, C_READ, C_STATUS, C_RESET, C_COUNTER = (int(c) for c in Cmd)
 R_SPIKE, R_TICK_DONE, R_STATE, R_STATUS = (
     int(Rsp.SPIKE),
     int(Rsp.TICK_DONE),

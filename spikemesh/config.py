@@ -296,6 +296,11 @@ class ChipConfig(_YamlMixin):
         2 one every other cycle.
     watchdog_cycles : int
         A tick that has not ended after this many cycles sets an error flag.
+    counter_bits : int
+        Width of the hardware activity counters (docs/counters.md), read over the host link
+        with READ_COUNTER: 0 (the default) builds no counters (READ_COUNTER is refused), or
+        16..48; ``spikemesh.counters.COUNTER_BITS`` (40) cannot wrap within 12 hours at
+        25 MHz. A counter that wraps sets the sticky COUNTER_WRAP error flag.
     """
 
     width: int = 2
@@ -304,6 +309,7 @@ class ChipConfig(_YamlMixin):
     router: RouterConfig = field(default_factory=RouterConfig)
     host_fifo_depth: int = 16
     watchdog_cycles: int = 1 << 20
+    counter_bits: int = 0
 
     _nested = {"core": CoreConfig, "router": RouterConfig}
 
@@ -317,6 +323,12 @@ class ChipConfig(_YamlMixin):
             raise ConfigError(f"ChipConfig.router must be a RouterConfig, not {self.router!r}")
         _check_range(o, "Host FIFO depth", "host_fifo_depth", self.host_fifo_depth, 2, 4096)
         _check_range(o, "Watchdog", "watchdog_cycles", self.watchdog_cycles, 16, (1 << 32) - 1)
+        _check_int(o, "counter_bits", self.counter_bits)
+        if self.counter_bits != 0 and not 16 <= self.counter_bits <= 48:
+            raise ConfigError(
+                "Counter width (ChipConfig.counter_bits) must be 0 (no counters) or between "
+                f"16 and 48, not {self.counter_bits:,}"
+            )
 
     @property
     def tiles(self) -> int:

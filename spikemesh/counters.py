@@ -90,6 +90,35 @@ COUNTERS = tuple(
          "(i[q] valid & ~ready): backpressure, input ports L, N, E, S, W"),
     )
 )  # fmt: skip
+# --- The hardware's registers (ChipConfig.counter_bits > 0), read with READ_COUNTER ---
+# One index per register (the host link's READ_COUNTER ``arg``, docs/hostlink.md): indices
+# 0..15 name a register of the addressed tile, 16 and 17 the chip's own (any tile inside the
+# mesh reads them). Cumulative since RESET; per-tick values are differences of readings.
+HW_TILE_REGISTERS = (
+    ("neuron_updates", None),
+    ("spikes", None),
+    ("flits_injected", None),
+    ("host_flits", None),
+    ("events", None),
+    ("sops", None),
+    *(("forwarded", p) for p in range(len(PORTS))),
+    *(("router_blocked", p) for p in range(len(PORTS))),
+)
+# "cycles": the sum of the TICK_DONE cycle counts of every tick ended since RESET
+HW_CHIP_REGISTERS = (("host_injected", None), ("cycles", None))
+HW_REGISTERS = HW_TILE_REGISTERS + HW_CHIP_REGISTERS
+HW_TILE_COUNT = len(HW_TILE_REGISTERS)  # 16
+HW_INDEXES = len(HW_REGISTERS)  # 18: READ_COUNTER's arg is below this
+
+
+def hw_index(name: str, port: int | None = None) -> int:
+    """READ_COUNTER index of counter ``name`` (``port`` 0..4 for the router's ones)."""
+    try:
+        return HW_REGISTERS.index((name, port))
+    except ValueError:
+        raise CounterError(f"no hardware counter {name!r} with port {port!r}") from None
+
+
 SPECS = {s.name: s for s in COUNTERS}
 TIMING_FREE = tuple(s.name for s in COUNTERS if s.timing_free)
 TIMING_DEPENDENT = tuple(s.name for s in COUNTERS if not s.timing_free)

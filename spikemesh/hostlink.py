@@ -37,6 +37,7 @@ import numpy as np
 
 from .bitfields import Layout
 from .config import ChipConfig
+from .counters import HW_INDEXES
 from .layouts import (
     REGION_BITS,
     ROUTE_PORT_BITS,
@@ -64,6 +65,7 @@ class Cmd(enum.IntEnum):
     READ_STATE = 5
     READ_STATUS = 6
     RESET = 7
+    READ_COUNTER = 8  # arg = counter index (spikemesh.counters.HW_REGISTERS), any time
 
 
 class Rsp(enum.IntEnum):
@@ -72,6 +74,7 @@ class Rsp(enum.IntEnum):
     TICK_DONE = 2
     STATE = 3
     STATUS = 4
+    COUNTER = 5  # a = the counter index, b = its value (ChipConfig.counter_bits wide)
 
 
 class StatusReg(enum.IntEnum):
@@ -88,6 +91,7 @@ class ErrorFlag(enum.IntFlag):
     WATCHDOG = 1  # a tick did not end within ChipConfig.watchdog_cycles
     MISROUTE = 2  # a flit was routed off the mesh edge
     BAD_COMMAND = 4  # an unknown opcode or an argument outside its limit (CommandCheck)
+    COUNTER_WRAP = 8  # an activity counter wrapped (ChipConfig.counter_bits)
 
 
 STATUS_REGS = list(StatusReg)
@@ -143,6 +147,8 @@ class CommandCheck:
     INPUT                     tile inside the mesh; ``arg`` (axon) < ``axons``
     READ_STATE                tile inside the mesh; ``arg`` (neuron) < ``neurons``
     READ_STATUS               ``arg`` < the number of status registers
+    READ_COUNTER              only with ``counter_bits`` > 0: tile inside the mesh;
+                              ``arg`` < HW_INDEXES (18, spikemesh.counters)
     NOP, END_TICK, RUN,       no argument is checked (the fields they do not use are
     RESET                     ignored; RUN takes any 32-bit tick count)
     other opcodes             always refused
@@ -156,6 +162,7 @@ class CommandCheck:
         self.width, self.height = chip.width, chip.height
         self.axons, self.neurons = chip.core.axons, chip.core.neurons
         self.status_regs = len(StatusReg)
+        self.counter_indexes = HW_INDEXES if chip.counter_bits else 0
         self.index_bits = config_index_bits(chip)
         self.addr_bits = REGION_BITS + self.index_bits
         regions = region_layouts(chip)
@@ -179,7 +186,9 @@ class CommandCheck:
         if op not in Cmd._value2member_map_:
             return f"opcode {op} is not a command (0 .. {max(Cmd)})"
         op = Cmd(op)
-        if op in (Cmd.CONFIG_WRITE, Cmd.INPUT, Cmd.READ_STATE) and not (
+        if op == Cmd.READ_COUNTER and not self.counter_indexes:
+            return "READ_COUNTER on a chip built without counters (ChipConfig.counter_bits = 0)"
+        if op in (Cmd.CONFIG_WRITE, Cmd.INPUT, Cmd.READ_STATE, Cmd.READ_COUNTER) and not (
             tile_x < self.width and tile_y < self.height
         ):
             return f"tile ({tile_x}, {tile_y}) is outside the {self.width} x {self.height} mesh"
@@ -189,6 +198,8 @@ class CommandCheck:
             return f"READ_STATE neuron {arg} is not below the core's {self.neurons} neurons"
         if op == Cmd.READ_STATUS and arg >= self.status_regs:
             return f"READ_STATUS register {arg} is not below {self.status_regs}"
+        if op == Cmd.READ_COUNTER and arg >= self.counter_indexes:
+            return f"READ_COUNTER index {arg} is not below {self.counter_indexes}"
         if op == Cmd.CONFIG_WRITE:
             if arg >> self.addr_bits:
                 return (
@@ -253,6 +264,7 @@ class CommandCheck:
         ok |= (op == Cmd.INPUT) & tile & (arg < self.axons)
         ok |= (op == Cmd.READ_STATE) & tile & (arg < self.neurons)
         ok |= (op == Cmd.READ_STATUS) & (arg < self.status_regs)
+        ok |= (op == Cmd.READ_COUNTER) & tile & (arg < self.counter_indexes)
         return ok
 
 
@@ -331,6 +343,9 @@ class HostCommands:
 
     def read_status(self, reg: StatusReg) -> int:
         return self.encode(Cmd.READ_STATUS, arg=int(reg))
+
+    def read_counter(self, tile, index: int) -> int:
+        return self.encode(Cmd.READ_COUNTER, tile=tile, arg=index)
 
     def reset(self) -> int:
         return self.encode(Cmd.RESET)

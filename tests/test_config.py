@@ -170,8 +170,8 @@ def test_fixed_ranges_match_chip_md():
 
 def test_unknown_keys_name_the_known_keys():
     assert msg(ChipConfig.from_dict, data={"foo": 1, "width": 2}) == (
-        "ChipConfig: unknown key(s) foo; known keys are core, height, host_fifo_depth, router, "
-        "watchdog_cycles, width"
+        "ChipConfig: unknown key(s) foo; known keys are core, counter_bits, height, "
+        "host_fifo_depth, router, watchdog_cycles, width"
     )
     assert msg(ChipConfig.from_dict, data={"core": {"bar": 1, "alpha": 2}}) == (
         "ChipConfig.core: unknown key(s) alpha, bar; known keys are acc_bits, axons, fanout, "
@@ -230,8 +230,8 @@ def test_yaml_errors(tmp_path):
     p = tmp_path / "typo.yaml"
     p.write_text("widht: 2\n")
     assert msg(ChipConfig.from_yaml, text_or_path=p) == (
-        f"{p}: unknown key(s) widht; known keys are core, height, host_fifo_depth, router, "
-        "watchdog_cycles, width"
+        f"{p}: unknown key(s) widht; known keys are core, counter_bits, height, "
+        "host_fifo_depth, router, watchdog_cycles, width"
     )
     p = tmp_path / "bad.yaml"
     p.write_text("width: 2\nrouter:\n  fifo_depth: 1\n")

@@ -216,7 +216,7 @@ def test_command_check_reasons_and_array_form():
     assert chk.reason(Cmd.CONFIG_WRITE, 0, 0, 1 << 10, 1 << 62) == (
         "CONFIG_WRITE PROFILE data 0x4000000000000000 has bits set above the 62-bit word"
     )
-    assert chk.reason(14, 0, 0, 0, 0) == "opcode 14 is not a command (0 .. 7)"
+    assert chk.reason(14, 0, 0, 0, 0) == "opcode 14 is not a command (0 .. 8)"
     with pytest.raises(TypeError, match="CommandCheck needs a ChipConfig"):
         CommandCheck({"width": 2})
     # the vectorised form (the compiled model's) equals the scalar one (the Python twin's)
