@@ -27,6 +27,7 @@ from amaranth import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from spikemesh.rtl.contracts import check, mark_unused
+from spikemesh.rtl.counters import INDEX_BITS
 from spikemesh.rtl.router import COUNTER_BITS, Port, Router, route_write_layout
 
 from spikemesh.config import ChipConfig, flit_layout
@@ -94,6 +95,12 @@ class Mesh(wiring.Component):
     i_route : In(stream.Signature(mesh_route_write_layout(chip)))
         Only with ``routing``: routing configuration writes, one per cycle, always ready
         (write them while the mesh is idle).
+    cnt_index, cnt_clear : In
+        Only with ``chip.counter_bits``: to every router (rtl/counters.py).
+    cnt_value : Out(counter_bits).array(height, width)
+        Every router's registered selected counter (docs/counters.md).
+    cnt_wrapped : Out(1)
+        The OR of the routers' sticky wrap flags (registers; the chip registers it).
 
     Raises
     ------
@@ -122,6 +129,11 @@ class Mesh(wiring.Component):
         }
         if routing is not None:
             members["i_route"] = In(stream.Signature(mesh_route_write_layout(chip)))
+        if chip.counter_bits:
+            members["cnt_index"] = In(INDEX_BITS)
+            members["cnt_clear"] = In(1)
+            members["cnt_value"] = Out(chip.counter_bits).array(chip.height, chip.width)
+            members["cnt_wrapped"] = Out(1)
         super().__init__(members)
         # Built here so tests can reach a router's counters: self.routers[y][x].
         self.routers = [
@@ -220,6 +232,18 @@ class Mesh(wiring.Component):
             for r in row:
                 idle = idle & r.idle
         m.d.comb += self.idle.eq(idle)
+        if self.chip.counter_bits:
+            wrapped = 0
+            for y in range(h):
+                for x in range(w):
+                    r = rs[y][x]
+                    m.d.comb += [
+                        r.cnt_index.eq(self.cnt_index),
+                        r.cnt_clear.eq(self.cnt_clear),
+                        self.cnt_value[y][x].eq(r.cnt_value),
+                    ]
+                    wrapped = wrapped | r.cnt_wrapped
+            m.d.comb += self.cnt_wrapped.eq(wrapped)
 
         # Flit conservation (rtl/contracts.py): with nothing buffered, every flit that
         # came in went out or was dropped at an edge. The counters hold the transfers of

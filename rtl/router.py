@@ -39,6 +39,7 @@ from amaranth.lib.wiring import In, Out
 from spikemesh.rtl.contracts import at_most_one, fifo_reads_when_ready, mark_unused, stream_holds
 
 from spikemesh.config import ChipConfig, flit_layout
+from spikemesh.counters import HW_TILE_REGISTERS
 from spikemesh.noc import (  # noqa: F401 (Port, route and rr_grant re-exported)
     N_PORTS,
     Port,
@@ -49,7 +50,11 @@ from spikemesh.noc import (  # noqa: F401 (Port, route and rr_grant re-exported)
     rr_grant,
 )
 
+from .counters import counter_bank, counter_members, counter_regs
+
 COUNTER_BITS = 32
+# READ_COUNTER index of the router's first activity counter (forwarded L; docs/counters.md)
+FORWARDED_INDEX = HW_TILE_REGISTERS.index(("forwarded", 0))
 
 
 def route_write_layout(chip: ChipConfig) -> data.StructLayout:
@@ -87,6 +92,10 @@ class Router(wiring.Component):
         No flit buffered in any FIFO or output register (a function of state only).
     i_route : In(stream.Signature(route_write_layout(chip)))
         Only with ``routing``: route-table writes, one per cycle, always ready.
+    cnt_index, cnt_clear, cnt_value, cnt_wrapped
+        Only with ``chip.counter_bits``: the activity counters (docs/counters.md)
+        ``forwarded`` (o[p] valid & ready) and ``router_blocked`` (i[p] valid & ~ready) per
+        port, READ_COUNTER indexes 6..15 (rtl/counters.py). ``counters``: the registers.
 
     Raises
     ------
@@ -125,7 +134,12 @@ class Router(wiring.Component):
         }
         if routing is not None:
             members["i_route"] = In(stream.Signature(route_write_layout(chip)))
+        members.update(counter_members(chip))
         super().__init__(members)
+        # forwarded L..W, then router_blocked L..W (spikemesh.counters.HW_TILE_REGISTERS)
+        self.counters = counter_regs(
+            chip, [f"{k}_{p.name.lower()}" for k in ("forwarded", "blocked") for p in Port]
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -278,3 +292,7 @@ class Router(wiring.Component):
         for p in Port:
             busy = busy | fifos[p].r_rdy | self.o[p].valid
         m.d.comb += self.idle.eq(~busy)
+        if self.chip.counter_bits:
+            incs = [self.o[p].valid & self.o[p].ready for p in Port]
+            incs += [self.i[p].valid & ~self.i[p].ready for p in Port]
+            counter_bank(m, self, self.counters, incs, base=FORWARDED_INDEX)

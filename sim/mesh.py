@@ -118,6 +118,23 @@ class MeshModel:
     def idle(self) -> bool:
         return not self._active
 
+    # --- activity counters (docs/counters.md): the routers' ``counts`` -------------------
+    def counter_select(self, index: int) -> None:
+        """Every router's ``cnt_value`` register loads counter ``index`` (the RTL's
+        ``cnt_index``): call before this cycle's :meth:`clock`."""
+        for r in self._flat:
+            r.counter_select(index)
+
+    def counter_clear(self) -> None:
+        """RESET's registered clear, at the end of this cycle: call after :meth:`clock`."""
+        for r in self._flat:
+            r.counter_clear()
+
+    @property
+    def cnt_wrapped(self) -> int:
+        """The OR of the routers' sticky wrap flags (the RTL's ``cnt_wrapped``)."""
+        return int(any(r.cnt_wrapped for r in self._flat))
+
     def endpoint(self, x: int, y: int) -> int:
         """Endpoint index of tile (x, y); (-1, 0) is the host."""
         if (x, y) == (-1, 0):
@@ -135,11 +152,13 @@ class MeshModel:
 
     def clock(self, i_valid, i_payload, o_ready):
         """Advance one cycle given every endpoint's input valid/payload and output ready."""
-        moves = [
-            (r, p, i_payload[k])
-            for k, (r, p) in enumerate(self._ends)
-            if i_valid[k] and r.i_ready[p]
-        ]
+        moves = []
+        for k, (r, p) in enumerate(self._ends):
+            if i_valid[k]:
+                if r.i_ready[p]:
+                    moves.append((r, p, i_payload[k]))
+                else:
+                    r.count_blocked(p)
         moves += self._edge_moves()
         self.flits_in = (self.flits_in + len(moves)) & COUNTER_MASK  # before _step takes them
         self._step(moves, o_ready)
@@ -187,6 +206,8 @@ class MeshModel:
                     elif nb.i_ready[q]:
                         mask |= 1 << p
                         moves.append((nb, q, r.o_payload[p]))
+                    else:
+                        nb.count_blocked(q)
             if k == 0 and ov[WEST] and o_ready[host]:
                 mask |= 1 << WEST
                 n_out += 1
@@ -275,6 +296,8 @@ class MeshModel:
                             accepted[i] = rel
                             moves.append((r, p, words[i]))
                             n_in += 1
+                        else:
+                            r.count_blocked(p)
                 pending -= n_in
             self._step(moves, ready)
             self.flits_in = (self.flits_in + n_in) & COUNTER_MASK

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import deque
 
 from spikemesh.config import ChipConfig, flit_layout
+from spikemesh.counters import HW_TILE_REGISTERS
 from spikemesh.noc import (
     N_PORTS,
     ContractError,
@@ -35,6 +36,8 @@ from spikemesh.noc import (
 )
 
 COUNTER_MASK = (1 << 32) - 1
+# READ_COUNTER index of the router's first activity counter (forwarded L; docs/counters.md)
+FORWARDED_INDEX = HW_TILE_REGISTERS.index(("forwarded", 0))
 
 # _RR[last][requests] = granted input (or -1): round-robin starting after ``last``.
 _RR = [
@@ -104,6 +107,14 @@ class RouterModel:
         This cycle's registered outputs (also returned by :meth:`outputs`).
     flits_in, flits_out : int
         Same counters as the RTL (32-bit, wrapping).
+    counts : list of int (10)
+        The activity counters (docs/counters.md), counted since the last clear without
+        wrapping: ``forwarded`` L..W (o[p] valid & ready), then ``router_blocked`` L..W
+        (i[q] valid & ~ready; counted by :meth:`clock`, or by the MeshModel stepping it).
+        The RTL's registers (``chip.counter_bits`` > 0) hold them modulo 2**counter_bits.
+    cnt_wrapped, cnt_value : int
+        The RTL's sticky wrap flag (some count reached 2**counter_bits) and its registered
+        selected counter (:meth:`counter_select`).
     """
 
     def __init__(self, chip: ChipConfig, *, x: int, y: int, routing: RouteTables | None = None):
@@ -142,14 +153,43 @@ class RouterModel:
         self.busy = False  # any flit in a FIFO or an output register
         self.index = 0  # position in a MeshModel (y * width + x)
         self._req = [0] * N_PORTS
+        self.counts = [0] * (2 * N_PORTS)
+        bits = chip.counter_bits
+        # a count equal to this has wrapped its register (never without counters)
+        self.cnt_limit = 1 << bits if bits else -1
+        self.cnt_mask = (1 << bits) - 1
+        self.cnt_wrapped = 0
+        self.cnt_value = 0
+
+    # --- activity counters (docs/counters.md) ----------------------------------
+    def counter_select(self, index: int) -> None:
+        """The RTL's ``cnt_value`` register loads the counter READ_COUNTER index ``index``
+        names (0 for another block's): call before this cycle's increments."""
+        k = index - FORWARDED_INDEX
+        self.cnt_value = self.counts[k] & self.cnt_mask if 0 <= k < 2 * N_PORTS else 0
+
+    def count_blocked(self, q: int) -> None:
+        """Input ``q`` was offered a flit it could not take this cycle."""
+        k = N_PORTS + q
+        self.counts[k] += 1
+        if self.counts[k] == self.cnt_limit:
+            self.cnt_wrapped = 1
+
+    def counter_clear(self) -> None:
+        """RESET's registered clear: every counter and the wrap flag to 0."""
+        self.counts = [0] * (2 * N_PORTS)
+        self.cnt_wrapped = 0
 
     # --- boundary interface ---------------------------------------------------
     def outputs(self):
         """(o_valid, o_payload, i_ready) of the current cycle (live lists: do not modify)."""
         return self.o_valid, self.o_payload, self.i_ready
 
-    def clock(self, i_valid, i_payload, o_ready):
-        """Advance one cycle given this cycle's input valid/payload and output ready (5 each)."""
+    def clock(self, i_valid, i_payload, o_ready, *, cnt_index=None, cnt_clear=0):
+        """Advance one cycle given this cycle's input valid/payload and output ready (5 each),
+        and (with counters) the RTL's ``cnt_index`` and ``cnt_clear``."""
+        if cnt_index is not None:
+            self.counter_select(cnt_index)
         mask = 0
         for p in range(N_PORTS):
             if o_ready[p]:
@@ -157,9 +197,14 @@ class RouterModel:
         self.advance(mask)
         ready = self.i_ready
         for q in range(N_PORTS):
-            if i_valid[q] and ready[q]:
-                self.accept(q, i_payload[q])
+            if i_valid[q]:
+                if ready[q]:
+                    self.accept(q, i_payload[q])
+                else:
+                    self.count_blocked(q)
         self.settle()
+        if cnt_clear:
+            self.counter_clear()
 
     @property
     def idle(self) -> bool:
@@ -194,12 +239,16 @@ class RouterModel:
         """
         ov = self.o_valid
         free = 0
+        counts = self.counts
         for p in range(N_PORTS):
             if ov[p]:
                 if ready_mask >> p & 1:
                     ov[p] = 0
                     self.flits_out += 1
                     free |= 1 << p
+                    counts[p] += 1  # forwarded
+                    if counts[p] == self.cnt_limit:
+                        self.cnt_wrapped = 1
             else:
                 free |= 1 << p
         if not free:
