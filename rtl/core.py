@@ -44,7 +44,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from spikemesh.config import DECAY_SHIFT, DU_BITS, DV_BITS, flit_layout
+from spikemesh.config import DECAY_SHIFT, DU_BITS, DV_BITS, KIND_HOST_OUT, flit_layout
+from spikemesh.counters import HW_TILE_REGISTERS
 from spikemesh.layouts import (
     Region,
     config_index_bits,
@@ -57,10 +58,14 @@ from .core_event import EventPipeline
 from .core_fanout import FanoutUnit
 from .core_ports import check_component
 from .core_update import UpdatePipeline
+from .counters import counter_bank, counter_members, counter_regs
 
 __all__ = ["Core"]
 
 _ROUND = (1 << DECAY_SHIFT) - 1
+# the core's activity counters, READ_COUNTER indexes 0..5 (docs/counters.md)
+CORE_COUNTERS = ("neuron_updates", "spikes", "flits_injected", "host_flits", "events", "sops")
+assert [n for n, _ in HW_TILE_REGISTERS[: len(CORE_COUNTERS)]] == list(CORE_COUNTERS)
 
 
 class Core(wiring.Component):
@@ -102,6 +107,10 @@ class Core(wiring.Component):
     idle : Out(1)
         No event is inside the event pipeline (every accepted event has been
         accumulated). Depends on registers only.
+    cnt_index, cnt_clear, cnt_value, cnt_wrapped
+        Only with ``chip.counter_bits``: the activity counters of ``CORE_COUNTERS``
+        (READ_COUNTER indexes 0..5, docs/counters.md, rtl/counters.py); ``counters``: the
+        registers.
 
     Raises
     ------
@@ -124,8 +133,10 @@ class Core(wiring.Component):
                 "parity": In(c.bank_bits),
                 "done": Out(1),
                 "idle": Out(1),
+                **counter_members(chip),
             }
         )
+        self.counters = counter_regs(chip, CORE_COUNTERS)
 
     def elaborate(self, platform):
         m = Module()
@@ -183,6 +194,17 @@ class Core(wiring.Component):
         else:
             self._accumulators(m, mem, ev, up, cfg, ev_buf=~parity)
         self._check_contract(m, done=done, idle=ev.idle, read_waiting=self.o_read.valid)
+        if chip.counter_bits:
+            flit = self.o_flit.valid & self.o_flit.ready
+            incs = [
+                up.state_wp.en,  # U5 writes a neuron back
+                up.o_spiked,
+                flit,
+                flit & (self.o_flit.payload.kind == KIND_HOST_OUT),
+                self.i_event.valid & self.i_event.ready,
+                ev.acc_wp.en,  # S2 accumulates a synapse
+            ]
+            counter_bank(m, self, self.counters, incs, base=0)
         return m
 
     def _memories(self, m):

@@ -85,6 +85,9 @@ class UpdatePipeline(wiring.Component):
         pointer word; ``valid`` and ``payload`` are U5's registers.
     drained : Out(1)
         Every neuron of the tick has left U5 (registers only).
+    o_spiked : Out(1)
+        Only with ``chip.counter_bits``: U5 writes back a neuron that spiked this cycle
+        (the ``spikes`` activity counter, docs/counters.md), whatever its fan-out.
     """
 
     def __init__(self, chip):
@@ -104,6 +107,7 @@ class UpdatePipeline(wiring.Component):
                 "fv": In(signed(DV_BITS + 2)),
                 "o_spike": Out(stream.Signature(spike_layout(chip))),
                 "drained": Out(1),
+                **({"o_spiked": Out(1)} if chip.counter_bits else {}),
             }
         )
 
@@ -347,4 +351,9 @@ class UpdatePipeline(wiring.Component):
             self.o_spike.payload.neuron.eq(u5_idx),
             self.o_spike.payload.fanptr.eq(u5_fp),
         ]
+        if self.chip.counter_bits:
+            u5_spk = Signal()  # spiked (the counter's register; u5_fo also needs a fan-out)
+            with m.If(adv):
+                m.d.sync += u5_spk.eq(spike)
+            m.d.comb += self.o_spiked.eq(u5_valid & adv & u5_spk)
         return u5_valid

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikemesh.config import KIND_SPIKE, ChipConfig, flit_layout
+from spikemesh.config import KIND_HOST_OUT, KIND_SPIKE, ChipConfig, flit_layout
 from spikemesh.coreimage import CoreImage
 from spikemesh.errors import SpikemeshError
 from spikemesh.layouts import Region, config_index_bits, decode_config_write
@@ -103,6 +103,13 @@ class CoreModel:
         acc0_mem and acc1_mem without delays); ``acc`` is the same list.
     event_pipeline, update_pipeline, fanout_unit
         The components' twins (timed mode).
+    counts : list of int (6)
+        The activity counters (docs/counters.md; READ_COUNTER indexes 0..5:
+        neuron_updates, spikes, flits_injected, host_flits, events, sops), counted by
+        :meth:`clock` since the last clear without wrapping; the RTL's registers
+        (``chip.counter_bits`` > 0) hold them modulo 2**counter_bits.
+    cnt_wrapped, cnt_value : int
+        The RTL's sticky wrap flag and registered selected counter (``cnt_index``).
     """
 
     def __init__(self, chip: ChipConfig, *, x: int, y: int, image: CoreImage | None = None):
@@ -140,6 +147,8 @@ class CoreModel:
         self.event_pipeline = EventPipeline(chip)
         self.update_pipeline = UpdatePipeline(chip)
         self.fanout_unit = FanoutUnit(chip, x=x, y=y)
+        # a count equal to this has wrapped its counter_bits register (never without them)
+        self._cnt_limit = 1 << chip.counter_bits if chip.counter_bits else -1
         self.reset()
         if image is not None:
             self.load(image)
@@ -280,6 +289,8 @@ class CoreModel:
     def reset(self):
         """Registers to their reset values (memories keep their content, like the RTL)."""
         self.running, self.done, self.parity = 0, 1, 0
+        self.counter_clear()
+        self.cnt_value = 0
         self.ro_valid = 0
         self.event_pipeline.reset()
         self.update_pipeline.reset()
@@ -292,6 +303,22 @@ class CoreModel:
         self.fanptr_rp_data = FanPtrWord(0, 0, 0)
         self.fanout_rp_data = FanoutWord(0, 0, 0)
         self.acc_rp_data = [0] * self.banks
+
+    # ---- activity counters (docs/counters.md) ----
+    def counter_clear(self):
+        """RESET's registered clear: every counter and the wrap flag to 0."""
+        self.counts = [0] * 6
+        self.cnt_wrapped = 0
+
+    def counter_select(self, index: int):
+        """``cnt_value`` loads counter ``index`` (0 for another block's): before increments."""
+        mask = (1 << self.chip.counter_bits) - 1
+        self.cnt_value = self.counts[index] & mask if 0 <= index < 6 else 0
+
+    def _count(self, k):
+        self.counts[k] += 1
+        if self.counts[k] == self._cnt_limit:
+            self.cnt_wrapped = 1
 
     def outputs(self) -> CoreOutputs:
         ev, fo = self.event_pipeline, self.fanout_unit
@@ -322,12 +349,15 @@ class CoreModel:
         read_valid=0,
         read_index=0,
         read_ready=0,
+        cnt_index=None,
+        cnt_clear=0,
     ):
         """Advance one clock edge with these input values (held during the cycle).
 
         ``event_valid``/``event`` = i_event.valid/payload, ``flit_ready`` = o_flit.ready,
         ``start``, ``parity``, ``config_*`` = i_config, ``read_valid``/``read_index`` =
-        i_read, ``read_ready`` = o_read.ready. Returns True when an event was accepted
+        i_read, ``read_ready`` = o_read.ready, ``cnt_index`` / ``cnt_clear`` = the counter
+        selection (None: not tracked) and clear. Returns True when an event was accepted
         in this cycle (``event_valid & event_ready``).
 
         Raises
@@ -338,6 +368,8 @@ class CoreModel:
         """
         ev, up, fo = self.event_pipeline, self.update_pipeline, self.fanout_unit
         running, ev_idle = self.running, ev.idle
+        if cnt_index is not None:
+            self.counter_select(cnt_index)
         if start:
             self._check_start(ev_idle)
         begin = start and not running
@@ -364,6 +396,7 @@ class CoreModel:
         up.o_spike__ready = fo.i_spike__ready
         up.comb()
         fo.i_spike__valid, fo.i_spike__payload = up.o_spike__valid, up.o_spike__payload
+        self._count_activity(ev, up, fo, flit_ready)
 
         # ---- read ports (sample memories before this edge's writes: non-transparent) ----
         rq_take = read_valid and not running and not self.ro_valid
@@ -395,7 +428,24 @@ class CoreModel:
         ev.clock()
         up.clock()
         fo.clock()
+        if cnt_clear:
+            self.counter_clear()
         return bool(ev.ev_take)
+
+    def _count_activity(self, ev, up, fo, flit_ready):
+        """This cycle's increments of the activity counters (rtl/core.py's ``incs``)."""
+        if up.state_wp__en:
+            self._count(0)  # neuron_updates: U5 writes back
+            if up.o_spiked:
+                self._count(1)  # spikes
+        if fo.o_flit__valid and flit_ready:
+            self._count(2)  # flits_injected
+            if (fo.o_flit__payload >> self._fo["kind"]) & 1 == KIND_HOST_OUT:
+                self._count(3)  # host_flits
+        if ev.ev_take:
+            self._count(4)  # events
+        if ev.acc_wp__en:
+            self._count(5)  # sops: S2 accumulates
 
     def _read_ports(self, up, rq_take, read_index, running, ev_bank, par):
         """Every read port's data register at this edge (a port keeps its word while its

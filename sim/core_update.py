@@ -116,6 +116,7 @@ class U5(NamedTuple):
     state: NeuronWord
     fo: bool  # spiked and has something to send
     fp: FanPtrWord
+    spike: bool = False  # spiked (the RTL's u5_spk, built for the activity counters)
 
 
 class UpdatePipeline:
@@ -172,7 +173,7 @@ class UpdatePipeline:
         if self.drained and not self.running:  # no loop: every enable is low
             self.adv, self.u0_issue = True, 0
             self.state_rp__en = self.fanptr_rp__en = self.acc_rp__en = 0
-            self.profile_rp__en = self.acc_wp__en = self.state_wp__en = 0
+            self.profile_rp__en = self.acc_wp__en = self.state_wp__en = self.o_spiked = 0
             self.state_rp__addr = self.fanptr_rp__addr = self.acc_rp__addr = self.u_idx
             self.profile_rp__addr = self.state_rp__data.profile
             self.acc_wp__addr = self.u1_idx
@@ -186,6 +187,8 @@ class UpdatePipeline:
         self.profile_rp__en = self.acc_wp__en = int(self.u1_valid and adv)
         self.acc_wp__addr = self.u1_idx
         self.state_wp__en = int(self.u5 is not None and adv)
+        # U5 writes back a neuron that spiked (the ``spikes`` counter; RTL o_spiked)
+        self.o_spiked = int(self.state_wp__en and self.u5.spike)
 
     def clock(self):
         """The clock edge (after :meth:`comb` with this cycle's inputs)."""
@@ -204,6 +207,7 @@ class UpdatePipeline:
                     NeuronWord(u4.u, v, ref, u4.prof),
                     spike and (fp.len != 0 or fp.host_out),
                     fp,
+                    bool(spike),
                 )
             else:
                 self.u5 = None

@@ -51,6 +51,8 @@ class Lockstep:
         self.cycle = 0
         self.ticks = []  # (cycles, flits) per tick
         self.reads = []  # (u, v) lists per read-back
+        self.cnt_rng = np.random.default_rng(seed + 1000)  # counter selections and clears
+        self.clear_p = 0.0  # chance of a counter clear pulse in a cycle
 
     def outputs(self, ctx):
         d = self.dut
@@ -71,6 +73,12 @@ class Lockstep:
             assert o[k] == getattr(m, k), (
                 f"cycle {self.cycle}: {k} RTL {o[k]} model {getattr(m, k)}"
             )
+        if self.chip.counter_bits:  # activity counters: registers, selection, wrap flag
+            mask = (1 << self.chip.counter_bits) - 1
+            rtl = [ctx.get(r) for r in d.counters]
+            assert rtl == [c & mask for c in self.model.counts], f"cycle {self.cycle}: counters"
+            assert ctx.get(d.cnt_value) == self.model.cnt_value, f"cycle {self.cycle}: cnt_value"
+            assert ctx.get(d.cnt_wrapped) == self.model.cnt_wrapped, f"cycle {self.cycle}: wrap"
         if o["read_valid"]:
             u = ctx.get(d.o_read.payload.u)
             v = ctx.get(d.o_read.payload.v)
@@ -91,6 +99,12 @@ class Lockstep:
         ctx.set(d.i_read.valid, inp.get("read_valid", 0))
         ctx.set(d.i_read.payload, inp.get("read_index", 0))
         ctx.set(d.o_read.ready, inp.get("read_ready", 0))
+        if self.chip.counter_bits:
+            index = int(self.cnt_rng.integers(18))
+            clear = int(self.cnt_rng.random() < self.clear_p)
+            ctx.set(d.cnt_index, index)
+            ctx.set(d.cnt_clear, clear)
+            inp = dict(inp, cnt_index=index, cnt_clear=clear)
         self.model.clock(**inp)
         self.cycle += 1
         await ctx.tick()
@@ -237,6 +251,40 @@ def test_random_lockstep(seed, bp):
 
     print(f"seed {seed}")
     run(chip, body, seed=seed, bp=bp)
+
+
+@pytest.mark.parametrize("seed,bp,clear_p", [(7, 0.3, 0.0), (8, 0.6, 0.01)])
+def test_random_lockstep_counters(seed, bp, clear_p):
+    """The activity counters (counter_bits = 16, docs/counters.md) every cycle equal to the
+    twin's, with a random READ_COUNTER selection every cycle and random clears; without
+    clears, their totals equal the ticks' own counts (neurons, flits, events)."""
+    import dataclasses
+
+    chip = dataclasses.replace(scenario_chip(SMALL), counter_bits=16)
+    rng = np.random.default_rng(seed)
+    img = random_image(chip, rng, hazard_p=0.5)
+    inputs = [np.flatnonzero(r).tolist() for r in random_inputs(rng, 5, chip.core.axons, 0.4)]
+    want = golden_ticks(chip, img, inputs)
+
+    preset = (1 << 16) - 5 if not clear_p else 0  # neuron_updates wraps in the first tick
+
+    async def body(ls, ctx):
+        ls.clear_p = clear_p
+        ctx.set(ls.dut.counters[0], preset)
+        ls.model.counts[0] = preset
+        await ls.configure(ctx, core_config_writes(chip, img))
+        for t, ev in enumerate(inputs):
+            await ls.tick(ctx, ev)
+            assert ls.ticks[t][1] == want[t][1], f"tick {t}: flits"
+
+    ls = run(chip, body, seed=seed, bp=bp)
+    c = ls.model.counts
+    if not clear_p:
+        n_flits = sum(len(f) for _, f in ls.ticks)
+        assert c[0] == preset + chip.core.neurons * len(inputs) and c[2] == n_flits, c
+        assert ls.model.cnt_wrapped
+        assert c[4] >= sum(len(e) for e in inputs) and c[5] > c[4] and 0 < c[3] < c[2], c
+        assert c[1] > 0
 
 
 @pytest.mark.parametrize("max_delay,seed,bp", [(3, 4, 0.3), (7, 5, 0.0), (15, 6, 0.5)])
