@@ -11,17 +11,21 @@ every ``ready`` it drives depends only on state and on other blocks' (Moore)
 ``ready`` outputs, never on the same cycle's ``valid``.
 """
 
-from amaranth import Cat, Module, Signal
+from types import SimpleNamespace
+
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from spikemesh.config import KIND_SPIKE, STATE_BITS, ChipConfig, flit_layout
+from spikemesh.counters import HW_TILE_COUNT, hw_index
 from spikemesh.hostlink import (
     ARG_BITS,
     RSP_B_BITS,
     START_SETTLE,
     Cmd,
     CommandCheck,
+    ErrorFlag,
     Rsp,
     StatusReg,
     command_layout,
@@ -37,6 +41,7 @@ from spikemesh.layouts import (
 )
 
 from .contracts import check, mark_unused
+from .counters import INDEX_BITS
 
 COUNTER_BITS = 32
 
@@ -81,6 +86,12 @@ class HostLink(wiring.Component):
     flits_in, flits_out : the mesh's total flit counters (for status)
     misroute : the mesh saw a flit routed off an edge
     tick, running, errors : status outputs (LEDs, tests)
+    cnt_tile_x, cnt_tile_y, cnt_index, cnt_clear, cnt_value, cnt_wrapped
+        Only with ``chip.counter_bits`` (docs/counters.md): READ_COUNTER's selection
+        (registers, to every tile; the chip muxes the addressed tile's registered value back
+        into ``cnt_value``), RESET's registered clear pulse, and the chip's registered OR of
+        the tiles' wrap flags. The host link's own registers: ``host_injected`` (16) and
+        ``cycles`` (17).
     """
 
     def __init__(self, chip: ChipConfig):
@@ -114,8 +125,27 @@ class HostLink(wiring.Component):
                 "tick": Out(COUNTER_BITS),
                 "running": Out(1),
                 "errors": Out(8),
+                **self._counter_members(chip),
             }
         )
+        if chip.counter_bits:  # the host link's own counter registers (tests reach them)
+            self.counters = SimpleNamespace(
+                host_injected=Signal(chip.counter_bits, name="cnt_host_injected"),
+                cycles=Signal(chip.counter_bits, name="cnt_cycles"),
+            )
+
+    @staticmethod
+    def _counter_members(chip):
+        if not chip.counter_bits:
+            return {}
+        return {
+            "cnt_tile_x": Out(chip.x_bits),
+            "cnt_tile_y": Out(chip.y_bits),
+            "cnt_index": Out(INDEX_BITS),
+            "cnt_clear": Out(1),
+            "cnt_value": In(chip.counter_bits),
+            "cnt_wrapped": In(1),
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -168,6 +198,7 @@ class HostLink(wiring.Component):
         ]
 
         op = cmd.op
+        cnt = self._counter_state(m) if chip.counter_bits else None
         # Error flags are sticky; each cycle's new ones are OR-ed in at one place.
         bad_cmd = Signal()
         watchdog = Signal()
@@ -257,6 +288,17 @@ class HostLink(wiring.Component):
                         m.d.sync += [tick.eq(0), ticks_left.eq(0), host_in.eq(0), last_cycles.eq(0)]
                 with m.Case(Cmd.NOP):
                     m.d.comb += cmd_done.eq(1)
+                if cnt is not None:
+                    with m.Case(Cmd.READ_COUNTER):
+                        # any time, once the previous counter read has left its slot
+                        with m.If(~cnt.busy):
+                            m.d.comb += cmd_done.eq(1)
+                            m.d.sync += [
+                                cnt.s1.eq(1),
+                                self.cnt_tile_x.eq(cmd.tile_x),
+                                self.cnt_tile_y.eq(cmd.tile_y),
+                                self.cnt_index.eq(cmd.arg),
+                            ]
 
         # --- tick controller ---
         # cycles counts from the start cycle (1) to the cycle all_done is seen,
@@ -353,6 +395,15 @@ class HostLink(wiring.Component):
                     rsp.b.eq(st_value),
                     status_pending.eq(0),
                 ]
+            if cnt is not None:
+                with m.Elif(cnt.pending):
+                    m.d.sync += [
+                        rsp_valid.eq(1),
+                        rsp.op.eq(Rsp.COUNTER),
+                        rsp.a.eq(self.cnt_index),
+                        rsp.b.eq(cnt.value),
+                        cnt.pending.eq(0),
+                    ]
             with m.Elif(tick_done_pending):
                 m.d.sync += [
                     rsp_valid.eq(1),
@@ -361,8 +412,19 @@ class HostLink(wiring.Component):
                     rsp.b.eq(td_cycles),
                     tick_done_pending.eq(0),
                 ]
-        with m.If(bad_cmd | watchdog | self.misroute):
-            m.d.sync += errors.eq(errors | Cat(watchdog, self.misroute, bad_cmd))
+        if cnt is None:
+            with m.If(bad_cmd | watchdog | self.misroute):
+                m.d.sync += errors.eq(errors | Cat(watchdog, self.misroute, bad_cmd))
+        else:
+            wrap = self._counter_updates(
+                m,
+                cnt,
+                cycles=cycles,
+                end=running & (first == 0) & self.all_done & host_done,
+            )
+            with m.If(bad_cmd | watchdog | self.misroute | wrap):
+                m.d.sync += errors.eq(errors | Cat(watchdog, self.misroute, bad_cmd, wrap))
+            m.d.sync += cnt.clear.eq(do_reset)
         # Latch new responses after the arbiter: a slot emptied and refilled in
         # the same cycle must end up full (the later assignment wins).
         with m.If(self.i_host.valid & self.i_host.ready):
@@ -383,6 +445,55 @@ class HostLink(wiring.Component):
             m.d.sync += [errors.eq(0), host_out.eq(0)]
         return m
 
+    def _counter_state(self, m):
+        """The READ_COUNTER pipeline's registers (docs/counters.md): stage valids s1..s3
+        (cycles c + 1 .. c + 3 after the command executes in c), the COUNTER slot
+        (``pending``, ``value``), the host link's own registers and RESET's clear pulse."""
+        bits = self.chip.counter_bits
+        c = SimpleNamespace(
+            s1=Signal(name="cnt_s1"),
+            s2=Signal(name="cnt_s2"),
+            s3=Signal(name="cnt_s3"),
+            pending=Signal(name="cnt_pending"),
+            value=Signal(bits, name="cnt_slot"),
+            own=Signal(bits, name="cnt_own"),  # host_injected or cycles, registered in s1
+            host_injected=self.counters.host_injected,
+            cycles=self.counters.cycles,
+            clear=self.cnt_clear,
+        )
+        c.busy = c.s1 | c.s2 | c.s3 | c.pending
+        m.d.sync += [c.s1.eq(0), c.s2.eq(c.s1), c.s3.eq(c.s2)]  # READ_COUNTER sets s1
+        return c
+
+    def _counter_updates(self, m, c, *, cycles, end):
+        """The host link's counters, the read pipeline's data path and the clear; returns
+        this cycle's COUNTER_WRAP condition (a host link register wrapping, or the chip's
+        wrap OR outside the clear pulse, which the tiles' flags still show)."""
+        bits = self.chip.counter_bits
+        assert ErrorFlag.COUNTER_WRAP == 1 << 3
+        own_index = hw_index("cycles")
+        with m.If(c.s1):  # the register's content at the start of c + 1
+            m.d.sync += c.own.eq(Mux(self.cnt_index == own_index, c.cycles, c.host_injected))
+        with m.If(c.s3):
+            m.d.sync += [
+                c.pending.eq(1),
+                c.value.eq(Mux(self.cnt_index >= HW_TILE_COUNT, c.own, self.cnt_value)),
+            ]
+        injected = self.o_inject.valid & self.o_inject.ready
+        with m.If(injected):
+            m.d.sync += c.host_injected.eq(c.host_injected + 1)
+        total = Signal(max(bits, len(cycles)) + 1, name="cnt_cycles_next")
+        m.d.comb += total.eq(c.cycles + cycles)
+        with m.If(end):  # the tick ends: TICK_DONE is queued with its cycle count
+            m.d.sync += c.cycles.eq(total)
+        with m.If(c.clear):
+            m.d.sync += [c.host_injected.eq(0), c.cycles.eq(0)]
+        return (
+            (injected & c.host_injected.all())
+            | (end & (total[bits:] != 0))
+            | (self.cnt_wrapped & ~c.clear)
+        )
+
     def _arguments_ok(self, m, p):
         """1 when the command word ``p`` has a known opcode and every argument it uses is
         within its limit (spikemesh.hostlink.CommandCheck, the twins' definition)."""
@@ -401,6 +512,9 @@ class HostLink(wiring.Component):
                 m.d.comb += ok.eq(tile & (p.arg < chk.neurons))
             with m.Case(Cmd.READ_STATUS):
                 m.d.comb += ok.eq(p.arg < chk.status_regs)
+            if chk.counter_indexes:
+                with m.Case(Cmd.READ_COUNTER):
+                    m.d.comb += ok.eq(tile & (p.arg < chk.counter_indexes))
             with m.Case(Cmd.CONFIG_WRITE):
                 with m.Switch(p.arg[ib : chk.addr_bits]):
                     for region, (depth, bits) in enumerate(

@@ -5,7 +5,9 @@ advances one cycle. Inputs and outputs are plain dicts of ints, named after
 the RTL ports (``cmd_valid``, ``cmd`` = dict of command fields, ``rsp_ready``,
 ``cfg_ready``, ``read_ready``, ``inject_ready``, ``read_valid``, ``read_u``,
 ``read_v``, ``host_valid``, ``host_payload``, ``all_done``, ``flits_in``,
-``flits_out``, ``misroute``).
+``flits_out``, ``misroute``; with ``counter_bits``: ``counter_value`` (the chip's registered
+value of the addressed tile's selected counter) and ``counter_wrapped`` (the chip's
+registered OR of the tiles' wrap flags), both 0 when absent).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import collections
 
 from spikemesh.config import ChipConfig
-from spikemesh.hostlink import START_SETTLE, Cmd, CommandCheck, Rsp, StatusReg
+from spikemesh.counters import HW_TILE_COUNT, hw_index
+from spikemesh.hostlink import START_SETTLE, Cmd, CommandCheck, ErrorFlag, Rsp, StatusReg
 from spikemesh.noc import ContractError
 
 MASK32 = (1 << 32) - 1
+_CYCLES = hw_index("cycles")
 MASK24 = (1 << 24) - 1
 
 
@@ -86,6 +90,24 @@ class HostLinkModel:
         self.spike = None  # (src, tick) of a pending SPIKE
         self.rsp = None  # (op, a, b) in the response register
         self.read_outstanding = False
+        # READ_COUNTER (docs/counters.md): the selection registers (tile_x, tile_y, index),
+        # the stage valids of cycles c + 1 .. c + 3, the COUNTER slot's value (None: empty),
+        # the host link's own registers, the s1 copy of one of them, RESET's clear pulse
+        bits = chip.counter_bits
+        self.cnt_mask = (1 << bits) - 1
+        self.cnt_sel = (0, 0, 0)
+        self.cnt_stages = [0, 0, 0]
+        self.cnt_slot = None
+        self.cnt_own = 0
+        self.host_injected = 0
+        self.cycles_total = 0
+        self.cnt_clear = 0
+        self._slot_in = None
+
+    @property
+    def counter_busy(self) -> bool:
+        """A READ_COUNTER is in the pipeline or its slot: the next one waits."""
+        return any(self.cnt_stages) or self.cnt_slot is not None
 
     # --- combinational view of this cycle ---
     def comb(self, inp) -> dict:
@@ -133,6 +155,9 @@ class HostLinkModel:
                     out.update(cmd_done=1, bad_cmd=1)
                 elif not self.running:
                     out.update(cmd_done=1, effect="reset")
+            elif op == Cmd.READ_COUNTER:  # any time (only ok with counters)
+                if not self.counter_busy:
+                    out.update(cmd_done=1, effect="counter")
             else:  # NOP
                 out.update(cmd_done=1)
         between = c is not None and c["op"] in (Cmd.RESET, Cmd.CONFIG_WRITE, Cmd.READ_STATE)
@@ -165,6 +190,29 @@ class HostLinkModel:
             StatusReg.HOST_OUT: self.host_out,
         }[index]
 
+    def _counters(self, inp, o, c, eff) -> bool:
+        """The READ_COUNTER pipeline and host_injected, at the clock edge (the value for
+        the slot goes to ``_slot_in``: the response register sees the slot as it was);
+        returns True when host_injected wraps."""
+        self._slot_in = None
+        if not self.cnt_mask:
+            return False
+        s1, s2, s3 = self.cnt_stages
+        index = self.cnt_sel[2]
+        if s3:  # the slot latches the chip's value, or the host link's own (clock() sets it)
+            own = index >= HW_TILE_COUNT
+            self._slot_in = self.cnt_own if own else inp.get("counter_value", 0)
+        if s1:  # the register's content at the start of c + 1
+            self.cnt_own = self.cycles_total if index == _CYCLES else self.host_injected
+        self.cnt_stages = [int(eff == "counter"), s1, s2]
+        if eff == "counter":
+            self.cnt_sel = (c["tile_x"], c["tile_y"], c["arg"])
+        if o["inject_valid"] and inp["inject_ready"]:
+            wrap = self.host_injected == self.cnt_mask
+            self.host_injected = (self.host_injected + 1) & self.cnt_mask
+            return wrap
+        return False
+
     # --- one clock edge ---
     def clock(self, inp) -> dict:
         """Advance one cycle; returns the outputs of the cycle that just ended."""
@@ -179,6 +227,7 @@ class HostLinkModel:
             cmd_next["ok"] = self.check.ok(k["op"], k["tile_x"], k["tile_y"], k["arg"], k["data"])
         elif o["cmd_done"]:
             cmd_next = None
+        cnt_wrap = self._counters(inp, o, c, eff)
         if o["inject_valid"] and inp["inject_ready"]:
             self.host_in = (self.host_in + 1) & MASK32
         host_done = self.host_done
@@ -224,6 +273,10 @@ class HostLinkModel:
                 tick = (self.tick + 1) & MASK32
                 last_cycles = self.cycles
                 td = (self.tick, self.cycles)
+                if self.cnt_mask:  # the cycles counter adds the tick's count
+                    total = self.cycles_total + self.cycles
+                    cnt_wrap |= total > self.cnt_mask
+                    self.cycles_total = total & self.cnt_mask
             else:
                 cycles = (self.cycles + 1) & MASK32
                 watchdog = int(self.cycles == self.chip.watchdog_cycles)
@@ -240,11 +293,20 @@ class HostLinkModel:
                 rsp, state = (Rsp.STATE, 0, (u & MASK24) | ((v & MASK24) << 24)), None
             elif self.status is not None:
                 rsp, status = (Rsp.STATUS, self.status[0], self.status[1]), None
+            elif self.cnt_slot is not None:
+                rsp, self.cnt_slot = (Rsp.COUNTER, self.cnt_sel[2], self.cnt_slot), None
             elif self.td is not None:
                 rsp, td = (Rsp.TICK_DONE, self.td[0], self.td[1]), None
         errors = self.errors
         if o["bad_cmd"] or watchdog or inp["misroute"]:
             errors |= watchdog | (int(bool(inp["misroute"])) << 1) | (o["bad_cmd"] << 2)
+        if cnt_wrap or (inp.get("counter_wrapped", 0) and not self.cnt_clear):
+            errors |= ErrorFlag.COUNTER_WRAP
+        if self.cnt_clear:  # RESET's clear pulse: the host link's counters (after increments)
+            self.host_injected = self.cycles_total = 0
+        self.cnt_clear = int(eff == "reset")
+        if self._slot_in is not None:
+            self.cnt_slot = self._slot_in
         host_out = self.host_out
         if inp["host_valid"] and o["host_ready"]:
             spike = (inp["host_payload"], self.tick)

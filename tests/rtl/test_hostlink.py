@@ -1,5 +1,6 @@
 """HostLink RTL vs its cycle-exact twin, every output of every cycle."""
 
+import dataclasses
 import random
 
 import pytest
@@ -7,11 +8,13 @@ from spikemesh.rtl.hostlink import HostLink
 from spikemesh.sim.hostlink import HostLinkModel
 
 from spikemesh.config import ChipConfig, CoreConfig
-from spikemesh.hostlink import Cmd, CommandCheck, Rsp, StatusReg
+from spikemesh.hostlink import Cmd, CommandCheck, ErrorFlag, Rsp, StatusReg
 from spikemesh.layouts import config_data_bits
 from tests.helpers import run_sim
 
 CHIP = ChipConfig(width=3, height=2, core=CoreConfig(neurons=16), watchdog_cycles=40)
+# the same with activity counters (docs/counters.md): READ_COUNTER, COUNTER, COUNTER_WRAP
+CHIP_CNT = dataclasses.replace(CHIP, counter_bits=16)
 CHECK = CommandCheck(CHIP)
 DATA = config_data_bits(CHIP)
 
@@ -31,32 +34,32 @@ def edge_argument(rng, op):
         if bits < DATA and rng.random() < 0.3:
             data |= 1 << rng.randrange(bits, DATA)  # above the region's word
         return arg, data
-    limit = {Cmd.INPUT: CHECK.axons, Cmd.READ_STATE: CHECK.neurons}.get(op, len(StatusReg))
+    limits = {Cmd.INPUT: CHECK.axons, Cmd.READ_STATE: CHECK.neurons, Cmd.READ_COUNTER: 18}
+    limit = limits.get(op, len(StatusReg))
     return rng.choice([limit - 1, limit, rng.randrange(limit, 1 << 32)]), 0
 
 
-def random_command(rng, op=None):
-    op = (
-        op
-        if op is not None
-        else rng.choice(
-            [
-                Cmd.CONFIG_WRITE,
-                Cmd.INPUT,
-                Cmd.END_TICK,
-                Cmd.READ_STATE,
-                Cmd.READ_STATUS,
-                Cmd.NOP,
-                Cmd.RESET,
-                14,
-            ]
-        )
-    )
+def random_command(rng, op=None, *, counters=False):
+    ops = [
+        Cmd.CONFIG_WRITE,
+        Cmd.INPUT,
+        Cmd.END_TICK,
+        Cmd.READ_STATE,
+        Cmd.READ_STATUS,
+        Cmd.NOP,
+        Cmd.RESET,
+        14,
+    ]
+    if counters:  # READ_COUNTER often: mid-tick, between ticks, back to back
+        ops += [Cmd.READ_COUNTER] * 4
+    op = op if op is not None else rng.choice(ops)
     arg = rng.randrange(1, 4) if op == Cmd.RUN else rng.randrange(0, 8)
     data = rng.randrange(0, 1 << DATA)
     if op == Cmd.READ_STATUS:
         arg = rng.randrange(0, len(StatusReg))
-    if op in (Cmd.CONFIG_WRITE, Cmd.INPUT, Cmd.READ_STATE, Cmd.READ_STATUS) and (
+    if op == Cmd.READ_COUNTER:
+        arg = rng.randrange(0, 18)
+    if op in (Cmd.CONFIG_WRITE, Cmd.INPUT, Cmd.READ_STATE, Cmd.READ_STATUS, Cmd.READ_COUNTER) and (
         op == Cmd.CONFIG_WRITE or rng.random() < 0.3
     ):
         arg, data = edge_argument(rng, op)
@@ -69,33 +72,57 @@ def random_command(rng, op=None):
     )
 
 
-def command_stream(rng):
+def command_stream(rng, counters=False):
     """Mostly well-formed traffic (RUN k, then k ticks of INPUTs + END_TICK), stray commands."""
     while True:
         for _ in range(rng.randrange(0, 4)):
-            yield random_command(rng)
+            yield random_command(rng, counters=counters)
         run = random_command(rng, Cmd.RUN)
         yield run
         for _ in range(run["arg"]):
             for _ in range(rng.randrange(0, 5)):
-                yield random_command(rng, Cmd.INPUT if rng.random() < 0.8 else None)
+                yield random_command(
+                    rng, Cmd.INPUT if rng.random() < 0.8 else None, counters=counters
+                )
             yield random_command(rng, Cmd.END_TICK)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_hostlink_matches_model_cycle_by_cycle(seed):
+@pytest.mark.parametrize(
+    "seed, chip, preset",
+    [
+        (1, CHIP, 0),
+        (2, CHIP, 0),
+        (3, CHIP, 0),
+        (4, CHIP_CNT, 0),
+        (5, CHIP_CNT, 1),
+        (6, CHIP_CNT, 2),
+    ],
+)
+def test_hostlink_matches_model_cycle_by_cycle(seed, chip, preset):
+    """Random commands (with counters: READ_COUNTERs of every index, refused ones included,
+    a random counter value and rare wrap flags from the chip), every output every cycle.
+    ``preset``: 1 starts host_injected, 2 the cycles counter near 2**16 (they wrap)."""
     rng = random.Random(seed)
     print(f"seed {seed}")
-    dut = HostLink(CHIP)
-    model = HostLinkModel(CHIP)
+    dut = HostLink(chip)
+    model = HostLinkModel(chip)
     seen = {"rsp": [], "starts": 0}
+    counters = bool(chip.counter_bits)
 
     async def bench(ctx):
+        if preset:
+            cnt = dut.counters
+            near = (1 << 16) - 3 if preset == 1 else (1 << 16) - 60
+            ctx.set(cnt.host_injected if preset == 1 else cnt.cycles, near)
+            if preset == 1:
+                model.host_injected = near
+            else:
+                model.cycles_total = near
         cmd_pending = None
         host_pending = None
         read_pending = None
         flits = 0
-        commands = command_stream(rng)
+        commands = command_stream(rng, counters)
         for cycle in range(3000):
             if cmd_pending is None and rng.random() < 0.7:
                 cmd_pending = next(commands)
@@ -124,6 +151,11 @@ def test_hostlink_matches_model_cycle_by_cycle(seed):
                 flits_out=flits if all_done else flits // 2,
                 misroute=int(rng.random() < 0.002),
             )
+            if counters:
+                inp["counter_value"] = rng.randrange(0, 1 << 16)
+                inp["counter_wrapped"] = int(rng.random() < 0.001)
+                ctx.set(dut.cnt_value, inp["counter_value"])
+                ctx.set(dut.cnt_wrapped, inp["counter_wrapped"])
             ctx.set(dut.i_cmd.valid, inp["cmd_valid"])
             for k in ("op", "tile_x", "tile_y", "arg", "data"):
                 ctx.set(getattr(dut.i_cmd.payload, k), inp["cmd"][k])
@@ -153,6 +185,13 @@ def test_hostlink_matches_model_cycle_by_cycle(seed):
                 parity=ctx.get(dut.parity),
             )
             want = {k: int(o[k]) for k in got}
+            got["errors"], want["errors"] = ctx.get(dut.errors), model.errors
+            if counters:
+                got["cnt"] = tuple(
+                    ctx.get(s)
+                    for s in (dut.cnt_tile_x, dut.cnt_tile_y, dut.cnt_index, dut.cnt_clear)
+                )
+                want["cnt"] = (*model.cnt_sel, model.cnt_clear)
             assert got == want, f"cycle {cycle}: {got} != {want}"
             if o["rsp_valid"]:
                 r = (
@@ -176,6 +215,7 @@ def test_hostlink_matches_model_cycle_by_cycle(seed):
                 assert flit == (c["tile_x"], c["tile_y"], c["arg"], 0), f"cycle {cycle}: {flit}"
                 seen["injected"] = seen.get("injected", 0) + 1
             seen["starts"] += o["start"]
+            seen["wrap"] = seen.get("wrap", 0) | model.errors & ErrorFlag.COUNTER_WRAP
             # the stream rules: a payload offered stays until taken
             if inp["cmd_valid"] and o["cmd_ready"]:
                 cmd_pending = None
@@ -190,6 +230,10 @@ def test_hostlink_matches_model_cycle_by_cycle(seed):
     # the random run exercised every response kind and ran ticks
     assert {Rsp.SPIKE, Rsp.STATE, Rsp.STATUS, Rsp.TICK_DONE} <= set(seen["rsp"])
     assert seen["starts"] > 5 and seen.get("injected", 0) > 10
+    if counters:
+        assert seen["rsp"].count(Rsp.COUNTER) > 20 and model.errors & ErrorFlag.BAD_COMMAND
+    if preset:  # the preset register wrapped: COUNTER_WRAP
+        assert seen["wrap"]
 
 
 def test_hostlink_constructor_errors():
