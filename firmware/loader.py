@@ -138,6 +138,90 @@ def run_commands(image, inputs: np.ndarray, ticks: int) -> list[dict]:
     return cmds
 
 
+def counter_commands(chip) -> list[dict]:
+    """Read every hardware counter (docs/counters.md): ``RUN 0`` first, which waits until the
+    running tick has ended and its TICK_DONE has left (and starts nothing), then one
+    READ_COUNTER per register in index order: tile by tile (y * width + x) the 16 of
+    ``HW_TILE_REGISTERS``, then host_injected and cycles (addressed to tile (0, 0)).
+    Decoded by :func:`decode_counters`. Needs a chip with ``counter_bits`` > 0."""
+    from spikemesh.counters import HW_INDEXES, HW_TILE_COUNT
+
+    if not chip.counter_bits:
+        raise SpikemeshError(
+            "reading the hardware counters needs a chip built with them "
+            "(ChipConfig.counter_bits > 0, e.g. spikemesh.counters.COUNTER_BITS)"
+        )
+    cmds = [command(Cmd.RUN, arg=0)]
+    for t in range(chip.tiles):
+        x, y = t % chip.width, t // chip.width
+        cmds += [command(Cmd.READ_COUNTER, tile_x=x, tile_y=y, arg=k) for k in range(HW_TILE_COUNT)]
+    cmds += [command(Cmd.READ_COUNTER, arg=k) for k in range(HW_TILE_COUNT, HW_INDEXES)]
+    return cmds
+
+
+def segmented_run_commands(image, inputs, ticks: int, every: int | None) -> list[dict]:
+    """:func:`run_commands` with every hardware counter read (:func:`counter_commands`)
+    after each ``every`` ticks (RUN segments of ``every`` ticks) and after the last;
+    ``every`` None: once, after the last tick."""
+    inputs = np.asarray(inputs, dtype=bool)
+    if every is None or every >= ticks:
+        return run_commands(image, inputs, ticks) + counter_commands(image.chip)
+    if every < 1:
+        raise SpikemeshError(f"counters are read every 1 or more ticks, not every {every}")
+    cmds = []
+    for t0 in range(0, ticks, every):
+        t1 = min(ticks, t0 + every)
+        cmds += run_commands(image, inputs[t0:t1], t1 - t0) + counter_commands(image.chip)
+    return cmds
+
+
+def decode_counters(chip, responses) -> dict | None:
+    """The COUNTER responses of a run (:func:`counter_commands`, possibly several readings)
+    as ``{name: int64 array}`` with a leading axis over the readings: ``[R, tiles]`` for the
+    cores' counters, ``[R, tiles, 5]`` for ``forwarded`` and ``router_blocked``, ``[R]``
+    for ``host_injected`` and ``cycles``, plus ``after_tick`` [R]: how many TICK_DONEs
+    came before each reading. None when there is no COUNTER response.
+
+    ``responses``: (op, a, b) rows in arrival order. Raises SpikemeshError when the
+    readings are incomplete or their indices out of order (never a silent gap).
+    """
+    from spikemesh.counters import HW_TILE_COUNT, HW_TILE_REGISTERS
+
+    rsp = np.asarray(responses, dtype=np.int64).reshape(-1, 3)
+    is_c = rsp[:, 0] == Rsp.COUNTER
+    if not is_c.any():
+        return None
+    n_reg = chip.tiles * HW_TILE_COUNT + 2
+    idx, val = rsp[is_c, 1], rsp[is_c, 2]
+    if idx.size % n_reg:
+        raise SpikemeshError(
+            f"{idx.size:,} COUNTER responses are not whole readings of the chip's "
+            f"{n_reg:,} registers (spikemesh.firmware.loader.counter_commands)"
+        )
+    want = np.concatenate([np.tile(np.arange(HW_TILE_COUNT), chip.tiles), [16, 17]])
+    r = idx.size // n_reg
+    bad = np.flatnonzero(idx != np.tile(want, r))
+    if bad.size:
+        k = int(bad[0])
+        raise SpikemeshError(
+            f"COUNTER response {k} has index {int(idx[k])}, expected {int(want[k % n_reg])}: "
+            "the readings are out of order"
+        )
+    ticks_before = np.cumsum(rsp[:, 0] == Rsp.TICK_DONE)[is_c][::n_reg]
+    val = val.reshape(r, n_reg)
+    tile = val[:, : chip.tiles * HW_TILE_COUNT].reshape(r, chip.tiles, HW_TILE_COUNT)
+    out = {}
+    for k, (name, port) in enumerate(HW_TILE_REGISTERS):
+        if port is None:
+            out[name] = tile[:, :, k].copy()
+        elif port == 0:
+            out[name] = tile[:, :, k : k + 5].copy()
+    out["host_injected"] = val[:, -2].copy()
+    out["cycles"] = val[:, -1].copy()
+    out["after_tick"] = ticks_before.astype(np.int64)
+    return out
+
+
 def read_state_commands(image) -> list[dict]:
     """READ_STATE for every network neuron, in network order."""
     chip = image.chip
@@ -239,4 +323,10 @@ def decode_run(image, responses, ticks: int, inputs, *, state=None, backend="rtl
         final_v=fv,
         cycles=cycles,
         backend=backend,
+        extra=_hw_extra(chip, rsp),
     )
+
+
+def _hw_extra(chip, rsp) -> dict:
+    hw = decode_counters(chip, rsp)
+    return {} if hw is None else {"hw_counters": hw}

@@ -447,6 +447,7 @@ def run_image_rtl(
     waves=None,
     waves_ticks=None,
     expected=None,
+    counters=False,
 ):
     """Load ``image``, run ``ticks`` ticks with ``inputs`` and read back every neuron's state.
 
@@ -461,6 +462,10 @@ def run_image_rtl(
     expected : [(cycle, word)], optional
         Every response must come on exactly this cycle (HdlSimError names the first
         that does not).
+    counters : False, None or int
+        On a chip with hardware counters: read every register over the host link after the
+        last tick (None) and after every K ticks (an int K), as sim.timed.run_image_timed;
+        decoded into ``Result.extra["hw_counters"]`` (firmware.loader.decode_counters).
 
     Returns (Result, responses with cycles).
     """
@@ -473,6 +478,7 @@ def run_image_rtl(
         read_state_commands,
         route_commands,
         run_commands,
+        segmented_run_commands,
         unpack_responses,
     )
 
@@ -483,7 +489,15 @@ def run_image_rtl(
             f"waves_ticks ({waves_ticks[0]}, {waves_ticks[1]}) must lie within the run's "
             f"ticks 0..{ticks - 1}"
         )
-    cmds = run_commands(image, inputs, ticks) + read_state_commands(image)
+    if counters is not False and not image.chip.counter_bits:
+        raise HdlSimError(
+            "counters: the image's chip has no hardware counters (ChipConfig.counter_bits = 0)"
+        )
+    if counters is False:
+        run = run_commands(image, inputs, ticks)
+    else:
+        run = segmented_run_commands(image, inputs, ticks, counters)
+    cmds = run + read_state_commands(image)
     if load == "hostlink":
         cmds = config_commands(image) + cmds
     # the route tables go over the host link with either load, as after a manufacturing test

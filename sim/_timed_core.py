@@ -71,8 +71,9 @@ inlined = nb.njit(cache=True, nogil=True, _nrt=False, inline="always")
     P_YBITS,
     P_BANKS,  # accumulator banks, max_delay + 1 (a power of two)
     P_DELAYBITS,  # width of the axon word's delay field (0 without delays)
+    P_CMASK,  # the hardware counters' mask, 2**counter_bits - 1 (0: a chip without them)
     P_LEN,
-) = range(31)
+) = range(32)
 
 # --- core registers: columns of the int64 matrix ``cr`` [tiles, CR_LEN] ----------------------
 (
@@ -113,8 +114,18 @@ inlined = nb.njit(cache=True, nogil=True, _nrt=False, inline="always")
     C_SLEEP_C,  # cycle and counter ``a`` when it fell asleep
     C_SLEEP_A,
     C_HOST_FLIT,  # this core's HOST_OUT flit with neuron 0 (constant, set at construction)
+    C_U5SPK,  # the neuron in U5 spiked (whatever its fan-out): the ``spikes`` counter
     CR_LEN,
-) = range(38)
+) = range(39)
+
+# --- hardware counters (ChipConfig.counter_bits > 0): columns of ``hc`` [tiles + 1, HC_LEN] --
+# Rows 0 .. tiles - 1: the tile's 16 registers in spikemesh.counters.HW_TILE_REGISTERS order
+# and its sticky ``wrapped`` register; the last row: host_injected, cycles (the host link's)
+# in columns 0 and 1, and in HC_WRAP whether any tile's ``wrapped`` is set.
+K_NU, K_SPK, K_FI, K_HF, K_EV, K_SOP, K_FWD = 0, 1, 2, 3, 4, 5, 6
+K_BLK = 11  # router_blocked, input ports L, N, E, S, W
+HC_WRAP = 16
+HC_LEN = 17
 
 _U_MASK = (1 << STATE_BITS) - 1
 _U_HALF = 1 << (STATE_BITS - 1)
@@ -127,6 +138,21 @@ _DECAY_ONE = 1 << DECAY_SHIFT
 def _t12(x):
     """T(x) of chip.md §3: the 12-bit shift rounding toward zero (x >> 12 floors)."""
     return x >> DECAY_SHIFT if x >= 0 else -((-x) >> DECAY_SHIFT)
+
+
+@inlined
+def bump(hc, k, j, pm):
+    """Register ``j`` of tile ``k`` adds 1 at the end of this cycle (docs/counters.md), modulo
+    2**counter_bits; a wrap sets the tile's sticky ``wrapped``. Nothing on a chip without
+    counters."""
+    m = pm[P_CMASK]
+    if m != 0:
+        v = hc[k, j] + 1
+        if v > m:
+            v = 0
+            hc[k, HC_WRAP] = 1
+            hc[hc.shape[0] - 1, HC_WRAP] = 1
+        hc[k, j] = v
 
 
 @inlined
@@ -166,15 +192,18 @@ def lif_enter_u5(k, j, cr, st, prof, fp, acc):
     st[k, j, 2] = ref
     need = spike and (fp[k, j, 1] != 0 or fp[k, j, 2] != 0)
     cr[k, C_U5NEED] = 1 if need else 0
+    cr[k, C_U5SPK] = 1 if spike else 0
     return need
 
 
 @inlined
-def loop_step(k, cr, pm, flit_ready, st, prof, fp, fo, acc):
+def loop_step(k, cr, pm, flit_ready, st, prof, fp, fo, acc, hc):
     """One cycle of the update loop and fan-out path of running core ``k``.
 
     ``flit_ready`` is o_flit.ready (the router's LOCAL input not full). Returns the flit the
-    router takes in this cycle, or -1.
+    router takes in this cycle, or -1. Counts (``hc``): the U5 write-back (state_wp.en = U5
+    valid & adv) as a neuron update and, if it spiked, a spike; the flit taken, and whether it
+    is a HOST_OUT flit.
     """
     n = pm[P_N]
     a = cr[k, C_A]
@@ -194,6 +223,13 @@ def loop_step(k, cr, pm, flit_ready, st, prof, fp, fo, acc):
     out = -1
     if ov != 0 and flit_ready:
         out = cr[k, C_OFLIT]
+        bump(hc, k, K_FI, pm)
+        if (out >> pm[P_KIND_OFF]) & 1:  # KIND_HOST_OUT
+            bump(hc, k, K_HF, pm)
+    if adv and a >= 5 and a < n + 5:  # U5 writes its neuron back
+        bump(hc, k, K_NU, pm)
+        if cr[k, C_U5SPK] != 0:
+            bump(hc, k, K_SPK, pm)
     if o_load:
         if rdv != 0:
             if cr[k, C_RDHOST] != 0:
@@ -325,7 +361,7 @@ def loop_wake(k, cr):
 
 
 @inlined
-def event_step(k, cr, pm, ev_valid, ev_flit, ax, syn, acc):
+def event_step(k, cr, pm, ev_valid, ev_flit, ax, syn, acc, hc):
     """One cycle of the event pipeline of core ``k``; returns True when it took the event
     (i_event.valid & ready), whose synapse row is added at once to bank
     ``(parity + d) mod (D + 1)``, d = the row's delay (``acc[~parity]`` without delays).
@@ -339,6 +375,10 @@ def event_step(k, cr, pm, ev_valid, ev_flit, ax, syn, acc):
     w_free = wcnt <= 1
     ax_load = axv != 0 and w_free
     take = ev_valid and (axv == 0 or w_free)
+    if cr[k, C_S2V] != 0:  # S2 writes its synapse's sum: one SOP
+        bump(hc, k, K_SOP, pm)
+    if take:
+        bump(hc, k, K_EV, pm)
     cr[k, C_S2V] = cr[k, C_S1V]
     cr[k, C_S1V] = 1 if wcnt != 0 else 0
     cr[k, C_AXV] = 1 if (take or (axv != 0 and not ax_load)) else 0
@@ -416,7 +456,7 @@ def config_write(k, addr, data, pm, fl, depth, st, prof, ax, syn, fp, fo, acc):
 
 @kernel
 def core_tick(k, x, y, parity, cr, pm, st, prof, ax, syn, fp, fo, acc, queue, n_ev, ready,
-              flits, loopback, fast):  # fmt: skip
+              flits, loopback, fast, hc):  # fmt: skip
     """CoreModel.run_tick on the kernels: core ``k`` (at (x, y)) runs one tick alone.
 
     Cycle 0 pulses start; ``queue[:n_ev]`` (axon ids) are offered back to back from cycle 0;
@@ -453,15 +493,15 @@ def core_tick(k, x, y, parity, cr, pm, st, prof, ax, syn, fp, fo, acc, queue, n_
                 queue[nq] = (f >> pay) & pm[P_AXON_MASK]
                 nq += 1
         ev_valid = ke < nq
-        if event_step(k, cr, pm, ev_valid, (queue[ke] << pay) if ev_valid else 0, ax, syn, acc):
+        if event_step(k, cr, pm, ev_valid, (queue[ke] << pay) if ev_valid else 0, ax, syn, acc, hc):
             ke += 1
         if cr[k, C_RUN] != 0:
             w = cr[k, C_WAKE]
             if w < 0 or w <= cyc:
                 if w >= 0:
                     loop_wake(k, cr)
-                loop_step(k, cr, pm, fr, st, prof, fp, fo, acc)
-                if fast and cr[k, C_RUN] != 0 and loop_free(k, cr, pm):
+                loop_step(k, cr, pm, fr, st, prof, fp, fo, acc, hc)
+                if fast and pm[P_CMASK] == 0 and cr[k, C_RUN] != 0 and loop_free(k, cr, pm):
                     loop_sleep(k, cyc + 1, cr, pm, st, prof, fp, acc)
         if cyc == 0 and cr[k, C_RUN] == 0:
             cr[k, C_RUN] = 1

@@ -9,9 +9,10 @@ the RTL registers beside the command word.
 
 from __future__ import annotations
 
-from spikemesh.hostlink import START_SETTLE, Cmd, Rsp, StatusReg
+from spikemesh.counters import HW_TILE_COUNT
+from spikemesh.hostlink import START_SETTLE, Cmd, ErrorFlag, Rsp, StatusReg
 
-from ._timed_core import P_BANKS, P_WATCHDOG, inlined
+from ._timed_core import P_BANKS, P_CMASK, P_W, P_WATCHDOG, inlined
 
 MASK32 = (1 << 32) - 1
 MASK24 = (1 << 24) - 1
@@ -58,8 +59,16 @@ MASK24 = (1 << 24) - 1
     H_RQ_LEVEL,
     H_RQ_OV,
     H_FIFO_DEPTH,  # ChipConfig.host_fifo_depth (a constant)
+    H_CNP,  # READ_COUNTER pipeline: cycles until the value reaches the slot (3..1, 0 empty)
+    H_CNI,  # its index and value (the register at the start of the cycle after cmd_done)
+    H_CNX,
+    H_CSV,  # pending COUNTER (index, value): the host link's COUNTER slot
+    H_CSI,
+    H_CSX,
+    H_WOR,  # the chip's registered OR of the tiles' ``wrapped`` (into ERRORS next cycle)
+    H_CLR,  # the registered counter clear pulse (the cycle after RESET)
     H_LEN,
-) = range(42)
+) = range(50)
 
 # comb outputs: indices into the int64 vector ``o``
 (
@@ -98,14 +107,17 @@ MASK24 = (1 << 24) - 1
     I_LEN,
 ) = range(20)
 
-_NONE, _END_TICK, _RUN, _STATUS, _RESET = range(5)
+_NONE, _END_TICK, _RUN, _STATUS, _RESET, _COUNTER = range(6)
 C_NOP, C_CONFIG, C_INPUT, C_END, C_RUN, C_READ, C_STATUS, C_RESET, C_COUNTER = (int(c) for c in Cmd)
-R_SPIKE, R_TICK_DONE, R_STATE, R_STATUS = (
+R_SPIKE, R_TICK_DONE, R_STATE, R_STATUS, R_COUNTER = (
     int(Rsp.SPIKE),
     int(Rsp.TICK_DONE),
     int(Rsp.STATE),
     int(Rsp.STATUS),
+    int(Rsp.COUNTER),
 )
+COUNTER_WRAP = int(ErrorFlag.COUNTER_WRAP)
+TILE_REGS = HW_TILE_COUNT  # 16: indices 16 and 17 are the host link's own registers
 S_TICK, S_LAST, S_FIN, S_FOUT, S_ERR, S_HIN, S_HOUT = (int(s) for s in StatusReg)
 
 
@@ -182,6 +194,10 @@ def host_comb(h, pm, i, o):
             elif not running:
                 done = 1
                 eff = _RESET
+        elif op == C_COUNTER:  # never waits for the tick; one read in flight at a time
+            if h[H_CNP] == 0 and h[H_CSV] == 0:
+                done = 1
+                eff = _COUNTER
         else:  # NOP
             done = 1
     between = h[H_CMDV] != 0 and (h[H_OP] == C_RESET or h[H_OP] == C_CONFIG or h[H_OP] == C_READ)
@@ -204,8 +220,8 @@ def host_comb(h, pm, i, o):
 def _respond(h, free):
     """The response register's next value: when it is free (empty or taken by the response
     FIFO), refilled from the pending slots with fixed priority SPIKE > STATE > STATUS >
-    TICK_DONE, or emptied; else held. Returns (valid, op, a, b, the H_* valid column of the
-    slot it came from or -1)."""
+    COUNTER > TICK_DONE, or emptied; else held. Returns (valid, op, a, b, the H_* valid
+    column of the slot it came from or -1)."""
     if free:
         if h[H_SPV]:
             return 1, R_SPIKE, h[H_SPT], h[H_SPP], H_SPV
@@ -213,10 +229,61 @@ def _respond(h, free):
             return 1, R_STATE, 0, (h[H_SSU] & MASK24) | ((h[H_SSW] & MASK24) << 24), H_SSV
         if h[H_STV]:
             return 1, R_STATUS, h[H_STI], h[H_STX], H_STV
+        if h[H_CSV]:
+            return 1, R_COUNTER, h[H_CSI], h[H_CSX], H_CSV
         if h[H_TDV]:
             return 1, R_TICK_DONE, h[H_TDT], h[H_TDC], H_TDV
         return 0, h[H_RSOP], h[H_RSA], h[H_RSB], -1
     return h[H_RSV], h[H_RSOP], h[H_RSA], h[H_RSB], -1
+
+
+@inlined
+def counter_value(hc, pm, tx, ty, index):
+    """READ_COUNTER's register: ``index`` (< 16) of tile (tx, ty), or the host link's."""
+    if index >= TILE_REGS:
+        return hc[hc.shape[0] - 1, index - TILE_REGS]
+    return hc[ty * pm[P_W] + tx, index]
+
+
+@inlined
+def counters_clock(h, hc, pm, o, i, eff, ended, wany, tx, ty, arg):
+    """The end of a cycle for the hardware counters (docs/counters.md, cycle contract): the
+    host link's host_injected and cycles count, the registered clear pulse of the cycle
+    after a RESET zeroes every register, the READ_COUNTER pipeline moves on (its slot fills
+    three cycles after cmd_done) and a READ_COUNTER done now samples its register as it
+    will be at the start of the next cycle. ``wany``: whether a tile's ``wrapped`` was set
+    at the start of this cycle (the chip's OR register takes it); ``tx``, ``ty``, ``arg``:
+    the command register's fields in this cycle. Called after :func:`host_clock` (the
+    ending tick's count is in H_LAST). Returns ERRORS bits to set now (a wrap of the host
+    link's own counters)."""
+    m = pm[P_CMASK]
+    err = 0
+    t = hc.shape[0] - 1
+    if o[O_INJ] and i[I_INJECT_READY]:
+        v = hc[t, 0] + 1
+        if v > m:
+            v &= m
+            err = COUNTER_WRAP
+        hc[t, 0] = v
+    if ended:
+        v = hc[t, 1] + h[H_LAST]
+        if v > m:
+            v &= m
+            err = COUNTER_WRAP
+        hc[t, 1] = v
+    if h[H_CLR]:
+        hc[:, :] = 0
+    h[H_CLR] = 1 if eff == _RESET else 0
+    h[H_WOR] = wany
+    if h[H_CNP] != 0:
+        h[H_CNP] -= 1
+        if h[H_CNP] == 0:
+            h[H_CSV], h[H_CSI], h[H_CSX] = 1, h[H_CNI], h[H_CNX]
+    if eff == _COUNTER:
+        h[H_CNP] = 3
+        h[H_CNI] = arg
+        h[H_CNX] = counter_value(hc, pm, tx, ty, arg)
+    return err
 
 
 @inlined
@@ -267,10 +334,14 @@ def host_clock(h, pm, i, o, done, bad, eff, free):
         stv = 0
     elif sent == H_TDV:
         tdv = 0
+    elif sent == H_CSV:
+        h[H_CSV] = 0
     errors = h[H_ERR]
     mis = 1 if i[I_MISROUTE] else 0
     if bad or watchdog or mis:
         errors |= watchdog | (mis << 1) | (bad << 2)
+    if h[H_WOR] and h[H_CLR] == 0:  # the chip's registered OR of the tiles' wrapped flags,
+        errors |= COUNTER_WRAP  # masked in the cycle of RESET's clear pulse
     host_out = h[H_HOUT]
     if i[I_HOST_VALID] and o[O_HOST_READY]:
         spv, h[H_SPP], h[H_SPT] = 1, i[I_HOST_PAYLOAD], h[H_TICK]
@@ -347,4 +418,6 @@ def host_quiet(h, pos, ncmd):
         and h[H_SPV] == 0
         and h[H_SSV] == 0
         and h[H_STV] == 0
+        and h[H_CNP] == 0
+        and h[H_CSV] == 0
     )

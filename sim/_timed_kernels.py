@@ -25,6 +25,7 @@ import numpy as np
 
 from ._timed_core import (
     C_A,
+    C_OV,
     C_PAR,
     C_ROV,
     C_RU,
@@ -32,7 +33,11 @@ from ._timed_core import (
     C_RV,
     C_U5NEED,
     C_WAKE,
+    HC_LEN,
+    HC_WRAP,
+    K_BLK,
     P_ADDR_MASK,
+    P_CMASK,
     P_DX_BITS,
     P_DX_OFF,
     P_DY_OFF,
@@ -42,6 +47,7 @@ from ._timed_core import (
     P_T,
     P_W,
     P_WATCHDOG,
+    bump,
     config_write,
     event_busy,
     event_step,
@@ -56,10 +62,13 @@ from ._timed_core import (
 from ._timed_host import (
     _END_TICK,
     H_ARG,
+    H_CLR,
     H_CMDV,
+    H_CNP,
     H_CQ,
     H_CQ_LEVEL,
     H_CQ_OV,
+    H_CSV,
     H_CYC,
     H_DATA,
     H_ERR,
@@ -80,6 +89,7 @@ from ._timed_host import (
     H_TDV,
     H_TX,
     H_TY,
+    H_WOR,
     I_ALL_DONE,
     I_ARG,
     I_CFG_READY,
@@ -111,6 +121,7 @@ from ._timed_host import (
     O_READ,
     O_READ_IN_READY,
     O_START,
+    counters_clock,
     fifo_clock,
     host_clock,
     host_comb,
@@ -140,8 +151,9 @@ from ._timed_noc import (
     G_START_R,
     G_PARITY_R,
     G_ALL_DONE_R,
+    G_NTREG,  # rows of ``treg`` written in this call of run_chip
     G_LEN,
-) = range(10)
+) = range(11)
 # why run_chip returned
 ST_QUIET, ST_FULL, ST_TICK, ST_MAX_CYCLES, ST_STUCK = range(5)
 R_TICK_DONE = 2
@@ -216,7 +228,7 @@ def _host_flit(h, pm):
 
 
 @inlined
-def _try_jump(g, h, cr, pm, mc, i, o, cmds, sv, max_cycles):
+def _try_jump(g, h, cr, pm, mc, i, o, cmds, sv, max_cycles, hc):
     """Jump the clock over cycles in which only counters change (see the module docstring).
 
     The host must be in a running tick, past its first cycle, with nothing to answer (the
@@ -235,6 +247,10 @@ def _try_jump(g, h, cr, pm, mc, i, o, cmds, sv, max_cycles):
         return c
     if h[H_RQ_LEVEL] != 0 or h[H_RQ_OV] != 0:
         return c
+    if h[H_CNP] != 0 or h[H_CSV] != 0 or h[H_CLR] != 0:
+        return c  # a counter read in flight, or the clear pulse
+    if pm[P_CMASK] != 0 and h[H_WOR] != hc[hc.shape[0] - 1, HC_WRAP]:
+        return c  # a wrap on its way to ERRORS
     more = g[G_POS] < cmds.shape[0]
     if h[H_CMDV] == 0:
         if more or h[H_CQ_LEVEL] != 0 or h[H_CQ_OV] != 0:
@@ -283,10 +299,14 @@ def _try_jump(g, h, cr, pm, mc, i, o, cmds, sv, max_cycles):
 
 
 @inlined
-def _cores_cycle(cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj):
+def _cores_cycle(
+    cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj, hc
+):
     """One cycle of every core with something to do: event pipelines with an event offered
     or in flight, update loops running and awake. Returns how many flits the routers take
-    (written to ``inj``)."""
+    (written to ``inj``). With hardware counters the update loops never sleep (each write-
+    back counts in its own cycle), and a core's o_flit offered to a full LOCAL input counts
+    as a blocked cycle of that input."""
     n_tiles = pm[P_T]
     if g[G_START_R]:  # the registered start (rtl/chip.py)
         for k in range(n_tiles):
@@ -296,9 +316,11 @@ def _cores_cycle(cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op,
     for k in range(n_tiles):
         ev_valid = ov[k, LOCAL] != 0
         if (ev_valid or event_busy(k, cr)) and event_step(
-            k, cr, pm, ev_valid, op[k, LOCAL], ax, syn, acc
+            k, cr, pm, ev_valid, op[k, LOCAL], ax, syn, acc, hc
         ):
             ldrain[k] = 1
+        if cr[k, C_OV] != 0 and ir[k, LOCAL] == 0:
+            bump(hc, k, K_BLK + LOCAL, pm)
         if cr[k, C_RUN] != 0:
             w = cr[k, C_WAKE]
             if w >= 0:
@@ -308,13 +330,13 @@ def _cores_cycle(cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op,
             fr = ir[k, LOCAL] != 0
             if fast and loop_blocked(k, cr, pm, fr):
                 continue  # waiting for the router: nothing moves
-            f = loop_step(k, cr, pm, fr, st, prof, fp, fo, acc)
+            f = loop_step(k, cr, pm, fr, st, prof, fp, fo, acc, hc)
             if f >= 0:
                 inj[n_inj, 0] = k
                 inj[n_inj, 1] = LOCAL
                 inj[n_inj, 2] = f
                 n_inj += 1
-            if fast and cr[k, C_RUN] != 0 and loop_free(k, cr, pm):
+            if fast and pm[P_CMASK] == 0 and cr[k, C_RUN] != 0 and loop_free(k, cr, pm):
                 loop_sleep(k, cycle + 1, cr, pm, st, prof, fp, acc)
     return n_inj
 
@@ -364,11 +386,22 @@ def make_scratch(n_tiles):
     )
 
 
+def make_counters(n_tiles):
+    """The hardware counters ``hc`` (sim/_timed_core.py, K_* and HC_*), all zero."""
+    return np.zeros((n_tiles + 1, HC_LEN), dtype=np.int64)
+
+
+def counter_registers(hc) -> np.ndarray:
+    """int64 [tiles * 16 + 2]: the registers in READ_COUNTER index order."""
+    t = hc.shape[0] - 1
+    return np.concatenate([hc[:t, :HC_WRAP].reshape(-1), hc[t, :2]])
+
+
 @kernel
 def run_chip(
     pm, fl, depth, st, prof, ax, syn, fp, fo, acc, cr, nbr, fifo, froute, fhead, fcnt,
     ov, op, last, ir, rs, act, mc, h, cq, rq, g, scratch, cmds, sv, sr, rsp, max_cycles,
-    fast, stop_on_tick,
+    fast, stop_on_tick, hc, treg,
 ):  # fmt: skip
     """Run cycles until the chip is quiet (ST_QUIET), ``rsp`` is full (ST_FULL), a TICK_DONE
     was answered and ``stop_on_tick`` (ST_TICK), ``max_cycles`` (ST_MAX_CYCLES), or, with
@@ -379,7 +412,8 @@ def run_chip(
     is :func:`make_scratch`'s tuple of work arrays. ``sv`` and ``sr`` are the host's
     schedule (firmware.loader.host_schedule): in cycle c the host may raise i_cmd.valid if
     ``sv[c % len]`` (a raised valid holds until taken: ``g[G_HELD]``) and o_rsp.ready is
-    ``sr[c % len]``."""
+    ``sr[c % len]``. ``hc``: the hardware counters (make_counters); on a chip with them,
+    each cycle a tick ends appends counter_registers(hc) to ``treg`` (ST_FULL when full)."""
     ldrain, inj, mv, i, o = scratch
     nr = 0
     cap = rsp.shape[0]
@@ -390,6 +424,10 @@ def run_chip(
             return ST_MAX_CYCLES, nr
         if nr >= cap:
             return ST_FULL, nr
+        counting = pm[P_CMASK] != 0
+        if counting and g[G_NTREG] >= treg.shape[0]:
+            return ST_FULL, nr
+        wany = hc[hc.shape[0] - 1, HC_WRAP]  # the tiles' wrapped registers, start of cycle
         tile = _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir)
         done, bad, eff, free = host_comb(h, pm, i, o)
         # this cycle's AND, for the all_done register; only when the host may look at it
@@ -410,20 +448,23 @@ def run_chip(
             ticked = rq[d1, 0] == R_TICK_DONE
         # --- cores (their router's LOCAL output and i_ready as of the start of the cycle)
         n_inj = _cores_cycle(
-            cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj
+            cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj, hc
         )
         _host_to_cores(tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, fo, acc, nbr)
         # --- mesh
-        if o[O_INJ] and i[I_INJECT_READY]:
-            inj[n_inj, 0] = 0
-            inj[n_inj, 1] = WEST
-            inj[n_inj, 2] = _host_flit(h, pm)
-            n_inj += 1
+        if o[O_INJ]:
+            if i[I_INJECT_READY]:
+                inj[n_inj, 0] = 0
+                inj[n_inj, 1] = WEST
+                inj[n_inj, 2] = _host_flit(h, pm)
+                n_inj += 1
+            else:
+                bump(hc, 0, K_BLK + WEST, pm)
         if n_inj or mc[M_NACT]:
             mv[0] = o[O_HOST_READY]
             mesh_step(
                 pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, rs, act, mc,
-                ldrain, inj, n_inj, mv,
+                ldrain, inj, n_inj, mv, hc,
             )  # fmt: skip
         # --- the host's FIFOs (start-of-cycle response register), then the host link
         slot = fifo_clock(h, rq, H_RQ, h[H_RSV] != 0, rsp_ready)
@@ -439,7 +480,19 @@ def run_chip(
                 cq[slot, k] = cmds[pos, k]
             g[G_POS] = pos + 1
         g[G_HELD] = 1 if (offer and slot < 0) else 0
-        host_clock(h, pm, i, o, done, bad, eff, free)
+        tx, ty, arg = h[H_TX], h[H_TY], h[H_ARG]
+        ended = host_clock(h, pm, i, o, done, bad, eff, free)
+        if counting:
+            h[H_ERR] |= counters_clock(h, hc, pm, o, i, eff, ended, wany, tx, ty, arg)
+            if ended:
+                row = treg[g[G_NTREG]]
+                n_t = pm[P_T]
+                for k in range(n_t):
+                    for j in range(HC_WRAP):
+                        row[k * HC_WRAP + j] = hc[k, j]
+                row[n_t * HC_WRAP] = hc[n_t, 0]
+                row[n_t * HC_WRAP + 1] = hc[n_t, 1]
+                g[G_NTREG] += 1
         g[G_START_R], g[G_PARITY_R], g[G_ALL_DONE_R] = o[O_START], o[O_PARITY], all_done
         g[G_CYCLE] = cycle + 1
         if host_quiet(h, g[G_POS], cmds.shape[0]):
@@ -450,7 +503,7 @@ def run_chip(
             g[G_IDLE] = 0
             if fast:
                 _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir)
-                if _try_jump(g, h, cr, pm, mc, i, o, cmds, sv, max_cycles) < 0:
+                if _try_jump(g, h, cr, pm, mc, i, o, cmds, sv, max_cycles, hc) < 0:
                     return ST_STUCK, nr
         if ticked and stop_on_tick:
             return ST_TICK, nr

@@ -29,6 +29,9 @@ import numpy as np
 from spikemesh.layouts import ROUTE_PORT_BITS, ROUTE_REGION
 
 from ._timed_core import (
+    K_BLK,
+    K_FWD,
+    P_CMASK,
     P_DEPTH,
     P_DX_BITS,
     P_DX_OFF,
@@ -38,6 +41,7 @@ from ._timed_core import (
     P_INDEX_BITS,
     P_T,
     P_W,
+    bump,
     inlined,
     kernel,
 )
@@ -197,8 +201,9 @@ def settle(r, pm, fcnt, ir, rs):
 
 @inlined
 def mesh_step(
-    pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, rs, act, mc, ldrain, inj, inj_n, mv
-):
+    pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, rs, act, mc, ldrain, inj, inj_n, mv,
+    hc,
+):  # fmt: skip
     """One cycle of every busy router (MeshModel._step with the boundary inputs).
 
     ``ldrain[r]``: the core took router r's LOCAL output this cycle (cleared here);
@@ -207,7 +212,9 @@ def mesh_step(
     appended after them. Router 0's West output goes to the host: ``mv[0]`` says whether
     the host takes it, and its flit is returned in ``mv[1]``. ``nbr[r, p]`` is the router
     behind output p (-1: a mesh edge, where a flit is dropped and the misroute flag set;
-    -2: the host).
+    -2: the host). Counts (``hc``): every output a flit leaves by (valid & ready: taken by
+    the core, the next router, the host, or dropped at an edge) and every router input
+    offered a flit it cannot take (the neighbour's output valid, the input FIFO full).
     """
     nact = mc[M_NACT]
     nm = inj_n
@@ -235,6 +242,8 @@ def mesh_step(
                     inj[nm, 1] = q
                     inj[nm, 2] = op[r, p]
                     nm += 1
+                else:
+                    bump(hc, nb_, K_BLK + q, pm)
             elif nb_ == -2:
                 if host_take:
                     mask |= 1 << p
@@ -243,6 +252,10 @@ def mesh_step(
             else:
                 mask |= 1 << p
                 n_drop += 1
+        if pm[P_CMASK] != 0:
+            for p in range(N_PORTS):
+                if (mask >> p) & 1:
+                    bump(hc, r, K_FWD + p, pm)
         advance(r, mask, pm, fifo, froute, fhead, fcnt, ov, op, last, rs)
     for m in range(nm):
         r = inj[m, 0]
@@ -270,7 +283,7 @@ def mesh_step(
 @kernel
 def mesh_run(
     pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, rs, act, mc, ldrain, inj, mv,
-    t_at, words, order, first, head, tag_shift, arrivals, accepted, max_cycles,
+    t_at, words, order, first, head, tag_shift, arrivals, accepted, max_cycles, hc,
 ):  # fmt: skip
     """MeshModel.run on the kernels: every output always ready; source queues offer their
     heads. ``t_at[i]``: cycle flit i joins its source's queue; ``order``: flit indices
@@ -307,7 +320,7 @@ def mesh_run(
                         head[e] += 1
         mv[0] = 1
         mesh_step(pm, nbr, fifo, froute, fhead, fcnt, ov, op, last, ir, rs, act, mc,
-                  ldrain, moves, nm, mv)  # fmt: skip
+                  ldrain, moves, nm, mv, hc)  # fmt: skip
         if mv[1] >= 0:
             arrivals[mv[1] >> tag_shift] = rel
             delivered += 1

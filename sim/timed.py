@@ -41,6 +41,7 @@ from ._timed_kernels import (
     G_IDLE,
     G_ITER,
     G_LEN,
+    G_NTREG,
     G_POS,
     G_READER,
     ST_FULL,
@@ -48,6 +49,8 @@ from ._timed_kernels import (
     ST_QUIET,
     ST_STUCK,
     ST_TICK,
+    counter_registers,
+    make_counters,
     make_scratch,
     run_chip,
 )
@@ -105,6 +108,7 @@ def chip_params(chip: ChipConfig):
     pm[K.P_WATCHDOG] = chip.watchdog_cycles
     pm[K.P_XBITS], pm[K.P_YBITS] = chip.x_bits, chip.y_bits
     pm[K.P_BANKS], pm[K.P_DELAYBITS] = c.acc_banks, c.delay_bits
+    pm[K.P_CMASK] = (1 << chip.counter_bits) - 1 if chip.counter_bits else 0
     regions = region_layouts(chip)
     nfields = max(len(lay.fields) for lay, _ in regions.values())
     fl = np.zeros((len(regions), nfields, 3), dtype=np.int64)
@@ -180,6 +184,9 @@ class CompiledChipModel:
     -------
     cycle : int
         Cycles run since construction (like TimedChipModel.cycle).
+    tick_registers : int64 [ticks, tiles * 16 + 2]
+        With ``chip.counter_bits`` > 0: :meth:`counter_registers` at the end of every cycle
+        a tick ended in (its TICK_DONE queued), for every tick ended since construction.
     """
 
     def __init__(self, chip: ChipConfig, *, fast: bool = True):
@@ -227,6 +234,22 @@ class CompiledChipModel:
         self.g = np.zeros(G_LEN, dtype=np.int64)
         self.g[G_READER] = -1
         self.scratch = make_scratch(t)
+        # the hardware counters (docs/counters.md), zero on a chip without them
+        self.hc = make_counters(t)
+        self._treg = [np.zeros((0, t * 16 + 2), dtype=np.int64)]
+
+    def counter_registers(self) -> np.ndarray:
+        """int64 [tiles * 16 + 2]: the hardware counter registers now, in READ_COUNTER
+        index order (tile t = y * width + x: t * 16 + k for HW_TILE_REGISTERS[k]; then
+        host_injected, cycles); all zero on a chip built without counters."""
+        return counter_registers(self.hc)
+
+    @property
+    def tick_registers(self) -> np.ndarray:
+        """int64 [ticks, tiles * 16 + 2]: the registers as each tick ended (see Members)."""
+        if len(self._treg) > 1:
+            self._treg = [np.concatenate(self._treg)]
+        return self._treg[0].copy()
 
     @property
     def cycle(self) -> int:
@@ -305,17 +328,22 @@ class CompiledChipModel:
         self.g[G_HELD] = 0
         out = []
         cap = 4096
+        n_reg = self.chip.tiles * 16 + 2
         while True:
             rsp = np.zeros((cap, 4), dtype=np.int64)
+            treg = np.zeros((256 if self.chip.counter_bits else 0, n_reg), dtype=np.int64)
+            self.g[G_NTREG] = 0
             status, n = run_chip(
                 self.pm, self.fl, self.depth, self.st, self.prof, self.ax, self.syn, self.fp,
                 self.fo, self.acc, self.cr, self.nbr, self.fifo, self.froute, self.fhead,
                 self.fcnt, self.ov, self.op, self.last, self.ir, self.rs, self.act, self.mc,
                 self.h, self.cq, self.rq, self.g, self.scratch, cmds, sv, sr, rsp,
                 int(max_cycles), self.fast,
-                on_tick is not None,
+                on_tick is not None, self.hc, treg,
             )  # fmt: skip
             out.append(rsp[:n].copy())
+            if self.g[G_NTREG]:
+                self._treg.append(treg[: self.g[G_NTREG]].copy())
             if on_tick is not None:
                 for t in rsp[:n][rsp[:n, 1] == Rsp.TICK_DONE, 2].tolist():
                     on_tick(t + 1)
@@ -333,7 +361,8 @@ class CompiledChipModel:
                     f"{self.cycle:,}, {cmds.shape[0]:,} commands taken)"
                 )
             if status == ST_FULL:
-                cap = min(cap * 4, 1 << 22)
+                if n == cap:  # else the tick-end registers filled: a fresh block
+                    cap = min(cap * 4, 1 << 22)
             elif status != ST_TICK:
                 raise AssertionError(f"run_chip returned {status}")
 
@@ -364,7 +393,7 @@ class CompiledChipModel:
             self.pm, self.nbr, self.fifo, self.froute, self.fhead, self.fcnt, self.ov,
             self.op, self.last, self.ir, self.rs, self.act, self.mc, ldrain, inj, mv,
             t_at, words, order, first, np.zeros(tiles + 1, dtype=np.int64), tag, arrivals,
-            accepted, (1 << 62) if max_cycles is None else int(max_cycles),
+            accepted, (1 << 62) if max_cycles is None else int(max_cycles), self.hc,
         )  # fmt: skip
         none = lambda a: [None if v < 0 else int(v) for v in a]
         return none(arrivals), none(accepted)
@@ -384,7 +413,7 @@ class CompiledChipModel:
         cycles, nf, _ = core_tick(
             tile, x, y, bank, self.cr, self.pm, self.st, self.prof, self.ax, self.syn,
             self.fp, self.fo, self.acc, queue, len(ev), ready.astype(np.int64), flits,
-            bool(loopback), self.fast,
+            bool(loopback), self.fast, self.hc,
         )  # fmt: skip
         if cycles < 0:
             raise SpikemeshError(f"core_run_tick: more than {size} events or flits in one tick")
@@ -457,7 +486,29 @@ def warm_up() -> float:
     return _COMPILE_S
 
 
-def run_image_timed(image, inputs, ticks, *, load="direct", model="compiled", on_tick=None):
+def _run_array(image, inputs, ticks, counters_every):
+    """The run's commands: RUN, inputs and END_TICKs, with every hardware counter read
+    after the last tick (and every ``counters_every`` ticks) when ``counters_every`` is not
+    False (firmware.loader.segmented_run_commands)."""
+    from spikemesh.firmware.loader import counter_commands
+
+    if counters_every is False:
+        return run_command_array(image, inputs, ticks)
+    every = max(ticks, 1) if counters_every is None else int(counters_every)
+    if every < 1:
+        raise SpikemeshError(f"counters are read every 1 or more ticks, not every {every}")
+    reads = command_array(counter_commands(image.chip))
+    inputs = np.asarray(inputs, dtype=bool)
+    parts = []
+    for t0 in range(0, max(ticks, 1), every):
+        t1 = min(ticks, t0 + every)
+        parts += [run_command_array(image, inputs[t0:t1], t1 - t0), reads]
+    return np.concatenate(parts)
+
+
+def run_image_timed(
+    image, inputs, ticks, *, load="direct", model="compiled", on_tick=None, counters=False
+):
     """Run ``image`` for ``ticks`` ticks on a timed model and read back every neuron's state.
 
     Parameters
@@ -471,6 +522,13 @@ def run_image_timed(image, inputs, ticks, *, load="direct", model="compiled", on
         :class:`CompiledChipModel` or the Python twins (``TimedChipModel``).
     on_tick : callable(ticks done), optional
         Called as each TICK_DONE comes back (progress bars).
+    counters : False, None or int
+        On a chip with hardware counters (``counter_bits`` > 0): None reads every register
+        over the host link after the last tick, an int K also after every K ticks
+        (firmware.loader.counter_commands); the readings are in
+        ``Result.extra["hw_counters"]`` (firmware.loader.decode_counters) and the per-tick
+        router_blocked counts (differences of the model's ``tick_registers``) in
+        ``Result.extra["router_blocked"]``. False (the default): none read.
 
     Returns
     -------
@@ -488,7 +546,11 @@ def run_image_timed(image, inputs, ticks, *, load="direct", model="compiled", on
     image.check()
     compile_s = warm_up() if model == "compiled" else 0.0
     t0 = time.perf_counter()
-    cmds = np.concatenate([run_command_array(image, inputs, ticks), read_state_array(image)])
+    if counters is not False and not image.chip.counter_bits:
+        raise SpikemeshError(
+            "counters: the image's chip has no hardware counters (ChipConfig.counter_bits = 0)"
+        )
+    cmds = np.concatenate([_run_array(image, inputs, ticks, counters), read_state_array(image)])
     if load == "hostlink":
         cfg = config_commands(image)
         cmds = np.concatenate([command_array(cfg), cmds]) if cfg else cmds
@@ -513,4 +575,22 @@ def run_image_timed(image, inputs, ticks, *, load="direct", model="compiled", on
         res = decode_run(image, [r[1:] for r in rsp], ticks, inputs, backend="tlm-cycle")
     res.wall_time = time.perf_counter() - t0
     res.extra = dict(res.extra or {}, compile_s=compile_s, cycles_simulated=int(m.cycle), load=load)
+    if image.chip.counter_bits and hasattr(m, "tick_registers"):
+        res.extra["router_blocked"] = tick_blocked(image.chip, m.tick_registers, ticks)
     return res, rsp
+
+
+def tick_blocked(chip, tick_registers, ticks) -> np.ndarray:
+    """int64 [ticks, tiles, 5]: router_blocked per tick, the differences of the registers
+    at consecutive tick ends (modulo 2**counter_bits)."""
+    from spikemesh.counters import hw_index
+
+    reg = np.asarray(tick_registers, dtype=np.int64)
+    if reg.shape[0] != ticks:
+        raise SpikemeshError(
+            f"the model recorded the registers at {reg.shape[0]} tick ends, the run had {ticks}"
+        )
+    k = hw_index("router_blocked", 0)
+    blk = reg[:, : chip.tiles * 16].reshape(ticks, chip.tiles, 16)[:, :, k : k + 5]
+    prev = np.concatenate([np.zeros((1, chip.tiles, 5), dtype=np.int64), blk[:-1]])
+    return (blk - prev) & ((1 << chip.counter_bits) - 1)

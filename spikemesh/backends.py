@@ -30,6 +30,16 @@ Backend = Callable[[Network, int, argparse.Namespace], Result]
 
 # The backends that run the chip cycle by cycle, and so take --load.
 TIMED = ("tlm-timed", "tlm-cycle", "rtl")
+# The backends whose chip gets hardware counters (counter_bits = COUNTER_BITS) for a report:
+# they are read over the host link after the last tick (docs/counters.md, "Reading them").
+HW_COUNTER_BACKENDS = ("tlm-timed", "rtl")
+
+
+def hw_counters_wanted(args) -> bool:
+    """A report was asked of a backend that reads the chip's hardware counters."""
+    from .report import wants_report
+
+    return getattr(args, "backend", None) in HW_COUNTER_BACKENDS and wants_report(args)
 
 
 class UsageError(SpikemeshError):
@@ -90,6 +100,13 @@ def compile_for(net: Network, args):
     if cached is not None and cached[0] is net:
         return cached[1]
     chip = args.chip if args.chip is not None else auto_chip(net, acc_bits=args.acc_bits)
+    if hw_counters_wanted(args) and not chip.counter_bits:
+        # the counters add registers only: the same spikes and cycles (docs/counters.md)
+        import dataclasses
+
+        from .counters import COUNTER_BITS
+
+        chip = dataclasses.replace(chip, counter_bits=COUNTER_BITS)
     faults = getattr(args, "faults", None)
     if faults is not None:
         from spikemesh.faults import chip_for_faults, fault_map_from_spec
@@ -124,6 +141,7 @@ def _timed(model, label):
                 load=getattr(args, "load", None) or "direct",
                 model=model,
                 on_tick=bar,
+                counters=None if model == "compiled" and image.chip.counter_bits else False,
             )
         finally:
             bar.close()
@@ -145,6 +163,7 @@ def _run_rtl(net, ticks, args):
         simulator=getattr(args, "simulator", None) or "verilator",
         waves=getattr(args, "waves", None),
         waves_ticks=getattr(args, "waves_ticks", None),
+        counters=None if image.chip.counter_bits else False,
     )
     return result
 

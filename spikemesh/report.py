@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .counters import COUNTERS, Counters, counters_from_image, counters_from_network
+from .counters import (
+    COUNTERS,
+    TIMING_FREE,
+    Counters,
+    check_hw_counters,
+    counters_from_image,
+    counters_from_network,
+    hw_totals,
+)
 from .energy import builtin_profiles, energy, load_profile
 from .layouts import Region, region_layouts
 
@@ -103,10 +111,41 @@ def neurobench_metrics(network, image, result, counters: Counters) -> dict:
 
 
 def run_counters(network, image, result) -> Counters:
-    """Golden results are counted from the network, every other backend's from the image."""
+    """Golden results are counted from the network, every other backend's from the image.
+
+    A run that read the chip's hardware counters (``result.extra["hw_counters"]``: rtl and
+    tlm-timed with a report) has every reading checked against the per-tick counts summed
+    up to it (spikemesh.counters.check_hw_counters: CounterError naming the counter)."""
     if result.backend == "golden":
-        return counters_from_network(network, image, result)
-    return counters_from_image(image, result)
+        c = counters_from_network(network, image, result)
+    else:
+        c = counters_from_image(image, result)
+    hw = (getattr(result, "extra", None) or {}).get("hw_counters")
+    if hw is not None:
+        check_hw_counters(c, hw, image.chip.counter_bits)
+        c.extra["hw_counters"] = hw
+    return c
+
+
+def counter_sources(counters: Counters) -> dict:
+    """Where each counter of the report came from (docs/counters.md, "Reading them")."""
+    hw = counters.extra.get("hw_counters")
+    walk = f"{counters.source} walk (spikemesh.counters.counters_from_{counters.source})"
+    read = "; equal to the hardware registers read with READ_COUNTER after the last tick"
+    out = dict.fromkeys(TIMING_FREE, walk + (read if hw else ""))
+    if counters.cycles is None:
+        out["cycles"] = None
+    else:
+        out["cycles"] = "TICK_DONE responses" + (read if hw else "")
+    if counters.router_blocked is not None:
+        out["router_blocked"] = "the timed model's registers at every tick end" + (
+            read if hw else ""
+        )
+    elif hw:
+        out["router_blocked"] = "hardware registers read with READ_COUNTER (run total only)"
+    else:
+        out["router_blocked"] = None
+    return out
 
 
 def build_report(network, image, result, profile=None) -> dict:
@@ -127,6 +166,10 @@ def build_report(network, image, result, profile=None) -> dict:
     profiles = [load_profile(p) for p in profiles]
     counters = run_counters(network, image, result)
     cyc = counters.cycles
+    counts = counters.to_dict()
+    hw = counters.extra.get("hw_counters")
+    if hw is not None and counts["totals"].get("router_blocked") is None:
+        counts["totals"]["router_blocked"] = hw_totals(hw)["router_blocked"]
     return {
         "schema": REPORT_SCHEMA,
         "version": REPORT_VERSION,
@@ -134,7 +177,18 @@ def build_report(network, image, result, profile=None) -> dict:
         "backend": result.backend,
         "ticks": counters.ticks,
         "chip": image.chip.to_dict(),
-        "counters": counters.to_dict(),
+        "counters": counts,
+        "counter_sources": counter_sources(counters),
+        "hardware_counters": (
+            None
+            if hw is None
+            else {
+                "counter_bits": image.chip.counter_bits,
+                "readings": len(hw["after_tick"]),
+                "after_tick": hw["after_tick"].tolist(),
+                "totals": hw_totals(hw),
+            }
+        ),
         "timing_free": [c.name for c in COUNTERS if c.timing_free],
         "metrics": neurobench_metrics(network, image, result, counters),
         "cycles": (
@@ -188,6 +242,13 @@ def print_report(console, report: dict, *, max_cores: int = 16) -> None:
         kind = "timing-free" if name in free or name == "flit_hops" else "timing-dependent"
         act.add_row(name, "-" if v is None else f"{v:,}", _per(v, ticks), kind)
     console.print(act)
+    hw = report.get("hardware_counters")
+    if hw is not None:
+        console.print(
+            f"hardware counters ({hw['counter_bits']}-bit registers) read over the host link "
+            f"(READ_COUNTER) after tick {hw['after_tick'][-1]}: equal to the per-tick counts",
+            soft_wrap=True,
+        )
 
     tiles = c["tiles"]
     fwd = np.array(c["forwarded"])
