@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import operator
 
-from amaranth import Cat, Module, Signal
+from amaranth import Array, Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -162,6 +162,8 @@ class Chip(wiring.Component):
         chip = self.chip
         m.submodules.mesh = mesh = Mesh(chip, routing=self._start_tables())
         m.submodules.host = host = HostLink(chip)
+        # the blocks of the last elaboration, for tests (e.g. their counter registers)
+        self.blocks = {"mesh": mesh, "host": host}
         self._host_fifos(m, host)
         wiring.connect(m, host.o_inject, mesh.i_host)
         wiring.connect(m, mesh.o_host, host.i_host)
@@ -187,6 +189,7 @@ class Chip(wiring.Component):
             for x in range(chip.width):
                 core = Core(chip, x=x, y=y)
                 m.submodules[f"core_{x}_{y}"] = core
+                self.blocks[f"core_{x}_{y}"] = core
                 wiring.connect(m, core.o_flit, mesh.i_local[y][x])
                 local = mesh.o_local[y][x]
                 # Flits reaching a core are SPIKE flits (HOST_OUT ones are routed
@@ -236,7 +239,31 @@ class Chip(wiring.Component):
         m.d.sync += all_done.eq(mesh.idle & _all(done_all))
         if chip.router.route_tables:
             self._route_writes(m, host, mesh)
+        if chip.counter_bits:
+            self._counters(m, host, mesh)
         return m
+
+    def _counters(self, m, host, mesh):
+        """READ_COUNTER's path (docs/counters.md): the host link's selection and clear go to
+        every core and router; each tile's registered value (its core's or its router's:
+        the other one gives 0) is registered once more here for the addressed tile, and the
+        tiles' wrap flags are OR-ed into one register (cleared with the counters)."""
+        chip = self.chip
+        values, wrapped = [], [mesh.cnt_wrapped]
+        m.d.comb += [mesh.cnt_index.eq(host.cnt_index), mesh.cnt_clear.eq(host.cnt_clear)]
+        for y in range(chip.height):
+            for x in range(chip.width):
+                core = self.blocks[f"core_{x}_{y}"]
+                m.d.comb += [core.cnt_index.eq(host.cnt_index), core.cnt_clear.eq(host.cnt_clear)]
+                values.append(core.cnt_value | mesh.cnt_value[y][x])
+                wrapped.append(core.cnt_wrapped)
+        value = Signal(chip.counter_bits, name="cnt_tile_value")
+        wrap = Signal(name="cnt_wrap_any")
+        tile = host.cnt_tile_y * chip.width + host.cnt_tile_x
+        m.d.sync += [value.eq(Array(values)[tile]), wrap.eq(_any(wrapped))]
+        with m.If(host.cnt_clear):
+            m.d.sync += wrap.eq(0)
+        m.d.comb += [host.cnt_value.eq(value), host.cnt_wrapped.eq(wrap)]
 
     def _start_tables(self):
         """With ``router.route_tables``: every router's table as XY and no link disabled (a

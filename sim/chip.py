@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from spikemesh.coreimage import PROFILE_COLUMNS
+from spikemesh.counters import HW_TILE_COUNT
 from spikemesh.golden import Result
 
 
@@ -213,6 +214,12 @@ class TimedChipModel:
     host link. Composition rule (all block boundaries are Moore,
     docs/hostlink.md): sample every block's registered outputs, compute the
     transfers, clock every block.
+
+    With ``chip.counter_bits`` > 0 the chip has the activity counters of docs/counters.md:
+    :meth:`counter_registers` gives their contents in READ_COUNTER order, READ_COUNTER runs
+    its pipeline through the tiles as rtl/chip.py does, and every run appends the registers
+    at the end of each cycle in which a tick ends (TICK_DONE queued) to
+    ``tick_registers`` (int64 [ticks so far, tiles * 16 + 2]).
     """
 
     def __init__(self, chip):
@@ -248,6 +255,69 @@ class TimedChipModel:
         self.rsp_blocked = 0
         # the chip's registers on start, parity (to the cores) and all_done (to the host link)
         self._start_r = self._parity_r = self._all_done_r = 0
+        # activity counters (docs/counters.md): the tiles' registered selected value, the
+        # chip's register of the addressed tile's, the chip's wrap-flag OR register, and
+        # the registers at every tick's end
+        self._cnt_tile_q = self._cnt_chip_q = self._cnt_wrap_r = 0
+        self._tick_rows = []
+        self.tick_registers = np.zeros((0, chip.tiles * HW_TILE_COUNT + 2), dtype=np.int64)
+
+    # --- activity counters ---------------------------------------------------------------
+    def counter_registers(self) -> np.ndarray:
+        """int64 [tiles * 16 + 2]: every counter register's content now, in READ_COUNTER
+        order (tile t = y * width + x at t * 16 + k for HW_TILE_REGISTERS[k]; then
+        host_injected, cycles)."""
+        if not self.chip.counter_bits:
+            raise ValueError(
+                "this chip has no activity counters (ChipConfig.counter_bits = 0); build it "
+                "with counter_bits between 16 and 48"
+            )
+        mask = (1 << self.chip.counter_bits) - 1
+        regs = []
+        for core, router in zip(self.cores, self.mesh._flat, strict=True):
+            regs += core.counts
+            regs += router.counts
+        regs += [self.host.host_injected, self.host.cycles_total]
+        return np.array([r & mask for r in regs], dtype=np.int64)
+
+    def _tile_counter(self, x, y, index):
+        """The register ``index`` of tile (x, y) as its ``cnt_value`` register loads it."""
+        if index >= HW_TILE_COUNT:
+            return 0
+        t = y * self.chip.width + x
+        core = self.cores[t]
+        core.counter_select(index)
+        if index < len(core.counts):
+            return core.cnt_value
+        router = self.mesh._flat[t]
+        router.counter_select(index)
+        return router.cnt_value
+
+    def _counters_before(self, inp):
+        """This cycle's counter inputs of the host link, and the registers' next values
+        (computed from the state at the start of the cycle, before any block is clocked)."""
+        host = self.host
+        inp["counter_value"] = self._cnt_chip_q
+        inp["counter_wrapped"] = self._cnt_wrap_r
+        s1, s2, _ = host.cnt_stages
+        tile_q = self._tile_counter(*host.cnt_sel) if s1 else self._cnt_tile_q
+        chip_q = self._cnt_tile_q if s2 else self._cnt_chip_q
+        wrapped = any(c.cnt_wrapped for c in self.cores) or self.mesh.cnt_wrapped
+        return tile_q, chip_q, int(wrapped), host.cnt_clear, host.td
+
+    def _counters_after(self, before):
+        """End of the cycle: RESET's clear pulse zeroes the tiles' counters (after this
+        cycle's increments), the chip's registers load, and a tick that ended this cycle
+        records the registers."""
+        tile_q, chip_q, wrapped, clear, td = before
+        if clear:
+            for c in self.cores:
+                c.counter_clear()
+            self.mesh.counter_clear()
+        self._cnt_tile_q, self._cnt_chip_q = tile_q, chip_q
+        self._cnt_wrap_r = 0 if clear else wrapped
+        if td is None and self.host.td is not None:
+            self._tick_rows.append(self.counter_registers())
 
     def load_image(self, image):
         """Place ``image`` in every core's memories before cycle 0 (``CoreModel.load``: the
@@ -349,6 +419,7 @@ class TimedChipModel:
         o_ready = [0] * (tiles + 1)
         inp = {"misroute": 0}
         idle_cycles = 0
+        counters = bool(self.chip.counter_bits)
         while True:
             if self.cycle >= max_cycles:
                 raise RuntimeError(f"the timed model ran {max_cycles:,} cycles without finishing")
@@ -378,6 +449,7 @@ class TimedChipModel:
             all_done = int(mesh.idle and all(o.done and o.idle for o in outs))
             inp["flits_in"], inp["flits_out"] = mesh.flits_in, mesh.flits_out
             inp["misroute"] = mesh.misroute
+            cnt = self._counters_before(inp) if counters else None
             o = host.comb(inp)
             if rsp_fifo.r_rdy and rsp_ready:
                 responses.append((self.cycle, *(int(x) for x in rsp_fifo.out)))
@@ -396,6 +468,8 @@ class TimedChipModel:
             cmd_fifo.clock(offer, pending[pos] if offer else None, o["cmd_ready"])
             host.clock(inp)
             self._start_r, self._parity_r, self._all_done_r = o["start"], o["parity"], all_done
+            if counters:
+                self._counters_after(cnt)
             pos += taken
             held = offer and not taken
             self.cycle += 1
@@ -411,7 +485,12 @@ class TimedChipModel:
                 and host.spike is None
                 and host.state is None
                 and host.status is None
+                and not host.counter_busy
             )
             idle_cycles = idle_cycles + 1 if quiet else 0
             if idle_cycles > 2:
+                if counters:
+                    self.tick_registers = np.array(self._tick_rows, dtype=np.int64).reshape(
+                        len(self._tick_rows), self.chip.tiles * HW_TILE_COUNT + 2
+                    )
                 return responses

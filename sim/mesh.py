@@ -206,8 +206,8 @@ class MeshModel:
                     elif nb.i_ready[q]:
                         mask |= 1 << p
                         moves.append((nb, q, r.o_payload[p]))
-                    else:
-                        nb.count_blocked(q)
+                    elif isinstance(nb, RouterModel):  # (a system's chip-to-chip link: not
+                        nb.count_blocked(q)  # a router input, its link counts nothing)
             if k == 0 and ov[WEST] and o_ready[host]:
                 mask |= 1 << WEST
                 n_out += 1

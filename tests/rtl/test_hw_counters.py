@@ -2,13 +2,25 @@
 twins' on every cycle (Amaranth's simulator): the routers' forwarded / router_blocked
 registers, their registered selection, the sticky wrap flag and the registered clear."""
 
+import dataclasses
+import functools
 import random
 
+import numpy as np
 import pytest
+from spikemesh.firmware import compile_network
+from spikemesh.firmware.loader import command, config_commands, run_commands
+from spikemesh.rtl.chip import Chip
+from spikemesh.rtl.core import CORE_COUNTERS
 from spikemesh.rtl.mesh import Mesh
+from spikemesh.sim.chip import ChipModel, TimedChipModel
 from spikemesh.sim.mesh import MeshModel
 
-from spikemesh.config import ChipConfig, RouterConfig, flit_layout
+from spikemesh.config import ChipConfig, CoreConfig, RouterConfig, flit_layout
+from spikemesh.counters import counters_from_image
+from spikemesh.errors import CompileError
+from spikemesh.hostlink import Cmd, ErrorFlag, Rsp, StatusReg
+from tests.firmware.random_nets import random_network
 from tests.helpers import assert_mesh_matches, run_sim
 
 
@@ -107,3 +119,188 @@ def test_mesh_wrap_flag_set():
     chip = ChipConfig(width=2, height=2, counter_bits=16)
     model = mesh_lockstep(chip, cycles=120, seed=3, bad=0.0, preset=(0, 0, 0, (1 << 16) - 1))
     assert model.cnt_wrapped and model.routers[0][0].counts[0] > 1 << 16
+
+
+# ---- the whole chip: RTL (Amaranth's simulator) and TimedChipModel, response for response ----
+
+CHIP_CNT = ChipConfig(
+    width=3,  # x_bits = 2: tile_x = 3 is off the mesh (on a 2-wide chip it would wrap to 0)
+    height=2,
+    core=CoreConfig(neurons=16, axons=64, synapses=256, fanout=128, profiles=2),
+    counter_bits=24,
+)
+TICKS = 6
+FIELDS = ("op", "tile_x", "tile_y", "arg", "data")
+
+
+@functools.cache
+def active_image(chip):
+    """A random network on ``chip`` that spikes, uses the mesh and gets host inputs."""
+    for seed in range(1, 100):
+        net = random_network(seed, max_neurons=40)
+        try:
+            img, _ = compile_network(net, chip)
+        except CompileError:
+            continue
+        inputs = net.input_raster(TICKS)
+        fires = net.num_neurons > chip.core.neurons and inputs.any()
+        if fires and ChipModel(img).run(TICKS, inputs).spikes.sum() > 20:
+            return img, inputs
+    raise AssertionError("no active network")
+
+
+def read_all(chip):
+    """RUN 0 (waits for the running tick and its TICK_DONE), then every register."""
+    cmds = [command(Cmd.RUN, arg=0)]
+    for t in range(chip.tiles):
+        x, y = t % chip.width, t // chip.width
+        cmds += [command(Cmd.READ_COUNTER, tile_x=x, tile_y=y, arg=k) for k in range(16)]
+    return [*cmds, command(Cmd.READ_COUNTER, arg=16), command(Cmd.READ_COUNTER, arg=17)]
+
+
+def rtl_chip_responses(chip, cmds, cycles, *, preset=None):
+    """The RTL chip's responses (cycle, op, a, b) to ``cmds``, offered one per cycle as the
+    timed model's host does (every response taken at once), for ``cycles`` cycles;
+    ``preset(ctx, blocks)`` runs before cycle 0."""
+    dut = Chip(chip)
+    got = []
+
+    async def tb(ctx):
+        if preset is not None:
+            preset(ctx, dut.blocks)
+        pos = 0
+        ctx.set(dut.o_rsp.ready, 1)
+        for cycle in range(cycles):
+            offer = pos < len(cmds)
+            ctx.set(dut.i_cmd.valid, int(offer))
+            if offer:
+                for k in FIELDS:
+                    ctx.set(getattr(dut.i_cmd.payload, k), cmds[pos][k])
+            if ctx.get(dut.o_rsp.valid):
+                p = dut.o_rsp.payload
+                got.append((cycle, ctx.get(p.op), ctx.get(p.a), ctx.get(p.b)))
+            taken = offer and ctx.get(dut.i_cmd.ready)
+            await ctx.tick()
+            pos += int(taken)
+
+    run_sim(dut, tb)
+    return got
+
+
+def with_reads(image, inputs, ticks, rng):
+    """run_commands with READ_COUNTERs of random registers (and READ_STATUS ERRORS) put
+    between the tick's commands: mid-tick, before END_TICK, between ticks."""
+    chip = image.chip
+    out = []
+    for c in run_commands(image, inputs, ticks):
+        if rng.random() < 0.5:
+            t = rng.randrange(chip.tiles)
+            out.append(
+                command(
+                    Cmd.READ_COUNTER,
+                    tile_x=t % chip.width,
+                    tile_y=t // chip.width,
+                    arg=rng.randrange(18),
+                )
+            )
+        if rng.random() < 0.2:
+            out.append(command(Cmd.READ_STATUS, arg=StatusReg.ERRORS))
+        out.append(c)
+    return out
+
+
+def counter_values(responses):
+    return [b for _, op, _, b in responses if op == Rsp.COUNTER]
+
+
+def test_chip_counters_rtl_equal_model_and_image_counters():
+    """READ_COUNTERs mid-tick, between ticks and at the end, refused ones (index 18, a tile
+    off the mesh), RESET and reads after it: every response on the same cycle in the RTL
+    and TimedChipModel; the final reads equal the model's registers, the timing-free ones
+    the image walk's sums (spikemesh.counters), cycles the TICK_DONE counts; after RESET
+    every register reads 0; the refused reads answer nothing and set BAD_COMMAND."""
+    chip = CHIP_CNT
+    img, inputs = active_image(chip)
+    rng = random.Random(5)
+    refused = [
+        command(Cmd.READ_COUNTER, arg=18),
+        command(Cmd.READ_COUNTER, tile_x=chip.width, arg=0),
+        command(Cmd.READ_STATUS, arg=StatusReg.ERRORS),
+    ]
+    cmds = (
+        config_commands(img)
+        + [command(Cmd.READ_COUNTER, arg=k) for k in (0, 16, 17)]
+        + with_reads(img, inputs, TICKS, rng)
+        + read_all(chip)
+        + refused
+        + [command(Cmd.RESET)]
+        + read_all(chip)
+    )
+    model = TimedChipModel(chip)
+    ref = model.run(cmds)
+    got = rtl_chip_responses(chip, cmds, model.cycle)
+    assert got == ref, first_difference(got, ref)
+
+    n_reads = sum(c["op"] == Cmd.READ_COUNTER for c in cmds) - 2  # two refused
+    assert len(counter_values(ref)) == n_reads
+    regs = chip.tiles * 16 + 2
+    final, after_reset = counter_values(ref)[-2 * regs : -regs], counter_values(ref)[-regs:]
+    assert final == list(model.tick_registers[-1]) and not any(after_reset)
+    errors = [b for _, op, a, b in ref if op == Rsp.STATUS and a == StatusReg.ERRORS]
+    assert errors[-1] == ErrorFlag.BAD_COMMAND and not errors[0]
+
+    # the timing-free counters equal the image walk's, tick by tick (register differences)
+    want = counters_from_image(img, ChipModel(img).run(TICKS, inputs))
+    rows = model.tick_registers
+    per_tick = np.diff(np.vstack([np.zeros(regs, np.int64), rows]), axis=0)
+    tiles = per_tick[:, : chip.tiles * 16].reshape(TICKS, chip.tiles, 16)
+    for k, name in enumerate(CORE_COUNTERS):
+        assert (tiles[:, :, k] == getattr(want, name)).all(), name
+    assert (tiles[:, :, 6:11] == want.forwarded).all()
+    assert (per_tick[:, -2] == want.host_injected).all()
+    done = [b for _, op, a, b in ref if op == Rsp.TICK_DONE]
+    assert list(per_tick[:, -1]) == done and tiles[:, :, 11:].sum() >= 0
+    assert want.spikes.sum() > 20 and want.host_injected.sum() > 0
+
+
+def first_difference(a, b):
+    for k, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return f"response {k}: RTL {x}, model {y}"
+    return f"{len(a)} RTL responses, {len(b)} model responses"
+
+
+def test_chip_counter_wrap_flag_and_reset():
+    """counter_bits = 16, core (0, 0)'s neuron_updates preset 20 below 2**16 in the RTL and
+    the model: it wraps in the second tick; READ_STATUS ERRORS after every command shows
+    COUNTER_WRAP from the same cycle in both (c + 3); RESET clears it for good (the tiles'
+    flags, still set in the clear cycle, do not bring it back) and zeroes the registers."""
+    chip = dataclasses.replace(CHIP_CNT, counter_bits=16)
+    img, inputs = active_image(CHIP_CNT)
+    img = dataclasses.replace(img, chip=chip)
+    start = (1 << 16) - 20
+    errors = command(Cmd.READ_STATUS, arg=StatusReg.ERRORS)
+    run = [c for cmd in run_commands(img, inputs[:3], 3) for c in (cmd, errors)]
+    cmds = (
+        config_commands(img)
+        + run
+        + read_all(chip)[:2]
+        + [command(Cmd.RESET)]
+        + [errors] * 4
+        + [command(Cmd.READ_COUNTER, arg=0), command(Cmd.RESET), errors]
+    )
+    model = TimedChipModel(chip)
+    model.cores[0].counts[0] = start
+
+    def preset(ctx, blocks):
+        ctx.set(blocks["core_0_0"].counters[0], start)
+
+    ref = model.run(cmds)
+    got = rtl_chip_responses(chip, cmds, model.cycle, preset=preset)
+    assert got == ref, first_difference(got, ref)
+    flags = [b for _, op, a, b in ref if op == Rsp.STATUS]
+    wrap = [bool(f & ErrorFlag.COUNTER_WRAP) for f in flags]
+    first = wrap.index(True)
+    assert first > 0 and all(wrap[first:-5]) and not any(wrap[-5:]), wrap
+    assert counter_values(ref)[0] == (start + 3 * 16) % (1 << 16)  # read before the RESET
+    assert counter_values(ref)[-1] == 0  # read after it
