@@ -304,3 +304,19 @@ def test_chip_counter_wrap_flag_and_reset():
     assert first > 0 and all(wrap[first:-5]) and not any(wrap[-5:]), wrap
     assert counter_values(ref)[0] == (start + 3 * 16) % (1 << 16)  # read before the RESET
     assert counter_values(ref)[-1] == 0  # read after it
+
+
+def test_counter_free_chip_has_no_counter_logic():
+    """counter_bits = 0 builds nothing of the counters (the board builds' chips): no counter
+    register or port in the Verilog, which with counters has them. (When the counters went
+    in, the default, a 3x2 and the iCEBreaker chip's Verilog stayed byte-identical.)"""
+    from amaranth.back import verilog
+    from spikemesh.rtl.boards import BOARDS
+
+    chip = BOARDS["icebreaker"].chip
+    assert chip.counter_bits == 0
+    plain = verilog.convert(Chip(chip), name="chip", emit_src=False)
+    counted = verilog.convert(
+        Chip(dataclasses.replace(chip, counter_bits=16)), name="chip", emit_src=False
+    )
+    assert "cnt_" not in plain and "cnt_tile_value" in counted and "cnt_sops" in counted
