@@ -271,10 +271,11 @@ def counters_clock(h, hc, pm, o, i, eff, ended, wany, tx, ty, arg):
             v &= m
             err = COUNTER_WRAP
         hc[t, 1] = v
-    if h[H_CLR]:
+    clear = h[H_CLR]
+    if clear:
         hc[:, :] = 0
     h[H_CLR] = 1 if eff == _RESET else 0
-    h[H_WOR] = wany
+    h[H_WOR] = 0 if clear else wany  # the chip's OR register clears with the counters
     if h[H_CNP] != 0:
         h[H_CNP] -= 1
         if h[H_CNP] == 0:

@@ -197,3 +197,88 @@ def test_a_wrong_register_value_fails():
         decode_counters(chip, swapped)
     with pytest.raises(SpikemeshError, match="no hardware counters"):
         run_image_timed(dataclasses.replace(img, chip=CHIPS["2x2-n16"]), inputs, 3, counters=None)
+
+
+def counter_stream(img, inputs, ticks, rng):
+    """A run with READ_COUNTERs of random registers mid-tick (right after an INPUT or an
+    END_TICK), between ticks, after the run, then RESET and reads after it."""
+    chip = img.chip
+    cmds = []
+    for c in run_commands(img, inputs, ticks):
+        cmds.append(c)
+        if c["op"] in (Cmd.INPUT, Cmd.END_TICK) and rng.random() < 0.3:
+            for _ in range(int(rng.integers(1, 4))):
+                t = int(rng.integers(chip.tiles))
+                cmds.append(
+                    command(
+                        Cmd.READ_COUNTER,
+                        tile_x=t % chip.width,
+                        tile_y=t // chip.width,
+                        arg=int(rng.integers(18)),
+                    )
+                )
+    status = command(Cmd.READ_STATUS, arg=int(StatusReg.ERRORS))
+    reads = counter_commands(chip)
+    return cmds + reads + [status, command(Cmd.RESET)] + reads[1:4] + [status] + reads[1:]
+
+
+@pytest.mark.parametrize("name", list(CHIPS))
+def test_compiled_equals_python_twin(name):
+    """Compiled model vs TimedChipModel with counters: READ_COUNTERs mid-tick, between
+    ticks and at the end, RESET and reads after it; every response on the same cycle,
+    the registers at every tick end and at the end equal; with and without the shortcuts,
+    image over the host link and placed directly."""
+    from spikemesh.firmware.loader import config_commands
+    from spikemesh.sim.chip import TimedChipModel
+
+    chip = counted(CHIPS[name])
+    rng = np.random.default_rng(7)
+    for seed, img, inputs in images(chip, 2, 700):
+        run = counter_stream(img, inputs[:12], 12, rng)
+        for direct in (True, False):
+            cmds = run if direct else config_commands(img) + run
+            py = TimedChipModel(chip)
+            if direct:
+                py.load_image(img)
+            ref = py.run(cmds)
+            assert sum(r[1] == Rsp.COUNTER for r in ref) > 2 * (chip.tiles * 16 + 2), seed
+            for fast in (True, False):
+                m = CompiledChipModel(chip, fast=fast)
+                if direct:
+                    m.load_image(img)
+                got = m.run(cmds)
+                assert got == ref, f"seed {seed}, direct={direct}, fast={fast}"
+                assert np.array_equal(m.tick_registers, py.tick_registers), seed
+                assert np.array_equal(m.counter_registers(), py.counter_registers()), seed
+                assert m.cycle == py.cycle
+
+
+def test_wrap_and_reset_equal_python_twin():
+    """16-bit registers wrapping (cycles after a few thousand cycles, neuron_updates at
+    4,096 ticks): ERRORS read before, on and after the wrap and after RESET, every response
+    on the same cycle in the compiled model and TimedChipModel."""
+    from spikemesh.sim.chip import TimedChipModel
+
+    chip = counted(
+        ChipConfig(
+            width=1,
+            height=1,
+            core=CoreConfig(neurons=16, axons=16, synapses=16, fanout=16, profiles=1),
+        ),
+        16,
+    )
+    status = command(Cmd.READ_STATUS, arg=int(StatusReg.ERRORS))
+    ticks = 4096
+    cmds = [command(Cmd.RUN, arg=ticks)]
+    for t in range(ticks):
+        cmds.append(command(Cmd.END_TICK))
+        if t % 97 == 0 or t > ticks - 3:
+            cmds += [status, command(Cmd.READ_COUNTER, arg=hw_index("neuron_updates"))]
+    cmds += [command(Cmd.RUN), status, command(Cmd.RESET), status, status]
+    cmds += [*counter_commands(chip)[1:], status]
+    ref = TimedChipModel(chip).run(cmds)
+    got = CompiledChipModel(chip).run(cmds)
+    assert got == ref
+    st = [r[3] for r in ref if r[1] == Rsp.STATUS]
+    assert st[0] == 0 and any(s & ErrorFlag.COUNTER_WRAP for s in st)
+    assert not st[-1] & ErrorFlag.COUNTER_WRAP
