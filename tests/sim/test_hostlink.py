@@ -1,6 +1,8 @@
 """Directed protocol cases of the host link's twin (the RTL equals it cycle by cycle:
 tests/rtl/test_hostlink.py)."""
 
+import itertools
+
 import numpy as np
 import pytest
 from spikemesh.sim.hostlink import HostLinkModel
@@ -246,3 +248,65 @@ def test_all_done_is_ignored_while_the_start_settles():
     _m, rsp, _pos = drive([cmd(Cmd.RUN, 2), cmd(Cmd.END_TICK), cmd(Cmd.END_TICK)])
     done = [r for r in rsp if r[0] == Rsp.TICK_DONE]
     assert done == [(Rsp.TICK_DONE, 0, START_SETTLE + 1), (Rsp.TICK_DONE, 1, START_SETTLE + 1)]
+
+
+def _counter_run(commands, *, cycles=40, chip=None, own=(0, 0)):
+    """READ_COUNTERs through the twin of a chip with counters, the chip's registered value
+    (``counter_value``) = the cycle number, the host link's host_injected and cycles preset
+    to ``own``: returns the model and [(cycle executed, cycle offered, response)]."""
+    m = HostLinkModel(chip or ChipConfig(counter_bits=24))
+    m.host_injected, m.cycles_total = own
+    done, out, pos = [], [], 0
+    for cycle in range(cycles):
+        inp = {
+            "cmd_valid": int(pos < len(commands)),
+            "cmd": commands[pos] if pos < len(commands) else None,
+            "rsp_ready": 1,
+            **dict.fromkeys(("cfg_ready", "read_ready", "inject_ready", "all_done"), 1),
+            **dict.fromkeys(("read_valid", "read_u", "read_v", "host_valid"), 0),
+            **dict.fromkeys(("host_payload", "flits_in", "flits_out", "misroute"), 0),
+            "counter_value": cycle,
+            "counter_wrapped": 0,
+        }
+        executing = m.cmd is not None and m.cmd["op"] == Cmd.READ_COUNTER
+        o = m.clock(inp)
+        if executing and o["cmd_done"] and not o["bad_cmd"]:
+            done.append(cycle)
+        if o["rsp_valid"] and o["rsp"][0] == Rsp.COUNTER:
+            out.append((done[len(out)], cycle, o["rsp"]))
+        if inp["cmd_valid"] and o["cmd_ready"]:
+            pos += 1
+    return m, out
+
+
+def test_read_counter_cycles_as_documented():
+    """docs/counters.md: executed in c, the value the chip registered in c + 2 (the host
+    link's input in c + 3) is latched at the end of c + 3 and offered from c + 5 (the
+    response register loads at the end of c + 4); back-to-back reads one per 5 cycles."""
+    m, out = _counter_run([cmd(Cmd.READ_COUNTER, k, tile_x=1) for k in (3, 11, 0)])
+    for c, offered, (op, _index, value) in out:
+        assert (op, offered, value) == (Rsp.COUNTER, c + 5, c + 3)
+    assert [r[1] for _, _, r in out] == [3, 11, 0]
+    assert [b[0] - a[0] for a, b in itertools.pairwise(out)] == [5, 5]
+    assert m.cnt_sel == (1, 0, 0) and not m.counter_busy
+
+
+def test_read_counter_own_registers_and_refusals():
+    """Index 16 / 17 answer the host link's own host_injected / cycles (whatever the chip's
+    value); index 18, a tile off the mesh, or a chip without counters: BAD_COMMAND and no
+    answer."""
+    _m, out = _counter_run(
+        [cmd(Cmd.READ_COUNTER, 16), cmd(Cmd.READ_COUNTER, 17, tile_x=1)], own=(41, 1234)
+    )
+    assert [r for _, _, r in out] == [(Rsp.COUNTER, 16, 41), (Rsp.COUNTER, 17, 1234)]
+    refused = [
+        cmd(Cmd.READ_COUNTER, 18),
+        cmd(Cmd.READ_COUNTER, 0, tile_x=2),
+        cmd(Cmd.READ_COUNTER, 0, tile_y=2),
+    ]
+    for chip, cmds in (
+        (ChipConfig(counter_bits=24), refused),
+        (ChipConfig(), [cmd(Cmd.READ_COUNTER, 0)]),
+    ):
+        m, out = _counter_run(cmds, chip=chip)
+        assert out == [] and m.errors == ErrorFlag.BAD_COMMAND
