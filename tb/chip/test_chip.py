@@ -19,6 +19,12 @@ also run under a seeded ready/valid schedule at the host ports (random idle
 and stall cycles, a long stall of ``o_rsp.ready``; firmware.loader.host_schedule),
 image through the host link: both timed models and the RTL (both runners) take
 the same schedule and must agree on every response and its cycle.
+Every chip has hardware activity counters (docs/counters.md; 40-bit, one 16-bit): the run
+reads all of them over the host link (READ_COUNTER) between RUN segments of
+``COUNTER_EVERY`` ticks and after the last tick, so their COUNTER responses are among the
+words compared cycle for cycle, and every reading must equal golden's per-tick counts
+(``counters_from_network``) summed up to it, cycles and router_blocked the compiled
+model's per tick.
 Replay: the networks and schedules come from seeds printed in the log.
 ``SPIKEMESH_LONG=1`` (or ``-m slow``) runs the long regression: more
 networks, more ticks, a bigger mesh.
@@ -26,6 +32,7 @@ networks, more ticks, a bigger mesh.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from spikemesh.config import ChipConfig, CoreConfig, RouterConfig
@@ -37,6 +44,7 @@ CONFIGS = {
         width=2,
         height=2,
         core=CoreConfig(neurons=16, axons=128, synapses=1024, fanout=256, profiles=4),
+        counter_bits=40,
     ),
     "3x2-n16-acc20": ChipConfig(
         width=3,
@@ -44,11 +52,13 @@ CONFIGS = {
         router=RouterConfig(fifo_depth=2),
         host_fifo_depth=2,  # the smallest host FIFOs: one word every other cycle
         core=CoreConfig(neurons=16, axons=128, synapses=1024, fanout=256, profiles=4, acc_bits=20),
+        counter_bits=16,  # the narrowest: the registers are compared modulo 2**16
     ),
     "1x3-n32": ChipConfig(
         width=1,
         height=3,
         core=CoreConfig(neurons=32, axons=256, synapses=2048, fanout=512, profiles=4),
+        counter_bits=40,
     ),
 }
 LONG_CONFIGS = {
@@ -56,8 +66,11 @@ LONG_CONFIGS = {
         width=4,
         height=3,
         core=CoreConfig(neurons=32, axons=256, synapses=2048, fanout=512, profiles=4),
+        counter_bits=40,
     ),
 }
+# every register is read over the host link after each RUN segment of this many ticks
+COUNTER_EVERY = 64
 
 
 def build_cases(
@@ -90,7 +103,7 @@ def build_cases(
         host_schedule,
         pack_commands,
         read_state_commands,
-        run_commands,
+        segmented_run_commands,
     )
     from spikemesh.sim.chip import ChipModel, TimedChipModel
     from spikemesh.sim.timed import CompiledChipModel
@@ -115,7 +128,8 @@ def build_cases(
             continue  # a one-core or silent network would not exercise the mesh: the next seed
         f = ChipModel(img).run(ticks, inputs)
         assert g.diff(f) == [], f"seed {seed}: functional TLM differs from golden"
-        run_cmds = run_commands(img, inputs, ticks) + read_state_commands(img)
+        run_cmds = segmented_run_commands(img, inputs, ticks, COUNTER_EVERY)
+        run_cmds += read_state_commands(img)
         cmds = config_commands(img) + run_cmds
         python = python_nets is None or len(goldens) < python_nets
         rsp = CompiledChipModel(chip).run(cmds)
@@ -139,6 +153,7 @@ def build_cases(
         assert timed.cycles.tolist() == direct.cycles.tolist(), (
             f"seed {seed}: cycles per tick depend on how the image was loaded"
         )
+        check_counters(net, img, g, timed, compiled, seed)
         runs = [
             ("hostlink", cmds, rsp, timed.cycles, {}),
             ("direct", run_cmds, rsp_direct, timed.cycles, {"image": img}),
@@ -163,6 +178,7 @@ def build_cases(
                     "words": pack_commands(img, words),
                     "expected": [(c, rsp_lay.pack(op=op, a=a, b=b)) for c, op, a, b in expected],
                     "tlm_cycles": tick_cycles.tolist(),
+                    "readings": timed.extra["hw_counters"]["after_tick"].tolist(),
                     "net": len(goldens),
                     **extra,
                 }
@@ -170,6 +186,25 @@ def build_cases(
         goldens.append((g, inputs))
         images.append(img)
     return cases, goldens, images
+
+
+def check_counters(net, img, golden, timed, model, seed):
+    """Every reading of the hardware counters in ``timed`` equals golden's per-tick counts
+    (the network walk) summed up to it; cycles the TICK_DONEs', router_blocked the per-tick
+    registers of the compiled ``model`` (its tick_registers)."""
+    from spikemesh.sim.timed import tick_blocked
+
+    from spikemesh.counters import check_hw_counters, counters_from_network
+
+    chip = img.chip
+    hw = timed.extra.get("hw_counters")
+    assert hw is not None, f"seed {seed}: no COUNTER response"
+    assert hw["after_tick"][-1] == golden.ticks, f"seed {seed}: no reading after the last tick"
+    c = counters_from_network(net, img, golden)
+    c.cycles = np.asarray(timed.cycles, dtype=np.int64)
+    c.router_blocked = tick_blocked(chip, model.tick_registers, golden.ticks)
+    check_hw_counters(c, hw, chip.counter_bits)
+    assert c.forwarded.sum() > 0, f"seed {seed}: nothing counted"
 
 
 def _run(
@@ -204,6 +239,8 @@ def _run(
         assert g.diff(rtl) == [], f"seed {case['seed']}: RTL differs from golden"
         assert rtl.cycles.tolist() == case["tlm_cycles"], f"seed {case['seed']}: cycles differ"
         assert g.spikes.any(), f"seed {case['seed']}: a silent network proves little"
+        hw = rtl.extra["hw_counters"]  # equal words; decoded on their own here
+        assert hw["after_tick"].tolist() == case["readings"], f"seed {case['seed']}"
 
 
 # Tests that share a Verilator build directory run on one xdist worker (--dist loadgroup).
@@ -272,4 +309,29 @@ def test_rtl_run_catches_a_one_cycle_difference(load):
         match=rf"RTL response {k} is \({cycle}, {word}\), the timed "
         rf"TLM's is \({cycle + 1}, {word}\)",
     ):
+        run_rtl(chip, [case])
+
+
+@pytest.mark.cocotb
+@SHARED_BUILD
+def test_rtl_run_catches_a_wrong_counter_value():
+    """A COUNTER response expected with a value one off fails the RTL run, and the same
+    change to a decoded reading fails the check against golden's per-tick counts."""
+    from spikemesh.firmware.rtl_loader import run_rtl
+
+    from spikemesh.hdlsim import HdlSimError
+    from spikemesh.hostlink import Rsp, response_layout
+
+    chip = CONFIGS["2x2-n16"]
+    cases, _, _ = build_cases(chip, networks=1, ticks=20, seed0=7, scheduled=0)
+    require_simulator("verilator")
+    case = next(c for c in cases if c["seed"].endswith("direct"))
+    lay = response_layout()
+    ops = [lay.unpack(w)["op"] for _, w in case["expected"]]
+    k = [i for i, op in enumerate(ops) if op == Rsp.COUNTER][5]  # tile (0,0)'s sops
+    cycle, word = case["expected"][k]
+    f = lay.unpack(word)
+    wrong = lay.pack(op=f["op"], a=f["a"], b=f["b"] + 1)
+    case["expected"][k] = (cycle, wrong)
+    with pytest.raises(HdlSimError, match=rf"RTL response {k} is \({cycle}, {word}\)"):
         run_rtl(chip, [case])
