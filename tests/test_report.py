@@ -210,3 +210,41 @@ def test_heatmap_on_other_meshes(shape, tmp_path):
     assert fwd[y == 0, 3].sum() == fwd[(x == 0) & (y > 0), 4].sum() == 0
     plot_link_heatmap(report, tmp_path / "h.png")
     assert (tmp_path / "h.png").read_bytes()[:8] == PNG
+
+
+def test_report_reads_the_hardware_counters_on_tlm_timed(tmp_path):
+    """--report on -b tlm-timed: the chip gets 40-bit counters, the reading after the last
+    tick equals the image walk (and -b tlm's timing-free counters), the report says where
+    each counter came from; a reading changed by one is an error naming the counter."""
+    from spikemesh.backends import compile_for, run_backend
+    from spikemesh.cli import build_parser, resolve_run_args
+    from spikemesh.counters import COUNTER_BITS, CounterError
+
+    reports = {}
+    for backend in ("tlm", "tlm-timed"):
+        report = str(tmp_path / f"{backend}.json")
+        argv = ["run", "examples/ei_random.yaml", "-b", backend, "--ticks", "30", "--quiet"]
+        args = build_parser().parse_args([*argv, "--report", report])
+        resolve_run_args(args)
+        net = load_network("examples/ei_random.yaml")
+        result = run_backend(backend, net, 30, args)
+        reports[backend] = write_report(args, net, None, result, Console())
+        if backend == "tlm-timed":
+            image = compile_for(net, args)
+            assert image.chip.counter_bits == COUNTER_BITS
+            hw = result.extra["hw_counters"]
+            assert hw["after_tick"].tolist() == [30]
+            hw["sops"][0, 1] += 1
+            with pytest.raises(CounterError, match=r"hardware counter sops at tile \(1,0\)"):
+                build_report(net, image, result)
+    tlm, timed = reports["tlm"], reports["tlm-timed"]
+    assert tlm["hardware_counters"] is None and tlm["chip"]["counter_bits"] == 0
+    hw = timed["hardware_counters"]
+    assert hw["counter_bits"] == COUNTER_BITS and hw["after_tick"] == [30]
+    for name in timed["timing_free"]:
+        assert hw["totals"][name] == tlm["counters"]["totals"][name], name
+    assert hw["totals"]["cycles"] == timed["cycles"]["total"]
+    assert hw["totals"]["router_blocked"] == timed["counters"]["totals"]["router_blocked"]
+    assert "READ_COUNTER" in timed["counter_sources"]["sops"]
+    assert "READ_COUNTER" not in tlm["counter_sources"]["sops"]
+    assert tlm["counter_sources"]["cycles"] is None
