@@ -32,7 +32,7 @@ Backend = Callable[[Network, int, argparse.Namespace], Result]
 TIMED = ("tlm-timed", "tlm-cycle", "rtl")
 # The backends whose chip gets hardware counters (counter_bits = COUNTER_BITS) for a report:
 # they are read over the host link after the last tick (docs/counters.md, "Reading them").
-HW_COUNTER_BACKENDS = ("tlm-timed", "rtl")
+HW_COUNTER_BACKENDS = ("tlm-timed", "tlm-cycle", "rtl")
 
 
 def hw_counters_wanted(args) -> bool:
@@ -141,7 +141,7 @@ def _timed(model, label):
                 load=getattr(args, "load", None) or "direct",
                 model=model,
                 on_tick=bar,
-                counters=None if model == "compiled" and image.chip.counter_bits else False,
+                counters=None if image.chip.counter_bits else False,
             )
         finally:
             bar.close()
