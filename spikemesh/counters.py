@@ -579,43 +579,6 @@ def _fired(image, result):
     return ticks, ft[order], fe[order]
 
 
-def idle_spikes(image, ticks: int) -> np.ndarray:
-    """int64 [ticks, tiles]: spikes of the neuron slots no neuron is placed in.
-
-    The update loop updates every slot (``neuron_updates``), and the ``spikes`` register
-    counts every update that spikes, whatever its fan-out; an empty slot keeps the image's
-    initial state and profile (the compiler gives it profile 0), so a profile with a bias
-    above threshold fires there tick after tick, with no fan-out and no raster entry. Its
-    accumulator never gets input (no synapse targets it), so its spikes follow from the
-    image alone: chip.md §3 with a = 0, from the image's u0, v0 and profile.
-    """
-    from .neuron import lif_update
-
-    chip = image.chip
-    n = chip.core.neurons
-    placed = np.zeros(chip.tiles * n, dtype=bool)
-    placed[np.asarray(image.neuron_slot, dtype=np.int64)] = True
-    out = np.zeros((ticks, chip.tiles), dtype=np.int64)
-    empty = np.flatnonzero(~placed)
-    if empty.size == 0 or ticks == 0:
-        return out
-    tile, idx = empty // n, empty % n
-    u = np.concatenate([np.asarray(c.u0, dtype=np.int64) for c in image.cores])[empty]
-    v = np.concatenate([np.asarray(c.v0, dtype=np.int64) for c in image.cores])[empty]
-    ref = np.zeros_like(u)
-    prm = np.stack(
-        [
-            np.asarray(image.cores[t].profiles, dtype=np.int64)[image.cores[t].profile_idx[i]]
-            for t, i in zip(tile.tolist(), idx.tolist(), strict=True)
-        ]
-    )
-    a = np.zeros_like(u)
-    for t in range(ticks):
-        u, v, ref, spike = lif_update(u, v, ref, a, prm)
-        out[t] = np.bincount(tile[spike], minlength=chip.tiles)
-    return out
-
-
 def _timing(counters, result):
     """Attach the timing-dependent counters a timed result carries."""
     ticks, k = counters.ticks, counters.tiles
@@ -639,6 +602,8 @@ def _timing(counters, result):
 
 def counters_from_image(image, result) -> Counters:
     """Counters of ``result`` (a run of the image's network) by walking the image's tables."""
+    from .counters_hw import idle_spikes
+
     c = count(fanout_from_image(image), *_fired(image, result))
     c.spikes += idle_spikes(image, c.ticks)
     c.source = "image"
@@ -647,59 +612,13 @@ def counters_from_image(image, result) -> Counters:
 
 def counters_from_network(net, image, result) -> Counters:
     """Counters of ``result`` from the network's own synapses (placement from the image)."""
+    from .counters_hw import idle_spikes
+
     table = fanout_from_network(net, image)
     c = count(table, *_fired(image, result))
     c.spikes += idle_spikes(image, c.ticks)
     c.source = "network"
     return _timing(c, result)
-
-
-# --- the hardware registers read over the host link -----------------------------------------
-
-
-def check_hw_counters(counters: Counters, hw: dict, bits: int) -> None:
-    """Every reading of the hardware registers (``Result.extra["hw_counters"]``,
-    firmware.loader.decode_counters) equals the per-tick counts summed over the ticks before
-    it, modulo 2**``bits``: the timing-free ones from the image or network walk, and
-    ``cycles`` / ``router_blocked`` where ``counters`` has them. A difference is a bug in
-    a model or the RTL: CounterError naming the counter, the reading and the tile/port."""
-    mask = (1 << bits) - 1
-    after = np.asarray(hw["after_tick"], dtype=np.int64)
-    for name in (*TIMING_FREE, *TIMING_DEPENDENT):
-        ours = getattr(counters, name)
-        if ours is None:
-            continue
-        got = np.asarray(hw[name], dtype=np.int64)
-        for r, t in enumerate(after.tolist()):
-            if t > counters.ticks:
-                raise CounterError(
-                    f"hardware reading {r} follows tick {t}, the run has {counters.ticks}"
-                )
-            want = ours[:t].sum(axis=0) & mask
-            bad = np.argwhere(np.atleast_1d(got[r] != want))
-            if bad.size:
-                where = ""
-                if got[r].ndim:
-                    tile = int(bad[0][0])
-                    where = f" at tile ({tile % counters.chip.width},{tile // counters.chip.width})"
-                    if got[r].ndim > 1:
-                        where += f", port {PORTS[int(bad[0][1])]}"
-                first = tuple(int(i) for i in bad[0]) if got[r].ndim else ()
-                raise CounterError(
-                    f"hardware counter {name}{where}, read after tick {t} (reading {r}): the "
-                    f"register holds {int(got[r][first])}, the per-tick counts sum to "
-                    f"{int(want[first])} ({counters.source} walk): a model or the RTL "
-                    "counts wrongly"
-                )
-
-
-def hw_totals(hw: dict, reading: int = -1) -> dict:
-    """Chip-wide totals of one reading of the hardware registers (ints)."""
-    return {
-        name: int(np.asarray(hw[name][reading]).sum())
-        for name in (*TIMING_FREE, *TIMING_DEPENDENT)
-        if name in hw
-    }
 
 
 # --- docs/counters.md's generated table -------------------------------------------------------

@@ -20,11 +20,10 @@ from .counters import (
     COUNTERS,
     TIMING_FREE,
     Counters,
-    check_hw_counters,
     counters_from_image,
     counters_from_network,
-    hw_totals,
 )
+from .counters_hw import check_hw_counters, hw_totals
 from .energy import builtin_profiles, energy, load_profile
 from .layouts import Region, region_layouts
 
@@ -115,7 +114,7 @@ def run_counters(network, image, result) -> Counters:
 
     A run that read the chip's hardware counters (``result.extra["hw_counters"]``: rtl and
     tlm-timed with a report) has every reading checked against the per-tick counts summed
-    up to it (spikemesh.counters.check_hw_counters: CounterError naming the counter)."""
+    up to it (spikemesh.counters_hw.check_hw_counters: CounterError naming the counter)."""
     if result.backend == "golden":
         c = counters_from_network(network, image, result)
     else:

@@ -22,8 +22,8 @@ from spikemesh.counters import (
     counters_from_image,
     counters_from_network,
     counters_markdown,
-    idle_spikes,
 )
+from spikemesh.counters_hw import idle_spikes
 from spikemesh.errors import SpikemeshError
 from spikemesh.golden import Result, run_golden
 from spikemesh.network import Network

@@ -25,10 +25,10 @@ from spikemesh.counters import (
     COUNTER_BITS,
     HW_TILE_COUNT,
     CounterError,
-    check_hw_counters,
     counters_from_image,
     hw_index,
 )
+from spikemesh.counters_hw import check_hw_counters
 from spikemesh.errors import SpikemeshError
 from spikemesh.hostlink import Cmd, ErrorFlag, Rsp, StatusReg
 from tests.firmware.random_nets import random_network
