@@ -17,6 +17,10 @@ Shortcuts (``fast``), each equal to stepping (tests compare both paths cycle for
   and the mesh empty, the host waiting for the tick to end with no response to send and a
   command that waits — the clock jumps to the first wake-up (the host's cycle counter and
   watchdog advance in closed form).
+
+On a chip with hardware counters the update loops do not sleep (each U5 write-back
+increments ``neuron_updates`` in its own cycle); the other shortcuts stay, as nothing is
+counted in the cycles they skip.
 """
 
 from __future__ import annotations

@@ -12,6 +12,11 @@ Loading: the image goes in through CONFIG_WRITE commands on the host link, as on
 (``load="hostlink"``), or straight into the memories before cycle 0 with
 :meth:`CompiledChipModel.load_image` (``load="direct"``), which gives the same state, so
 the same responses and cycles per tick for everything that follows.
+
+Hardware counters (``chip.counter_bits`` > 0, docs/counters.md): the registers are kept
+cycle for cycle as the cycle contract says (``hc`` in sim/_timed_core.py), READ_COUNTER runs
+its pipeline in the host link, :meth:`CompiledChipModel.counter_registers` and
+``tick_registers`` give them as TimedChipModel does.
 """
 
 from __future__ import annotations
