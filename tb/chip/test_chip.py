@@ -25,6 +25,8 @@ reads all of them over the host link (READ_COUNTER) between RUN segments of
 words compared cycle for cycle, and every reading must equal golden's per-tick counts
 (``counters_from_network``) summed up to it, cycles and router_blocked the compiled
 model's per tick.
+``test_chip_counters`` adds 20 networks x 30 ticks per chip read every 10 ticks (issue 12's
+">= 20 random networks x >= 3 chip shapes").
 Replay: the networks and schedules come from seeds printed in the log.
 ``SPIKEMESH_LONG=1`` (or ``-m slow``) runs the long regression: more
 networks, more ticks, a bigger mesh.
@@ -81,6 +83,7 @@ def build_cases(
     seed0: int,
     scheduled: int = 1,
     python_nets: int | None = 1,
+    counter_every: int = COUNTER_EVERY,
 ):
     """Compile random networks that fit ``chip`` and run every model but the RTL on them.
 
@@ -128,7 +131,7 @@ def build_cases(
             continue  # a one-core or silent network would not exercise the mesh: the next seed
         f = ChipModel(img).run(ticks, inputs)
         assert g.diff(f) == [], f"seed {seed}: functional TLM differs from golden"
-        run_cmds = segmented_run_commands(img, inputs, ticks, COUNTER_EVERY)
+        run_cmds = segmented_run_commands(img, inputs, ticks, counter_every)
         run_cmds += read_state_commands(img)
         cmds = config_commands(img) + run_cmds
         python = python_nets is None or len(goldens) < python_nets
@@ -218,13 +221,17 @@ def _run(
     runner="verilator",
     simulator="verilator",
     python_nets=1,
+    loads=None,
+    **build,
 ):
     from spikemesh.firmware.loader import decode_run, unpack_responses
     from spikemesh.firmware.rtl_loader import run_rtl
 
     cases, goldens, images = build_cases(
-        chip, networks=networks, ticks=ticks, seed0=seed0, python_nets=python_nets
+        chip, networks=networks, ticks=ticks, seed0=seed0, python_nets=python_nets, **build
     )
+    if loads is not None:
+        cases = [c for c in cases if c["seed"].rsplit("-", 1)[1] in loads]
     print(f"chip {name}: networks from seeds {[c['seed'] for c in cases]}, {ticks} ticks each")
     require_simulator(simulator)
     if runner == "cocotb":  # cocotb drives the host link only: the hostlink cases
@@ -257,6 +264,22 @@ def test_chip_equivalence(name):
     functional TLM = compiled timed model = RTL (C++ harness), loaded through the host link
     and directly; the Python cycle model too on each chip's first network."""
     _run(name, CONFIGS[name], networks=7, ticks=200, seed0=1000 * (list(CONFIGS).index(name) + 1))
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=SHARED_BUILD) if n == "2x2-n16" else n for n in CONFIGS]
+)
+def test_chip_counters(name):
+    """CI, issue 12: 20 more networks x 30 ticks on each chip, image placed directly, every
+    hardware counter read over the host link after every 10 ticks: each COUNTER response on
+    the same cycle with the same value in the RTL and the compiled model (and the Python
+    twin on the first network), each reading equal to golden's per-tick counts summed."""
+    seed0 = 30_000 + 1000 * list(CONFIGS).index(name)
+    _run(
+        name, CONFIGS[name], networks=20, ticks=30, seed0=seed0, scheduled=0,
+        counter_every=10, loads=("direct",),
+    )  # fmt: skip
 
 
 @pytest.mark.cocotb
