@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from spikemesh.plasticity import DECAY_BITS, TRACE_MAX, plastic_arrays
+from spikemesh.plasticity import DECAY_BITS, PROFILE_COLUMNS, TRACE_MAX, plastic_arrays
 
 from .fast import _compact_flags, _prefetch, _update_all
 
@@ -233,17 +233,19 @@ def _run_ticks_learn(
 
 
 def _tables(profiles):
-    """Per-profile dw tables and bounds; row 0 (not plastic) is never read."""
+    """Per-profile dw tables and bounds from rows of PROFILE_COLUMNS; row 0 (not plastic) is
+    never read."""
     n_prof = len(profiles) + 1
     d = np.arange(TRACE_MAX + 1, dtype=np.int32)
     dep = np.zeros((n_prof, TRACE_MAX + 1), dtype=np.int32)
     pot = np.zeros((n_prof, TRACE_MAX + 1), dtype=np.int32)
     wlo = np.zeros(n_prof, dtype=np.int32)
     whi = np.zeros(n_prof, dtype=np.int32)
-    for f, lp in enumerate(profiles, start=1):
-        pot[f] = (lp.a_plus * d) >> lp.a_plus_shift
-        dep[f] = (lp.a_minus * d) >> lp.a_minus_shift
-        wlo[f], whi[f] = lp.w_min, lp.w_max
+    for f, row in enumerate(profiles, start=1):
+        lp = dict(zip(PROFILE_COLUMNS, (int(x) for x in row), strict=True))
+        pot[f] = (lp["a_plus"] * d) >> lp["a_plus_shift"]
+        dep[f] = (lp["a_minus"] * d) >> lp["a_minus_shift"]
+        wlo[f], whi[f] = lp["w_min"], lp["w_max"]
     return dep, pot, wlo, whi
 
 
@@ -262,49 +264,64 @@ class Learning:
         CSR position of each synapse in declaration order (to report weights).
     """
 
-    def __init__(self, net, indptr):
-        n, s, m = net.num_neurons, net.num_sources, net.num_synapses
-        fill = np.asarray(indptr[:-1], dtype=np.int64).copy()
-        pos = np.empty(m, dtype=np.int64)
-        k = 0
-        for proj in net.projections:
-            _csr_pos(proj.pre_idx, net.pre_base(proj), fill, pos, k)
-            k += len(proj)
+    def __init__(self, indptr, pos, pre, post, w, e, syn_prof, profiles, traces):
+        """From flat synapse arrays (any order; ``pos[k]`` is synapse k's CSR position).
+
+        ``syn_prof[k]`` is 0 (fixed) or 1 + an index into ``profiles`` (int [P, 10] rows of
+        ``plasticity.PROFILE_COLUMNS``); ``traces`` = (pre_inc, pre_decay) per presynaptic id
+        and (post_inc, post_decay) per neuron.
+        """
+        pre_inc, pre_decay, post_inc, post_decay = traces
+        n, ids, m = post_inc.size, pre_inc.size, pos.size
         self.pos = pos
-        pre, post, w, e = net.synapse_arrays()
         self.weight = np.empty(m, dtype=np.int8)
         self.weight[pos] = w
         self.wexp = np.empty(m, dtype=np.uint8)
         self.wexp[pos] = e
-        profiles = [p.plasticity for p in net.projections if p.plasticity is not None]
         self.lp = np.zeros(m, dtype=np.uint8)
-        k, f = 0, 0
-        for proj in net.projections:
-            if proj.plasticity is not None:
-                f += 1
-                self.lp[pos[k : k + len(proj)]] = f
-            k += len(proj)
-        pa = plastic_arrays(net)
-        # Reverse index: plastic synapses grouped by target neuron (declaration order inside).
-        dk = np.flatnonzero(pa.plastic)
-        order = dk[np.lexsort((pos[dk], post[dk]))]  # by target, then by CSR position
+        self.lp[pos] = syn_prof
+        # Reverse index: plastic synapses grouped by target neuron, then by CSR position.
+        dk = np.flatnonzero(syn_prof)
+        order = dk[np.lexsort((pos[dk], post[dk]))]
         rev_ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(post[order], minlength=n), out=rev_ptr[1:])
-        self.net = net
+        self.net = None
         self.state = (
-            *_tables(profiles),
+            *_tables(np.asarray(profiles, dtype=np.int64).reshape(-1, len(PROFILE_COLUMNS))),
             rev_ptr,
             pos[order].astype(np.int64 if m >= 1 << 31 else np.int32),
             pre[order].astype(np.int32),
-            np.zeros(n + s, dtype=np.uint8),  # x_pre
+            np.zeros(ids, dtype=np.uint8),  # x_pre
             np.zeros(n, dtype=np.uint8),  # x_post
-            pa.pre_inc.astype(np.int32),
-            pa.pre_decay.astype(np.int32),
-            pa.post_inc.astype(np.int32),
-            pa.post_decay.astype(np.int32),
-            *self._rows(np.asarray(indptr, dtype=np.int64), n + s),
+            np.asarray(pre_inc, dtype=np.int32),
+            np.asarray(pre_decay, dtype=np.int32),
+            np.asarray(post_inc, dtype=np.int32),
+            np.asarray(post_decay, dtype=np.int32),
+            *self._rows(np.asarray(indptr, dtype=np.int64), ids),
             self._rev_kind(rev_ptr, order, pos),
         )
+
+    @classmethod
+    def from_network(cls, net, indptr):
+        """The learning state of ``net`` over the CSR rows ``indptr`` of FastSim.from_network."""
+        fill = np.asarray(indptr[:-1], dtype=np.int64).copy()
+        pos = np.empty(net.num_synapses, dtype=np.int64)
+        k = 0
+        for proj in net.projections:
+            _csr_pos(proj.pre_idx, net.pre_base(proj), fill, pos, k)
+            k += len(proj)
+        pre, post, w, e = net.synapse_arrays()
+        profiles = [p.plasticity.row() for p in net.projections if p.plasticity is not None]
+        ids, f = [], 0
+        for proj in net.projections:
+            f += proj.plasticity is not None
+            ids.append(f if proj.plasticity is not None else 0)
+        syn_prof = np.repeat(np.array(ids, dtype=np.uint8), [len(p) for p in net.projections])
+        pa = plastic_arrays(net)
+        traces = (pa.pre_inc, pa.pre_decay, pa.post_inc, pa.post_decay)
+        self = cls(indptr, pos, pre, post, w, e, syn_prof, profiles, traces)
+        self.net = net
+        return self
 
     def _rev_kind(self, rev_ptr, order, pos):
         """Per neuron, the one profile of its plastic incoming synapses (0 when none), or
@@ -343,4 +360,6 @@ class Learning:
         """The learned weights and traces for ``Result.extra`` (as the golden run gives)."""
         from spikemesh.plasticity import learned_extra
 
+        if self.net is None:  # built from an image: the image model reports its memories
+            return {}
         return learned_extra(self.net, self.weight[self.pos], self.state[7], self.state[8])

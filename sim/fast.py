@@ -679,7 +679,7 @@ class FastSim:
         if net.plastic:  # docs/learning.md: the weights learn in place, in sim._fast_stdp
             from ._fast_stdp import Learning
 
-            sim.learning = Learning(net, sim.indptr)
+            sim.learning = Learning.from_network(net, sim.indptr)
         sim.setup_time = time.perf_counter() - t_start
         return sim
 

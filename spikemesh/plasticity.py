@@ -38,6 +38,7 @@ AMP_BITS = 7  # A+ / A- mantissa, unsigned
 SHIFT_BITS = 4  # A+ / A- shift
 
 RULES = ("stdp",)
+LEARN_PROFILES = 15  # learning profiles a core holds (a 4-bit index, 0 = a fixed row)
 
 # Learning profile fields and their inclusive ranges (w_min / w_max: the 8-bit weight).
 PROFILE_RANGES = {
@@ -146,7 +147,8 @@ class PlasticArrays:
     profile : int64 [M, 10]
         Per synapse, its projection's profile row (zeros where not plastic).
     pre_inc, pre_decay : int64 [N + S]
-        Pre trace parameters per presynaptic id (0 where it feeds no plastic synapse).
+        Pre trace parameters per presynaptic id (0 where it reaches no plastic synapse:
+        its trace stays 0).
     post_inc, post_decay : int64 [N]
         Post trace parameters per neuron (0 where no plastic synapse ends on it).
     """
@@ -176,13 +178,14 @@ def plastic_arrays(net) -> PlasticArrays:
         if lp is not None:
             plastic[k : k + size] = True
             profile[k : k + size] = lp.row()
-            pre = net[proj.pre]
-            lo = net.pre_base(proj)
-            pre_inc[lo : lo + pre.size] = lp.pre_inc
-            pre_decay[lo : lo + pre.size] = lp.pre_decay
-            post = net[proj.post]
-            post_inc[post.offset : post.offset + post.size] = lp.post_inc
-            post_decay[post.offset : post.offset + post.size] = lp.post_decay
+            # Traces of the elements that reach a plastic synapse and of the neurons that
+            # one ends on; a chip keeps no other (it has no plastic axon for them).
+            pre = net.pre_global(proj)
+            pre_inc[pre] = lp.pre_inc
+            pre_decay[pre] = lp.pre_decay
+            post = net.post_global(proj)
+            post_inc[post] = lp.post_inc
+            post_decay[post] = lp.post_decay
         k += size
     return PlasticArrays(plastic, profile, pre_inc, pre_decay, post_inc, post_decay)
 
