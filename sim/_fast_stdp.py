@@ -104,43 +104,44 @@ def _potentiate(ids, rev, weight, lp, pot, whi, d_pre):
     """Walk the plastic incoming synapses of the neurons ``ids`` that fired:
     ``w = min(w + pot[prof, D_pre[pre]], w_max)``.
 
-    ``rev = (rev_ptr, rev_syn, rev_pre, rev_kind)``: a neuron's row lists the CSR positions
-    (ascending) and presynaptic ids of its plastic incoming synapses; rev_kind is their one
-    profile, or MIXED (then each synapse's own is looked up).
+    ``rev = (rev_ptr, rev_pk, shift, rev_kind)``: a neuron's row lists its plastic incoming
+    synapses as ``q << shift | pre`` (CSR position ascending, presynaptic id), one word per
+    synapse so a row is one stream; rev_kind is their one profile, or MIXED (then each
+    synapse's own is looked up).
     """
-    rev_ptr, rev_syn, rev_pre, rev_kind = rev
-    last = rev_syn.size - 1
+    rev_ptr, rev_pk, shift, rev_kind = rev
+    mask = (rev_pk.dtype.type(1) << shift) - 1
+    last = rev_pk.size - 1
     if last < 0:
         return
-    step = 64 // rev_syn.itemsize
+    step = 64 // rev_pk.itemsize
     for j in range(ids.size):
         if j + _PF_ROWS < ids.size:  # the rows of a neuron a few spikes ahead, line by line
             nx = ids[j + _PF_ROWS]
             a, b = rev_ptr[nx], min(rev_ptr[nx + 1], last)
             while a <= b:
-                _prefetch(rev_syn, a)
-                _prefetch(rev_pre, a)
+                _prefetch(rev_pk, a)
                 a += step
         if j + _PF_W < ids.size:  # then the weights of a nearer one (its row has arrived)
             nx = ids[j + _PF_W]
             for r in range(rev_ptr[nx], rev_ptr[nx + 1]):
-                _prefetch(weight, rev_syn[r])
+                _prefetch(weight, rev_pk[r] >> shift)
         i = ids[j]
-        lo, hi = rev_ptr[i], rev_ptr[i + 1]
-        syn = rev_syn[lo:hi]
-        pre = rev_pre[lo:hi]
+        row = rev_pk[rev_ptr[i] : rev_ptr[i + 1]]
         k = rev_kind[i]
         if k != MIXED:
             pk = pot[k]
             w_hi = whi[k]
-            for r in range(syn.size):
-                q = syn[r]
-                weight[q] = min(np.int32(weight[q]) + pk[d_pre[pre[r]]], w_hi)
+            for r in range(row.size):
+                v = row[r]
+                q = v >> shift
+                weight[q] = min(np.int32(weight[q]) + pk[d_pre[v & mask]], w_hi)
             continue
-        for r in range(syn.size):
-            q = syn[r]
+        for r in range(row.size):
+            v = row[r]
+            q = v >> shift
             f = lp[q]
-            weight[q] = min(np.int32(weight[q]) + pot[f, d_pre[pre[r]]], whi[f])
+            weight[q] = min(np.int32(weight[q]) + pot[f, d_pre[v & mask]], whi[f])
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
@@ -177,9 +178,9 @@ def _run_ticks_learn(
     ``tr`` is the learning state tuple built by :class:`Learning` (tables, traces, reverse
     index, scratch).
     """
-    dep, pot, wlo, whi, rev_ptr, rev_syn, rev_pre = tr[0], tr[1], tr[2], tr[3], tr[4], tr[5], tr[6]
+    dep, pot, wlo, whi = tr[0], tr[1], tr[2], tr[3]
     rows = (tr[13], tr[14])
-    rev = (rev_ptr, rev_syn, rev_pre, tr[15])
+    rev = (tr[4], tr[5], tr[6], tr[15])
     x_pre, x_post, pre_inc, pre_dec, post_inc, post_dec = (
         tr[7],
         tr[8],
@@ -230,6 +231,15 @@ def _run_ticks_learn(
             fired[ins[j]] = 0
     events[0] = ev
     return t1
+
+
+def _pack(q, pre, ids):
+    """(q << shift | pre as uint32 when it fits, else uint64; shift): one word per reverse-
+    index entry."""
+    shift = max(1, int(ids - 1).bit_length())
+    top = int(q.max()) if q.size else 0
+    dt = np.uint32 if (top << shift) | ((1 << shift) - 1) < 1 << 32 else np.uint64
+    return (q.astype(dt) << dt(shift)) | pre.astype(dt), np.int64(shift)
 
 
 def _tables(profiles):
@@ -289,8 +299,7 @@ class Learning:
         self.state = (
             *_tables(np.asarray(profiles, dtype=np.int64).reshape(-1, len(PROFILE_COLUMNS))),
             rev_ptr,
-            pos[order].astype(np.int64 if m >= 1 << 31 else np.int32),
-            pre[order].astype(np.int32),
+            *_pack(pos[order], pre[order], ids),
             np.zeros(ids, dtype=np.uint8),  # x_pre
             np.zeros(n, dtype=np.uint8),  # x_post
             np.asarray(pre_inc, dtype=np.int32),
