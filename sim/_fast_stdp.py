@@ -1,16 +1,12 @@
-"""The functional TLM's learning kernels: trace-based STDP (docs/learning.md), bit-exact with
-:func:`spikemesh.plasticity.stdp_tick` as the golden reference runs it.
+"""The functional TLM's learning state: trace-based STDP (docs/learning.md), bit-exact with
+:func:`spikemesh.plasticity.stdp_tick` as the golden reference runs it. The tick kernel that
+uses it is sim/_fast_defer.py.
 
-The fast model keeps what the chip keeps (docs/learning.md "Hardware plan"):
-
-- per synapse, in CSR order: the 8-bit weight mantissa (mutable), its exponent, and a
-  learning-profile index (0 = not plastic);
-- a reverse index per neuron: the CSR positions and presynaptic ids of its plastic incoming
-  synapses, walked on the neuron's spikes for potentiation;
-- a 7-bit stored trace per presynaptic id and per neuron.
-
-``dA[p, d] = (a * d) >> shift`` is tabulated per profile for the 128 trace values, so a
-learning step is one table load, one add and one clamp, as in the chip's learning stage.
+Per synapse, in CSR order: the 8-bit weight mantissa (learned in place), its exponent and a
+learning-profile index (0 = not plastic); per presynaptic id, whether its row is fixed, of one
+profile and exponent, or mixed; per neuron, the 7-bit post trace. ``dA[p, d] = (a * d) >>
+shift`` is tabulated per profile for the 128 trace values, so a learning step is one table
+load, one add and one clamp, as in the chip's learning stage.
 """
 
 from __future__ import annotations
@@ -19,11 +15,6 @@ import numba as nb
 import numpy as np
 
 from spikemesh.plasticity import DECAY_BITS, PROFILE_COLUMNS, TRACE_MAX, plastic_arrays
-
-from .fast import _compact_flags, _prefetch, _update_all
-
-_PF_ROWS = 4  # how many spiking neurons ahead to prefetch reverse-index rows for
-_PF_W = 2  # and the weights those rows point at
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
@@ -53,195 +44,6 @@ def _commit_traces(d, inc, fired, x):
 MIXED = 255  # row_kind of a row whose synapses do not all share one profile and exponent
 
 
-@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
-def _deliver_learn(ids, indptr, post, weight, wexp, lp, rows, dep, wlo, d_post, acc, dly, ring, t):
-    """Deliver the rows of ``ids`` (events of tick t) and depress their plastic synapses.
-
-    An event adds the weight as it stood before this tick's learning, then the synapse is
-    written back depressed: ``w = max(w - dep[prof, D_post[post]], w_min)``.
-
-    ``rows = (row_kind, row_e)``: per presynaptic id, 0 (no plastic synapse) or the one
-    profile of all its synapses, or MIXED; and its exponent when the row has one (else -1).
-    Uniform rows (all of the workloads') take the two short loops; any other row takes the
-    per-synapse one. All three compute the same thing.
-    """
-    row_kind, row_e = rows
-    ev = 0
-    n = acc.size // ring
-    for j in range(ids.size):
-        p = ids[j]
-        lo, hi = indptr[p], indptr[p + 1]
-        k, e = row_kind[p], row_e[p]
-        ev += hi - lo
-        if ring == 1 and e >= 0 and k != MIXED:
-            ps = post[lo:hi]
-            ws = weight[lo:hi]
-            if k == 0:
-                for q in range(ps.size):
-                    acc[ps[q]] += np.int32(ws[q]) << e
-            else:
-                dk = dep[k]
-                w_lo = wlo[k]
-                for q in range(ps.size):
-                    tgt = ps[q]
-                    w = np.int32(ws[q])
-                    acc[tgt] += w << e
-                    ws[q] = max(w - dk[d_post[tgt]], w_lo)
-            continue
-        for q in range(lo, hi):
-            tgt = post[q]
-            w = np.int32(weight[q])
-            slot = 0 if ring == 1 else ((t + dly[q]) % ring) * n
-            acc[slot + tgt] += w << wexp[q]
-            f = lp[q]
-            if f:
-                weight[q] = max(w - dep[f, d_post[tgt]], wlo[f])
-    return ev
-
-
-@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
-def _potentiate(ids, rev, weight, lp, pot, whi, d_pre):
-    """Walk the plastic incoming synapses of the neurons ``ids`` that fired:
-    ``w = min(w + pot[prof, D_pre[pre]], w_max)``.
-
-    ``rev = (rev_ptr, rev_pk, shift, rev_kind)``: a neuron's row lists its plastic incoming
-    synapses as ``q << shift | pre`` (CSR position ascending, presynaptic id), one word per
-    synapse so a row is one stream; rev_kind is their one profile, or MIXED (then each
-    synapse's own is looked up).
-    """
-    rev_ptr, rev_pk, shift, rev_kind = rev
-    mask = (rev_pk.dtype.type(1) << shift) - 1
-    last = rev_pk.size - 1
-    if last < 0:
-        return
-    step = 64 // rev_pk.itemsize
-    for j in range(ids.size):
-        if j + _PF_ROWS < ids.size:  # the rows of a neuron a few spikes ahead, line by line
-            nx = ids[j + _PF_ROWS]
-            a, b = rev_ptr[nx], min(rev_ptr[nx + 1], last)
-            while a <= b:
-                _prefetch(rev_pk, a)
-                a += step
-        if j + _PF_W < ids.size:  # then the weights of a nearer one (its row has arrived)
-            nx = ids[j + _PF_W]
-            for r in range(rev_ptr[nx], rev_ptr[nx + 1]):
-                _prefetch(weight, rev_pk[r] >> shift)
-        i = ids[j]
-        row = rev_pk[rev_ptr[i] : rev_ptr[i + 1]]
-        k = rev_kind[i]
-        if k != MIXED:
-            pk = pot[k]
-            w_hi = whi[k]
-            for r in range(row.size):
-                v = row[r]
-                q = v >> shift
-                weight[q] = min(np.int32(weight[q]) + pk[d_pre[v & mask]], w_hi)
-            continue
-        for r in range(row.size):
-            v = row[r]
-            q = v >> shift
-            f = lp[q]
-            weight[q] = min(np.int32(weight[q]) + pot[f, d_pre[v & mask]], whi[f])
-
-
-@nb.njit(cache=True, nogil=True, boundscheck=False)
-def _run_ticks_learn(
-    t0,
-    t1,
-    indptr,
-    post,
-    weight,
-    wexp,
-    lp,
-    seg,
-    u,
-    v,
-    ref,
-    acc,
-    acc_bits,
-    dly,
-    ring,
-    tr,
-    tbase,
-    in_ptr,
-    in_ids,
-    spk_buf,
-    spk_ptr,
-    rec,
-    u_tr,
-    v_tr,
-    events,
-):
-    """sim.fast._run_ticks with STDP: after each tick's update, deliver with depression,
-    then potentiate along the reverse index, then commit the traces (docs/learning.md).
-
-    ``tr`` is the learning state tuple built by :class:`Learning` (tables, traces, reverse
-    index, scratch).
-    """
-    dep, pot, wlo, whi = tr[0], tr[1], tr[2], tr[3]
-    rows = (tr[13], tr[14])
-    rev = (tr[4], tr[5], tr[6], tr[15])
-    x_pre, x_post, pre_inc, pre_dec, post_inc, post_dec = (
-        tr[7],
-        tr[8],
-        tr[9],
-        tr[10],
-        tr[11],
-        tr[12],
-    )
-    n = u.size
-    flag = np.zeros((n + 7) // 8 * 8, dtype=np.uint8)
-    words = flag.view(np.uint64)
-    fired = np.zeros(x_pre.size, dtype=np.int32)  # per presynaptic id: fired at t
-    d_pre = np.zeros(x_pre.size, dtype=np.int32)
-    d_post = np.zeros(n, dtype=np.int32)
-    ev = events[0]
-    for t in range(t0, t1):
-        k = spk_ptr[t]
-        if k + n > spk_buf.size:
-            events[0] = ev
-            return t
-        _update_all(seg, u, v, ref, acc, acc_bits, ((tbase + t) % ring) * n, flag)
-        k = _compact_flags(words, spk_buf, k)
-        spk_ptr[t + 1] = k
-        for r in range(rec.size):
-            u_tr[t, r] = u[rec[r]]
-            v_tr[t, r] = v[rec[r]]
-        _read_traces(x_pre, pre_dec, d_pre)
-        _read_traces(x_post, post_dec, d_post)
-        ta = tbase + t
-        spk = spk_buf[spk_ptr[t] : k]
-        ins = in_ids[in_ptr[t] : in_ptr[t + 1]]
-        ev += _deliver_learn(
-            spk, indptr, post, weight, wexp, lp, rows, dep, wlo, d_post, acc, dly, ring, ta
-        )
-        ev += _deliver_learn(
-            ins, indptr, post, weight, wexp, lp, rows, dep, wlo, d_post, acc, dly, ring, ta
-        )
-        _potentiate(spk, rev, weight, lp, pot, whi, d_pre)
-        for j in range(spk.size):
-            fired[spk[j]] = 1
-        for j in range(ins.size):
-            fired[ins[j]] = 1
-        _commit_traces(d_pre, pre_inc, fired, x_pre)
-        _commit_traces(d_post, post_inc, fired[:n], x_post)
-        for j in range(spk.size):
-            fired[spk[j]] = 0
-        for j in range(ins.size):
-            fired[ins[j]] = 0
-    events[0] = ev
-    return t1
-
-
-def _pack(q, pre, ids):
-    """(q << shift | pre as uint32 when it fits, else uint64; shift): one word per reverse-
-    index entry."""
-    shift = max(1, int(ids - 1).bit_length())
-    top = int(q.max()) if q.size else 0
-    dt = np.uint32 if (top << shift) | ((1 << shift) - 1) < 1 << 32 else np.uint64
-    return (q.astype(dt) << dt(shift)) | pre.astype(dt), np.int64(shift)
-
-
 def _tables(profiles):
     """Per-profile dw tables and bounds from rows of PROFILE_COLUMNS; row 0 (not plastic) is
     never read."""
@@ -260,7 +62,7 @@ def _tables(profiles):
 
 
 class Learning:
-    """The STDP state of a :class:`~spikemesh.sim.fast.FastSim` built from a plastic network.
+    """The STDP state of a :class:`~spikemesh.sim.fast.FastSim` with plastic synapses.
 
     Members
     -------
@@ -271,7 +73,14 @@ class Learning:
     lp : uint8 [nnz]
         Learning-profile index + 1 per synapse (0 = not plastic).
     pos : int64 [M]
-        CSR position of each synapse in declaration order (to report weights).
+        CSR position of each synapse in the order it was given (to report weights).
+    row_kind, row_e : per presynaptic id
+        0 (no plastic synapse), the one profile of all its synapses, or MIXED; and the row's
+        exponent when it has one (else -1).
+    dep, pot, wlo, whi
+        dw tables [P + 1, 128] and bounds [P + 1] per profile (row 0 unused).
+    x_post : uint8 [N]
+        Stored post traces; pre traces live in the kernel's state (sim/_fast_defer.py).
     """
 
     def __init__(self, indptr, pos, pre, post, w, e, syn_prof, profiles, traces):
@@ -282,7 +91,7 @@ class Learning:
         and (post_inc, post_decay) per neuron.
         """
         pre_inc, pre_decay, post_inc, post_decay = traces
-        n, ids, m = post_inc.size, pre_inc.size, pos.size
+        m = pos.size
         self.pos = pos
         self.weight = np.empty(m, dtype=np.int8)
         self.weight[pos] = w
@@ -290,25 +99,16 @@ class Learning:
         self.wexp[pos] = e
         self.lp = np.zeros(m, dtype=np.uint8)
         self.lp[pos] = syn_prof
-        # Reverse index: plastic synapses grouped by target neuron, then by CSR position.
-        dk = np.flatnonzero(syn_prof)
-        order = dk[np.lexsort((pos[dk], post[dk]))]
-        rev_ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(post[order], minlength=n), out=rev_ptr[1:])
+        table = np.asarray(profiles, dtype=np.int64).reshape(-1, len(PROFILE_COLUMNS))
+        self.dep, self.pot, self.wlo, self.whi = _tables(table)
+        self.pre_inc = np.asarray(pre_inc, dtype=np.int32)
+        self.pre_decay = np.asarray(pre_decay, dtype=np.int32)
+        self.post_inc = np.asarray(post_inc, dtype=np.int32)
+        self.post_decay = np.asarray(post_decay, dtype=np.int32)
+        self.x_post = np.zeros(self.post_inc.size, dtype=np.uint8)
+        self.row_kind, self.row_e = self._rows(np.asarray(indptr, dtype=np.int64), pre_inc.size)
         self.net = None
-        self.state = (
-            *_tables(np.asarray(profiles, dtype=np.int64).reshape(-1, len(PROFILE_COLUMNS))),
-            rev_ptr,
-            *_pack(pos[order], pre[order], ids),
-            np.zeros(ids, dtype=np.uint8),  # x_pre
-            np.zeros(n, dtype=np.uint8),  # x_post
-            np.asarray(pre_inc, dtype=np.int32),
-            np.asarray(pre_decay, dtype=np.int32),
-            np.asarray(post_inc, dtype=np.int32),
-            np.asarray(post_decay, dtype=np.int32),
-            *self._rows(np.asarray(indptr, dtype=np.int64), ids),
-            self._rev_kind(rev_ptr, order, pos),
-        )
+        self.kernel = None  # the sim/_fast_defer.py state, made by FastSim on its first run
 
     @classmethod
     def from_network(cls, net, indptr):
@@ -331,22 +131,6 @@ class Learning:
         self = cls(indptr, pos, pre, post, w, e, syn_prof, profiles, traces)
         self.net = net
         return self
-
-    def _rev_kind(self, rev_ptr, order, pos):
-        """Per neuron, the one profile of its plastic incoming synapses (0 when none), or
-        MIXED."""
-        n = rev_ptr.size - 1
-        f = self.lp[pos[order]]
-        lens = np.diff(rev_ptr)
-        kind = np.zeros(n, dtype=np.uint8)
-        if f.size == 0:
-            return kind
-        nid = np.repeat(np.arange(n), lens)
-        same = np.ones(n, dtype=bool)
-        np.logical_and.at(same, nid, f == f[rev_ptr[nid]])
-        nz = np.flatnonzero(lens)
-        kind[nz] = np.where(same[nz], f[rev_ptr[nz]], MIXED)
-        return kind
 
     def _rows(self, indptr, ids):
         """(row_kind uint8, row_e int8) per presynaptic id, see _deliver_learn."""
@@ -371,4 +155,10 @@ class Learning:
 
         if self.net is None:  # built from an image: the image model reports its memories
             return {}
-        return learned_extra(self.net, self.weight[self.pos], self.state[7], self.state[8])
+        return learned_extra(self.net, self.weight[self.pos], self.pre_trace(), self.x_post)
+
+    def pre_trace(self):
+        """The stored pre trace of every presynaptic id after the last tick run."""
+        if self.kernel is None:
+            return np.zeros(self.pre_inc.size, dtype=np.uint8)
+        return self.kernel.pre_trace()

@@ -135,6 +135,7 @@ class PlasticImageModel:
         )
         traces = (pre_inc, pre_dec, post_inc, post_dec)
         self.sim.learning = Learning(indptr, pos, pre, post, w, e, prof, table, traces)
+        self.sim._warm_learning()
         self.setup_time = time.perf_counter() - t0
 
     def run(self, ticks: int, inputs) -> Result:
@@ -151,7 +152,7 @@ class PlasticImageModel:
             sel = self.tile == t
             mem[t][self.addr[sel]] = w[sel]
         n_slots = img.chip.tiles * img.chip.core.neurons
-        x_pre, x_post = lr.state[7], lr.state[8]
+        x_pre, x_post = lr.pre_trace(), lr.x_post
         extra = dict(r.extra)
         extra.update(
             syn_weight=mem,

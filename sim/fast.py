@@ -680,36 +680,48 @@ class FastSim:
             from ._fast_stdp import Learning
 
             sim.learning = Learning.from_network(net, sim.indptr)
+            sim._warm_learning()
         sim.setup_time = time.perf_counter() - t_start
         return sim
+
+    def _warm_learning(self):
+        """Run zero ticks of the learning kernel: numba loads (or compiles) it now, in setup."""
+        z64 = np.zeros(1, dtype=np.int64)
+        tr = np.zeros((0, self.recorded.size), dtype=np.int32)
+        spk = np.zeros(self.num_neurons + 1, dtype=np.int32)
+        self._step(0, 0, z64, z64[:0], spk, z64.copy(), tr, tr, z64.copy())
 
     def _step(self, t, t_end, in_ptr, in_ids, spk_buf, spk_ptr, u_tr, v_tr, ev):
         """One call of the tick kernel (the learning one for a plastic network)."""
         io = (self.tick, in_ptr, in_ids, spk_buf, spk_ptr, self.recorded, u_tr, v_tr, ev)
         if self.learning is None:
             return _run_ticks(t, t_end, *self._kernel_state(), *io)
-        from ._fast_stdp import _run_ticks_learn
+        from ._fast_defer import Deferred, run_ticks_defer
 
         lr = self.learning
-        return _run_ticks_learn(
+        if lr.kernel is None:
+            lr.kernel = Deferred(self, lr)
+        k = lr.kernel
+        t_new = run_ticks_defer(
             t,
             t_end,
-            self.indptr,
-            self.post,
-            lr.weight,
-            lr.wexp,
-            lr.lp,
+            k.net,
+            k.st,
             self.seg,
             self.u,
             self.v,
             self.ref,
-            self.acc,
             self.acc_bits,
-            self.delay,
-            self.ring,
-            lr.state,
-            *io,
+            lr.x_post,
+            lr.post_inc,
+            lr.post_decay,
+            io[:6],
+            u_tr,
+            v_tr,
+            ev,
         )
+        k.last_tick = self.tick + t_new - 1
+        return t_new
 
     # --- running ---
     def input_events(self, ticks, inputs=None):
