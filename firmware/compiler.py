@@ -38,6 +38,7 @@ from spikemesh.network import Network
 
 from . import _kernels as K
 from .image import ChipImage
+from .learning import learn_ids, learning_tables
 
 
 @dataclass
@@ -168,6 +169,8 @@ class Tables:
     axons_per_tile: np.ndarray
     syn_per_tile: np.ndarray
     fan_per_tile: np.ndarray
+    syn_learn: np.ndarray | None = None  # plastic networks: 1 + profile of each synapse, 0 fixed
+    learn_table: list | None = None  # the network's distinct learning profiles
 
 
 def _check_accumulators(net, core, post, w, e):
@@ -196,15 +199,24 @@ def _check_delays(net, core):
             )
 
 
-def build_tables(net: Network, core: CoreConfig, n_tiles: int, npc: int, tile_name) -> Tables:
+def build_tables(
+    net: Network, core: CoreConfig, n_tiles: int, npc: int, tile_name, *, learning=False
+) -> Tables:
     """Place ``net`` on ``n_tiles`` tiles, ``npc`` neurons each in order, and fill every tile's
     axon, synapse and fan-out tables. ``tile_name(t)`` names tile t in error messages.
+    ``learning``: the caller makes learning tables from ``Tables.syn_learn`` (a plastic
+    network is refused otherwise, so that no image silently drops its plasticity).
 
     Raises
     ------
     CompileError
         When a tile's axons, synapses or fan-out entries, or an accumulator, do not fit.
     """
+    if net.plastic and not learning:
+        raise CompileError(
+            "a plastic network compiles for one chip only so far (multi-chip systems do not "
+            "learn yet; docs/learning.md)"
+        )
     n_net, n_src = net.num_neurons, net.num_sources
     n_axons, n_pre = core.axons, n_net + n_src
 
@@ -216,16 +228,23 @@ def build_tables(net: Network, core: CoreConfig, n_tiles: int, npc: int, tile_na
     pre, post, w, e = net.synapse_arrays(compact=True)
     _check_accumulators(net, core, post, w, e)
     _check_delays(net, core)
-    # The group key of a synapse: its delay and its exponent, (delay - 1) << 3 | exponent.
+    # The group key of a synapse: its delay and its exponent, (delay - 1) << 3 | exponent;
+    # in a plastic network also its learning profile (above bit 7), so that every axon row
+    # learns by one profile or not at all (docs/learning.md "In the image").
     key = e
     if net.max_delay > 1:
         key = (net.synapse_delays(compact=True) - 1) << 3 | e
+    syn_learn, learn_table = learn_ids(net)
+    n_keys = 8 * core.max_delay
+    if learn_table:
+        key = syn_learn.astype(np.uint32) << 7 | key
+        n_keys = 128 * (len(learn_table) + 1)
     del e
 
     # --- synapses sorted by (dest tile, pre, key): each run is one axon's row ---
     perm = np.arange(pre.size, dtype=np.int32 if pre.size < 2**31 else np.int64)
     if pre.size and key.min() != key.max():
-        perm = K.counting_sort(perm, key, 1, 8 * core.max_delay)
+        perm = K.counting_sort(perm, key, 1, n_keys)
     perm = K.counting_sort(perm, pre, 1, max(1, n_pre))
     perm = K.counting_sort(perm, post, npc, n_tiles)
     axons_per_tile, fan_cnt = K.count_groups(perm, pre, post, key, npc, n_tiles, max(1, n_pre))
@@ -281,6 +300,12 @@ def build_tables(net: Network, core: CoreConfig, n_tiles: int, npc: int, tile_na
         t.fan_tile,
         t.fan_axon,
     )
+    if learn_table:
+        # fill_tables stored (key >> 3) + 1 as the delay, modulo 256; 16 divides 256, so the
+        # low 4 bits still give the delay. The row's profile is its first synapse's.
+        t.axon_delay[:] = ((t.axon_delay - 1) & 15) + 1
+        t.syn_learn = syn_learn[perm]
+        t.learn_table = learn_table
     return t
 
 
@@ -411,6 +436,10 @@ def compile_network(
         what, where and by how much.
     """
     t0 = time.perf_counter()
+    if net.plastic and faults is not None and not faults.empty:
+        raise CompileError(
+            "a plastic network cannot be compiled around faults yet (docs/learning.md)"
+        )
     core, n_net = chip.core, net.num_neurons
     routing = None
     if faults is not None:
@@ -429,7 +458,7 @@ def compile_network(
     npc = check_neurons_per_core(core, n_tiles, n_net, neurons_per_core, where)
     host_out = host_output_mask(net, host_outputs)
     tile_name = lambda t: _tile_name(chip, live[t])
-    t = build_tables(net, core, n_tiles, npc, tile_name)
+    t = build_tables(net, core, n_tiles, npc, tile_name, learning=True)
     phys_tile = live[t.fan_tile] if faults is not None else t.fan_tile
     fan_x = (phys_tile % chip.width).astype(np.uint8)
     fan_y = (phys_tile // chip.width).astype(np.uint8)
@@ -443,6 +472,8 @@ def compile_network(
     image = ChipImage(
         chip=chip, cores=cores, neuron_slot=t.slot_of, **_host_side(net, t, fan_x, fan_y)
     )
+    if t.learn_table:
+        image.learning = learning_tables(core, t, cores, tile_name)
     # The per-core tables are views of these; the image walk uses them without copying.
     image.set_flat_tables(
         axon_base=t.axon_base,

@@ -19,7 +19,12 @@ File layout (all integers little-endian)::
                   since version 3 every core's ``profiles`` has 7 columns
                   (PROFILE_COLUMNS, the last one the reset mode); since version 4
                   every core's ``axon_delay`` (1..CoreConfig.max_delay) and the
-                  chip config's ``core.max_delay``
+                  chip config's ``core.max_delay``; version 5 is written only for
+                  plastic networks: every core's learning tables
+                  ``core<t>.learn_profiles``, ``axon_learn``, ``post_learn``,
+                  ``rev_base``, ``rev_len``, ``rev_syn``, ``rev_axon``
+                  (coreimage.CoreLearning, docs/learning.md); an image of a fixed
+                  network is still version 4, byte for byte as before
 
 A file with another magic, another version, a short payload or a checksum
 mismatch is refused with an :class:`~spikemesh.errors.ImageError` that says
@@ -38,16 +43,17 @@ from pathlib import Path
 import numpy as np
 
 from spikemesh.config import ChipConfig
-from spikemesh.coreimage import NPROF, CoreImage
+from spikemesh.coreimage import LEARN_ARRAYS, NPROF, CoreImage, CoreLearning
 from spikemesh.errors import ConfigError, ImageError
 from spikemesh.faults import FaultMap
 from spikemesh.noc import RouteTables
 
-from .image_check import check_mapping, read_payload
+from .image_check import check_mapping, read_payload, table_ints
 
 MAGIC = b"SPKMIMG\0"
-IMAGE_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
+IMAGE_VERSION = 4  # of an image without learning tables
+LEARNING_VERSION = 5  # of an image with them (a plastic network)
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 _HEADER = struct.Struct("<8sIQ32s")
 
 
@@ -87,6 +93,7 @@ class ChipImage:
     network_name: str = "network"
     faults: FaultMap | None = None
     routing: RouteTables | None = None
+    learning: list | None = None  # CoreLearning per tile for a plastic network, else None
 
     def set_flat_tables(self, **tables):
         """Record the flat arrays the cores' axon and synapse tables are views of (compiler)."""
@@ -145,6 +152,14 @@ class ChipImage:
             raise ImageError("input table pointers are inconsistent")
         check_mapping(self)
         self.check_faults()
+        if self.learning is not None:
+            if len(self.learning) != c.tiles:
+                raise ImageError(
+                    f"image has learning tables for {len(self.learning)} cores, the chip has "
+                    f"{c.tiles}"
+                )
+            for t, (img, lt) in enumerate(zip(self.cores, self.learning, strict=True)):
+                lt.check(img, c, where=f"core ({t % c.width},{t // c.width})")
 
     def __eq__(self, other):
         if not isinstance(other, ChipImage):
@@ -166,6 +181,7 @@ class ChipImage:
             and self.network_name == other.network_name
             and self.faults == other.faults
             and self.routing == other.routing
+            and self.learning == other.learning
         )
 
     # --- file format ---
@@ -196,12 +212,17 @@ class ChipImage:
         for t, img in enumerate(self.cores):
             for name in CoreImage.ARRAYS:
                 arrays[f"core{t}.{name}"] = getattr(img, name)
+        version = IMAGE_VERSION
+        if self.learning is not None:
+            version = LEARNING_VERSION
+            for t, lt in enumerate(self.learning):
+                for name in LEARN_ARRAYS:
+                    arrays[f"core{t}.{name}"] = getattr(lt, name)
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         payload = buf.getvalue()
         return (
-            _HEADER.pack(MAGIC, IMAGE_VERSION, len(payload), hashlib.sha256(payload).digest())
-            + payload
+            _HEADER.pack(MAGIC, version, len(payload), hashlib.sha256(payload).digest()) + payload
         )
 
     @classmethod
@@ -215,9 +236,9 @@ class ChipImage:
             raise ImageError(f"{where}: not a spikemesh image (bad magic {magic!r})")
         if version not in READABLE_VERSIONS:
             raise ImageError(
-                f"{where}: image format version {version}; this spikemesh reads version "
-                f"{IMAGE_VERSION} (and versions 1-3: zero reset only before 3, delays of 1 "
-                "before 4) (recompile the network)"
+                f"{where}: image format version {version}; this spikemesh reads versions "
+                f"{IMAGE_VERSION} and {LEARNING_VERSION} (with learning tables), and versions "
+                "1-3 (zero reset only before 3, delays of 1 before 4) (recompile the network)"
             )
         payload = data[_HEADER.size :]
         if len(payload) != length:
@@ -253,6 +274,7 @@ class ChipImage:
                 population_offsets=arrays["population_offsets"],
                 network_name=meta["network_name"],
                 **_fault_fields(chip, meta, arrays, version),
+                learning=_learning(arrays, chip, version, where),
             )
         except ImageError:
             raise
@@ -262,6 +284,15 @@ class ChipImage:
             raise ImageError(f"{where}: image payload is malformed ({e})") from None
         img.check()
         return img
+
+    def refuse_learning(self, backend: str) -> None:
+        """Raise ImageError if this image learns and ``backend`` cannot run learning (every
+        model but the functional TLM's plastic path, sim/_stdp_image.py, so far)."""
+        if self.learning is not None:
+            raise ImageError(
+                f"backend {backend!r} cannot run an image with learning tables: plasticity "
+                "runs on golden and -b tlm only so far (docs/learning.md)"
+            )
 
     def check_faults(self) -> None:
         """Raise ImageError unless the fault map and route tables fit the chip and each other
@@ -315,3 +346,19 @@ def _fault_fields(chip, meta, arrays, version) -> dict:
     if "route_table" in arrays:
         routing = RouteTables(chip, arrays["route_table"], arrays["link_off"], order="image")
     return {"faults": faults, "routing": routing}
+
+
+def _learning(arrays, chip, version, where):
+    """The cores' learning tables of a version-5 payload (None before version 5)."""
+    if version < LEARNING_VERSION:
+        return None
+    out = []
+    for t in range(chip.tiles):
+        tables = {}
+        for name in LEARN_ARRAYS:
+            key = f"core{t}.{name}"
+            if key not in arrays:
+                raise ImageError(f"{where}: image payload has no table {key}")
+            tables[name] = table_ints(where, key, arrays[key], 2 if name == "learn_profiles" else 1)
+        out.append(CoreLearning(**tables))
+    return out

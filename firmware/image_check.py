@@ -19,8 +19,9 @@ import zlib
 import numpy as np
 
 from spikemesh.config import ChipConfig
-from spikemesh.coreimage import NPROF, CoreImage
+from spikemesh.coreimage import LEARN_ARRAYS, NPROF, CoreImage
 from spikemesh.errors import ConfigError, ImageError
+from spikemesh.plasticity import LEARN_PROFILES, PROFILE_COLUMNS
 
 # Tables of the payload and their dimensions (host_out is boolean, all others integers).
 _TOP = {
@@ -57,6 +58,17 @@ def _core_bound(chip: ChipConfig, name: str) -> int:
     return c.neurons
 
 
+def _learn_bound(chip: ChipConfig, name: str) -> int:
+    c = chip.core
+    if name == "learn_profiles":
+        return LEARN_PROFILES * len(PROFILE_COLUMNS)
+    if name == "axon_learn":
+        return c.axons
+    if name in ("rev_syn", "rev_axon"):
+        return c.synapses
+    return c.neurons
+
+
 def _bound(chip: ChipConfig, name: str, info: zipfile.ZipInfo) -> int:
     """The most elements table ``name`` can hold in an image for ``chip``."""
     if name in ("neuron_slot", "recorded"):
@@ -66,6 +78,8 @@ def _bound(chip: ChipConfig, name: str, info: zipfile.ZipInfo) -> int:
     tile, dot, table = name.partition(".")
     if dot and tile.startswith("core") and table in CoreImage.ARRAYS:
         return _core_bound(chip, table)
+    if dot and tile.startswith("core") and table in LEARN_ARRAYS:
+        return _learn_bound(chip, table)
     return SLACK_ELEMENTS + MAX_EXPANSION * info.compress_size
 
 
@@ -128,6 +142,11 @@ def read_payload(payload: bytes, where: str):
     except _ZIP_ERRORS as e:
         raise ImageError(f"{where}: image payload is not a readable archive ({e})") from None
     return meta, chip, check_payload(arrays, meta, chip.tiles, where)
+
+
+def table_ints(where, name, arr, ndim):
+    """``arr`` as int64 if it is an integer table of ``ndim`` dimensions, else ImageError."""
+    return _table(where, name, arr, ndim)
 
 
 def _table(where, name, arr, ndim):

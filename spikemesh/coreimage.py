@@ -195,3 +195,133 @@ class CoreImage:
             not np.any((self.fan_len > 0) & ((self.fan_base < 0) | (end > f))),
             "a fan-out list runs outside fan-out memory",
         )
+
+
+# --- learning (docs/learning.md "In the image") ----------------------------------------------
+
+LEARN_ARRAYS = (
+    "learn_profiles",
+    "axon_learn",
+    "post_learn",
+    "rev_base",
+    "rev_len",
+    "rev_syn",
+    "rev_axon",
+)
+
+
+@dataclass(eq=False, kw_only=True)
+class CoreLearning:
+    """One core's learning tables (only in images of plastic networks).
+
+    - ``learn_profiles`` [L, 10]: STDP profiles (``plasticity.PROFILE_COLUMNS``),
+      L <= ``plasticity.LEARN_PROFILES``;
+    - ``axon_learn[a]``: 0 for a fixed row, else 1 + the profile of every synapse in axon
+      a's row (depression on the axon's events) and of the axon's pre trace;
+    - ``post_learn[i]``: 0, or 1 + the profile whose post trace neuron i keeps;
+    - the reverse index: neuron i's plastic incoming synapses are the synapse addresses
+      ``rev_syn[rev_base[i] : rev_base[i] + rev_len[i]]`` (ascending), of the axons
+      ``rev_axon[...]``, walked when i spikes (potentiation).
+    """
+
+    learn_profiles: np.ndarray
+    axon_learn: np.ndarray
+    post_learn: np.ndarray
+    rev_base: np.ndarray
+    rev_len: np.ndarray
+    rev_syn: np.ndarray
+    rev_axon: np.ndarray
+
+    def __eq__(self, other):
+        if not isinstance(other, CoreLearning):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, k), getattr(other, k)) for k in LEARN_ARRAYS)
+
+    def check(self, img: CoreImage, chip: ChipConfig, where: str = "core") -> None:
+        """Raise ImageError unless the tables fit the core image ``img`` and their fields."""
+        from .plasticity import LEARN_PROFILES, PROFILE_COLUMNS, PROFILE_RANGES
+
+        c = chip.core
+
+        def need(cond, msg):
+            if not cond:
+                raise ImageError(f"{where}: {msg}")
+
+        prof = np.asarray(self.learn_profiles)
+        ncol = len(PROFILE_COLUMNS)
+        need(
+            prof.ndim == 2 and prof.shape[1] == ncol,
+            f"learn_profiles has shape {prof.shape}, expected (L, {ncol})",
+        )
+        n_prof = prof.shape[0]
+        need(
+            n_prof <= LEARN_PROFILES, f"needs {n_prof} learning profiles, at most {LEARN_PROFILES}"
+        )
+        for k, col in enumerate(PROFILE_COLUMNS):
+            lo, hi = PROFILE_RANGES[col]
+            need(
+                n_prof == 0 or (prof[:, k].min() >= lo and prof[:, k].max() <= hi),
+                f"learning profile column {col} outside {lo}..{hi}",
+            )
+        need(n_prof == 0 or bool(np.all(prof[:, 8] <= prof[:, 9])), "a profile has w_min > w_max")
+        n, a, s = c.neurons, c.axons, img.syn_target.size
+        for name, size in (
+            ("axon_learn", a),
+            ("post_learn", n),
+            ("rev_base", n),
+            ("rev_len", n),
+            ("rev_axon", np.asarray(self.rev_syn).size),
+        ):
+            arr = np.asarray(getattr(self, name))
+            need(arr.shape == (size,), f"{name} has shape {arr.shape}, expected ({size},)")
+        for name in ("axon_learn", "post_learn"):
+            arr = np.asarray(getattr(self, name))
+            need(
+                arr.size == 0 or (arr.min() >= 0 and arr.max() <= n_prof),
+                f"{name} names a learning profile outside 1..{n_prof}",
+            )
+        al = np.asarray(self.axon_learn, dtype=np.int64)
+        syn_axon = np.full(s, -1, dtype=np.int64)  # the axon whose row holds each synapse
+        rows = np.flatnonzero(np.asarray(img.axon_len) > 0)
+        for x in rows:
+            syn_axon[img.axon_base[x] : img.axon_base[x] + img.axon_len[x]] = x
+        plastic = (syn_axon >= 0) & (al[np.maximum(syn_axon, 0)] > 0)
+        rs, ra = np.asarray(self.rev_syn, np.int64), np.asarray(self.rev_axon, np.int64)
+        need(
+            rs.size == int(plastic.sum()),
+            "the reverse index does not list every plastic synapse once",
+        )
+        if rs.size:
+            need(rs.min() >= 0 and rs.max() < s, "rev_syn points outside synapse memory")
+            need(
+                np.array_equal(np.sort(rs), np.flatnonzero(plastic)),
+                "the reverse index does not list every plastic synapse once",
+            )
+            need(np.array_equal(syn_axon[rs], ra), "rev_axon is not the axon of rev_syn")
+            owner = np.repeat(np.arange(n), np.asarray(self.rev_len, np.int64))
+            base, ln = np.asarray(self.rev_base, np.int64), np.asarray(self.rev_len, np.int64)
+            need(
+                owner.size == rs.size
+                and np.array_equal(
+                    np.argsort(base[ln > 0], kind="stable"), np.arange(int((ln > 0).sum()))
+                )
+                and np.all(base[ln > 0] + ln[ln > 0] <= rs.size),
+                "reverse-index rows are inconsistent",
+            )
+            tgt = np.asarray(img.syn_target, np.int64)[rs[_rev_positions(base, ln)]]
+            need(
+                np.array_equal(tgt, owner), "a reverse-index row lists a synapse of another neuron"
+            )
+            f = al[ra] - 1
+            w = np.asarray(img.syn_weight, np.int64)[rs]
+            need(
+                bool(np.all((w >= prof[f, 8]) & (w <= prof[f, 9]))),
+                "a plastic weight lies outside its profile's w_min..w_max",
+            )
+
+
+def _rev_positions(base, length):
+    """Positions rev_base[i] .. + rev_len[i] - 1 for every neuron i in order."""
+    owner = np.repeat(np.arange(length.size), length)
+    first = np.cumsum(length) - length
+    return base[owner] + (np.arange(owner.size) - first[owner])

@@ -2,6 +2,7 @@ import struct
 
 import pytest
 from spikemesh.firmware import IMAGE_VERSION, ChipImage, compile_network
+from spikemesh.firmware.image import LEARNING_VERSION
 
 from spikemesh.config import ChipConfig, CoreConfig
 from spikemesh.errors import ImageError
@@ -32,13 +33,21 @@ def test_corrupted_payload_refused(image):
 
 
 def test_wrong_version_refused(image):
+    # Version 5 (IMAGE_VERSION + 1) is the learning version, so the first unknown one is 6.
     data = bytearray(image.to_bytes())
-    struct.pack_into("<I", data, 8, IMAGE_VERSION + 1)
+    struct.pack_into("<I", data, 8, LEARNING_VERSION + 1)
     with pytest.raises(
         ImageError,
-        match=rf"image format version {IMAGE_VERSION + 1}; this spikemesh "
-        rf"reads version {IMAGE_VERSION}",
+        match=rf"image format version {LEARNING_VERSION + 1}; this spikemesh "
+        rf"reads versions {IMAGE_VERSION} and {LEARNING_VERSION}",
     ):
+        ChipImage.from_bytes(bytes(data))
+
+
+def test_learning_version_without_learning_tables_refused(image):
+    data = bytearray(image.to_bytes())
+    struct.pack_into("<I", data, 8, LEARNING_VERSION)
+    with pytest.raises(ImageError, match=r"image payload has no table core0\.learn_profiles"):
         ChipImage.from_bytes(bytes(data))
 
 
