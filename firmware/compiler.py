@@ -411,6 +411,13 @@ def compile_network(
         what, where and by how much.
     """
     t0 = time.perf_counter()
+    if net.plastic:
+        names = [f"{p.pre!r} -> {p.post!r}" for p in net.projections if p.plasticity is not None]
+        raise CompileError(
+            f"the network has plastic projections ({', '.join(names[:3])}); chip images carry "
+            "no learning profiles yet, so plasticity runs on golden and -b tlm only so far "
+            "(docs/learning.md)"
+        )
     core, n_net = chip.core, net.num_neurons
     routing = None
     if faults is not None:

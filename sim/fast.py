@@ -170,6 +170,60 @@ def _update_refractory(fu, fv, bias, thr, sub, refr, acc_bits, u, v, ref, acc, f
         v[i] = vn
 
 
+@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _update_all(seg, u, v, ref, acc, acc_bits, sl, flag):
+    """Update every neuron once, in index order, with the input in accumulator slot ``sl``
+    (the offset of the tick's slot in ``acc``); flag[i] = 1 where neuron i spiked."""
+    for s in range(seg.shape[0]):
+        lo, hi = seg[s, 0] + sl, seg[s, 1] + sl
+        fu, fv, bias, thr, refr = seg[s, 2], seg[s, 3], seg[s, 4], seg[s, 5], seg[s, 6]
+        sub = seg[s, 7]
+        if refr == 0:
+            _update_plain(
+                fu,
+                fv,
+                bias,
+                thr,
+                sub,
+                acc_bits,
+                u[lo - sl : hi - sl],
+                v[lo - sl : hi - sl],
+                acc[lo:hi],
+                flag[lo - sl : hi - sl],
+            )
+        else:
+            _update_refractory(
+                fu,
+                fv,
+                bias,
+                thr,
+                sub,
+                refr,
+                acc_bits,
+                u[lo - sl : hi - sl],
+                v[lo - sl : hi - sl],
+                ref[lo - sl : hi - sl],
+                acc[lo:hi],
+                flag[lo - sl : hi - sl],
+            )
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _compact_flags(words, spk_buf, k):
+    """Append the ids of set spike flags to spk_buf from k on; return the new end.
+
+    8 flags (one uint64) at a time: most words are zero at chip-like rates, and each set
+    byte holds exactly bit 0.
+    """
+    for wi in range(words.size):
+        w = words[wi]
+        while w != 0:
+            spk_buf[k] = wi * 8 + (np.int64(trailing_zeros(w)) >> 3)
+            k += 1
+            w &= w - np.uint64(1)
+    return k
+
+
 @intrinsic
 def _prefetch(typingctx, arr, idx):
     """Hint the cache to fetch ``arr[idx]`` (LLVM's prefetch: read, high locality, data)."""
@@ -310,47 +364,8 @@ def _run_ticks(
             events[0] = ev
             return t
         # (a) update every neuron once, in index order, with the input accumulated for t.
-        sl = ((tbase + t) % ring) * n
-        for s in range(seg.shape[0]):
-            lo, hi = seg[s, 0] + sl, seg[s, 1] + sl
-            fu, fv, bias, thr, refr = seg[s, 2], seg[s, 3], seg[s, 4], seg[s, 5], seg[s, 6]
-            sub = seg[s, 7]
-            if refr == 0:
-                _update_plain(
-                    fu,
-                    fv,
-                    bias,
-                    thr,
-                    sub,
-                    acc_bits,
-                    u[lo - sl : hi - sl],
-                    v[lo - sl : hi - sl],
-                    acc[lo:hi],
-                    flag[lo - sl : hi - sl],
-                )
-            else:
-                _update_refractory(
-                    fu,
-                    fv,
-                    bias,
-                    thr,
-                    sub,
-                    refr,
-                    acc_bits,
-                    u[lo - sl : hi - sl],
-                    v[lo - sl : hi - sl],
-                    ref[lo - sl : hi - sl],
-                    acc[lo:hi],
-                    flag[lo - sl : hi - sl],
-                )
-        # Compact the spike flags into ids, 8 flags (one uint64) at a time: most words are
-        # zero at chip-like rates, and each set byte holds exactly bit 0.
-        for wi in range(words.size):
-            w = words[wi]
-            while w != 0:
-                spk_buf[k] = wi * 8 + (np.int64(trailing_zeros(w)) >> 3)
-                k += 1
-                w &= w - np.uint64(1)
+        _update_all(seg, u, v, ref, acc, acc_bits, ((tbase + t) % ring) * n, flag)
+        k = _compact_flags(words, spk_buf, k)
         spk_ptr[t + 1] = k
         for r in range(rec.size):
             u_tr[t, r] = u[rec[r]]
@@ -510,6 +525,7 @@ class FastSim:
         self.tick = 0
         self.events = 0
         self._emit_tick = None  # the tick run_events' after_tick is called for
+        self.learning = None  # a sim._fast_stdp.Learning when built from a plastic network
         self._warm()
         self.setup_time = time.perf_counter() - t_start
 
@@ -660,8 +676,40 @@ class FastSim:
             recorded=net.recorded(),
             delay=delay if delay.size else None,
         )
+        if net.plastic:  # docs/learning.md: the weights learn in place, in sim._fast_stdp
+            from ._fast_stdp import Learning
+
+            sim.learning = Learning(net, sim.indptr)
         sim.setup_time = time.perf_counter() - t_start
         return sim
+
+    def _step(self, t, t_end, in_ptr, in_ids, spk_buf, spk_ptr, u_tr, v_tr, ev):
+        """One call of the tick kernel (the learning one for a plastic network)."""
+        io = (self.tick, in_ptr, in_ids, spk_buf, spk_ptr, self.recorded, u_tr, v_tr, ev)
+        if self.learning is None:
+            return _run_ticks(t, t_end, *self._kernel_state(), *io)
+        from ._fast_stdp import _run_ticks_learn
+
+        lr = self.learning
+        return _run_ticks_learn(
+            t,
+            t_end,
+            self.indptr,
+            self.post,
+            lr.weight,
+            lr.wexp,
+            lr.lp,
+            self.seg,
+            self.u,
+            self.v,
+            self.ref,
+            self.acc,
+            self.acc_bits,
+            self.delay,
+            self.ring,
+            lr.state,
+            *io,
+        )
 
     # --- running ---
     def input_events(self, ticks, inputs=None):
@@ -728,20 +776,7 @@ class FastSim:
         t_start = time.perf_counter()
         while t < ticks:
             t_end = min(ticks, t + chunk)
-            t_new = _run_ticks(
-                t,
-                t_end,
-                *self._kernel_state(),
-                self.tick,
-                in_ptr,
-                in_ids,
-                spk_buf,
-                spk_ptr,
-                self.recorded,
-                u_tr,
-                v_tr,
-                ev,
-            )
+            t_new = self._step(t, t_end, in_ptr, in_ids, spk_buf, spk_ptr, u_tr, v_tr, ev)
             if t_new < t_end:  # spike buffer full: grow and go on
                 spk_buf = np.concatenate([spk_buf, np.empty(spk_buf.size + n, dtype=np.int32)])
             if after_tick is not None:
@@ -767,6 +802,11 @@ class FastSim:
         last tick run (in ``after_tick``: that tick): they are integrated ``delay`` ticks
         after it (the next update without delays). Returns the number of synaptic events
         (not added to :attr:`events`)."""
+        if self.learning is not None:
+            raise NetworkError(
+                "a plastic network cannot take events from outside its run "
+                "(distributed runs do not learn yet; docs/learning.md)"
+            )
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         t = self.tick - 1 if self._emit_tick is None else self._emit_tick
         return int(
@@ -807,6 +847,8 @@ class FastSim:
             "input_spikes": int(inputs.sum()),
             "setup_time": self.setup_time,
         }
+        if self.learning is not None:
+            extra.update(self.learning.extra())
         return Result(
             spikes=spikes,
             inputs=inputs,

@@ -188,9 +188,25 @@ def get_backend(name: str) -> Backend:
         ) from None
 
 
+# Backends that run learning (docs/learning.md); the image has no learning profiles yet.
+PLASTIC_BACKENDS = ("golden", "tlm")
+
+
 def run_backend(name: str, net: Network, ticks: int, args: argparse.Namespace) -> Result:
     """Run ``net`` on backend ``name``; the wall time is measured here for every backend."""
     backend = get_backend(name)
+    if net.plastic:
+        if name not in PLASTIC_BACKENDS:
+            raise UsageError(
+                f"backend {name!r} cannot run a plastic network: plasticity runs on golden "
+                "and -b tlm only so far (docs/learning.md)"
+            )
+        if name == "tlm":  # the network's own CSR: chip images carry no learning state yet
+            from spikemesh.sim.fast import run_fast
+
+            backend = lambda net, ticks, args: run_fast(
+                net, ticks, acc_bits=args.acc_bits, progress=getattr(args, "progress", False)
+            )
     t0 = time.perf_counter()
     result = backend(net, ticks, args)
     result.wall_time = time.perf_counter() - t0

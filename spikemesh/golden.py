@@ -14,10 +14,14 @@ import numpy as np
 from .errors import NetworkError
 from .network import Network
 from .neuron import lif_update, wrap
+from .plasticity import commit_trace, decay_trace, learned_extra, plastic_arrays, stdp_tick
 
 # Keys of a saved Result (docs/network-format.md); "cycles" only from timed backends,
 # the population keys only when the network was given to save().
 NPZ_KEYS = ("spikes", "inputs", "recorded", "u", "v", "final_u", "final_v", "backend")
+# What a plastic run adds (docs/learning.md): weights_<k> per projection k, named by
+# weight_labels ("k:pre->post"), and the final stored traces.
+NPZ_LEARNING_KEYS = ("weight_labels", "weights_<k>", "pre_trace", "post_trace")
 
 
 @dataclass
@@ -70,6 +74,13 @@ class Result:
         }
         if self.cycles is not None:
             data["cycles"] = self.cycles
+        if "weights" in self.extra:  # a plastic run: its learned weights and traces
+            labels = self.extra["weight_labels"]
+            data["weight_labels"] = np.array(labels)
+            for k, wk in enumerate(self.extra["weights"]):
+                data[f"weights_{k}"] = wk
+            data["pre_trace"] = self.extra["pre_trace"]
+            data["post_trace"] = self.extra["post_trace"]
         if network is not None:
             data["population_names"] = np.array([p.name for p in network.populations])
             data["population_offsets"] = np.array(
@@ -85,6 +96,12 @@ class Result:
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}
         extra = {k: data.pop(k) for k in ("population_names", "population_offsets") if k in data}
+        if "weight_labels" in data:
+            labels = data.pop("weight_labels")
+            extra["weight_labels"] = [str(x) for x in labels]
+            extra["weights"] = [data.pop(f"weights_{k}") for k in range(labels.size)]
+            extra["pre_trace"] = data.pop("pre_trace")
+            extra["post_trace"] = data.pop("post_trace")
         backend = str(data.pop("backend", "golden"))
         return cls(**data, backend=backend, extra=extra)
 
@@ -102,6 +119,8 @@ class Result:
         what = [f"spikes of every tick ({self.ticks})", "final u and v"]
         if self.has_traces and other.has_traces and self.recorded.size:
             what.append(f"u/v traces of {self.recorded.size} recorded neurons")
+        if "weights" in self.extra and "weights" in other.extra:
+            what.append("every learned weight and trace")
         if cycles and self.cycles is not None and other.cycles is not None:
             what.append("cycles of every tick")
         return what
@@ -129,6 +148,7 @@ class Result:
             a, b = getattr(self, key), getattr(other, key)
             if a.shape != b.shape or not np.array_equal(a, b):
                 out.append(f"{key} differs")
+        out += _learned_diff(self.extra, other.extra)
         if cycles and self.cycles is not None and other.cycles is not None:
             bad = np.flatnonzero(self.cycles != other.cycles)
             if bad.size:
@@ -138,6 +158,24 @@ class Result:
                     f"{int(self.cycles[t])} vs {int(other.cycles[t])}"
                 )
         return out
+
+
+def _learned_diff(a: dict, b: dict) -> list[str]:
+    """Differences in learned weights and traces (plastic runs; nothing when either lacks
+    them)."""
+    if "weights" not in a or "weights" not in b:
+        return []
+    out = []
+    if len(a["weights"]) != len(b["weights"]):
+        return [f"learned weights of {len(a['weights'])} vs {len(b['weights'])} projections"]
+    for label, wa, wb in zip(a["weight_labels"], a["weights"], b["weights"], strict=True):
+        if wa.shape != wb.shape or not np.array_equal(wa, wb):
+            n = int(np.sum(wa != wb)) if wa.shape == wb.shape else -1
+            out.append(f"learned weights of projection {label} differ ({n} synapses)")
+    for key in ("pre_trace", "post_trace"):
+        if not np.array_equal(a[key], b[key]):
+            out.append(f"{key} differs")
+    return out
 
 
 def run_golden(
@@ -176,6 +214,7 @@ def run_golden(
     dly = net.synapse_delays()
     wv = w << e  # what one event adds: w << weight exponent
     rec = net.recorded()
+    learn = _Learning(net, w, pre, post) if net.plastic else None
 
     spikes = np.zeros((ticks, n), dtype=bool)
     u_tr = np.zeros((ticks, rec.size), dtype=np.int32)
@@ -197,6 +236,10 @@ def run_golden(
         fired = np.concatenate([spk, inputs[t]])
         hit = fired[pre]
         np.add.at(pending, ((t + dly[hit]) % ring, post[hit]), wv[hit])
+        if learn is not None:  # after delivery: events carry the weights of before this tick
+            learn.tick(fired, spk)
+            wv = w << e
+    extra = learn.extra(net) if learn is not None else {}
     return Result(
         spikes=spikes,
         inputs=inputs,
@@ -207,4 +250,27 @@ def run_golden(
         final_v=v.astype(np.int32),
         backend="golden",
         wall_time=time.perf_counter() - t0,
+        extra=extra,
     )
+
+
+class _Learning:
+    """The STDP state of a golden run: traces per presynaptic id and per neuron, and the
+    rule of :mod:`spikemesh.plasticity` applied to the synapse weights ``w`` in place."""
+
+    def __init__(self, net, w, pre, post):
+        self.pa = plastic_arrays(net)
+        self.w, self.pre, self.post = w, pre, post
+        self.x_pre = np.zeros(net.num_neurons + net.num_sources, dtype=np.int64)
+        self.x_post = np.zeros(net.num_neurons, dtype=np.int64)
+
+    def tick(self, fired, spk):
+        pa = self.pa
+        d_pre = decay_trace(self.x_pre, pa.pre_decay)  # what every read of this tick sees
+        d_post = decay_trace(self.x_post, pa.post_decay)
+        stdp_tick(self.w, self.pre, self.post, pa, d_pre, d_post, fired, spk)
+        self.x_pre = commit_trace(d_pre, pa.pre_inc, fired)
+        self.x_post = commit_trace(d_post, pa.post_inc, spk)
+
+    def extra(self, net):
+        return learned_extra(net, self.w, self.x_pre, self.x_post)

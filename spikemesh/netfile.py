@@ -51,6 +51,7 @@ PROJECTION_KEYS = (
     "weight_exp",
     "delay",
     "allow_self",
+    "plasticity",
 )
 # Keys that only mean something for one connectivity; anywhere else they are errors,
 # so that a typo'd connectivity cannot silently ignore the user's fanout or p.
@@ -273,7 +274,8 @@ def _api_error(marks, path, e: NetworkError, prefix: str):
     msg = str(e)
     if msg.startswith(prefix):
         msg = msg[len(prefix) :].lstrip(": ") or msg
-    return marks.error((*path, key) if key else path, msg)
+    keys = key if isinstance(key, tuple) else ((key,) if key else ())
+    return marks.error((*path, *keys), msg)
 
 
 def load_network(source) -> Network:
@@ -415,6 +417,8 @@ def dump_network(net: Network) -> str:
         entry["weight_exp"] = pr.weight_exp
         if pr.delay != 1:  # files of networks without delays stay as they were
             entry["delay"] = pr.delay
+        if pr.plasticity is not None:
+            entry["plasticity"] = pr.plasticity.to_dict()
         projections.append(entry)
     if projections:
         data["projections"] = projections

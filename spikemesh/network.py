@@ -29,6 +29,7 @@ from .config import (
     WEIGHT_RANGE,
 )
 from .errors import NetworkError
+from .plasticity import LearningProfile, check_shared_traces
 
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
@@ -416,6 +417,8 @@ class Projection:
         Synaptic delay in ticks, 1..15: a spike of tick t is integrated by the targets'
         update of tick t + delay (docs/semantics.md "Time"); a chip runs delays up to its
         ``CoreConfig.max_delay``.
+    plasticity : LearningProfile or None
+        The projection's STDP profile when its weights learn (docs/learning.md).
 
     The arrays are stored compactly (9 bytes per synapse, not 24), which is
     what lets a million-neuron network with 64 million synapses be built,
@@ -423,9 +426,10 @@ class Projection:
     (:meth:`Network.synapse_arrays` returns int64).
     """
 
-    def __init__(self, pre, post, pre_idx, post_idx, weight, weight_exp, delay=1):
+    def __init__(self, pre, post, pre_idx, post_idx, weight, weight_exp, delay=1, plasticity=None):
         self.pre, self.post = pre, post
         self.delay = delay
+        self.plasticity = plasticity
         self.pre_idx = np.asarray(pre_idx, dtype=np.int32)
         self.post_idx = np.asarray(post_idx, dtype=np.int32)
         self.weight = np.asarray(weight, dtype=np.int8)  # range checked by the caller
@@ -437,7 +441,9 @@ class Projection:
     def __repr__(self):
         return (
             f"Projection({self.pre!r} -> {self.post!r}, {len(self)} synapses, "
-            f"exp {self.weight_exp}" + (f", delay {self.delay})" if self.delay != 1 else ")")
+            f"exp {self.weight_exp}"
+            + (f", delay {self.delay}" if self.delay != 1 else "")
+            + (", plastic)" if self.plasticity is not None else ")")
         )
 
 
@@ -534,6 +540,7 @@ class Network:
         fanout=None,
         p=None,
         allow_self=False,
+        plasticity=None,
     ) -> Projection:
         """Add a projection.
 
@@ -555,6 +562,9 @@ class Network:
         allow_self : bool
             For a population onto itself, whether i -> i synapses are made
             (``all_to_all`` and the random kinds; explicit pairs are taken as given).
+        plasticity : dict or LearningProfile, optional
+            Make the weights learn by trace-based STDP (docs/learning.md): a mapping of
+            ``spikemesh.plasticity.PLASTICITY_KEYS``. Errors name ``plasticity.<key>``.
         """
         pre_name = getattr(pre, "name", pre)
         post_name = getattr(post, "name", post)
@@ -622,7 +632,23 @@ class Network:
                 w = _int_array(explicit_w, pi.size, *WEIGHT_RANGE, f"{where} pair weight")
             else:
                 w = _int_array(weight, pi.size, *WEIGHT_RANGE, f"{where} weight", seed=seed)
-        proj = Projection(pre_name, post_name, pi, po, w, exp, dly)
+        lp = None
+        if plasticity is not None:
+            with _param("plasticity"):
+                try:
+                    lp = LearningProfile.from_spec(plasticity)
+                except NetworkError as e:
+                    err = NetworkError(f"{where}: {e}")
+                    err.key = ("plasticity", e.key) if getattr(e, "key", None) else "plasticity"
+                    raise err from None
+        proj = Projection(pre_name, post_name, pi, po, w, exp, dly, lp)
+        if lp is not None:
+            try:
+                check_shared_traces(self, proj, where)
+            except NetworkError as e:
+                err = NetworkError(str(e))
+                err.key = ("plasticity", e.key)
+                raise err from None
         self.projections.append(proj)
         return proj
 
@@ -744,6 +770,11 @@ class Network:
         if not self.projections:
             return np.zeros(0, dtype=dt)
         return np.concatenate([np.full(len(p), p.delay, dtype=dt) for p in self.projections])
+
+    @property
+    def plastic(self) -> bool:
+        """Whether any projection learns (docs/learning.md)."""
+        return any(p.plasticity is not None for p in self.projections)
 
     @property
     def max_delay(self) -> int:

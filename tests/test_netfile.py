@@ -168,7 +168,7 @@ def test_weight_out_of_range_names_path_and_line(tmp_path):
         ("populations: [{name: a, size: 1}]\nprojections: [{pre: a, post: a, delays: 2}]\n",
          "<network>: projections[0].delays (line 2): unknown key(s) delays in a projection; "
          "known keys are pre, post, connectivity, pairs, fanout, p, seed, weight, weight_exp, "
-         "delay, allow_self"),
+         "delay, allow_self, plasticity"),
         ("populations:\n  - name: a\n",
          "<network>: populations[0] (line 2): a population needs a 'size' key"),
         ("populations: [{name: a, size: 1}]\nprojections:\n  - {post: a}\n",
