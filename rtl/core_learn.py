@@ -1,0 +1,269 @@
+"""The learning unit of a learning core: STDP potentiation and the trace commit pass
+(docs/learning.md "Hardware plan"; twin ``sim/core_learn.py::LearningUnit``).
+
+The learning of tick t runs when ``Core`` gets the ``start`` of tick t + 1 (the first
+moment a core knows that every event of tick t has arrived), before that tick's update
+loop; the event pipeline holds ``i_event`` meanwhile. Two passes::
+
+    neuron pass, i = 0 .. N - 1:     N0 ─► N1 (post trace, fired bit, reverse row of i;
+                                              commit the post trace)
+      a fired neuron's reverse row:  R ─► P1 (entry: synapse, axon) ─► P2 (synapse word,
+                                              pre trace: potentiate, write the weight)
+    axon pass, a = 0 .. A - 1:       A0 ─► A1 (pre trace, fired bit: commit, clear fired)
+
+N0 issues neuron ``n_idx`` while no reverse row is walked (or in the cycle the walker
+issues a row's last entry); a neuron that fired with a non-empty row stops the issue
+while the walker issues its entries, one per cycle. The axon pass starts the cycle after
+the neuron pass has issued its last entry's P1 (which reads the pre traces the axon pass
+rewrites); ``finish`` is high in the cycle after the last A1. ``finish`` comes
+N + A + 4 + (entries walked) + (1 if neuron N - 1 walked a row) cycles after ``start``,
+which is how much later the tick's ``done`` comes (tests/rtl/test_core_learn.py).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from spikemesh.layouts import Region, lprofile_layout
+from spikemesh.plasticity import TRACE_BITS
+
+from .core_ports import bit_read_port, bit_write_port, check_component, read_port, write_port
+from .learn_math import commit, potentiate
+
+__all__ = ["LearningUnit", "connect_learning", "learning_memories"]
+
+IDLE, NEURON, AXON = 0, 1, 2
+# the fired bit of a PRETRACE / POSTTRACE config word (spikemesh.layouts.trace_layout)
+TRACE_FIRED_BIT = TRACE_BITS
+
+
+class LearningUnit(wiring.Component):
+    """Potentiation over the reverse rows of the neurons that fired, then the trace commit.
+
+    Members
+    -------
+    start : In(1)
+        One-cycle pulse: learn the tick just ended.
+    finish : Out(1)
+        High in the last cycle of the learning (``Core`` starts the update loop in it).
+    post_rp, post_wp, post_fired_rp, revptr_rp, rev_rp, syn_rp, syn_wp, pre_rp, pre_wp,
+    pre_fired_rp, pre_fired_wp : the memory ports it uses (``Core`` steers the shared ones).
+    lpa_sel / lpa : the profile of the trace being committed (post in N1, pre in A1).
+    lpb_sel / lpb : the profile of the synapse in P2.
+    """
+
+    def __init__(self, chip):
+        check_component(self, chip)
+        self.chip = chip
+        c = chip.core
+        prof = lprofile_layout().struct()
+        super().__init__(
+            {
+                "start": In(1),
+                "finish": Out(1),
+                "post_rp": read_port(chip, Region.POSTTRACE),
+                "post_wp": write_port(chip, Region.POSTTRACE),
+                "post_fired_rp": bit_read_port(c.neuron_bits),
+                "revptr_rp": read_port(chip, Region.REVPTR),
+                "rev_rp": read_port(chip, Region.REVERSE),
+                "syn_rp": read_port(chip, Region.SYNAPSE),
+                "syn_wp": write_port(chip, Region.SYNAPSE),
+                "pre_rp": read_port(chip, Region.PRETRACE),
+                "pre_wp": write_port(chip, Region.PRETRACE),
+                "pre_fired_rp": bit_read_port(c.axon_bits),
+                "pre_fired_wp": bit_write_port(c.axon_bits),
+                "lpa_sel": Out(c.lprofile_bits),
+                "lpa": In(prof),
+                "lpb_sel": Out(c.lprofile_bits),
+                "lpb": In(prof),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.chip.core
+        phase = Signal(range(3))
+        n_idx = Signal(range(c.neurons + 1))
+        n1_valid = Signal()
+        n1_idx = Signal(c.neuron_bits)
+        r_cnt = Signal(range(c.reverse_depth + 1))
+        r_addr = Signal(c.reverse_addr_bits)
+        p1_valid = Signal()
+        p2_valid = Signal()
+        p2_addr = Signal(c.synapse_addr_bits)
+        a_idx = Signal(range(c.axons + 1))
+        a1_valid = Signal()
+        a1_idx = Signal(c.axon_bits)
+
+        post, ptr = self.post_rp.data, self.revptr_rp.data
+        walk = Signal()  # N1 holds a neuron that fired and has a reverse row
+        n_issue = Signal()
+        r_issue = Signal()
+        n_end = Signal()
+        a_issue = Signal()
+        m.d.comb += [
+            walk.eq(n1_valid & self.post_fired_rp.data & (ptr.len != 0)),
+            r_issue.eq(r_cnt != 0),
+            n_issue.eq((phase == NEURON) & (n_idx != c.neurons) & ~walk & (r_cnt <= 1)),
+            n_end.eq((phase == NEURON) & (n_idx == c.neurons) & ~n1_valid & ~r_issue & ~p1_valid),
+            a_issue.eq((phase == AXON) & (a_idx != c.axons)),
+            self.finish.eq((phase == AXON) & (a_idx == c.axons) & ~a1_valid),
+        ]
+        # N0 / A0: issue the reads
+        for port in (self.post_rp, self.post_fired_rp, self.revptr_rp):
+            m.d.comb += [port.addr.eq(n_idx), port.en.eq(n_issue)]
+        m.d.sync += [n1_valid.eq(n_issue), n1_idx.eq(n_idx), a1_valid.eq(a_issue), a1_idx.eq(a_idx)]
+        with m.If(self.start):
+            m.d.sync += [phase.eq(NEURON), n_idx.eq(0)]
+        with m.Elif(n_end):
+            m.d.sync += [phase.eq(AXON), a_idx.eq(0)]
+        with m.Elif(self.finish):
+            m.d.sync += phase.eq(IDLE)
+        with m.If(n_issue):
+            m.d.sync += n_idx.eq(n_idx + 1)
+        with m.If(a_issue):
+            m.d.sync += a_idx.eq(a_idx + 1)
+
+        # N1: commit the post trace; a fired neuron's row goes to the walker
+        with m.If(walk):
+            m.d.sync += [r_addr.eq(ptr.base), r_cnt.eq(ptr.len)]
+        with m.Elif(r_issue):
+            m.d.sync += [r_addr.eq(r_addr + 1), r_cnt.eq(r_cnt - 1)]
+        m.d.comb += [
+            self.rev_rp.addr.eq(r_addr),
+            self.rev_rp.en.eq(r_issue),
+            self.post_wp.addr.eq(n1_idx),
+            self.post_wp.data.x.eq(
+                commit(post.x, self.post_fired_rp.data, self.lpa.post_inc, self.lpa.post_decay)
+            ),
+            self.post_wp.data.fired.eq(0),
+            self.post_wp.data.lprofile.eq(post.lprofile),
+            self.post_wp.en.eq(n1_valid),
+        ]
+        # P1: the entry's synapse word and its axon's pre trace; P2: potentiate
+        rev = self.rev_rp.data
+        m.d.sync += [p1_valid.eq(r_issue), p2_valid.eq(p1_valid), p2_addr.eq(rev.synapse)]
+        syn, pre = self.syn_rp.data, self.pre_rp.data
+        m.d.comb += [
+            self.syn_rp.addr.eq(rev.synapse),
+            self.syn_rp.en.eq(p1_valid),
+            self.pre_rp.addr.eq(Mux(phase == AXON, a_idx, rev.axon)),
+            self.pre_rp.en.eq(p1_valid | a_issue),
+            self.pre_fired_rp.addr.eq(a_idx),
+            self.pre_fired_rp.en.eq(a_issue),
+            self.lpb_sel.eq(syn.lprofile),
+            self.syn_wp.addr.eq(p2_addr),
+            self.syn_wp.data.target.eq(syn.target),
+            self.syn_wp.data.weight.eq(potentiate(m, syn.weight, pre.x, self.lpb)),
+            self.syn_wp.data.plastic.eq(syn.plastic),
+            self.syn_wp.data.lprofile.eq(syn.lprofile),
+            self.syn_wp.en.eq(p2_valid & syn.plastic),
+            # A1: commit the pre trace, clear the fired bit
+            self.lpa_sel.eq(Mux(phase == AXON, pre.lprofile, post.lprofile)),
+            self.pre_wp.addr.eq(a1_idx),
+            self.pre_wp.data.x.eq(
+                commit(pre.x, self.pre_fired_rp.data, self.lpa.pre_inc, self.lpa.pre_decay)
+            ),
+            self.pre_wp.data.fired.eq(0),
+            self.pre_wp.data.lprofile.eq(pre.lprofile),
+            self.pre_wp.en.eq(a1_valid),
+            self.pre_fired_wp.addr.eq(a1_idx),
+            self.pre_fired_wp.data.eq(0),
+            self.pre_fired_wp.en.eq(a1_valid),
+        ]
+        return m
+
+
+def learning_memories(m, chip, layouts, memories):
+    """A learning core's own memories (submodules of ``Core`` under these names, also
+    recorded in ``memories``) and the learning-profile registers; returns their ports."""
+    from types import SimpleNamespace
+
+    from amaranth.hdl import unsigned
+    from amaranth.lib.memory import Memory
+
+    c = chip.core
+    ports = SimpleNamespace()
+
+    def memory(name, shape, depth):
+        mem = Memory(shape=shape, depth=depth, init=[])
+        m.submodules[name] = memories[name] = mem
+        return mem.read_port(), mem.write_port()
+
+    for name, region in (
+        ("pre", Region.PRETRACE),
+        ("post", Region.POSTTRACE),
+        ("revptr", Region.REVPTR),
+        ("rev", Region.REVERSE),
+    ):
+        lay, depth = layouts[region]
+        rp, wp = memory(f"{name}_mem", lay.struct(), depth)
+        setattr(ports, f"{name}_rp", rp)
+        setattr(ports, f"{name}_wp", wp)
+    ports.pre_fired_rp, ports.pre_fired_wp = memory("pre_fired_mem", unsigned(1), c.axons)
+    ports.post_fired_rp, ports.post_fired_wp = memory("post_fired_mem", unsigned(1), c.neurons)
+    # learning profiles: registers, selected combinationally (reset-less, like a memory)
+    ports.lprof = [
+        Signal(lprofile_layout().struct(), reset_less=True, name=f"lprof{k}")
+        for k in range(c.learning_profiles)
+    ]
+    return ports
+
+
+def connect_learning(m, chip, *, mem, lm, ev, up, lu, cfg, learning):
+    """Steer the ports a learning core's components share: the synapse memory (event
+    pipeline outside the learning phase, learning unit in it, config writes first), the
+    post traces (read by S1 and N0), the fired bits (set by events and U5, cleared by the
+    axon pass), and the learning-profile registers (written by config, selected by the
+    event pipeline's S2 and the learning unit)."""
+    from amaranth.hdl import Array
+
+    c = chip.core
+    for port, a, b in ((mem.syn_rp, lu.syn_rp, ev.syn_rp), (lm.post_rp, lu.post_rp, ev.post_rp)):
+        m.d.comb += [
+            port.addr.eq(Mux(learning, a.addr, b.addr)),
+            port.en.eq(Mux(learning, a.en, b.en)),
+            a.data.eq(port.data),
+            b.data.eq(port.data),
+        ]
+    for name in ("pre_rp", "pre_fired_rp", "revptr_rp", "rev_rp", "post_fired_rp"):
+        wiring.connect(m, getattr(lu, name), getattr(lm, name))
+
+    def write(wp, region, others, *, fired=False):
+        """Config first, then the first of ``others`` ((condition, port) pairs) that holds."""
+        with m.If(cfg.we[region]):
+            data = cfg.data[TRACE_FIRED_BIT] if fired else cfg.data
+            m.d.comb += [wp.addr.eq(cfg.index), wp.data.eq(data), wp.en.eq(1)]
+        for k, (cond, src) in enumerate(others):
+            with m.Elif(cond) if k < len(others) - 1 else m.Else():
+                m.d.comb += [wp.addr.eq(src.addr), wp.data.eq(src.data), wp.en.eq(src.en)]
+
+    write(mem.syn_wp, Region.SYNAPSE, [(learning, lu.syn_wp), (1, ev.syn_wp)])
+    write(lm.post_wp, Region.POSTTRACE, [(1, lu.post_wp)])
+    write(lm.pre_wp, Region.PRETRACE, [(1, lu.pre_wp)])
+    write(lm.pre_fired_wp, Region.PRETRACE, [(learning, lu.pre_fired_wp), (1, ev.pre_fired_wp)],
+          fired=True)  # fmt: skip
+    with m.If(cfg.we[Region.POSTTRACE]):
+        m.d.comb += [
+            lm.post_fired_wp.addr.eq(cfg.index),
+            lm.post_fired_wp.data.eq(cfg.data[TRACE_FIRED_BIT]),
+            lm.post_fired_wp.en.eq(1),
+        ]
+    with m.Else():  # U5 writes every neuron back once a tick: its spike is the fired bit
+        m.d.comb += [
+            lm.post_fired_wp.addr.eq(up.state_wp.addr),
+            lm.post_fired_wp.data.eq(up.o_spiked),
+            lm.post_fired_wp.en.eq(up.state_wp.en),
+        ]
+    for name, region in (("revptr_wp", Region.REVPTR), ("rev_wp", Region.REVERSE)):
+        wp = getattr(lm, name)
+        m.d.comb += [wp.addr.eq(cfg.index), wp.data.eq(cfg.data), wp.en.eq(cfg.we[region])]
+    pb = (c.learning_profiles - 1).bit_length()
+    regs = Array(r.as_value() for r in lm.lprof)
+    for sel, out in ((ev.lp_sel, ev.lp), (lu.lpa_sel, lu.lpa), (lu.lpb_sel, lu.lpb)):
+        m.d.comb += out.eq(regs[sel[:pb]] if pb else lm.lprof[0])
+    for k, reg in enumerate(lm.lprof):
+        with m.If(cfg.we[Region.LPROFILE] & ((cfg.index[:pb] == k) if pb else 1)):
+            m.d.sync += reg.eq(cfg.data)

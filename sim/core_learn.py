@@ -1,0 +1,268 @@
+"""The learning core's twins (docs/learning.md "Hardware plan"): the twin of
+``rtl/core_learn.py::LearningUnit``, the rule's scalar arithmetic the twins share, and
+``CoreLearning``, the part of ``CoreModel`` that keeps a learning core's memories and
+steers their ports as ``rtl/core_learn.py::connect_learning`` does.
+
+Protocol as for the other twins: set the inputs, :meth:`LearningUnit.comb`, then
+:meth:`LearningUnit.clock`.
+"""
+
+from __future__ import annotations
+
+from spikemesh.layouts import Region
+from spikemesh.plasticity import DECAY_BITS, TRACE_MAX
+
+from .core_words import (
+    LearnProfileWord,
+    PostTraceWord,
+    PreTraceWord,
+    ReverseWord,
+    RevPtrWord,
+    SynapseWord,
+)
+
+__all__ = ["CoreLearning", "LearningUnit", "commit", "depress", "potentiate"]
+
+IDLE, NEURON, AXON = 0, 1, 2
+
+
+def _decayed(x, decay):
+    return (x * decay) >> DECAY_BITS
+
+
+def depress(w, x_post, lp: LearnProfileWord) -> int:
+    """max(w - ((a_minus * D_post) >> a_minus_shift), w_min) (spikemesh.plasticity)."""
+    return max(w - ((lp.a_minus * _decayed(x_post, lp.post_decay)) >> lp.a_minus_shift), lp.w_min)
+
+
+def potentiate(w, x_pre, lp: LearnProfileWord) -> int:
+    """min(w + ((a_plus * D_pre) >> a_plus_shift), w_max)."""
+    return min(w + ((lp.a_plus * _decayed(x_pre, lp.pre_decay)) >> lp.a_plus_shift), lp.w_max)
+
+
+def commit(x, fired, inc, decay) -> int:
+    """X = min(D + inc * fired, 127)."""
+    return min(_decayed(x, decay) + (inc if fired else 0), TRACE_MAX)
+
+
+class LearningUnit:
+    """Cycle-exact twin of ``rtl/core_learn.py::LearningUnit`` (same registers).
+
+    Inputs: ``start``, the read ports' data (``post_rp__data``, ``post_fired_rp__data``,
+    ``revptr_rp__data``, ``rev_rp__data``, ``syn_rp__data``, ``pre_rp__data``,
+    ``pre_fired_rp__data``) and ``lprof``, the learning-profile registers (the RTL's
+    ``lpa``/``lpb`` are ``lprof[lpa_sel]``/``lprof[lpb_sel]``). Outputs: ``finish``
+    (Moore); every port's ``addr``/``en``/``data`` (after :meth:`comb`).
+    """
+
+    def __init__(self, chip):
+        c = chip.core
+        self._n, self._a, self._r = c.neurons, c.axons, c.reverse_depth
+        self._pmask = (1 << (c.learning_profiles - 1).bit_length()) - 1
+        self.start = 0
+        self.lprof = [LearnProfileWord(*[0] * 10)] * c.learning_profiles
+        self.post_rp__data = PostTraceWord(0, 0, 0)
+        self.pre_rp__data = PreTraceWord(0, 0, 0)
+        self.post_fired_rp__data = self.pre_fired_rp__data = 0
+        self.revptr_rp__data = RevPtrWord(0, 0)
+        self.rev_rp__data = ReverseWord(0, 0)
+        self.syn_rp__data = SynapseWord(0, 0)
+        self.reset()
+
+    def reset(self):
+        self.phase = IDLE
+        self.n_idx = self.n1_valid = self.n1_idx = 0
+        self.r_cnt = self.r_addr = 0
+        self.p1_valid = self.p2_valid = self.p2_addr = 0
+        self.a_idx = self.a1_valid = self.a1_idx = 0
+        self._moore()
+
+    def _moore(self):
+        self.finish = int(self.phase == AXON and self.a_idx == self._a and not self.a1_valid)
+
+    def comb(self):
+        """The outputs of this cycle."""
+        post, ptr = self.post_rp__data, self.revptr_rp__data
+        self.walk = int(self.n1_valid and self.post_fired_rp__data and ptr.len != 0)
+        self.r_issue = int(self.r_cnt != 0)
+        self.n_issue = int(
+            self.phase == NEURON and self.n_idx != self._n and not self.walk and self.r_cnt <= 1
+        )
+        self.n_end = int(
+            self.phase == NEURON
+            and self.n_idx == self._n
+            and not self.n1_valid
+            and not self.r_issue
+            and not self.p1_valid
+        )
+        self.a_issue = int(self.phase == AXON and self.a_idx != self._a)
+        # N0 / A0
+        self.post_rp__addr = self.post_fired_rp__addr = self.revptr_rp__addr = self.n_idx
+        self.post_rp__en = self.post_fired_rp__en = self.revptr_rp__en = self.n_issue
+        # N1: commit the post trace
+        self.lpa_sel = (self.pre_rp__data if self.phase == AXON else post).lprofile
+        lpa = self.lprof[self.lpa_sel & self._pmask]
+        self.rev_rp__addr, self.rev_rp__en = self.r_addr, self.r_issue
+        self.post_wp__addr, self.post_wp__en = self.n1_idx, self.n1_valid
+        self.post_wp__data = PostTraceWord(
+            commit(post.x, self.post_fired_rp__data, lpa.post_inc, lpa.post_decay),
+            0,
+            post.lprofile,
+        )
+        # P1 / P2
+        rev, syn, pre = self.rev_rp__data, self.syn_rp__data, self.pre_rp__data
+        self.syn_rp__addr, self.syn_rp__en = rev.synapse, self.p1_valid
+        self.pre_rp__addr = self.a_idx if self.phase == AXON else rev.axon
+        self.pre_rp__en = int(self.p1_valid or self.a_issue)
+        self.pre_fired_rp__addr, self.pre_fired_rp__en = self.a_idx, self.a_issue
+        self.lpb_sel = syn.lprofile
+        lpb = self.lprof[self.lpb_sel & self._pmask]
+        self.syn_wp__addr = self.p2_addr
+        self.syn_wp__data = SynapseWord(
+            syn.target, potentiate(syn.weight, pre.x, lpb), syn.plastic, syn.lprofile
+        )
+        self.syn_wp__en = int(self.p2_valid and syn.plastic)
+        # A1: commit the pre trace, clear the fired bit
+        self.pre_wp__addr = self.pre_fired_wp__addr = self.a1_idx
+        self.pre_wp__data = PreTraceWord(
+            commit(pre.x, self.pre_fired_rp__data, lpa.pre_inc, lpa.pre_decay), 0, pre.lprofile
+        )
+        self.pre_wp__en = self.pre_fired_wp__en = self.a1_valid
+        self.pre_fired_wp__data = 0
+
+    def clock(self):
+        """The clock edge (after :meth:`comb`)."""
+        rev, ptr = self.rev_rp__data, self.revptr_rp__data
+        n_issue, a_issue, r_issue = self.n_issue, self.a_issue, self.r_issue
+        self.p2_valid, self.p2_addr = self.p1_valid, rev.synapse
+        self.p1_valid = r_issue
+        if self.walk:
+            self.r_addr, self.r_cnt = ptr.base, ptr.len
+        elif r_issue:
+            self.r_addr, self.r_cnt = (self.r_addr + 1) % self._r, self.r_cnt - 1
+        self.n1_valid, self.n1_idx = n_issue, self.n_idx % self._n
+        self.a1_valid, self.a1_idx = a_issue, self.a_idx % self._a
+        if self.start:
+            self.phase, self.n_idx = NEURON, 0
+        elif self.n_end:
+            self.phase, self.a_idx = AXON, 0
+        elif self.finish:
+            self.phase = IDLE
+        if n_issue:
+            self.n_idx += 1
+        if a_issue:
+            self.a_idx += 1
+        self._moore()
+
+
+class CoreLearning:
+    """A learning core's part of ``CoreModel``: its memories (names of ``Core``'s), the
+    learning-profile registers, the learning unit's twin, the ``learning`` / ``pending``
+    registers and the steering of the shared ports (``rtl/core_learn.py``)."""
+
+    def _learn_init(self, chip):
+        c = chip.core
+        self.learn = c.learning
+        if not self.learn:
+            return
+        n, a = c.neurons, c.axons
+        self._lp_mask = (1 << (c.learning_profiles - 1).bit_length()) - 1
+        self.lprof = [LearnProfileWord(*[0] * 10)] * c.learning_profiles
+        self.pre_mem = [PreTraceWord(0, 0, 0)] * a
+        self.pre_fired_mem = [0] * a
+        self.post_mem = [PostTraceWord(0, 0, 0)] * n
+        self.post_fired_mem = [0] * n
+        self.revptr_mem = [RevPtrWord(0, 0)] * n
+        self.rev_mem = [ReverseWord(0, 0)] * c.reverse_depth
+        self.learning_unit = LearningUnit(chip)
+        self.learning_unit.lprof = self.lprof
+
+    def _learn_reset(self):
+        if not self.learn:
+            return
+        self.learning = self.pending = 0
+        self.learning_unit.reset()
+        self.post_rp_data, self.pre_rp_data = PostTraceWord(0, 0, 0), PreTraceWord(0, 0, 0)
+        self.post_fired_rp_data = self.pre_fired_rp_data = 0
+        self.revptr_rp_data, self.rev_rp_data = RevPtrWord(0, 0), ReverseWord(0, 0)
+
+    def _learn_config(self, region, i, w) -> bool:
+        """A configuration write into a learning region (True if it was one)."""
+        if region == Region.LPROFILE:
+            self.lprof[i] = w
+        elif region == Region.PRETRACE:
+            self.pre_mem[i], self.pre_fired_mem[i] = w, w.fired
+        elif region == Region.POSTTRACE:
+            self.post_mem[i], self.post_fired_mem[i] = w, w.fired
+        elif region == Region.REVPTR:
+            self.revptr_mem[i] = w
+        elif region == Region.REVERSE:
+            self.rev_mem[i] = w
+        else:
+            return False
+        return True
+
+    def _learn_comb(self, ev, begin):
+        """Inputs and combinational outputs of the event pipeline's depression and of the
+        learning unit; returns (up.start, up.running gate)."""
+        lu = self.learning_unit
+        ev.hold = self.learning
+        ev.post_rp__data = self.post_rp_data
+        ev.lp = self.lprof[ev.s2_lprof & self._lp_mask]
+        lu.start = int(begin and self.pending)
+        lu.post_rp__data, lu.pre_rp__data = self.post_rp_data, self.pre_rp_data
+        lu.post_fired_rp__data = self.post_fired_rp_data
+        lu.pre_fired_rp__data = self.pre_fired_rp_data
+        lu.revptr_rp__data, lu.rev_rp__data = self.revptr_rp_data, self.rev_rp_data
+        lu.syn_rp__data = self.syn_rp_data
+        lu.comb()
+        return int((begin and not self.pending) or lu.finish)
+
+    def _learn_read_ports(self, ev):
+        """The read ports of a learning core (before this edge's writes)."""
+        lu = self.learning_unit
+        src = lu if self.learning else ev
+        if src.syn_rp__en:
+            self.syn_rp_data = self.synapse_mem[src.syn_rp__addr]
+        if src.post_rp__en:
+            self.post_rp_data = self.post_mem[src.post_rp__addr]
+        if lu.pre_rp__en:
+            self.pre_rp_data = self.pre_mem[lu.pre_rp__addr]
+        if lu.pre_fired_rp__en:
+            self.pre_fired_rp_data = self.pre_fired_mem[lu.pre_fired_rp__addr]
+        if lu.post_fired_rp__en:
+            self.post_fired_rp_data = self.post_fired_mem[lu.post_fired_rp__addr]
+        if lu.revptr_rp__en:
+            self.revptr_rp_data = self.revptr_mem[lu.revptr_rp__addr]
+        if lu.rev_rp__en:
+            self.rev_rp_data = self.rev_mem[lu.rev_rp__addr]
+
+    def _learn_writes(self, ev, up, cfg_region):
+        """The writes of this edge that the config path did not take."""
+        lu = self.learning_unit
+        if cfg_region != Region.SYNAPSE:
+            src = lu if self.learning else ev
+            if src.syn_wp__en:
+                self.synapse_mem[src.syn_wp__addr] = src.syn_wp__data
+        if cfg_region != Region.POSTTRACE:
+            if lu.post_wp__en:
+                self.post_mem[lu.post_wp__addr] = lu.post_wp__data
+            if up.state_wp__en:  # U5 writes every neuron once a tick: its spike is fired
+                self.post_fired_mem[up.state_wp__addr] = int(bool(up.o_spiked))
+        if cfg_region != Region.PRETRACE:
+            if lu.pre_wp__en:
+                self.pre_mem[lu.pre_wp__addr] = lu.pre_wp__data
+            src = lu if self.learning else ev
+            if src.pre_fired_wp__en:
+                self.pre_fired_mem[src.pre_fired_wp__addr] = src.pre_fired_wp__data
+
+    def _learn_clock(self, up_start):
+        """The learning / pending registers at this edge, then the unit's."""
+        lu = self.learning_unit
+        if lu.start:
+            self.learning, self.pending = 1, 0
+        elif lu.finish:
+            self.learning = 0
+        if up_start:
+            self.pending = 1
+        lu.clock()
