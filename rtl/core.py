@@ -48,6 +48,8 @@ from spikemesh.config import DECAY_SHIFT, DU_BITS, DV_BITS, KIND_HOST_OUT, flit_
 from spikemesh.counters import HW_TILE_REGISTERS
 from spikemesh.layouts import (
     Region,
+    config_addr_bits,
+    config_data_bits,
     config_index_bits,
     config_layout,
     read_layout,
@@ -56,7 +58,7 @@ from spikemesh.layouts import (
 
 from .core_event import EventPipeline
 from .core_fanout import FanoutUnit
-from .core_learn import LearningUnit, connect_learning, learning_memories
+from .core_learn import LearningUnit, connect_learning, learning_memories, learning_readback
 from .core_ports import check_component
 from .core_update import UpdatePipeline
 from .counters import counter_bank, counter_members, counter_regs
@@ -135,6 +137,14 @@ class Core(wiring.Component):
                 "done": Out(1),
                 "idle": Out(1),
                 **counter_members(chip),
+                **(
+                    {  # read-back of the learned state (rtl/core_learn.py)
+                        "i_lread": In(stream.Signature(unsigned(config_addr_bits(chip)))),
+                        "o_lread": Out(stream.Signature(unsigned(config_data_bits(chip)))),
+                    }
+                    if c.learning
+                    else {}
+                ),
             }
         )
         self.counters = counter_regs(chip, CORE_COUNTERS)
@@ -201,8 +211,9 @@ class Core(wiring.Component):
         cfg = self._config_writes(m, mem, running=running, ev_idle=ev.idle)
         if learn:
             lm = learning_memories(m, chip, region_layouts(chip), self.memories)
+            lr = learning_readback(m, chip, self, lm, mem, running=running, ev_idle=ev.idle)
             connect_learning(m, chip, mem=mem, lm=lm, ev=ev, up=up, lu=lu, cfg=cfg,
-                             learning=learning)  # fmt: skip
+                             learning=learning, lr=lr)  # fmt: skip
         # Decay factors of the neuron's profile, selected in U1 (see _decay_factors).
         prof_fu_sel = Signal(signed(DU_BITS + 1))
         prof_fv_sel = Signal(signed(DV_BITS + 2))

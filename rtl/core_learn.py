@@ -22,7 +22,7 @@ which is how much later the tick's ``done`` comes (tests/rtl/test_core_learn.py)
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -32,7 +32,7 @@ from spikemesh.plasticity import TRACE_BITS
 from .core_ports import bit_read_port, bit_write_port, check_component, read_port, write_port
 from .learn_math import commit, potentiate
 
-__all__ = ["LearningUnit", "connect_learning", "learning_memories"]
+__all__ = ["LearningUnit", "connect_learning", "learning_memories", "learning_readback"]
 
 IDLE, NEURON, AXON = 0, 1, 2
 # the fired bit of a PRETRACE / POSTTRACE config word (spikemesh.layouts.trace_layout)
@@ -212,7 +212,52 @@ def learning_memories(m, chip, layouts, memories):
     return ports
 
 
-def connect_learning(m, chip, *, mem, lm, ev, up, lu, cfg, learning):
+def learning_readback(m, chip, core, lm, mem, *, running, ev_idle):
+    """``i_lread`` / ``o_lread``: read back a SYNAPSE, PRETRACE or POSTTRACE word (the trace
+    words with their fired bit) by its configuration address, while no loop runs and no
+    event is inside (``ready`` = ~running & idle & nothing in flight, Moore). The request's
+    read is issued in its transfer cycle, the word registered in the next, offered from
+    the one after (held until taken): one word per 3 cycles. Other regions answer 0."""
+    from types import SimpleNamespace
+
+    from spikemesh.layouts import config_index_bits
+
+    ib = config_index_bits(chip)
+    rq, ro = core.i_lread, core.o_lread
+    lr = SimpleNamespace(take=Signal(), index=rq.payload[:ib], region=rq.payload[ib:])
+    pend, valid = Signal(), Signal()
+    region = Signal(len(lr.region))
+    data = Signal(len(ro.payload))
+    m.d.comb += [
+        rq.ready.eq(~running & ev_idle & ~pend & ~valid),
+        lr.take.eq(rq.valid & rq.ready),
+        ro.valid.eq(valid),
+        ro.payload.eq(data),
+    ]
+    m.d.sync += pend.eq(lr.take)
+    with m.If(lr.take):
+        m.d.sync += region.eq(lr.region)
+
+    def trace(word, fired):
+        return Cat(word.x, fired, word.lprofile)
+
+    with m.If(pend):
+        m.d.sync += valid.eq(1)
+        with m.Switch(region):
+            with m.Case(Region.SYNAPSE):
+                m.d.sync += data.eq(mem.syn_rp.data.as_value())
+            with m.Case(Region.PRETRACE):
+                m.d.sync += data.eq(trace(lm.pre_rp.data, lm.pre_fired_rp.data))
+            with m.Case(Region.POSTTRACE):
+                m.d.sync += data.eq(trace(lm.post_rp.data, lm.post_fired_rp.data))
+            with m.Default():
+                m.d.sync += data.eq(0)
+    with m.Elif(valid & ro.ready):
+        m.d.sync += valid.eq(0)
+    return lr
+
+
+def connect_learning(m, chip, *, mem, lm, ev, up, lu, cfg, learning, lr):
     """Steer the ports a learning core's components share: the synapse memory (event
     pipeline outside the learning phase, learning unit in it, config writes first), the
     post traces (read by S1 and N0), the fired bits (set by events and U5, cleared by the
@@ -221,14 +266,32 @@ def connect_learning(m, chip, *, mem, lm, ev, up, lu, cfg, learning):
     from amaranth.hdl import Array
 
     c = chip.core
-    for port, a, b in ((mem.syn_rp, lu.syn_rp, ev.syn_rp), (lm.post_rp, lu.post_rp, ev.post_rp)):
+    # the learning unit's in its phase; else the event pipeline's or a read-back's (only
+    # while no loop runs and the event pipeline is idle)
+    for port, a, b, region in (
+        (mem.syn_rp, lu.syn_rp, ev.syn_rp, Region.SYNAPSE),
+        (lm.post_rp, lu.post_rp, ev.post_rp, Region.POSTTRACE),
+    ):
+        hit = lr.take & (lr.region == region)
         m.d.comb += [
-            port.addr.eq(Mux(learning, a.addr, b.addr)),
-            port.en.eq(Mux(learning, a.en, b.en)),
+            port.addr.eq(Mux(learning, a.addr, Mux(hit, lr.index, b.addr))),
+            port.en.eq(Mux(learning, a.en, b.en | hit)),
             a.data.eq(port.data),
             b.data.eq(port.data),
         ]
-    for name in ("pre_rp", "pre_fired_rp", "revptr_rp", "rev_rp", "post_fired_rp"):
+    for name, region in (
+        ("pre_rp", Region.PRETRACE),
+        ("pre_fired_rp", Region.PRETRACE),
+        ("post_fired_rp", Region.POSTTRACE),
+    ):
+        port, a = getattr(lm, name), getattr(lu, name)
+        hit = lr.take & (lr.region == region)
+        m.d.comb += [
+            port.addr.eq(Mux(hit, lr.index, a.addr)),
+            port.en.eq(a.en | hit),
+            a.data.eq(port.data),
+        ]
+    for name in ("revptr_rp", "rev_rp"):
         wiring.connect(m, getattr(lu, name), getattr(lm, name))
 
     def write(wp, region, others, *, fired=False):

@@ -81,6 +81,10 @@ class CoreOutputs:
     read_v: int
     done: int
     idle: int
+    # a learning core's read-back of the learned state (i_lread.ready, o_lread.valid/payload)
+    lread_ready: int = 0
+    lread_valid: int = 0
+    lread_data: int = 0
 
 
 class CoreModel(CoreLearning):
@@ -343,6 +347,15 @@ class CoreModel(CoreLearning):
             read_v=self.state_rp_data.v,
             done=self.done,
             idle=ev.idle,
+            **(
+                {
+                    "lread_ready": self._lread_ready(self.running, ev.idle),
+                    "lread_valid": self.lr_valid,
+                    "lread_data": self.lr_data,
+                }
+                if self.learn
+                else {}
+            ),
         )
 
     def clock(
@@ -361,6 +374,9 @@ class CoreModel(CoreLearning):
         read_ready=0,
         cnt_index=None,
         cnt_clear=0,
+        lread_valid=0,
+        lread_addr=0,
+        lread_ready=0,
     ):
         """Advance one clock edge with these input values (held during the cycle).
 
@@ -385,6 +401,8 @@ class CoreModel(CoreLearning):
         begin = start and not running
         if self.learn:  # the learning of the last tick first (sim/core_learn.py)
             up_start, up_running = self._learn_comb(ev, begin), running and not self.learning
+            lr_take = lread_valid and self._lread_ready(running, ev_idle)
+            lr_word = self._lread_word() if self.lr_pend else 0
         else:
             up_start, up_running = begin, running
         # The update loop uses bank ``parity`` (t mod (D + 1)); an event over a row of delay
@@ -415,6 +433,8 @@ class CoreModel(CoreLearning):
         # ---- read ports (sample memories before this edge's writes: non-transparent) ----
         rq_take = read_valid and not running and not self.ro_valid
         self._read_ports(up, rq_take, read_index, running, ev_rbank, par)
+        if self.learn and lr_take:  # a read-back (never with the ports' other users)
+            self._lread_ports(lread_addr)
 
         # ---- memory writes: the config path has priority (it writes only while
         # ~running & idle, when nothing else writes) ----
@@ -442,6 +462,7 @@ class CoreModel(CoreLearning):
             self.running, self.done = 0, 1
         if self.learn:
             self._learn_clock(up_start)
+            self._lread_clock(lr_take, lread_addr, lread_ready, lr_word)
         self.ro_valid = int(rq_take or (self.ro_valid and not read_ready))
         ev.clock()
         up.clock()

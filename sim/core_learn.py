@@ -9,7 +9,7 @@ Protocol as for the other twins: set the inputs, :meth:`LearningUnit.comb`, then
 
 from __future__ import annotations
 
-from spikemesh.layouts import Region
+from spikemesh.layouts import Region, config_index_bits, region_layouts
 from spikemesh.plasticity import DECAY_BITS, TRACE_MAX
 
 from .core_words import (
@@ -176,6 +176,8 @@ class CoreLearning:
         self.rev_mem = [ReverseWord(0, 0)] * c.reverse_depth
         self.learning_unit = LearningUnit(chip)
         self.learning_unit.lprof = self.lprof
+        self._lr_ib = config_index_bits(chip)
+        self._lr_lay = region_layouts(chip)
 
     def _learn_reset(self):
         if not self.learn:
@@ -185,6 +187,47 @@ class CoreLearning:
         self.post_rp_data, self.pre_rp_data = PostTraceWord(0, 0, 0), PreTraceWord(0, 0, 0)
         self.post_fired_rp_data = self.pre_fired_rp_data = 0
         self.revptr_rp_data, self.rev_rp_data = RevPtrWord(0, 0), ReverseWord(0, 0)
+        self.lr_pend = self.lr_valid = self.lr_region = self.lr_data = 0
+
+    # ---- read-back of the learned state (i_lread / o_lread, rtl/core_learn.py) ----
+    def _lread_ready(self, running, ev_idle):
+        return int(not running and ev_idle and not self.lr_pend and not self.lr_valid)
+
+    def _lread_word(self):
+        """The word o_lread will offer, from the read ports' data of this cycle."""
+        r = self.lr_region
+        if r == Region.SYNAPSE:
+            return self._lr_lay[r][0].pack(**self.syn_rp_data._asdict())
+        if r in (Region.PRETRACE, Region.POSTTRACE):
+            w, f = (
+                (self.pre_rp_data, self.pre_fired_rp_data)
+                if r == Region.PRETRACE
+                else (self.post_rp_data, self.post_fired_rp_data)
+            )
+            return self._lr_lay[r][0].pack(x=w.x, fired=f, lprofile=w.lprofile)
+        return 0
+
+    def _lread_ports(self, addr):
+        """The read a taken read-back request issues (before this edge's writes)."""
+        region = addr >> self._lr_ib
+        if region not in (Region.SYNAPSE, Region.PRETRACE, Region.POSTTRACE):
+            return
+        i = (addr & ((1 << self._lr_ib) - 1)) & (self._lr_lay[region][1] - 1)
+        if region == Region.SYNAPSE:
+            self.syn_rp_data = self.synapse_mem[i]
+        elif region == Region.PRETRACE:
+            self.pre_rp_data, self.pre_fired_rp_data = self.pre_mem[i], self.pre_fired_mem[i]
+        else:
+            self.post_rp_data, self.post_fired_rp_data = self.post_mem[i], self.post_fired_mem[i]
+
+    def _lread_clock(self, take, addr, ready, word):
+        if self.lr_pend:
+            self.lr_valid, self.lr_data = 1, word
+        elif self.lr_valid and ready:
+            self.lr_valid = 0
+        if take:
+            self.lr_region = addr >> self._lr_ib
+        self.lr_pend = int(take)
 
     def _learn_config(self, region, i, w) -> bool:
         """A configuration write into a learning region (True if it was one)."""

@@ -11,6 +11,7 @@ from spikemesh.config import ChipConfig, CoreConfig
 from spikemesh.coreimage import CoreImage
 from spikemesh.layouts import (
     Region,
+    config_addr,
     core_config_writes,
     learning_config_writes,
     region_layouts,
@@ -143,6 +144,41 @@ class LearnLockstep(Lockstep):
         super().__init__(chip, **kw)
         self.seen = []  # per tick: (axons accepted, neurons in HOST_OUT flits)
 
+    def outputs(self, ctx):
+        o = super().outputs(ctx)
+        d, m = self.dut, self.model.outputs()
+        o["lread_ready"] = ctx.get(d.i_lread.ready)
+        o["lread_valid"] = ctx.get(d.o_lread.valid)
+        assert (o["lread_ready"], o["lread_valid"]) == (m.lread_ready, m.lread_valid), (
+            f"cycle {self.cycle}: lread"
+        )
+        if o["lread_valid"]:
+            o["lread_data"] = ctx.get(d.o_lread.payload)
+            assert o["lread_data"] == m.lread_data, f"cycle {self.cycle}: lread data"
+        return o
+
+    async def step(self, ctx, **inp):
+        d = self.dut
+        ctx.set(d.i_lread.valid, inp.get("lread_valid", 0))
+        ctx.set(d.i_lread.payload, inp.get("lread_addr", 0))
+        ctx.set(d.o_lread.ready, inp.get("lread_ready", 0))
+        await super().step(ctx, **inp)
+
+    async def lread(self, ctx, region, *, ready_p=0.7):
+        """Every word of ``region`` through i_lread / o_lread (random o_lread.ready)."""
+        lay, depth = region_layouts(self.chip)[region]
+        words, i = [], 0
+        while len(words) < depth:
+            o = self.outputs(ctx)
+            rdy = int(self.rng.random() < ready_p)
+            if o["lread_valid"] and rdy:
+                words.append(lay.unpack(o["lread_data"]))
+            take = i < depth and o["lread_ready"]
+            addr = config_addr(self.chip, region, min(i, depth - 1))
+            await self.step(ctx, lread_valid=int(i < depth), lread_addr=addr, lread_ready=rdy)
+            i += int(take)
+        return words
+
     async def learn_tick(self, ctx, events, *, loopback=False):
         n0 = len(self.ticks)
         await self.tick(ctx, events, loopback=loopback)
@@ -162,9 +198,17 @@ class LearnLockstep(Lockstep):
         lay = region_layouts(self.chip)[region][0]
         return [lay.unpack(r) for r in raw]
 
-    def compare_memories(self, ctx):
-        """Every learning memory and the synapse memory: RTL == twin; returns the twin's."""
+    async def compare_memories(self, ctx):
+        """Every learning memory and the synapse memory: RTL == twin, and read back through
+        o_lread (the trace words with their fired bits)."""
         md = self.model
+        assert await self.lread(ctx, Region.SYNAPSE) == [w._asdict() for w in md.synapse_mem]
+        for region, mem, fired in (
+            (Region.PRETRACE, md.pre_mem, md.pre_fired_mem),
+            (Region.POSTTRACE, md.post_mem, md.post_fired_mem),
+        ):
+            words = await self.lread(ctx, region)
+            assert words == [dict(w._asdict(), fired=f) for w, f in zip(mem, fired, strict=True)]
         for name, region, twin in (
             ("synapse_mem", Region.SYNAPSE, md.synapse_mem),
             ("pre_mem", Region.PRETRACE, md.pre_mem),
@@ -219,7 +263,7 @@ def test_lockstep_random(seed):
             ev += [int(x) for x in rng.choice(ev, size=min(2, len(ev)))] if ev else []
             await ls.tick(ctx, ev, loopback=True)
         await ls.tick(ctx, [])
-        ls.compare_memories(ctx)
+        await ls.compare_memories(ctx)
         await ls.read_back(ctx)
 
     ls = run(LCHIP, body, seed=seed, bp=0.3, cls=LearnLockstep)
@@ -237,7 +281,7 @@ def _rule_run(chip, img, learn, inputs, *, seed=0):
         for ev in inputs:
             await ls.learn_tick(ctx, ev)
         await ls.learn_tick(ctx, [])  # the next start learns the last tick
-        ls.compare_memories(ctx)
+        await ls.compare_memories(ctx)
 
     return run(chip, body, seed=seed, cls=LearnLockstep)
 
