@@ -67,7 +67,8 @@ def random_learning(chip, img, rng, *, plastic_p=0.7):
         if k >= len(w) or len(axons) != 1:
             continue
         a, t = axons[0], int(img.syn_target[k])
-        if ax_lp[a] == n_lp[t] and rng.random() < plastic_p:
+        full = plastic.sum() == c.reverse_depth  # the reverse index holds no more
+        if ax_lp[a] == n_lp[t] and rng.random() < plastic_p and not full:
             plastic[k], syn_lp[k] = 1, ax_lp[a]
             p = lp[ax_lp[a]]
             w[k] = min(max(int(w[k]), p[8]), p[9])
@@ -179,9 +180,21 @@ class LearnLockstep(Lockstep):
             i += int(take)
         return words
 
-    async def learn_tick(self, ctx, events, *, loopback=False):
+    async def learn_tick(self, ctx, events, *, loopback=False, late=()):
+        """A tick, then ``late`` events offered after its ``done`` and before the next
+        start (a chip's events from other tiles can arrive then): still tick t's."""
         n0 = len(self.ticks)
         await self.tick(ctx, events, loopback=loopback)
+        k = 0
+        while True:
+            o = self.outputs(ctx)
+            if k == len(late) and o["idle"]:
+                break
+            ev = k < len(late)
+            take = ev and o["event_ready"]
+            await self.step(ctx, event_valid=int(ev), event=late[k] if ev else 0, flit_ready=1)
+            k += int(take)
+        events = [*events, *late]
         flits = self.ticks[n0][1]
         fo = self.model._fo
         host = [f for f in flits if (f >> fo["kind"]) & 1]
@@ -246,40 +259,47 @@ def _events(rng, chip, rate):
     return [int(x) for x in np.flatnonzero(rng.random(a) < rate)]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 7])
-def test_lockstep_random(seed):
+DELAYS = ChipConfig(width=2, height=2, counter_bits=16, core=CoreConfig(
+    neurons=16, axons=32, synapses=64, fanout=64, profiles=2, max_delay=3, learning_profiles=1,
+    reverse_entries=32))  # fmt: skip
+
+
+@pytest.mark.parametrize(("seed", "chip"), [(1, LCHIP), (2, LCHIP), (7, LCHIP), (9, DELAYS)])
+def test_lockstep_random(seed, chip):
     """Random images with recurrent (loopback) events, repeated axons in a tick, random
     backpressure: every boundary output equal every cycle, and at the end every learning
     memory and the synapse memory equal, and the neurons read back equal."""
     rng = np.random.default_rng(seed)
-    img = learning_image(LCHIP, rng)
-    learn = random_learning(LCHIP, img, rng)
-    writes = load_writes(LCHIP, img, learn)
+    img = learning_image(chip, rng)
+    learn = random_learning(chip, img, rng)
+    writes = load_writes(chip, img, learn)
 
     async def body(ls, ctx):
         await ls.configure(ctx, writes)
         for _ in range(25):
-            ev = _events(rng, LCHIP, 0.3)
+            ev = _events(rng, chip, 0.3)
             ev += [int(x) for x in rng.choice(ev, size=min(2, len(ev)))] if ev else []
             await ls.tick(ctx, ev, loopback=True)
         await ls.tick(ctx, [])
         await ls.compare_memories(ctx)
         await ls.read_back(ctx)
 
-    ls = run(LCHIP, body, seed=seed, bp=0.3, cls=LearnLockstep)
+    ls = run(chip, body, seed=seed, bp=0.3, cls=LearnLockstep)
     w0 = img.syn_weight
     w = np.array([s.weight for s in ls.model.synapse_mem[: len(w0)]])
     assert (w != w0).any()  # something was learnt
     assert any(p.x != q[0] for p, q in zip(ls.model.pre_mem, learn["pre"], strict=True))
 
 
-def _rule_run(chip, img, learn, inputs, *, seed=0):
+def _rule_run(chip, img, learn, inputs, *, seed=0, late_p=0.0):
     writes = load_writes(chip, img, learn)
+    rng = np.random.default_rng(seed + 100)
 
     async def body(ls, ctx):
         await ls.configure(ctx, writes)
         for ev in inputs:
-            await ls.learn_tick(ctx, ev)
+            cut = len(ev) - int(rng.binomial(len(ev), late_p))
+            await ls.learn_tick(ctx, ev[:cut], late=ev[cut:])
         await ls.learn_tick(ctx, [])  # the next start learns the last tick
         await ls.compare_memories(ctx)
 
@@ -296,7 +316,10 @@ def test_rule_random(seed):
     img.profiles[:, 2] = rng.integers(0, 400, len(img.profiles))  # low thresholds: spikes
     learn = random_learning(LCHIP, img, rng, plastic_p=0.9)
     inputs = [_events(rng, LCHIP, 0.35) for _ in range(30)]
-    ls = _rule_run(LCHIP, img, learn, inputs, seed=seed)
+    for ev in inputs:
+        rng.shuffle(ev)
+    # seeds 5, 6: about a third of each tick's events arrive after its done (between ticks)
+    ls = _rule_run(LCHIP, img, learn, inputs, seed=seed, late_p=0.35 if seed >= 5 else 0.0)
     assert sum(len(s) for _, s in ls.seen) > 5  # the neurons fire
     w, x_pre, x_post = reference(LCHIP, img, learn, ls.seen[:-1])
     cw, cx_pre, cx_post = learned(ls)
