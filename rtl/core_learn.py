@@ -22,11 +22,14 @@ which is how much later the tick's ``done`` comes (tests/rtl/test_core_learn.py)
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from types import SimpleNamespace
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from spikemesh.layouts import Region, lprofile_layout
+from spikemesh.layouts import Region, config_index_bits, lprofile_layout
 from spikemesh.plasticity import TRACE_BITS
 
 from .core_ports import bit_read_port, bit_write_port, check_component, read_port, write_port
@@ -179,11 +182,6 @@ class LearningUnit(wiring.Component):
 def learning_memories(m, chip, layouts, memories):
     """A learning core's own memories (submodules of ``Core`` under these names, also
     recorded in ``memories``) and the learning-profile registers; returns their ports."""
-    from types import SimpleNamespace
-
-    from amaranth.hdl import unsigned
-    from amaranth.lib.memory import Memory
-
     c = chip.core
     ports = SimpleNamespace()
 
@@ -218,10 +216,6 @@ def learning_readback(m, chip, core, lm, mem, *, running, ev_idle):
     event is inside (``ready`` = ~running & idle & nothing in flight, Moore). The request's
     read is issued in its transfer cycle, the word registered in the next, offered from
     the one after (held until taken): one word per 3 cycles. Other regions answer 0."""
-    from types import SimpleNamespace
-
-    from spikemesh.layouts import config_index_bits
-
     ib = config_index_bits(chip)
     rq, ro = core.i_lread, core.o_lread
     lr = SimpleNamespace(take=Signal(), index=rq.payload[:ib], region=rq.payload[ib:])
@@ -263,8 +257,6 @@ def connect_learning(m, chip, *, mem, lm, ev, up, lu, cfg, learning, lr):
     post traces (read by S1 and N0), the fired bits (set by events and U5, cleared by the
     axon pass), and the learning-profile registers (written by config, selected by the
     event pipeline's S2 and the learning unit)."""
-    from amaranth.hdl import Array
-
     c = chip.core
     # the learning unit's in its phase; else the event pipeline's or a read-back's (only
     # while no loop runs and the event pipeline is idle)

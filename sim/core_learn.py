@@ -10,7 +10,7 @@ Protocol as for the other twins: set the inputs, :meth:`LearningUnit.comb`, then
 from __future__ import annotations
 
 from spikemesh.layouts import Region, config_index_bits, region_layouts
-from spikemesh.plasticity import DECAY_BITS, TRACE_MAX
+from spikemesh.plasticity import TRACE_MAX, decay_trace
 
 from .core_words import (
     LearnProfileWord,
@@ -26,23 +26,21 @@ __all__ = ["CoreLearning", "LearningUnit", "commit", "depress", "potentiate"]
 IDLE, NEURON, AXON = 0, 1, 2
 
 
-def _decayed(x, decay):
-    return (x * decay) >> DECAY_BITS
-
-
 def depress(w, x_post, lp: LearnProfileWord) -> int:
     """max(w - ((a_minus * D_post) >> a_minus_shift), w_min) (spikemesh.plasticity)."""
-    return max(w - ((lp.a_minus * _decayed(x_post, lp.post_decay)) >> lp.a_minus_shift), lp.w_min)
+    return max(
+        w - ((lp.a_minus * decay_trace(x_post, lp.post_decay)) >> lp.a_minus_shift), lp.w_min
+    )
 
 
 def potentiate(w, x_pre, lp: LearnProfileWord) -> int:
     """min(w + ((a_plus * D_pre) >> a_plus_shift), w_max)."""
-    return min(w + ((lp.a_plus * _decayed(x_pre, lp.pre_decay)) >> lp.a_plus_shift), lp.w_max)
+    return min(w + ((lp.a_plus * decay_trace(x_pre, lp.pre_decay)) >> lp.a_plus_shift), lp.w_max)
 
 
 def commit(x, fired, inc, decay) -> int:
     """X = min(D + inc * fired, 127)."""
-    return min(_decayed(x, decay) + (inc if fired else 0), TRACE_MAX)
+    return min(decay_trace(x, decay) + (inc if fired else 0), TRACE_MAX)
 
 
 class LearningUnit:
