@@ -27,7 +27,7 @@ from spikemesh.config import WEIGHT_BITS, WEIGHT_EXP_BITS
 from spikemesh.layouts import Region, lprofile_layout
 
 from .core_ports import bit_write_port, check_component, read_port, write_port
-from .learn_math import depress
+from .learn_math import decayed, depress
 
 __all__ = ["EventPipeline"]
 
@@ -93,6 +93,7 @@ class EventPipeline(wiring.Component):
         s1_valid = Signal()
         s1_exp = Signal(WEIGHT_EXP_BITS)
         s2_valid = Signal()
+        s3_valid = Signal()  # a learning core's depression write-back stage (else always 0)
         s2_target = Signal(c.neuron_bits)
         s2_wv = Signal(signed(WEIGHT_BITS + (1 << WEIGHT_EXP_BITS) - 1))
         fwd_valid = Signal()
@@ -118,7 +119,11 @@ class EventPipeline(wiring.Component):
             # Moore: a function of ax_valid and w_cnt (and the core's learning register) only.
             ev.ready.eq((~ax_valid | w_free) & ~self.hold if c.learning else ~ax_valid | w_free),
             ev_take.eq(ev.valid & ev.ready),
-            self.idle.eq(~ax_valid & (w_cnt == 0) & ~s1_valid & ~s2_valid),
+            self.idle.eq(
+                ~ax_valid & (w_cnt == 0) & ~s1_valid & ~s2_valid & ~s3_valid
+                if c.learning
+                else ~ax_valid & (w_cnt == 0) & ~s1_valid & ~s2_valid
+            ),
             # The axon word is held on the read port (en low) until the walker takes it.
             self.axon_rp.addr.eq(ev.payload),
             self.axon_rp.en.eq(ev_take),
@@ -168,6 +173,7 @@ class EventPipeline(wiring.Component):
         if c.learning:
             self._depression(
                 m,
+                s3_valid=s3_valid,
                 w_addr=w_addr,
                 s1_valid=s1_valid,
                 s2_target=s2_target,
@@ -176,10 +182,11 @@ class EventPipeline(wiring.Component):
             )
         return m
 
-    def _depression(self, m, *, w_addr, s1_valid, s2_target, ev_take, ax_load):
+    def _depression(self, m, *, s3_valid, w_addr, s1_valid, s2_target, ev_take, ax_load):
         """STDP depression on a learning core: S1 also reads the target's post trace, S2
-        writes the plastic synapse back with ``max(w - ((a_minus * D_post) >> s), w_min)``
-        (the accumulation above used the weight read, the old one). An event sets its axon's
+        decays it (D_post) and S3 writes the plastic synapse back with
+        ``max(w - ((a_minus * D_post) >> s), w_min)`` (the accumulation in S2 used the
+        weight read, the old one); ``idle`` waits for S3. An event sets its axon's
         fired bit when the walker takes its row (an event taken in the cycle of ``start``
         waits in AX through the learning phase, which clears the fired bits)."""
         c = self.chip.core
@@ -200,6 +207,24 @@ class EventPipeline(wiring.Component):
             s2_lprof.eq(syn.lprofile),
         ]
         lp = self.lp
+        s3_addr = Signal(c.synapse_addr_bits)
+        s3_target = Signal(c.neuron_bits)
+        s3_w = Signal(signed(WEIGHT_BITS))
+        s3_lprof = Signal(c.lprofile_bits)
+        s3_d = Signal(7)
+        s3_am, s3_sh, s3_wmin = (Signal.like(lp.a_minus), Signal.like(lp.a_minus_shift),
+                                 Signal.like(lp.w_min))  # fmt: skip
+        m.d.sync += [
+            s3_valid.eq(s2_plastic),
+            s3_addr.eq(s2_addr),
+            s3_target.eq(s2_target),
+            s3_w.eq(s2_w),
+            s3_lprof.eq(s2_lprof),
+            s3_d.eq(decayed(self.post_rp.data.x, lp.post_decay)),
+            s3_am.eq(lp.a_minus),
+            s3_sh.eq(lp.a_minus_shift),
+            s3_wmin.eq(lp.w_min),
+        ]
         m.d.comb += [
             self.pre_fired_wp.addr.eq(ax_idx),
             self.pre_fired_wp.data.eq(1),
@@ -207,10 +232,10 @@ class EventPipeline(wiring.Component):
             self.post_rp.addr.eq(syn.target),
             self.post_rp.en.eq(s1_valid),
             self.lp_sel.eq(s2_lprof),
-            self.syn_wp.addr.eq(s2_addr),
-            self.syn_wp.data.target.eq(s2_target),
-            self.syn_wp.data.weight.eq(depress(m, s2_w, self.post_rp.data.x, lp)),
+            self.syn_wp.addr.eq(s3_addr),
+            self.syn_wp.data.target.eq(s3_target),
+            self.syn_wp.data.weight.eq(depress(m, s3_w, s3_d, s3_am, s3_sh, s3_wmin)),
             self.syn_wp.data.plastic.eq(1),
-            self.syn_wp.data.lprofile.eq(s2_lprof),
-            self.syn_wp.en.eq(s2_plastic),
+            self.syn_wp.data.lprofile.eq(s3_lprof),
+            self.syn_wp.en.eq(s3_valid),
         ]

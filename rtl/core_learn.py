@@ -6,17 +6,20 @@ moment a core knows that every event of tick t has arrived), before that tick's 
 loop; the event pipeline holds ``i_event`` meanwhile. Two passes::
 
     neuron pass, i = 0 .. N - 1:     N0 ─► N1 (post trace, fired bit, reverse row of i;
-                                              commit the post trace)
+                                              D_post) ─► N2 (commit the post trace)
       a fired neuron's reverse row:  R ─► P1 (entry: synapse, axon) ─► P2 (synapse word,
-                                              pre trace: potentiate, write the weight)
-    axon pass, a = 0 .. A - 1:       A0 ─► A1 (pre trace, fired bit: commit, clear fired)
+                                              pre trace: D_pre) ─► P3 (potentiate, write)
+    axon pass, a = 0 .. A - 1:       A0 ─► A1 (pre trace, fired bit: D_pre) ─► A2 (commit,
+                                              clear fired)
 
+One multiplier per stage (the decay product, then the amplitude product), so no path
+holds two in series.
 N0 issues neuron ``n_idx`` while no reverse row is walked (or in the cycle the walker
 issues a row's last entry); a neuron that fired with a non-empty row stops the issue
 while the walker issues its entries, one per cycle. The axon pass starts the cycle after
 the neuron pass has issued its last entry's P1 (which reads the pre traces the axon pass
-rewrites); ``finish`` is high in the cycle after the last A1. ``finish`` comes
-N + A + 4 + (entries walked) + (1 if neuron N - 1 walked a row) cycles after ``start``,
+rewrites); ``finish`` is high in the cycle after the last A2. ``finish`` comes
+N + A + 5 + (entries walked) + (1 if neuron N - 1 walked a row) cycles after ``start``,
 which is how much later the tick's ``done`` comes (tests/rtl/test_core_learn.py).
 """
 
@@ -33,7 +36,7 @@ from spikemesh.layouts import Region, config_index_bits, lprofile_layout
 from spikemesh.plasticity import TRACE_BITS
 
 from .core_ports import bit_read_port, bit_write_port, check_component, read_port, write_port
-from .learn_math import commit, potentiate
+from .learn_math import decayed, potentiate, saturate
 
 __all__ = ["LearningUnit", "connect_learning", "learning_memories", "learning_readback"]
 
@@ -99,6 +102,16 @@ class LearningUnit(wiring.Component):
         a_idx = Signal(range(c.axons + 1))
         a1_valid = Signal()
         a1_idx = Signal(c.axon_bits)
+        # the second stage of each computation (one multiplier per stage)
+        n2_valid, a2_valid, p3_valid = Signal(), Signal(), Signal()
+        n2_idx, a2_idx = Signal(c.neuron_bits), Signal(c.axon_bits)
+        names = ("n2_d", "n2_inc", "a2_d", "a2_inc", "p3_d")
+        n2_d, n2_inc, a2_d, a2_inc, p3_d = (Signal(7, name=n) for n in names)
+        n2_lprof, a2_lprof = Signal(c.lprofile_bits), Signal(c.lprofile_bits)
+        p3_addr = Signal(c.synapse_addr_bits)
+        p3_syn = Signal.like(self.syn_rp.data)
+        p3_ap, p3_sh, p3_wmax = (Signal.like(self.lpb.a_plus), Signal.like(self.lpb.a_plus_shift),
+                                 Signal.like(self.lpb.w_max))  # fmt: skip
 
         post, ptr = self.post_rp.data, self.revptr_rp.data
         walk = Signal()  # N1 holds a neuron that fired and has a reverse row
@@ -112,7 +125,7 @@ class LearningUnit(wiring.Component):
             n_issue.eq((phase == NEURON) & (n_idx != c.neurons) & ~walk & (r_cnt <= 1)),
             n_end.eq((phase == NEURON) & (n_idx == c.neurons) & ~n1_valid & ~r_issue & ~p1_valid),
             a_issue.eq((phase == AXON) & (a_idx != c.axons)),
-            self.finish.eq((phase == AXON) & (a_idx == c.axons) & ~a1_valid),
+            self.finish.eq((phase == AXON) & (a_idx == c.axons) & ~a1_valid & ~a2_valid),
         ]
         # N0 / A0: issue the reads
         for port in (self.post_rp, self.post_fired_rp, self.revptr_rp):
@@ -134,21 +147,43 @@ class LearningUnit(wiring.Component):
             m.d.sync += [r_addr.eq(ptr.base), r_cnt.eq(ptr.len)]
         with m.Elif(r_issue):
             m.d.sync += [r_addr.eq(r_addr + 1), r_cnt.eq(r_cnt - 1)]
+        lpa = self.lpa
+        m.d.sync += [
+            n2_valid.eq(n1_valid),
+            n2_idx.eq(n1_idx),
+            n2_d.eq(decayed(post.x, lpa.post_decay)),
+            n2_inc.eq(Mux(self.post_fired_rp.data, lpa.post_inc, 0)),
+            n2_lprof.eq(post.lprofile),
+        ]
         m.d.comb += [
             self.rev_rp.addr.eq(r_addr),
             self.rev_rp.en.eq(r_issue),
-            self.post_wp.addr.eq(n1_idx),
-            self.post_wp.data.x.eq(
-                commit(post.x, self.post_fired_rp.data, self.lpa.post_inc, self.lpa.post_decay)
-            ),
+            # N2: the committed post trace
+            self.post_wp.addr.eq(n2_idx),
+            self.post_wp.data.x.eq(saturate(n2_d + n2_inc)),
             self.post_wp.data.fired.eq(0),
-            self.post_wp.data.lprofile.eq(post.lprofile),
-            self.post_wp.en.eq(n1_valid),
+            self.post_wp.data.lprofile.eq(n2_lprof),
+            self.post_wp.en.eq(n2_valid),
         ]
         # P1: the entry's synapse word and its axon's pre trace; P2: potentiate
         rev = self.rev_rp.data
         m.d.sync += [p1_valid.eq(r_issue), p2_valid.eq(p1_valid), p2_addr.eq(rev.synapse)]
         syn, pre = self.syn_rp.data, self.pre_rp.data
+        lpb = self.lpb
+        m.d.sync += [
+            p3_valid.eq(p2_valid & syn.plastic),
+            p3_addr.eq(p2_addr),
+            p3_syn.eq(syn),
+            p3_d.eq(decayed(pre.x, lpb.pre_decay)),
+            p3_ap.eq(lpb.a_plus),
+            p3_sh.eq(lpb.a_plus_shift),
+            p3_wmax.eq(lpb.w_max),
+            a2_valid.eq(a1_valid),
+            a2_idx.eq(a1_idx),
+            a2_d.eq(decayed(pre.x, lpa.pre_decay)),
+            a2_inc.eq(Mux(self.pre_fired_rp.data, lpa.pre_inc, 0)),
+            a2_lprof.eq(pre.lprofile),
+        ]
         m.d.comb += [
             self.syn_rp.addr.eq(rev.synapse),
             self.syn_rp.en.eq(p1_valid),
@@ -157,24 +192,23 @@ class LearningUnit(wiring.Component):
             self.pre_fired_rp.addr.eq(a_idx),
             self.pre_fired_rp.en.eq(a_issue),
             self.lpb_sel.eq(syn.lprofile),
-            self.syn_wp.addr.eq(p2_addr),
-            self.syn_wp.data.target.eq(syn.target),
-            self.syn_wp.data.weight.eq(potentiate(m, syn.weight, pre.x, self.lpb)),
-            self.syn_wp.data.plastic.eq(syn.plastic),
-            self.syn_wp.data.lprofile.eq(syn.lprofile),
-            self.syn_wp.en.eq(p2_valid & syn.plastic),
-            # A1: commit the pre trace, clear the fired bit
+            # P3: the potentiated weight
+            self.syn_wp.addr.eq(p3_addr),
+            self.syn_wp.data.target.eq(p3_syn.target),
+            self.syn_wp.data.weight.eq(potentiate(m, p3_syn.weight, p3_d, p3_ap, p3_sh, p3_wmax)),
+            self.syn_wp.data.plastic.eq(p3_syn.plastic),
+            self.syn_wp.data.lprofile.eq(p3_syn.lprofile),
+            self.syn_wp.en.eq(p3_valid),
+            # A2: the committed pre trace; the fired bit cleared
             self.lpa_sel.eq(Mux(phase == AXON, pre.lprofile, post.lprofile)),
-            self.pre_wp.addr.eq(a1_idx),
-            self.pre_wp.data.x.eq(
-                commit(pre.x, self.pre_fired_rp.data, self.lpa.pre_inc, self.lpa.pre_decay)
-            ),
+            self.pre_wp.addr.eq(a2_idx),
+            self.pre_wp.data.x.eq(saturate(a2_d + a2_inc)),
             self.pre_wp.data.fired.eq(0),
-            self.pre_wp.data.lprofile.eq(pre.lprofile),
-            self.pre_wp.en.eq(a1_valid),
-            self.pre_fired_wp.addr.eq(a1_idx),
+            self.pre_wp.data.lprofile.eq(a2_lprof),
+            self.pre_wp.en.eq(a2_valid),
+            self.pre_fired_wp.addr.eq(a2_idx),
             self.pre_fired_wp.data.eq(0),
-            self.pre_fired_wp.en.eq(a1_valid),
+            self.pre_fired_wp.en.eq(a2_valid),
         ]
         return m
 

@@ -2,8 +2,9 @@
 
 The one definition of the rule is ``spikemesh/plasticity.py`` (numpy); these are its
 hardware form, used by the event pipeline (depression) and the learning unit
-(potentiation, trace commit). The twins use ``sim/core_learn.py``'s scalar forms of
-the same plasticity functions.
+(potentiation, trace commit), each split in two pipeline stages: the decay product
+``decayed`` in the first, the rest in the second (one multiplier per stage). The twins
+use ``sim/core_learn.py``'s scalar forms of the same plasticity functions.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from amaranth.hdl import Mux, Signal, signed
 
 from spikemesh.plasticity import DECAY_BITS, TRACE_MAX
 
-__all__ = ["commit", "decayed", "depress", "potentiate"]
+__all__ = ["decayed", "depress", "potentiate", "saturate"]
 
 
 def decayed(x, decay):
@@ -20,23 +21,20 @@ def decayed(x, decay):
     return (x * decay) >> DECAY_BITS
 
 
-def depress(m, w, x_post, lp):
-    """max(w - ((a_minus * D_post) >> a_minus_shift), w_min), D_post from ``lp.post_decay``."""
-    dw = (lp.a_minus * decayed(x_post, lp.post_decay)) >> lp.a_minus_shift
+def depress(m, w, d_post, a_minus, shift, w_min):
+    """max(w - ((a_minus * D_post) >> shift), w_min), with D_post already decayed."""
     wn = Signal(signed(17))
-    m.d.comb += wn.eq(w - dw)
-    return Mux(wn < lp.w_min, lp.w_min, wn)
+    m.d.comb += wn.eq(w - ((a_minus * d_post) >> shift))
+    return Mux(wn < w_min, w_min, wn)
 
 
-def potentiate(m, w, x_pre, lp):
-    """min(w + ((a_plus * D_pre) >> a_plus_shift), w_max), D_pre from ``lp.pre_decay``."""
-    dw = (lp.a_plus * decayed(x_pre, lp.pre_decay)) >> lp.a_plus_shift
+def potentiate(m, w, d_pre, a_plus, shift, w_max):
+    """min(w + ((a_plus * D_pre) >> shift), w_max), with D_pre already decayed."""
     wn = Signal(signed(17))
-    m.d.comb += wn.eq(w + dw)
-    return Mux(wn > lp.w_max, lp.w_max, wn)
+    m.d.comb += wn.eq(w + ((a_plus * d_pre) >> shift))
+    return Mux(wn > w_max, w_max, wn)
 
 
-def commit(x, fired, inc, decay):
-    """X = min(D + inc * fired, 127)."""
-    xn = decayed(x, decay) + Mux(fired, inc, 0)
-    return Mux(xn > TRACE_MAX, TRACE_MAX, xn)
+def saturate(x):
+    """min(x, 127): the stored trace."""
+    return Mux(x > TRACE_MAX, TRACE_MAX, x)

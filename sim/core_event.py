@@ -10,6 +10,7 @@ on inputs), then :meth:`clock` (the edge). The Moore outputs (``i_event__ready``
 from __future__ import annotations
 
 from spikemesh.config import ChipConfig
+from spikemesh.plasticity import decay_trace
 
 from .core_learn import depress
 from .core_words import AxonWord, LearnProfileWord, PostTraceWord, SynapseWord
@@ -76,6 +77,9 @@ class EventPipeline:
         self.fwd_delay = 0
         self.s1_addr = self.s2_addr = self.s2_w = self.s2_plastic = self.s2_lprof = 0
         self.ax_idx = 0
+        # S3, a learning core's depression write-back (D_post decayed in S2)
+        self.s3_valid = self.s3_addr = self.s3_target = self.s3_w = self.s3_lprof = 0
+        self.s3_d = self.s3_am = self.s3_sh = self.s3_wmin = 0
         self._moore()
 
     def _moore(self):
@@ -84,7 +88,11 @@ class EventPipeline:
         # the core that changes at the same edge)
         self.i_event__ready = int(not self.ax_valid or self.w_cnt <= 1)
         self.idle = int(
-            not self.ax_valid and self.w_cnt == 0 and not self.s1_valid and not self.s2_valid
+            not self.ax_valid
+            and self.w_cnt == 0
+            and not self.s1_valid
+            and not self.s2_valid
+            and not self.s3_valid
         )
 
     def comb(self):
@@ -118,10 +126,9 @@ class EventPipeline:
         if self.learn:  # S1 reads the target's post trace; S2 writes the depressed weight
             self.post_rp__addr, self.post_rp__en = self.syn_rp__data.target, self.s1_valid
             self.lp_sel = self.s2_lprof
-            self.syn_wp__addr, self.syn_wp__en = self.s2_addr, self.s2_plastic
-            self.syn_wp__data = SynapseWord(
-                self.s2_target, depress(self.s2_w, self.post_rp__data.x, self.lp), 1, self.s2_lprof
-            )
+            self.syn_wp__addr, self.syn_wp__en = self.s3_addr, self.s3_valid
+            w = depress(self.s3_w, self.s3_d, self.s3_am, self.s3_sh, self.s3_wmin)
+            self.syn_wp__data = SynapseWord(self.s3_target, w, 1, self.s3_lprof)
 
     def clock(self):
         """The clock edge (after :meth:`comb` with this cycle's inputs)."""
@@ -140,6 +147,15 @@ class EventPipeline:
         )
         syn = self.syn_rp__data
         if self.learn:
+            lp = self.lp  # the profile of S2's synapse (lp_sel = s2_lprof)
+            self.s3_valid, self.s3_addr, self.s3_target = (
+                self.s2_plastic,
+                self.s2_addr,
+                self.s2_target,
+            )
+            self.s3_w, self.s3_lprof = self.s2_w, self.s2_lprof
+            self.s3_d = decay_trace(self.post_rp__data.x, lp.post_decay)
+            self.s3_am, self.s3_sh, self.s3_wmin = lp.a_minus, lp.a_minus_shift, lp.w_min
             self.s2_addr, self.s2_w, self.s2_lprof = self.s1_addr, syn.weight, syn.lprofile
             self.s2_plastic = int(self.s1_valid and syn.plastic)
             self.s1_addr = self.w_addr

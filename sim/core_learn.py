@@ -26,21 +26,19 @@ __all__ = ["CoreLearning", "LearningUnit", "commit", "depress", "potentiate"]
 IDLE, NEURON, AXON = 0, 1, 2
 
 
-def depress(w, x_post, lp: LearnProfileWord) -> int:
-    """max(w - ((a_minus * D_post) >> a_minus_shift), w_min) (spikemesh.plasticity)."""
-    return max(
-        w - ((lp.a_minus * decay_trace(x_post, lp.post_decay)) >> lp.a_minus_shift), lp.w_min
-    )
+def depress(w, d_post, a_minus, shift, w_min) -> int:
+    """max(w - ((a_minus * D_post) >> shift), w_min), D_post decayed (spikemesh.plasticity)."""
+    return max(w - ((a_minus * d_post) >> shift), w_min)
 
 
-def potentiate(w, x_pre, lp: LearnProfileWord) -> int:
-    """min(w + ((a_plus * D_pre) >> a_plus_shift), w_max)."""
-    return min(w + ((lp.a_plus * decay_trace(x_pre, lp.pre_decay)) >> lp.a_plus_shift), lp.w_max)
+def potentiate(w, d_pre, a_plus, shift, w_max) -> int:
+    """min(w + ((a_plus * D_pre) >> shift), w_max), D_pre decayed."""
+    return min(w + ((a_plus * d_pre) >> shift), w_max)
 
 
-def commit(x, fired, inc, decay) -> int:
-    """X = min(D + inc * fired, 127)."""
-    return min(decay_trace(x, decay) + (inc if fired else 0), TRACE_MAX)
+def commit(d, inc) -> int:
+    """X = min(D + inc, 127), D decayed, inc the increment if the element fired (else 0)."""
+    return min(d + inc, TRACE_MAX)
 
 
 class LearningUnit:
@@ -73,10 +71,17 @@ class LearningUnit:
         self.r_cnt = self.r_addr = 0
         self.p1_valid = self.p2_valid = self.p2_addr = 0
         self.a_idx = self.a1_valid = self.a1_idx = 0
+        # the second stage of each computation (N2, P3, A2)
+        self.n2_valid = self.n2_idx = self.n2_d = self.n2_inc = self.n2_lprof = 0
+        self.a2_valid = self.a2_idx = self.a2_d = self.a2_inc = self.a2_lprof = 0
+        self.p3_valid = self.p3_addr = self.p3_d = self.p3_ap = self.p3_sh = self.p3_wmax = 0
+        self.p3_syn = SynapseWord(0, 0)
         self._moore()
 
     def _moore(self):
-        self.finish = int(self.phase == AXON and self.a_idx == self._a and not self.a1_valid)
+        self.finish = int(
+            self.phase == AXON and self.a_idx == self._a and not self.a1_valid and not self.a2_valid
+        )
 
     def comb(self):
         """The outputs of this cycle."""
@@ -97,41 +102,51 @@ class LearningUnit:
         # N0 / A0
         self.post_rp__addr = self.post_fired_rp__addr = self.revptr_rp__addr = self.n_idx
         self.post_rp__en = self.post_fired_rp__en = self.revptr_rp__en = self.n_issue
-        # N1: commit the post trace
+        # N1 / A1 decay with profile lpa; N2: the committed post trace
         self.lpa_sel = (self.pre_rp__data if self.phase == AXON else post).lprofile
-        lpa = self.lprof[self.lpa_sel & self._pmask]
+        self.lpa = self.lprof[self.lpa_sel & self._pmask]
         self.rev_rp__addr, self.rev_rp__en = self.r_addr, self.r_issue
-        self.post_wp__addr, self.post_wp__en = self.n1_idx, self.n1_valid
-        self.post_wp__data = PostTraceWord(
-            commit(post.x, self.post_fired_rp__data, lpa.post_inc, lpa.post_decay),
-            0,
-            post.lprofile,
-        )
+        self.post_wp__addr, self.post_wp__en = self.n2_idx, self.n2_valid
+        self.post_wp__data = PostTraceWord(commit(self.n2_d, self.n2_inc), 0, self.n2_lprof)
         # P1 / P2
-        rev, syn, pre = self.rev_rp__data, self.syn_rp__data, self.pre_rp__data
+        rev, syn = self.rev_rp__data, self.syn_rp__data
         self.syn_rp__addr, self.syn_rp__en = rev.synapse, self.p1_valid
         self.pre_rp__addr = self.a_idx if self.phase == AXON else rev.axon
         self.pre_rp__en = int(self.p1_valid or self.a_issue)
         self.pre_fired_rp__addr, self.pre_fired_rp__en = self.a_idx, self.a_issue
         self.lpb_sel = syn.lprofile
-        lpb = self.lprof[self.lpb_sel & self._pmask]
-        self.syn_wp__addr = self.p2_addr
-        self.syn_wp__data = SynapseWord(
-            syn.target, potentiate(syn.weight, pre.x, lpb), syn.plastic, syn.lprofile
-        )
-        self.syn_wp__en = int(self.p2_valid and syn.plastic)
-        # A1: commit the pre trace, clear the fired bit
-        self.pre_wp__addr = self.pre_fired_wp__addr = self.a1_idx
-        self.pre_wp__data = PreTraceWord(
-            commit(pre.x, self.pre_fired_rp__data, lpa.pre_inc, lpa.pre_decay), 0, pre.lprofile
-        )
-        self.pre_wp__en = self.pre_fired_wp__en = self.a1_valid
+        self.lpb = self.lprof[self.lpb_sel & self._pmask]
+        # P3: the potentiated weight
+        p3 = self.p3_syn
+        self.syn_wp__addr, self.syn_wp__en = self.p3_addr, self.p3_valid
+        w = potentiate(p3.weight, self.p3_d, self.p3_ap, self.p3_sh, self.p3_wmax)
+        self.syn_wp__data = SynapseWord(p3.target, w, p3.plastic, p3.lprofile)
+        # A2: the committed pre trace, the fired bit cleared
+        self.pre_wp__addr = self.pre_fired_wp__addr = self.a2_idx
+        self.pre_wp__data = PreTraceWord(commit(self.a2_d, self.a2_inc), 0, self.a2_lprof)
+        self.pre_wp__en = self.pre_fired_wp__en = self.a2_valid
         self.pre_fired_wp__data = 0
 
     def clock(self):
         """The clock edge (after :meth:`comb`)."""
         rev, ptr = self.rev_rp__data, self.revptr_rp__data
         n_issue, a_issue, r_issue = self.n_issue, self.a_issue, self.r_issue
+        post, pre, syn, lpa, lpb = (
+            self.post_rp__data,
+            self.pre_rp__data,
+            self.syn_rp__data,
+            self.lpa,
+            self.lpb,
+        )
+        self.n2_valid, self.n2_idx, self.n2_lprof = self.n1_valid, self.n1_idx, post.lprofile
+        self.n2_d = decay_trace(post.x, lpa.post_decay)
+        self.n2_inc = lpa.post_inc if self.post_fired_rp__data else 0
+        self.a2_valid, self.a2_idx, self.a2_lprof = self.a1_valid, self.a1_idx, pre.lprofile
+        self.a2_d = decay_trace(pre.x, lpa.pre_decay)
+        self.a2_inc = lpa.pre_inc if self.pre_fired_rp__data else 0
+        self.p3_valid = int(self.p2_valid and syn.plastic)
+        self.p3_addr, self.p3_syn, self.p3_d = self.p2_addr, syn, decay_trace(pre.x, lpb.pre_decay)
+        self.p3_ap, self.p3_sh, self.p3_wmax = lpb.a_plus, lpb.a_plus_shift, lpb.w_max
         self.p2_valid, self.p2_addr = self.p1_valid, rev.synapse
         self.p1_valid = r_issue
         if self.walk:
