@@ -27,7 +27,7 @@ from spikemesh.config import WEIGHT_BITS, WEIGHT_EXP_BITS
 from spikemesh.layouts import Region, lprofile_layout
 
 from .core_ports import bit_write_port, check_component, read_port, write_port
-from .learn_math import decayed, depress
+from .learn_math import amplitude, decayed, depress
 
 __all__ = ["EventPipeline"]
 
@@ -93,7 +93,8 @@ class EventPipeline(wiring.Component):
         s1_valid = Signal()
         s1_exp = Signal(WEIGHT_EXP_BITS)
         s2_valid = Signal()
-        s3_valid = Signal()  # a learning core's depression write-back stage (else always 0)
+        # a learning core's depression stages (S3: dw, S4: write-back; else always 0)
+        s3_valid, s4_valid = Signal(), Signal()
         s2_target = Signal(c.neuron_bits)
         s2_wv = Signal(signed(WEIGHT_BITS + (1 << WEIGHT_EXP_BITS) - 1))
         fwd_valid = Signal()
@@ -120,7 +121,7 @@ class EventPipeline(wiring.Component):
             ev.ready.eq((~ax_valid | w_free) & ~self.hold if c.learning else ~ax_valid | w_free),
             ev_take.eq(ev.valid & ev.ready),
             self.idle.eq(
-                ~ax_valid & (w_cnt == 0) & ~s1_valid & ~s2_valid & ~s3_valid
+                ~ax_valid & (w_cnt == 0) & ~s1_valid & ~s2_valid & ~s3_valid & ~s4_valid
                 if c.learning
                 else ~ax_valid & (w_cnt == 0) & ~s1_valid & ~s2_valid
             ),
@@ -174,6 +175,7 @@ class EventPipeline(wiring.Component):
             self._depression(
                 m,
                 s3_valid=s3_valid,
+                s4_valid=s4_valid,
                 w_addr=w_addr,
                 s1_valid=s1_valid,
                 s2_target=s2_target,
@@ -182,11 +184,11 @@ class EventPipeline(wiring.Component):
             )
         return m
 
-    def _depression(self, m, *, s3_valid, w_addr, s1_valid, s2_target, ev_take, ax_load):
+    def _depression(self, m, *, s3_valid, s4_valid, w_addr, s1_valid, s2_target, ev_take, ax_load):
         """STDP depression on a learning core: S1 also reads the target's post trace, S2
-        decays it (D_post) and S3 writes the plastic synapse back with
-        ``max(w - ((a_minus * D_post) >> s), w_min)`` (the accumulation in S2 used the
-        weight read, the old one); ``idle`` waits for S3. An event sets its axon's
+        decays it (D_post), S3 computes ``dw = (a_minus * D_post) >> s`` and S4 writes the
+        plastic synapse back with ``max(w - dw, w_min)`` (the accumulation in S2 used the
+        weight read, the old one); ``idle`` waits for S4. An event sets its axon's
         fired bit when the walker takes its row (an event taken in the cycle of ``start``
         waits in AX through the learning phase, which clears the fired bits)."""
         c = self.chip.core
@@ -225,6 +227,21 @@ class EventPipeline(wiring.Component):
             s3_sh.eq(lp.a_minus_shift),
             s3_wmin.eq(lp.w_min),
         ]
+        s4_addr = Signal(c.synapse_addr_bits)
+        s4_target = Signal(c.neuron_bits)
+        s4_w = Signal(signed(WEIGHT_BITS))
+        s4_lprof = Signal(c.lprofile_bits)
+        s4_dw = Signal(14)
+        s4_wmin = Signal.like(lp.w_min)
+        m.d.sync += [
+            s4_valid.eq(s3_valid),
+            s4_addr.eq(s3_addr),
+            s4_target.eq(s3_target),
+            s4_w.eq(s3_w),
+            s4_lprof.eq(s3_lprof),
+            s4_dw.eq(amplitude(s3_am, s3_d, s3_sh)),
+            s4_wmin.eq(s3_wmin),
+        ]
         m.d.comb += [
             self.pre_fired_wp.addr.eq(ax_idx),
             self.pre_fired_wp.data.eq(1),
@@ -232,10 +249,10 @@ class EventPipeline(wiring.Component):
             self.post_rp.addr.eq(syn.target),
             self.post_rp.en.eq(s1_valid),
             self.lp_sel.eq(s2_lprof),
-            self.syn_wp.addr.eq(s3_addr),
-            self.syn_wp.data.target.eq(s3_target),
-            self.syn_wp.data.weight.eq(depress(m, s3_w, s3_d, s3_am, s3_sh, s3_wmin)),
+            self.syn_wp.addr.eq(s4_addr),
+            self.syn_wp.data.target.eq(s4_target),
+            self.syn_wp.data.weight.eq(depress(m, s4_w, s4_dw, s4_wmin)),
             self.syn_wp.data.plastic.eq(1),
-            self.syn_wp.data.lprofile.eq(s3_lprof),
-            self.syn_wp.en.eq(s3_valid),
+            self.syn_wp.data.lprofile.eq(s4_lprof),
+            self.syn_wp.en.eq(s4_valid),
         ]

@@ -8,12 +8,12 @@ loop; the event pipeline holds ``i_event`` meanwhile. Two passes::
     neuron pass, i = 0 .. N - 1:     N0 ─► N1 (post trace, fired bit, reverse row of i;
                                               D_post) ─► N2 (commit the post trace)
       a fired neuron's reverse row:  R ─► P1 (entry: synapse, axon) ─► P2 (synapse word,
-                                              pre trace: D_pre) ─► P3 (potentiate, write)
+                                              pre trace: D_pre) ─► P3 (dw) ─► P4 (write)
     axon pass, a = 0 .. A - 1:       A0 ─► A1 (pre trace, fired bit: D_pre) ─► A2 (commit,
                                               clear fired)
 
-One multiplier per stage (the decay product, then the amplitude product), so no path
-holds two in series.
+One step per stage (the decay product; the amplitude product and its shift; the add and
+clamp), so no path holds two multipliers in series.
 N0 issues neuron ``n_idx`` while no reverse row is walked (or in the cycle the walker
 issues a row's last entry); a neuron that fired with a non-empty row stops the issue
 while the walker issues its entries, one per cycle. The axon pass starts the cycle after
@@ -36,7 +36,7 @@ from spikemesh.layouts import Region, config_index_bits, lprofile_layout
 from spikemesh.plasticity import TRACE_BITS
 
 from .core_ports import bit_read_port, bit_write_port, check_component, read_port, write_port
-from .learn_math import decayed, potentiate, saturate
+from .learn_math import amplitude, decayed, potentiate, saturate
 
 __all__ = ["LearningUnit", "connect_learning", "learning_memories", "learning_readback"]
 
@@ -110,6 +110,12 @@ class LearningUnit(wiring.Component):
         n2_lprof, a2_lprof = Signal(c.lprofile_bits), Signal(c.lprofile_bits)
         p3_addr = Signal(c.synapse_addr_bits)
         p3_syn = Signal.like(self.syn_rp.data)
+        p4_valid, p4_addr = Signal(), Signal(c.synapse_addr_bits)
+        p4_syn, p4_dw, p4_wmax = (
+            Signal.like(self.syn_rp.data),
+            Signal(14),
+            Signal.like(self.lpb.w_max),
+        )
         p3_ap, p3_sh, p3_wmax = (Signal.like(self.lpb.a_plus), Signal.like(self.lpb.a_plus_shift),
                                  Signal.like(self.lpb.w_max))  # fmt: skip
 
@@ -178,6 +184,12 @@ class LearningUnit(wiring.Component):
             p3_ap.eq(lpb.a_plus),
             p3_sh.eq(lpb.a_plus_shift),
             p3_wmax.eq(lpb.w_max),
+            # P3: dw = (a_plus * D_pre) >> shift
+            p4_valid.eq(p3_valid),
+            p4_addr.eq(p3_addr),
+            p4_syn.eq(p3_syn),
+            p4_dw.eq(amplitude(p3_ap, p3_d, p3_sh)),
+            p4_wmax.eq(p3_wmax),
             a2_valid.eq(a1_valid),
             a2_idx.eq(a1_idx),
             a2_d.eq(decayed(pre.x, lpa.pre_decay)),
@@ -192,13 +204,13 @@ class LearningUnit(wiring.Component):
             self.pre_fired_rp.addr.eq(a_idx),
             self.pre_fired_rp.en.eq(a_issue),
             self.lpb_sel.eq(syn.lprofile),
-            # P3: the potentiated weight
-            self.syn_wp.addr.eq(p3_addr),
-            self.syn_wp.data.target.eq(p3_syn.target),
-            self.syn_wp.data.weight.eq(potentiate(m, p3_syn.weight, p3_d, p3_ap, p3_sh, p3_wmax)),
-            self.syn_wp.data.plastic.eq(p3_syn.plastic),
-            self.syn_wp.data.lprofile.eq(p3_syn.lprofile),
-            self.syn_wp.en.eq(p3_valid),
+            # P4: the potentiated weight
+            self.syn_wp.addr.eq(p4_addr),
+            self.syn_wp.data.target.eq(p4_syn.target),
+            self.syn_wp.data.weight.eq(potentiate(m, p4_syn.weight, p4_dw, p4_wmax)),
+            self.syn_wp.data.plastic.eq(p4_syn.plastic),
+            self.syn_wp.data.lprofile.eq(p4_syn.lprofile),
+            self.syn_wp.en.eq(p4_valid),
             # A2: the committed pre trace; the fired bit cleared
             self.lpa_sel.eq(Mux(phase == AXON, pre.lprofile, post.lprofile)),
             self.pre_wp.addr.eq(a2_idx),

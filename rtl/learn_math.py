@@ -2,8 +2,8 @@
 
 The one definition of the rule is ``spikemesh/plasticity.py`` (numpy); these are its
 hardware form, used by the event pipeline (depression) and the learning unit
-(potentiation, trace commit), each split in two pipeline stages: the decay product
-``decayed`` in the first, the rest in the second (one multiplier per stage). The twins
+(potentiation, trace commit), split into pipeline stages of one step each: the decay
+product ``decayed``, the amplitude product ``amplitude``, then the add and clamp. The twins
 use ``sim/core_learn.py``'s scalar forms of the same plasticity functions.
 """
 
@@ -13,7 +13,7 @@ from amaranth.hdl import Mux, Signal, signed
 
 from spikemesh.plasticity import DECAY_BITS, TRACE_MAX
 
-__all__ = ["decayed", "depress", "potentiate", "saturate"]
+__all__ = ["amplitude", "decayed", "depress", "potentiate", "saturate"]
 
 
 def decayed(x, decay):
@@ -21,17 +21,22 @@ def decayed(x, decay):
     return (x * decay) >> DECAY_BITS
 
 
-def depress(m, w, d_post, a_minus, shift, w_min):
-    """max(w - ((a_minus * D_post) >> shift), w_min), with D_post already decayed."""
+def amplitude(a, d, shift):
+    """dw = (a * D) >> shift (14 bits)."""
+    return (a * d) >> shift
+
+
+def depress(m, w, dw, w_min):
+    """max(w - dw, w_min)."""
     wn = Signal(signed(17))
-    m.d.comb += wn.eq(w - ((a_minus * d_post) >> shift))
+    m.d.comb += wn.eq(w - dw)
     return Mux(wn < w_min, w_min, wn)
 
 
-def potentiate(m, w, d_pre, a_plus, shift, w_max):
-    """min(w + ((a_plus * D_pre) >> shift), w_max), with D_pre already decayed."""
+def potentiate(m, w, dw, w_max):
+    """min(w + dw, w_max)."""
     wn = Signal(signed(17))
-    m.d.comb += wn.eq(w + ((a_plus * d_pre) >> shift))
+    m.d.comb += wn.eq(w + dw)
     return Mux(wn > w_max, w_max, wn)
 
 

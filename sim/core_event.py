@@ -12,7 +12,7 @@ from __future__ import annotations
 from spikemesh.config import ChipConfig
 from spikemesh.plasticity import decay_trace
 
-from .core_learn import depress
+from .core_learn import amplitude, depress
 from .core_words import AxonWord, LearnProfileWord, PostTraceWord, SynapseWord
 
 __all__ = ["EventPipeline"]
@@ -80,6 +80,8 @@ class EventPipeline:
         # S3, a learning core's depression write-back (D_post decayed in S2)
         self.s3_valid = self.s3_addr = self.s3_target = self.s3_w = self.s3_lprof = 0
         self.s3_d = self.s3_am = self.s3_sh = self.s3_wmin = 0
+        self.s4_valid = self.s4_addr = self.s4_target = self.s4_w = self.s4_lprof = 0
+        self.s4_dw = self.s4_wmin = 0
         self._moore()
 
     def _moore(self):
@@ -93,6 +95,7 @@ class EventPipeline:
             and not self.s1_valid
             and not self.s2_valid
             and not self.s3_valid
+            and not self.s4_valid
         )
 
     def comb(self):
@@ -126,9 +129,9 @@ class EventPipeline:
         if self.learn:  # S1 reads the target's post trace; S2 writes the depressed weight
             self.post_rp__addr, self.post_rp__en = self.syn_rp__data.target, self.s1_valid
             self.lp_sel = self.s2_lprof
-            self.syn_wp__addr, self.syn_wp__en = self.s3_addr, self.s3_valid
-            w = depress(self.s3_w, self.s3_d, self.s3_am, self.s3_sh, self.s3_wmin)
-            self.syn_wp__data = SynapseWord(self.s3_target, w, 1, self.s3_lprof)
+            self.syn_wp__addr, self.syn_wp__en = self.s4_addr, self.s4_valid
+            w = depress(self.s4_w, self.s4_dw, self.s4_wmin)
+            self.syn_wp__data = SynapseWord(self.s4_target, w, 1, self.s4_lprof)
 
     def clock(self):
         """The clock edge (after :meth:`comb` with this cycle's inputs)."""
@@ -148,6 +151,13 @@ class EventPipeline:
         syn = self.syn_rp__data
         if self.learn:
             lp = self.lp  # the profile of S2's synapse (lp_sel = s2_lprof)
+            self.s4_valid, self.s4_addr, self.s4_target = (
+                self.s3_valid,
+                self.s3_addr,
+                self.s3_target,
+            )
+            self.s4_w, self.s4_lprof, self.s4_wmin = self.s3_w, self.s3_lprof, self.s3_wmin
+            self.s4_dw = amplitude(self.s3_am, self.s3_d, self.s3_sh)
             self.s3_valid, self.s3_addr, self.s3_target = (
                 self.s2_plastic,
                 self.s2_addr,

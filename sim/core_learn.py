@@ -21,19 +21,24 @@ from .core_words import (
     SynapseWord,
 )
 
-__all__ = ["CoreLearning", "LearningUnit", "commit", "depress", "potentiate"]
+__all__ = ["CoreLearning", "LearningUnit", "amplitude", "commit", "depress", "potentiate"]
 
 IDLE, NEURON, AXON = 0, 1, 2
 
 
-def depress(w, d_post, a_minus, shift, w_min) -> int:
-    """max(w - ((a_minus * D_post) >> shift), w_min), D_post decayed (spikemesh.plasticity)."""
-    return max(w - ((a_minus * d_post) >> shift), w_min)
+def amplitude(a, d, shift) -> int:
+    """dw = (a * D) >> shift, D decayed (spikemesh.plasticity)."""
+    return (a * d) >> shift
 
 
-def potentiate(w, d_pre, a_plus, shift, w_max) -> int:
-    """min(w + ((a_plus * D_pre) >> shift), w_max), D_pre decayed."""
-    return min(w + ((a_plus * d_pre) >> shift), w_max)
+def depress(w, dw, w_min) -> int:
+    """max(w - dw, w_min)."""
+    return max(w - dw, w_min)
+
+
+def potentiate(w, dw, w_max) -> int:
+    """min(w + dw, w_max)."""
+    return min(w + dw, w_max)
 
 
 def commit(d, inc) -> int:
@@ -75,7 +80,8 @@ class LearningUnit:
         self.n2_valid = self.n2_idx = self.n2_d = self.n2_inc = self.n2_lprof = 0
         self.a2_valid = self.a2_idx = self.a2_d = self.a2_inc = self.a2_lprof = 0
         self.p3_valid = self.p3_addr = self.p3_d = self.p3_ap = self.p3_sh = self.p3_wmax = 0
-        self.p3_syn = SynapseWord(0, 0)
+        self.p3_syn = self.p4_syn = SynapseWord(0, 0)
+        self.p4_valid = self.p4_addr = self.p4_dw = self.p4_wmax = 0
         self._moore()
 
     def _moore(self):
@@ -116,11 +122,11 @@ class LearningUnit:
         self.pre_fired_rp__addr, self.pre_fired_rp__en = self.a_idx, self.a_issue
         self.lpb_sel = syn.lprofile
         self.lpb = self.lprof[self.lpb_sel & self._pmask]
-        # P3: the potentiated weight
-        p3 = self.p3_syn
-        self.syn_wp__addr, self.syn_wp__en = self.p3_addr, self.p3_valid
-        w = potentiate(p3.weight, self.p3_d, self.p3_ap, self.p3_sh, self.p3_wmax)
-        self.syn_wp__data = SynapseWord(p3.target, w, p3.plastic, p3.lprofile)
+        # P4: the potentiated weight
+        p4 = self.p4_syn
+        self.syn_wp__addr, self.syn_wp__en = self.p4_addr, self.p4_valid
+        w = potentiate(p4.weight, self.p4_dw, self.p4_wmax)
+        self.syn_wp__data = SynapseWord(p4.target, w, p4.plastic, p4.lprofile)
         # A2: the committed pre trace, the fired bit cleared
         self.pre_wp__addr = self.pre_fired_wp__addr = self.a2_idx
         self.pre_wp__data = PreTraceWord(commit(self.a2_d, self.a2_inc), 0, self.a2_lprof)
@@ -144,6 +150,8 @@ class LearningUnit:
         self.a2_valid, self.a2_idx, self.a2_lprof = self.a1_valid, self.a1_idx, pre.lprofile
         self.a2_d = decay_trace(pre.x, lpa.pre_decay)
         self.a2_inc = lpa.pre_inc if self.pre_fired_rp__data else 0
+        self.p4_valid, self.p4_addr, self.p4_syn = self.p3_valid, self.p3_addr, self.p3_syn
+        self.p4_dw, self.p4_wmax = amplitude(self.p3_ap, self.p3_d, self.p3_sh), self.p3_wmax
         self.p3_valid = int(self.p2_valid and syn.plastic)
         self.p3_addr, self.p3_syn, self.p3_d = self.p2_addr, syn, decay_trace(pre.x, lpb.pre_decay)
         self.p3_ap, self.p3_sh, self.p3_wmax = lpb.a_plus, lpb.a_plus_shift, lpb.w_max
