@@ -48,6 +48,8 @@ from spikemesh.config import DECAY_SHIFT, DU_BITS, DV_BITS, KIND_HOST_OUT, flit_
 from spikemesh.counters import HW_TILE_REGISTERS
 from spikemesh.layouts import (
     Region,
+    config_addr_bits,
+    config_data_bits,
     config_index_bits,
     config_layout,
     read_layout,
@@ -56,6 +58,7 @@ from spikemesh.layouts import (
 
 from .core_event import EventPipeline
 from .core_fanout import FanoutUnit
+from .core_learn import LearningUnit, connect_learning, learning_memories, learning_readback
 from .core_ports import check_component
 from .core_update import UpdatePipeline
 from .counters import counter_bank, counter_members, counter_regs
@@ -134,6 +137,14 @@ class Core(wiring.Component):
                 "done": Out(1),
                 "idle": Out(1),
                 **counter_members(chip),
+                **(
+                    {  # read-back of the learned state (rtl/core_learn.py)
+                        "i_lread": In(stream.Signature(unsigned(config_addr_bits(chip)))),
+                        "o_lread": Out(stream.Signature(unsigned(config_data_bits(chip)))),
+                    }
+                    if c.learning
+                    else {}
+                ),
             }
         )
         self.counters = counter_regs(chip, CORE_COUNTERS)
@@ -152,16 +163,38 @@ class Core(wiring.Component):
         # the tick's bank: update uses acc[parity], events acc[parity + d] (acc[~parity])
         parity = Signal(chip.core.bank_bits)
         begin = Signal()
-        m.d.comb += [
-            begin.eq(self.start & ~running),
-            up.start.eq(begin),
-            up.running.eq(running),
-            self.done.eq(done),
-            self.idle.eq(ev.idle),
-        ]
+        learn = chip.core.learning
+        if learn:  # the learning of tick t runs on the start of t + 1, before its loop
+            lu = m.submodules.learning_unit = LearningUnit(chip)
+            learning, pending = Signal(), Signal()  # learning phase; a loop not yet learnt
+            m.d.comb += [
+                begin.eq(self.start & ~running),
+                lu.start.eq(begin & pending),
+                up.start.eq((begin & ~pending) | lu.finish),
+                up.running.eq(running & ~learning),
+                ev.hold.eq(learning),
+                self.done.eq(done),
+                self.idle.eq(ev.idle),
+            ]
+            with m.If(lu.start):
+                m.d.sync += [learning.eq(1), pending.eq(0)]
+            with m.Elif(lu.finish):
+                m.d.sync += learning.eq(0)
+            with m.If(up.start):
+                m.d.sync += pending.eq(1)
+            end = running & ~learning & up.drained & fo.idle
+        else:
+            m.d.comb += [
+                begin.eq(self.start & ~running),
+                up.start.eq(begin),
+                up.running.eq(running),
+                self.done.eq(done),
+                self.idle.eq(ev.idle),
+            ]
+            end = running & up.drained & fo.idle
         with m.If(begin):
             m.d.sync += [running.eq(1), done.eq(0), parity.eq(self.parity)]
-        with m.Elif(running & up.drained & fo.idle):
+        with m.Elif(end):
             m.d.sync += [running.eq(0), done.eq(1)]
 
         # ---- the components' streams and their own memories ------------------------------
@@ -169,12 +202,18 @@ class Core(wiring.Component):
         wiring.connect(m, up.o_spike, fo.i_spike)
         wiring.connect(m, fo.o_flit, wiring.flipped(self.o_flit))
         wiring.connect(m, ev.axon_rp, mem.axon_rp)
-        wiring.connect(m, ev.syn_rp, mem.syn_rp)
+        if not learn:
+            wiring.connect(m, ev.syn_rp, mem.syn_rp)
         wiring.connect(m, up.fanptr_rp, mem.fanptr_rp)
         wiring.connect(m, up.profile_rp, mem.profile_rp)
         wiring.connect(m, fo.fanout_rp, mem.fanout_rp)
 
         cfg = self._config_writes(m, mem, running=running, ev_idle=ev.idle)
+        if learn:
+            lm = learning_memories(m, chip, region_layouts(chip), self.memories)
+            lr = learning_readback(m, chip, self, lm, mem, running=running, ev_idle=ev.idle)
+            connect_learning(m, chip, mem=mem, lm=lm, ev=ev, up=up, lu=lu, cfg=cfg,
+                             learning=learning, lr=lr)  # fmt: skip
         # Decay factors of the neuron's profile, selected in U1 (see _decay_factors).
         prof_fu_sel = Signal(signed(DU_BITS + 1))
         prof_fv_sel = Signal(signed(DV_BITS + 2))
@@ -223,10 +262,12 @@ class Core(wiring.Component):
         layouts = region_layouts(self.chip)
         ports = SimpleNamespace()
 
+        self.memories = {}  # name -> Memory, for testbenches (no effect on the design)
+
         def memory(name, region, depth=None):
             lay, full = layouts[region]
             mem = Memory(shape=lay.struct(), depth=depth or full, init=[])
-            m.submodules[name] = mem
+            m.submodules[name] = self.memories[name] = mem
             return mem.read_port(), mem.write_port()
 
         # State: U0 reads neuron i, U5 writes neuron i back five or more cycles later
@@ -271,7 +312,8 @@ class Core(wiring.Component):
         for region_, wp in (
             (Region.PROFILE, mem.profile_wp),
             (Region.AXON, mem.axon_wp),
-            (Region.SYNAPSE, mem.syn_wp),
+            # a learning core's synapses are also written back by STDP (connect_learning)
+            *(() if self.chip.core.learning else ((Region.SYNAPSE, mem.syn_wp),)),
             (Region.FANPTR, mem.fanptr_wp),
             (Region.FANOUT, mem.fanout_wp),
         ):

@@ -24,9 +24,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from spikemesh.config import WEIGHT_BITS, WEIGHT_EXP_BITS
-from spikemesh.layouts import Region
+from spikemesh.layouts import Region, lprofile_layout
 
-from .core_ports import check_component, read_port, write_port
+from .core_ports import bit_write_port, check_component, read_port, write_port
+from .learn_math import amplitude, decayed, depress
 
 __all__ = ["EventPipeline"]
 
@@ -70,6 +71,15 @@ class EventPipeline(wiring.Component):
         if chip.core.delay_bits:
             members["acc_rp_delay"] = Out(chip.core.delay_bits)
             members["acc_wp_delay"] = Out(chip.core.delay_bits)
+        if chip.core.learning:  # STDP depression (docs/learning.md "Hardware plan")
+            members.update(
+                hold=In(1),
+                pre_fired_wp=bit_write_port(chip.core.axon_bits),
+                post_rp=read_port(chip, Region.POSTTRACE),
+                syn_wp=write_port(chip, Region.SYNAPSE),
+                lp_sel=Out(chip.core.lprofile_bits),
+                lp=In(lprofile_layout().struct()),
+            )
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -83,6 +93,8 @@ class EventPipeline(wiring.Component):
         s1_valid = Signal()
         s1_exp = Signal(WEIGHT_EXP_BITS)
         s2_valid = Signal()
+        # a learning core's depression stages (S3: dw, S4: write-back; else always 0)
+        s3_valid, s4_valid = Signal(), Signal()
         s2_target = Signal(c.neuron_bits)
         s2_wv = Signal(signed(WEIGHT_BITS + (1 << WEIGHT_EXP_BITS) - 1))
         fwd_valid = Signal()
@@ -102,12 +114,17 @@ class EventPipeline(wiring.Component):
         ev_take = Signal()
         m.d.comb += [
             w_free.eq(w_cnt <= 1),
-            ax_load.eq(ax_valid & w_free),
+            # a learning core's AX holds its event through the learning phase (hold)
+            ax_load.eq(ax_valid & w_free & ~self.hold if c.learning else ax_valid & w_free),
             w_issue.eq(w_cnt != 0),
-            # Moore: a function of ax_valid and w_cnt only.
-            ev.ready.eq(~ax_valid | w_free),
+            # Moore: a function of ax_valid and w_cnt (and the core's learning register) only.
+            ev.ready.eq((~ax_valid | w_free) & ~self.hold if c.learning else ~ax_valid | w_free),
             ev_take.eq(ev.valid & ev.ready),
-            self.idle.eq(~ax_valid & (w_cnt == 0) & ~s1_valid & ~s2_valid),
+            self.idle.eq(
+                ~ax_valid & (w_cnt == 0) & ~s1_valid & ~s2_valid & ~s3_valid & ~s4_valid
+                if c.learning
+                else ~ax_valid & (w_cnt == 0) & ~s1_valid & ~s2_valid
+            ),
             # The axon word is held on the read port (en low) until the walker takes it.
             self.axon_rp.addr.eq(ev.payload),
             self.axon_rp.en.eq(ev_take),
@@ -154,4 +171,88 @@ class EventPipeline(wiring.Component):
             self.acc_wp.en.eq(s2_valid),
         ]
         m.d.sync += [fwd_valid.eq(s2_valid), fwd_target.eq(s2_target), fwd_acc.eq(acc_new)]
+        if c.learning:
+            self._depression(
+                m,
+                s3_valid=s3_valid,
+                s4_valid=s4_valid,
+                w_addr=w_addr,
+                s1_valid=s1_valid,
+                s2_target=s2_target,
+                ev_take=ev_take,
+                ax_load=ax_load,
+            )
         return m
+
+    def _depression(self, m, *, s3_valid, s4_valid, w_addr, s1_valid, s2_target, ev_take, ax_load):
+        """STDP depression on a learning core: S1 also reads the target's post trace, S2
+        decays it (D_post), S3 computes ``dw = (a_minus * D_post) >> s`` and S4 writes the
+        plastic synapse back with ``max(w - dw, w_min)`` (the accumulation in S2 used the
+        weight read, the old one); ``idle`` waits for S4. An event sets its axon's
+        fired bit when the walker takes its row (an event taken in the cycle of ``start``
+        waits in AX through the learning phase, which clears the fired bits)."""
+        c = self.chip.core
+        syn = self.syn_rp.data
+        s1_addr = Signal(c.synapse_addr_bits)
+        s2_addr = Signal(c.synapse_addr_bits)
+        s2_w = Signal(signed(WEIGHT_BITS))
+        s2_plastic = Signal()
+        s2_lprof = Signal(c.lprofile_bits)
+        ax_idx = Signal(c.axon_bits)  # the axon of the event in AX
+        with m.If(ev_take):
+            m.d.sync += ax_idx.eq(self.i_event.payload)
+        m.d.sync += [
+            s1_addr.eq(w_addr),
+            s2_addr.eq(s1_addr),
+            s2_w.eq(syn.weight),
+            s2_plastic.eq(s1_valid & syn.plastic),
+            s2_lprof.eq(syn.lprofile),
+        ]
+        lp = self.lp
+        s3_addr = Signal(c.synapse_addr_bits)
+        s3_target = Signal(c.neuron_bits)
+        s3_w = Signal(signed(WEIGHT_BITS))
+        s3_lprof = Signal(c.lprofile_bits)
+        s3_d = Signal(7)
+        s3_am, s3_sh, s3_wmin = (Signal.like(lp.a_minus), Signal.like(lp.a_minus_shift),
+                                 Signal.like(lp.w_min))  # fmt: skip
+        m.d.sync += [
+            s3_valid.eq(s2_plastic),
+            s3_addr.eq(s2_addr),
+            s3_target.eq(s2_target),
+            s3_w.eq(s2_w),
+            s3_lprof.eq(s2_lprof),
+            s3_d.eq(decayed(self.post_rp.data.x, lp.post_decay)),
+            s3_am.eq(lp.a_minus),
+            s3_sh.eq(lp.a_minus_shift),
+            s3_wmin.eq(lp.w_min),
+        ]
+        s4_addr = Signal(c.synapse_addr_bits)
+        s4_target = Signal(c.neuron_bits)
+        s4_w = Signal(signed(WEIGHT_BITS))
+        s4_lprof = Signal(c.lprofile_bits)
+        s4_dw = Signal(14)
+        s4_wmin = Signal.like(lp.w_min)
+        m.d.sync += [
+            s4_valid.eq(s3_valid),
+            s4_addr.eq(s3_addr),
+            s4_target.eq(s3_target),
+            s4_w.eq(s3_w),
+            s4_lprof.eq(s3_lprof),
+            s4_dw.eq(amplitude(s3_am, s3_d, s3_sh)),
+            s4_wmin.eq(s3_wmin),
+        ]
+        m.d.comb += [
+            self.pre_fired_wp.addr.eq(ax_idx),
+            self.pre_fired_wp.data.eq(1),
+            self.pre_fired_wp.en.eq(ax_load),
+            self.post_rp.addr.eq(syn.target),
+            self.post_rp.en.eq(s1_valid),
+            self.lp_sel.eq(s2_lprof),
+            self.syn_wp.addr.eq(s4_addr),
+            self.syn_wp.data.target.eq(s4_target),
+            self.syn_wp.data.weight.eq(depress(m, s4_w, s4_dw, s4_wmin)),
+            self.syn_wp.data.plastic.eq(1),
+            self.syn_wp.data.lprofile.eq(s4_lprof),
+            self.syn_wp.en.eq(s4_valid),
+        ]

@@ -24,7 +24,15 @@ from spikemesh.layouts import Region, region_layouts
 
 from .contracts import mark_unused
 
-__all__ = ["check_tile", "read_port", "spike_layout", "word", "write_port"]
+__all__ = [
+    "bit_read_port",
+    "bit_write_port",
+    "check_tile",
+    "read_port",
+    "spike_layout",
+    "word",
+    "write_port",
+]
 
 
 def check_tile(chip: ChipConfig, x, y) -> None:
@@ -79,3 +87,13 @@ def spike_layout(chip: ChipConfig) -> data.StructLayout:
     return data.StructLayout(
         {"neuron": unsigned(chip.core.neuron_bits), "fanptr": word(chip, Region.FANPTR)}
     )
+
+
+def bit_read_port(addr_width: int) -> In:
+    """A read port of a 1-bit memory (a learning core's fired bits, rtl/core_learn.py)."""
+    return In(ReadPort.Signature(addr_width=addr_width, shape=unsigned(1)))
+
+
+def bit_write_port(addr_width: int) -> In:
+    """A write port of a 1-bit memory."""
+    return In(WritePort.Signature(addr_width=addr_width, shape=unsigned(1)))

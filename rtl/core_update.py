@@ -107,7 +107,7 @@ class UpdatePipeline(wiring.Component):
                 "fv": In(signed(DV_BITS + 2)),
                 "o_spike": Out(stream.Signature(spike_layout(chip))),
                 "drained": Out(1),
-                **({"o_spiked": Out(1)} if chip.counter_bits else {}),
+                **({"o_spiked": Out(1)} if chip.counter_bits or chip.core.learning else {}),
             }
         )
 
@@ -351,7 +351,7 @@ class UpdatePipeline(wiring.Component):
             self.o_spike.payload.neuron.eq(u5_idx),
             self.o_spike.payload.fanptr.eq(u5_fp),
         ]
-        if self.chip.counter_bits:
+        if self.chip.counter_bits or self.chip.core.learning:
             u5_spk = Signal()  # spiked (the counter's register; u5_fo also needs a fan-out)
             with m.If(adv):
                 m.d.sync += u5_spk.eq(spike)

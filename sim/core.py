@@ -40,6 +40,7 @@ from spikemesh.neuron import lif_update
 
 from .core_event import EventPipeline
 from .core_fanout import FanoutUnit
+from .core_learn import CoreLearning
 from .core_update import UpdatePipeline, lif_scalar
 from .core_words import (
     WORDS,
@@ -80,9 +81,13 @@ class CoreOutputs:
     read_v: int
     done: int
     idle: int
+    # a learning core's read-back of the learned state (i_lread.ready, o_lread.valid/payload)
+    lread_ready: int = 0
+    lread_valid: int = 0
+    lread_data: int = 0
 
 
-class CoreModel:
+class CoreModel(CoreLearning):
     """Functional and cycle-level model of one core.
 
     Parameters
@@ -147,6 +152,7 @@ class CoreModel:
         self.event_pipeline = EventPipeline(chip)
         self.update_pipeline = UpdatePipeline(chip)
         self.fanout_unit = FanoutUnit(chip, x=x, y=y)
+        self._learn_init(chip)  # a learning core's memories and unit (sim/core_learn.py)
         # a count equal to this has wrapped its counter_bits register (never without them)
         self._cnt_limit = 1 << chip.counter_bits if chip.counter_bits else -1
         self.reset()
@@ -206,6 +212,8 @@ class CoreModel:
             self.acc_mem[i >> (self.n.bit_length() - 1)][i & (self.n - 1)] = f["a"]
             return
         w = WORDS[region](**f)
+        if self.learn and self._learn_config(region, i, w):
+            return
         if region == Region.NEURON:
             self.state_mem[i] = w
         elif region == Region.PROFILE:
@@ -252,6 +260,11 @@ class CoreModel:
         flits : list of packed flits, in the order the RTL sends them
             (neuron order; per neuron its fan-out list, then HOST_OUT)
         """
+        if self.learn:
+            raise SpikemeshError(
+                "CoreModel.tick (functional mode) does not learn: run a learning core in "
+                "timed mode (clock / run_tick)"
+            )
         p = self.tick_no % self.banks
         u, v, ref = self.state()
         a = np.array(self.acc_mem[p], dtype=np.int64)
@@ -303,6 +316,7 @@ class CoreModel:
         self.fanptr_rp_data = FanPtrWord(0, 0, 0)
         self.fanout_rp_data = FanoutWord(0, 0, 0)
         self.acc_rp_data = [0] * self.banks
+        self._learn_reset()
 
     # ---- activity counters (docs/counters.md) ----
     def counter_clear(self):
@@ -323,7 +337,7 @@ class CoreModel:
     def outputs(self) -> CoreOutputs:
         ev, fo = self.event_pipeline, self.fanout_unit
         return CoreOutputs(
-            event_ready=ev.i_event__ready,
+            event_ready=int(ev.i_event__ready and not (self.learn and self.learning)),
             flit_valid=fo.o_flit__valid,
             flit=fo.o_flit__payload,
             config_ready=int(not self.running and ev.idle),
@@ -333,6 +347,15 @@ class CoreModel:
             read_v=self.state_rp_data.v,
             done=self.done,
             idle=ev.idle,
+            **(
+                {
+                    "lread_ready": self._lread_ready(self.running, ev.idle),
+                    "lread_valid": self.lr_valid,
+                    "lread_data": self.lr_data,
+                }
+                if self.learn
+                else {}
+            ),
         )
 
     def clock(
@@ -351,6 +374,9 @@ class CoreModel:
         read_ready=0,
         cnt_index=None,
         cnt_clear=0,
+        lread_valid=0,
+        lread_addr=0,
+        lread_ready=0,
     ):
         """Advance one clock edge with these input values (held during the cycle).
 
@@ -373,6 +399,12 @@ class CoreModel:
         if start:
             self._check_start(ev_idle)
         begin = start and not running
+        if self.learn:  # the learning of the last tick first (sim/core_learn.py)
+            up_start, up_running = self._learn_comb(ev, begin), running and not self.learning
+            lr_take = lread_valid and self._lread_ready(running, ev_idle)
+            lr_word = self._lread_word() if self.lr_pend else 0
+        else:
+            up_start, up_running = begin, running
         # The update loop uses bank ``parity`` (t mod (D + 1)); an event over a row of delay
         # d bank (parity + d) mod (D + 1): S1 reads and S2 writes their row's bank.
         par = self.parity
@@ -387,7 +419,7 @@ class CoreModel:
         ev.comb()
         fo.o_flit__ready, fo.fanout_rp__data = flit_ready, self.fanout_rp_data
         fo.comb()
-        up.start, up.running = begin, running
+        up.start, up.running = up_start, up_running
         s = up.state_rp__data = self.state_rp_data
         up.fanptr_rp__data, up.profile_rp__data = self.fanptr_rp_data, self.profile_rp_data
         up.acc_rp__data = self.acc_rp_data[par]
@@ -401,6 +433,8 @@ class CoreModel:
         # ---- read ports (sample memories before this edge's writes: non-transparent) ----
         rq_take = read_valid and not running and not self.ro_valid
         self._read_ports(up, rq_take, read_index, running, ev_rbank, par)
+        if self.learn and lr_take:  # a read-back (never with the ports' other users)
+            self._lread_ports(lread_addr)
 
         # ---- memory writes: the config path has priority (it writes only while
         # ~running & idle, when nothing else writes) ----
@@ -408,6 +442,8 @@ class CoreModel:
         if config_valid and not running and ev_idle:
             self.config_write(config_addr, config_data)
             cfg_region = config_addr >> self._ib
+        if self.learn:
+            self._learn_writes(ev, up, cfg_region)
         if up.state_wp__en and cfg_region != Region.NEURON:
             self.state_mem[up.state_wp__addr] = up.state_wp__data
         cfg_acc = -1  # the accumulator bank a config write takes over (index bits >= N)
@@ -422,8 +458,11 @@ class CoreModel:
         # ---- registers ----
         if begin:
             self.running, self.done, self.parity = 1, 0, parity & (self.banks - 1)
-        elif running and up.drained and fo.idle:
+        elif running and up.drained and fo.idle and not (self.learn and self.learning):
             self.running, self.done = 0, 1
+        if self.learn:
+            self._learn_clock(up_start)
+            self._lread_clock(lr_take, lread_addr, lread_ready, lr_word)
         self.ro_valid = int(rq_take or (self.ro_valid and not read_ready))
         ev.clock()
         up.clock()
@@ -453,7 +492,9 @@ class CoreModel:
         ev, fo = self.event_pipeline, self.fanout_unit
         if ev.axon_rp__en:
             self.axon_rp_data = self.axon_mem[ev.axon_rp__addr]
-        if ev.syn_rp__en:
+        if self.learn:
+            self._learn_read_ports(ev)  # the synapse memory's port too
+        elif ev.syn_rp__en:
             self.syn_rp_data = self.synapse_mem[ev.syn_rp__addr]
         if ev.acc_rp__en:
             self.acc_rp_data[ev_bank] = self.acc_mem[ev_bank][ev.acc_rp__addr]

@@ -18,8 +18,13 @@ __all__ = [
     "AxonWord",
     "FanPtrWord",
     "FanoutWord",
+    "LearnProfileWord",
     "NeuronWord",
+    "PostTraceWord",
+    "PreTraceWord",
     "ProfileWord",
+    "RevPtrWord",
+    "ReverseWord",
     "Spike",
     "SynapseWord",
 ]
@@ -52,6 +57,43 @@ class AxonWord(NamedTuple):
 class SynapseWord(NamedTuple):
     target: int
     weight: int
+    plastic: int = 0  # plastic and lprofile: fields of the layout only on a learning core
+    lprofile: int = 0
+
+
+class LearnProfileWord(NamedTuple):
+    a_plus: int
+    a_plus_shift: int
+    a_minus: int
+    a_minus_shift: int
+    pre_inc: int
+    pre_decay: int
+    post_inc: int
+    post_decay: int
+    w_min: int
+    w_max: int
+
+
+class PreTraceWord(NamedTuple):
+    x: int
+    fired: int
+    lprofile: int
+
+
+class PostTraceWord(NamedTuple):
+    x: int
+    fired: int
+    lprofile: int
+
+
+class RevPtrWord(NamedTuple):
+    base: int
+    len: int
+
+
+class ReverseWord(NamedTuple):
+    synapse: int
+    axon: int
 
 
 class FanPtrWord(NamedTuple):
@@ -82,4 +124,9 @@ WORDS = {
     Region.SYNAPSE: SynapseWord,
     Region.FANPTR: FanPtrWord,
     Region.FANOUT: FanoutWord,
+    Region.LPROFILE: LearnProfileWord,
+    Region.PRETRACE: PreTraceWord,
+    Region.POSTTRACE: PostTraceWord,
+    Region.REVPTR: RevPtrWord,
+    Region.REVERSE: ReverseWord,
 }

@@ -192,6 +192,8 @@ class CoreConfig(_YamlMixin):
     profiles: int = 4
     acc_bits: int = 24
     max_delay: int = 1
+    learning_profiles: int = 0
+    reverse_entries: int = 0
 
     def __post_init__(self):
         o = "CoreConfig"
@@ -207,6 +209,21 @@ class CoreConfig(_YamlMixin):
                 f"Longest synaptic delay ({o}.max_delay) must be one of "
                 f"{', '.join(map(str, MAX_DELAYS))} (D + 1 accumulator banks, a power of "
                 f"two), not {self.max_delay:,}"
+            )
+        _check_int(o, "learning_profiles", self.learning_profiles)
+        if self.learning_profiles:
+            _check_pow2(
+                o, "Learning profiles per core", "learning_profiles", self.learning_profiles, 1, 16
+            )
+        _check_int(o, "reverse_entries", self.reverse_entries)
+        if self.reverse_entries:
+            if not self.learning_profiles:
+                raise ConfigError(
+                    f"Reverse-index depth ({o}.reverse_entries = {self.reverse_entries:,}) "
+                    "needs on-chip learning: set learning_profiles too, or leave it 0"
+                )
+            _check_pow2(
+                o, "Reverse-index depth", "reverse_entries", self.reverse_entries, 16, self.synapses
             )
 
     # --- derived widths ---
@@ -244,6 +261,27 @@ class CoreConfig(_YamlMixin):
     def delay_bits(self) -> int:
         """Bits of an axon word's delay field (it stores d - 1); 0 for D = 1 (no field)."""
         return (self.max_delay - 1).bit_length()
+
+    @property
+    def learning(self) -> bool:
+        """The core learns (STDP, docs/learning.md): it has learning profiles."""
+        return self.learning_profiles > 0
+
+    @property
+    def lprofile_bits(self) -> int:
+        """Bits of a learning-profile index (1 for a single profile; 0 without learning)."""
+        return bits_for(self.learning_profiles - 1) if self.learning_profiles else 0
+
+    @property
+    def reverse_depth(self) -> int:
+        """Entries of the reverse index (0 without learning)."""
+        if not self.learning_profiles:
+            return 0
+        return self.reverse_entries or self.synapses
+
+    @property
+    def reverse_addr_bits(self) -> int:
+        return bits_for(self.reverse_depth - 1) if self.learning_profiles else 0
 
     @property
     def acc_range(self) -> tuple[int, int]:

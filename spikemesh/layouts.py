@@ -41,8 +41,10 @@ from .config import (
     bits_for,
 )
 from .coreimage import PROFILE_COLUMNS, CoreImage
+from .plasticity import AMP_BITS, DECAY_BITS, SHIFT_BITS, TRACE_BITS
 
-REGION_BITS = 3
+REGION_BITS = 3  # region field of a core without learning (Region 0..6, ROUTE 7)
+LEARN_REGION_BITS = 4  # with learning (CoreConfig.learning_profiles): regions 8..12 too
 
 
 class Region(enum.IntEnum):
@@ -57,6 +59,13 @@ class Region(enum.IntEnum):
     # dendritic accumulators, (D + 1) N words: index = bank << neuron_bits | neuron, bank =
     # tick mod (D + 1) (the tick parity for D = 1: 2N words)
     ACC = 6
+    # On-chip learning (CoreConfig.learning_profiles > 0, docs/learning.md "Hardware plan");
+    # a learning core's address has LEARN_REGION_BITS of region (ROUTE stays 7).
+    LPROFILE = 8  # learning profiles, L words
+    PRETRACE = 9  # per axon: pre trace, fired-this-tick bit, learning profile, A words
+    POSTTRACE = 10  # per neuron: post trace, fired bit, learning profile, N words
+    REVPTR = 11  # per neuron: its reverse-index row (base, len), N words
+    REVERSE = 12  # reverse-index entries: synapse address and axon id, R words
 
 
 # --- memory words -------------------------------------------------------------
@@ -106,11 +115,51 @@ def axon_layout(core: CoreConfig) -> Layout:
 
 
 def synapse_layout(core: CoreConfig) -> Layout:
-    """Synapse memory word: target neuron and 8-bit signed weight."""
+    """Synapse memory word: target neuron and 8-bit signed weight; on a learning core also
+    the plastic flag and the synapse's learning profile (its projection's)."""
+    fields = [("target", core.neuron_bits), ("weight", WEIGHT_BITS, True)]
+    if core.learning:
+        fields += [("plastic", 1), ("lprofile", core.lprofile_bits)]
+    return Layout("SynapseWord", fields)
+
+
+def lprofile_layout() -> Layout:
+    """One learning profile (spikemesh.plasticity.LearningProfile, same field names)."""
     return Layout(
-        "SynapseWord",
-        [("target", core.neuron_bits), ("weight", WEIGHT_BITS, True)],
+        "LearnProfileWord",
+        [
+            ("a_plus", AMP_BITS),
+            ("a_plus_shift", SHIFT_BITS),
+            ("a_minus", AMP_BITS),
+            ("a_minus_shift", SHIFT_BITS),
+            ("pre_inc", TRACE_BITS),
+            ("pre_decay", DECAY_BITS),
+            ("post_inc", TRACE_BITS),
+            ("post_decay", DECAY_BITS),
+            ("w_min", WEIGHT_BITS, True),
+            ("w_max", WEIGHT_BITS, True),
+        ],
     )
+
+
+def trace_layout(core: CoreConfig, name: str) -> Layout:
+    """A stored trace (7 bits, X of docs/learning.md), the element's fired-this-tick bit
+    and the learning profile whose inc / decay commit it (PreTraceWord per axon,
+    PostTraceWord per neuron)."""
+    return Layout(name, [("x", TRACE_BITS), ("fired", 1), ("lprofile", core.lprofile_bits)])
+
+
+def revptr_layout(core: CoreConfig) -> Layout:
+    """Per neuron: its row of the reverse index (the plastic synapses that end on it)."""
+    return Layout(
+        "RevPtrWord",
+        [("base", core.reverse_addr_bits), ("len", bits_for(core.reverse_depth))],
+    )
+
+
+def reverse_layout(core: CoreConfig) -> Layout:
+    """Reverse-index entry: a plastic synapse's address and the axon whose row holds it."""
+    return Layout("ReverseWord", [("synapse", core.synapse_addr_bits), ("axon", core.axon_bits)])
 
 
 def fanptr_layout(core: CoreConfig) -> Layout:
@@ -156,8 +205,26 @@ def region_layouts(chip: ChipConfig) -> Mapping:
             Region.FANPTR: (fanptr_layout(c), c.neurons),
             Region.FANOUT: (fanout_layout(chip), c.fanout),
             Region.ACC: (acc_layout(c), c.acc_banks * c.neurons),
+            **(
+                {
+                    Region.LPROFILE: (lprofile_layout(), c.learning_profiles),
+                    Region.PRETRACE: (trace_layout(c, "PreTraceWord"), c.axons),
+                    Region.POSTTRACE: (trace_layout(c, "PostTraceWord"), c.neurons),
+                    Region.REVPTR: (revptr_layout(c), c.neurons),
+                    Region.REVERSE: (reverse_layout(c), c.reverse_depth),
+                }
+                if c.learning
+                else {}
+            ),
         }
     )
+
+
+def region_bits(chip: ChipConfig) -> int:
+    """Bits of a configuration address's region field: REGION_BITS, LEARN_REGION_BITS on
+    a learning core (the host link's own checks still assume REGION_BITS: a learning chip
+    is not buildable at chip level yet, docs/learning.md)."""
+    return LEARN_REGION_BITS if chip.core.learning else REGION_BITS
 
 
 # --- address map ----------------------------------------------------------------
@@ -169,7 +236,7 @@ def config_index_bits(chip: ChipConfig) -> int:
 
 
 def config_addr_bits(chip: ChipConfig) -> int:
-    return REGION_BITS + config_index_bits(chip)
+    return region_bits(chip) + config_index_bits(chip)
 
 
 def config_data_bits(chip: ChipConfig) -> int:
@@ -197,12 +264,12 @@ def decode_config_write(chip: ChipConfig, addr: int, data: int):
     """(region, index, field dict) of a configuration write, as the RTL decodes it.
 
     The RTL ignores the index bits above a memory's depth and the data bits above
-    its word; so does this function. An unknown region (7) writes nothing and
-    returns ``None``.
+    its word; so does this function. An unknown region (7; 13..15 on a learning core)
+    writes nothing and returns ``None``.
     """
     ib = config_index_bits(chip)
     reg = addr >> ib
-    if reg not in Region._value2member_map_:
+    if reg not in Region._value2member_map_ or Region(reg) not in region_layouts(chip):
         return None
     region = Region(reg)
     lay, depth = region_layouts(chip)[region]
@@ -309,10 +376,13 @@ def core_config_writes(chip: ChipConfig, image: CoreImage, *, acc=True) -> list:
             exp=int(image.axon_exp[a]),
             **delay,
         )
+    # a learning core's synapses load as not plastic (images carry no learning state yet;
+    # learning_config_writes adds it)
+    static = {"plastic": 0, "lprofile": 0} if c.learning else {}
     for k, (t, w) in enumerate(
         zip(image.syn_target.tolist(), image.syn_weight.tolist(), strict=True)
     ):
-        put(Region.SYNAPSE, k, target=t, weight=w)
+        put(Region.SYNAPSE, k, target=t, weight=w, **static)
     for k, (x, y, ax) in enumerate(
         zip(image.fan_x.tolist(), image.fan_y.tolist(), image.fan_axon.tolist(), strict=True)
     ):
@@ -340,6 +410,90 @@ def core_config_writes(chip: ChipConfig, image: CoreImage, *, acc=True) -> list:
     return out
 
 
+# --- learning state (docs/learning.md "Hardware plan") -------------------------------------
+
+
+def reverse_index(core: CoreConfig, axon_base, axon_len, syn_target, syn_plastic):
+    """The reverse index of a core's plastic synapses: per neuron a row (base, len) of
+    (synapse address, axon id) entries, the rows in neuron order and each row in axon
+    order then synapse order. Returns (rev_base [N], rev_len [N], entries [(synapse, axon)]).
+
+    Raises
+    ------
+    ValueError
+        A plastic synapse in two axons' rows (the entry names one axon), or more plastic
+        synapses than ``core.reverse_depth`` entries.
+    """
+    rows = [[] for _ in range(core.neurons)]
+    owner = {}
+    for a in range(len(axon_base)):
+        for k in range(int(axon_base[a]), int(axon_base[a]) + int(axon_len[a])):
+            if not syn_plastic[k]:
+                continue
+            if k in owner:
+                raise ValueError(
+                    f"plastic synapse {k} is in the rows of axons {owner[k]} and {a}; a plastic "
+                    "synapse belongs to one axon (its pre trace)"
+                )
+            owner[k] = a
+            rows[int(syn_target[k])].append((k, a))
+    entries = [e for row in rows for e in row]
+    if len(entries) > core.reverse_depth:
+        raise ValueError(
+            f"{len(entries):,} plastic synapses do not fit the reverse index of "
+            f"{core.reverse_depth:,} entries (CoreConfig.reverse_entries)"
+        )
+    base, length, k = [], [], 0
+    for row in rows:
+        base.append(k if row else 0)
+        length.append(len(row))
+        k += len(row)
+    return base, length, entries
+
+
+def learning_config_writes(
+    chip: ChipConfig, *, lprofiles, syn_plastic, syn_lprofile, image: CoreImage, pre, post
+):
+    """The writes that add learning state to a core loaded with ``image``: the learning
+    profiles (rows in spikemesh.plasticity.PROFILE_COLUMNS order), every synapse again with
+    its plastic flag and profile, the traces (``pre`` [A] and ``post`` [N]: (x, fired,
+    lprofile) each) and the reverse index built by :func:`reverse_index`."""
+    c = chip.core
+    if not c.learning:
+        raise ValueError("learning_config_writes: the core has no learning (learning_profiles 0)")
+    out = []
+
+    def put(region, index, **fields):
+        lay, _ = region_layouts(chip)[region]
+        out.append((config_addr(chip, region, index), lay.pack(**fields)))
+
+    names = [f.name for f in lprofile_layout().fields]
+    for k, row in enumerate(lprofiles):
+        put(Region.LPROFILE, k, **dict(zip(names, (int(v) for v in row), strict=True)))
+    for k, (t, w) in enumerate(
+        zip(image.syn_target.tolist(), image.syn_weight.tolist(), strict=True)
+    ):
+        put(
+            Region.SYNAPSE,
+            k,
+            target=t,
+            weight=w,
+            plastic=int(syn_plastic[k]),
+            lprofile=int(syn_lprofile[k]),
+        )
+    for region, words in ((Region.PRETRACE, pre), (Region.POSTTRACE, post)):
+        for k, (x, fired, lp) in enumerate(words):
+            put(region, k, x=int(x), fired=int(fired), lprofile=int(lp))
+    base, length, entries = reverse_index(
+        c, image.axon_base, image.axon_len, image.syn_target, syn_plastic
+    )
+    for i in range(c.neurons):
+        put(Region.REVPTR, i, base=base[i], len=length[i])
+    for k, (syn, ax) in enumerate(entries):
+        put(Region.REVERSE, k, synapse=syn, axon=ax)
+    return out
+
+
 # --- generated docs -------------------------------------------------------------------
 
 
@@ -356,7 +510,7 @@ def core_markdown(chip: ChipConfig | None = None) -> str:
         f"max_delay {c.max_delay}. "
         "Widths that depend on the config follow it.",
         "",
-        f"Config address: {config_addr_bits(chip)} bits = region ({REGION_BITS} bits) << "
+        f"Config address: {config_addr_bits(chip)} bits = region ({region_bits(chip)} bits) << "
         f"{config_index_bits(chip)} | index. Config data: {config_data_bits(chip)} bits, "
         "the region's word in the low bits.",
         "",

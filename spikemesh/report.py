@@ -47,7 +47,7 @@ def memory_footprint(image) -> dict:
     n = chip.core.neurons
     placed = np.bincount(np.asarray(image.neuron_slot, dtype=np.int64) // n, minlength=chip.tiles)
     layouts = region_layouts(chip)
-    used_bits = dict.fromkeys((r.name for r in Region), 0)
+    used_bits = dict.fromkeys((r.name for r in layouts), 0)
     for t, core in enumerate(image.cores):
         words = {
             Region.NEURON: placed[t],

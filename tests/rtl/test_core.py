@@ -166,8 +166,8 @@ class Lockstep:
         return us, vs
 
 
-def run(chip, body, **kw):
-    ls = Lockstep(chip, **kw)
+def run(chip, body, *, cls=None, **kw):
+    ls = (cls or Lockstep)(chip, **kw)
 
     async def tb(ctx):
         await body(ls, ctx)

@@ -19,10 +19,10 @@ from spikemesh.golden import run_golden
 from spikemesh.hostlink import Cmd, CommandCheck, ErrorFlag, Rsp, StatusReg
 from spikemesh.layouts import (
     ROUTE_REGION,
-    Region,
     RouteIndex,
     config_data_bits,
     config_index_bits,
+    region_layouts,
     route_config_word,
     route_entry_layout,
 )
@@ -214,7 +214,7 @@ def test_route_check_reasons_and_array_form():
     data_bits = config_data_bits(CHIP)
     rows = []
     for _ in range(4000):
-        region = int(rng.choice([ROUTE_REGION] * 3 + [int(r) for r in Region]))
+        region = int(rng.choice([ROUTE_REGION] * 3 + [int(r) for r in region_layouts(CHIP)]))
         index = int(rng.choice([0, 1, 2, 3, int(rng.integers(0, 1 << ib))]))
         data = int(rng.integers(0, 1 << 62)) >> int(rng.integers(data_bits - 12, 62))
         rows.append(

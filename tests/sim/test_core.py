@@ -208,6 +208,10 @@ def test_words_are_the_layouts():
                 if region == Region.AXON and not chip.core.delay_bits:
                     assert fields[-1] == "delay" and WORDS[region]._field_defaults["delay"] == 0
                     fields = fields[:-1]
+                if region == Region.SYNAPSE and not chip.core.learning:  # learning fields
+                    assert fields[-2:] == ("plastic", "lprofile")
+                    assert WORDS[region]._field_defaults == {"plastic": 0, "lprofile": 0}
+                    fields = fields[:-2]
                 assert fields == tuple(f.name for f in lay.fields), region.name
         assert [f.name for f in acc_layout(chip.core).fields] == ["a"]  # the twins hold ints
 
@@ -227,6 +231,10 @@ def test_config_addr_wrong_index():
 
 def test_core_markdown_mentions_every_region():
     text = core_markdown()
+    for r in region_layouts(ChipConfig()):
+        assert f"| {r.name} |" in text
+    # the learning regions only exist on a learning core
+    text = core_markdown(ChipConfig(core=CoreConfig(learning_profiles=2)))
     for r in Region:
         assert f"| {r.name} |" in text
 

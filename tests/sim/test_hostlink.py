@@ -9,7 +9,7 @@ from spikemesh.sim.hostlink import HostLinkModel
 
 from spikemesh.config import ChipConfig
 from spikemesh.hostlink import Cmd, CommandCheck, ErrorFlag, Rsp, StatusReg
-from spikemesh.layouts import Region, config_data_bits
+from spikemesh.layouts import config_data_bits, region_layouts
 
 
 def cmd(op, arg=0, tile_x=0, tile_y=0):
@@ -145,7 +145,7 @@ def argument_cases(chip):
     if h < 1 << chip.y_bits:
         out.append(("INPUT tile y = height", cmd(Cmd.INPUT, 0, 0, h), True))
     ib, data_bits = chk.index_bits, config_data_bits(chip)
-    for region in Region:
+    for region in region_layouts(chip):  # a learning core has more regions
         depth, bits = chk.region_depth[region], chk.region_bits[region]
         top = (1 << bits) - 1  # every bit of the region's word set
         write = lambda index, data, r=region: dict(
