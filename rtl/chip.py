@@ -39,7 +39,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from spikemesh.config import ChipConfig
+from spikemesh.config import ChipConfig, refuse_learning_chip
 from spikemesh.errors import ConfigError
 from spikemesh.faults import start_tables
 from spikemesh.hostlink import command_layout, response_layout
@@ -89,6 +89,7 @@ def check_buildable(chip: ChipConfig) -> None:
             f"The RTL is generated for meshes up to {RTL_MAX_SIDE} x {RTL_MAX_SIDE}, not "
             f"{chip.width} x {chip.height}; the tlm and tlm-timed backends run this chip"
         )
+    refuse_learning_chip(chip, "The RTL chip")
     bits = core_memory_bits(chip)
     if bits > RTL_MAX_CORE_BITS:
         raise ConfigError(

@@ -223,7 +223,7 @@ class TimedChipModel:
     """
 
     def __init__(self, chip):
-        from spikemesh.config import flit_layout
+        from spikemesh.config import flit_layout, refuse_learning_chip
         from spikemesh.faults import start_tables
         from spikemesh.layouts import config_addr_bits
 
@@ -231,6 +231,7 @@ class TimedChipModel:
         from .hostlink import HostLinkModel, SyncFIFOBufferedModel
         from .mesh import MeshModel
 
+        refuse_learning_chip(chip, "The chip's cycle model")
         self.chip = chip
         self.cores = [
             CoreModel(chip, x=t % chip.width, y=t // chip.width) for t in range(chip.tiles)

@@ -25,7 +25,13 @@ import time
 
 import numpy as np
 
-from spikemesh.config import KIND_HOST_OUT, ChipConfig, flit_layout, host_source_layout
+from spikemesh.config import (
+    KIND_HOST_OUT,
+    ChipConfig,
+    flit_layout,
+    host_source_layout,
+    refuse_learning_chip,
+)
 from spikemesh.coreimage import NPROF
 from spikemesh.errors import ImageError, SpikemeshError
 from spikemesh.faults import start_tables
@@ -197,6 +203,7 @@ class CompiledChipModel:
     def __init__(self, chip: ChipConfig, *, fast: bool = True):
         if not isinstance(chip, ChipConfig):
             raise TypeError(f"CompiledChipModel needs a ChipConfig, not {chip!r}")
+        refuse_learning_chip(chip, "The compiled chip model")
         self.chip = chip
         self.fast = bool(fast)
         c = chip.core

@@ -262,3 +262,25 @@ def test_max_delay_widths():
         for c in (CoreConfig(max_delay=d) for d in (1, 3, 7, 15))
     ]
     assert widths == [(2, 1, 0), (4, 2, 2), (8, 3, 3), (16, 4, 4)]
+
+
+def test_chip_level_models_refuse_learning_cores():
+    """The learning core is checked at core level only (docs/learning.md): every chip-level
+    model refuses a chip of learning cores by name instead of building learning that
+    nothing configures."""
+    from spikemesh.rtl.chip import Chip
+    from spikemesh.sim.chip import TimedChipModel
+    from spikemesh.sim.timed import CompiledChipModel
+
+    from spikemesh.config import CoreConfig
+
+    chip = ChipConfig(core=CoreConfig(learning_profiles=2))
+    for build, name in (
+        (Chip, "The RTL chip"),
+        (TimedChipModel, "The chip's cycle model"),
+        (CompiledChipModel, "The compiled chip model"),
+    ):
+        with pytest.raises(ConfigError, match=rf"^{name}: cores with learning \(core"):
+            build(chip)
+    for build in (Chip, TimedChipModel, CompiledChipModel):
+        build(ChipConfig())  # the same chip without learning is built
