@@ -12,6 +12,7 @@ import numpy as np
 
 from spikemesh.coreimage import CoreLearning
 from spikemesh.errors import CompileError
+from spikemesh.layouts import reverse_tables
 from spikemesh.plasticity import LEARN_PROFILES, PROFILE_COLUMNS
 
 
@@ -51,9 +52,8 @@ def learning_tables(core, t, cores, tile_name) -> list[CoreLearning]:
         rows = np.flatnonzero(length > 0)
         g_axon = np.zeros(n_axons, dtype=np.int64)
         g_axon[rows] = g_syn[base[rows]]  # a row's synapses share one profile
-        syn_axon = np.repeat(rows, length[rows])  # rows are laid out in order in memory
-        plastic = np.flatnonzero(g_syn > 0)
         target = np.asarray(img.syn_target, dtype=np.int64)
+        plastic = np.flatnonzero(g_syn > 0)
         g_post = np.zeros(n, dtype=np.int64)
         g_post[target[plastic]] = g_syn[plastic]  # one post trace per neuron (checked)
         used = np.unique(np.concatenate([g_axon[g_axon > 0], g_post[g_post > 0]]))
@@ -64,17 +64,19 @@ def learning_tables(core, t, cores, tile_name) -> list[CoreLearning]:
             )
         local = np.zeros(len(t.learn_table) + 1, dtype=np.int64)
         local[used] = np.arange(1, used.size + 1)
-        order = plastic[np.lexsort((plastic, target[plastic]))]  # by neuron, then address
-        rev_len = np.bincount(target[order], minlength=n).astype(np.int64)
+        # the learning core's own builder (one definition; its row order is the core's)
+        rev_base, rev_len, rev_syn, rev_axon = reverse_tables(
+            base, length, target, g_syn > 0, neurons=n
+        )
         out.append(
             CoreLearning(
                 learn_profiles=table[used - 1].reshape(-1, len(PROFILE_COLUMNS)),
                 axon_learn=local[g_axon].astype(np.uint8),
                 post_learn=local[g_post].astype(np.uint8),
-                rev_base=(np.cumsum(rev_len) - rev_len).astype(np.int32),
+                rev_base=rev_base.astype(np.int32),
                 rev_len=rev_len.astype(np.int32),
-                rev_syn=order.astype(np.int32),
-                rev_axon=syn_axon[order].astype(np.int32),
+                rev_syn=rev_syn.astype(np.int32),
+                rev_axon=rev_axon.astype(np.int32),
             )
         )
     return out

@@ -220,8 +220,10 @@ class CoreLearning:
       a's row (depression on the axon's events) and of the axon's pre trace;
     - ``post_learn[i]``: 0, or 1 + the profile whose post trace neuron i keeps;
     - the reverse index: neuron i's plastic incoming synapses are the synapse addresses
-      ``rev_syn[rev_base[i] : rev_base[i] + rev_len[i]]`` (ascending), of the axons
-      ``rev_axon[...]``, walked when i spikes (potentiation).
+      ``rev_syn[rev_base[i] : rev_base[i] + rev_len[i]]``, of the axons ``rev_axon[...]``,
+      walked when i spikes (potentiation); built by ``layouts.reverse_tables``, the
+      learning core's own builder (a row in axon order, then address; an empty row's base
+      is 0), and written to the core unchanged by ``layouts.learning_writes``.
     """
 
     learn_profiles: np.ndarray

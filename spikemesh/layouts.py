@@ -24,6 +24,8 @@ import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 
+import numpy as np
+
 from .bitfields import Layout
 from .config import (
     BIAS_EXP_BITS,
@@ -410,54 +412,73 @@ def core_config_writes(chip: ChipConfig, image: CoreImage, *, acc=True) -> list:
     return out
 
 
-# --- learning state (docs/learning.md "Hardware plan") -------------------------------------
+# --- learning state (docs/learning.md "Hardware plan", "In the image") -------------------------
 
 
-def reverse_index(core: CoreConfig, axon_base, axon_len, syn_target, syn_plastic):
-    """The reverse index of a core's plastic synapses: per neuron a row (base, len) of
-    (synapse address, axon id) entries, the rows in neuron order and each row in axon
-    order then synapse order. Returns (rev_base [N], rev_len [N], entries [(synapse, axon)]).
+def reverse_tables(axon_base, axon_len, syn_target, syn_plastic, *, neurons, depth=None):
+    """The reverse index of a core's plastic synapses, defined once for the compiler
+    (``firmware/learning.py``, the image's ``CoreLearning``) and the learning core's REVPTR /
+    REVERSE memories: per neuron a row of its plastic incoming synapses, the rows in neuron
+    order, each row in axon order then synapse order (the order the core walks; its cycles
+    do not depend on it). An empty row has base 0, as an empty axon row has.
+
+    Returns (rev_base [neurons], rev_len [neurons], rev_syn [P], rev_axon [P]) int64 arrays.
 
     Raises
     ------
     ValueError
-        A plastic synapse in two axons' rows (the entry names one axon), or more plastic
-        synapses than ``core.reverse_depth`` entries.
+        A plastic synapse in two axons' rows (an entry names one axon, whose pre trace it
+        reads), or more than ``depth`` plastic synapses.
     """
-    rows = [[] for _ in range(core.neurons)]
-    owner = {}
-    for a in range(len(axon_base)):
-        for k in range(int(axon_base[a]), int(axon_base[a]) + int(axon_len[a])):
-            if not syn_plastic[k]:
-                continue
-            if k in owner:
-                raise ValueError(
-                    f"plastic synapse {k} is in the rows of axons {owner[k]} and {a}; a plastic "
-                    "synapse belongs to one axon (its pre trace)"
-                )
-            owner[k] = a
-            rows[int(syn_target[k])].append((k, a))
-    entries = [e for row in rows for e in row]
-    if len(entries) > core.reverse_depth:
+    base = np.asarray(axon_base, dtype=np.int64)
+    length = np.asarray(axon_len, dtype=np.int64)
+    target = np.asarray(syn_target, dtype=np.int64)
+    plastic = np.asarray(syn_plastic, dtype=bool)
+    axon = np.repeat(np.arange(length.size, dtype=np.int64), length)
+    first = np.cumsum(length) - length
+    syn = base[axon] + (np.arange(axon.size, dtype=np.int64) - first[axon])
+    keep = plastic[syn] if syn.size else np.zeros(0, dtype=bool)
+    syn, axon = syn[keep], axon[keep]
+    order = np.lexsort((syn, axon))  # axon, then synapse: find a synapse in two rows
+    dup = np.flatnonzero(np.diff(np.sort(syn)) == 0)
+    if dup.size:
+        k = int(np.sort(syn)[dup[0]])
+        a = sorted(int(x) for x in axon[syn == k])
         raise ValueError(
-            f"{len(entries):,} plastic synapses do not fit the reverse index of "
-            f"{core.reverse_depth:,} entries (CoreConfig.reverse_entries)"
+            f"plastic synapse {k} is in the rows of axons {a[0]} and {a[1]}; a plastic "
+            "synapse belongs to one axon (its pre trace)"
         )
-    base, length, k = [], [], 0
-    for row in rows:
-        base.append(k if row else 0)
-        length.append(len(row))
-        k += len(row)
-    return base, length, entries
+    if depth is not None and syn.size > depth:
+        raise ValueError(
+            f"{syn.size:,} plastic synapses do not fit the reverse index of "
+            f"{depth:,} entries (CoreConfig.reverse_entries)"
+        )
+    syn, axon = syn[order], axon[order]
+    order = np.argsort(target[syn], kind="stable")  # by neuron, keeping axon, synapse order
+    syn, axon = syn[order], axon[order]
+    rev_len = np.bincount(target[syn], minlength=neurons).astype(np.int64)
+    rev_base = np.where(rev_len > 0, np.cumsum(rev_len) - rev_len, 0)
+    return rev_base, rev_len, syn, axon
+
+
+def reverse_index(core: CoreConfig, axon_base, axon_len, syn_target, syn_plastic):
+    """:func:`reverse_tables` for ``core`` as lists: (rev_base [N], rev_len [N], entries
+    [(synapse, axon)]); more plastic synapses than ``core.reverse_depth`` raise ValueError."""
+    base, length, syn, axon = reverse_tables(
+        axon_base, axon_len, syn_target, syn_plastic, neurons=core.neurons,
+        depth=core.reverse_depth,
+    )  # fmt: skip
+    return base.tolist(), length.tolist(), list(zip(syn.tolist(), axon.tolist(), strict=True))
 
 
 def learning_config_writes(
-    chip: ChipConfig, *, lprofiles, syn_plastic, syn_lprofile, image: CoreImage, pre, post
+    chip: ChipConfig, *, lprofiles, syn_plastic, syn_lprofile, image: CoreImage, pre, post, rev=None
 ):
     """The writes that add learning state to a core loaded with ``image``: the learning
     profiles (rows in spikemesh.plasticity.PROFILE_COLUMNS order), every synapse again with
     its plastic flag and profile, the traces (``pre`` [A] and ``post`` [N]: (x, fired,
-    lprofile) each) and the reverse index built by :func:`reverse_index`."""
+    lprofile) each) and the reverse index: ``rev`` (rev_base, rev_len, rev_syn, rev_axon) as
+    given, else built by :func:`reverse_tables`."""
     c = chip.core
     if not c.learning:
         raise ValueError("learning_config_writes: the core has no learning (learning_profiles 0)")
@@ -484,14 +505,73 @@ def learning_config_writes(
     for region, words in ((Region.PRETRACE, pre), (Region.POSTTRACE, post)):
         for k, (x, fired, lp) in enumerate(words):
             put(region, k, x=int(x), fired=int(fired), lprofile=int(lp))
-    base, length, entries = reverse_index(
-        c, image.axon_base, image.axon_len, image.syn_target, syn_plastic
-    )
+    if rev is None:
+        rev = reverse_tables(
+            image.axon_base, image.axon_len, image.syn_target, syn_plastic, neurons=c.neurons,
+            depth=c.reverse_depth,
+        )  # fmt: skip
+    base, length, syn, axon = (np.asarray(x, dtype=np.int64).tolist() for x in rev)
+    if len(syn) > c.reverse_depth:
+        raise ValueError(
+            f"{len(syn):,} plastic synapses do not fit the reverse index of "
+            f"{c.reverse_depth:,} entries (CoreConfig.reverse_entries)"
+        )
     for i in range(c.neurons):
-        put(Region.REVPTR, i, base=base[i], len=length[i])
-    for k, (syn, ax) in enumerate(entries):
-        put(Region.REVERSE, k, synapse=syn, axon=ax)
+        put(Region.REVPTR, i, base=base[i] if length[i] else 0, len=length[i])
+    for k, (s, a) in enumerate(zip(syn, axon, strict=True)):
+        put(Region.REVERSE, k, synapse=s, axon=a)
     return out
+
+
+def learning_writes(chip: ChipConfig, image: CoreImage, learning) -> list:
+    """The writes that give a core loaded with ``core_config_writes(chip, image)`` the
+    learning tables of its image, ``learning`` (a :class:`~spikemesh.coreimage.CoreLearning`):
+    the image is the one source. Profile k of the image is the core's LPROFILE k; a synapse
+    is plastic, with its row's profile, iff its axon row is (``axon_learn``); every axon and
+    neuron trace starts at 0 (tick 0 of docs/learning.md) with its ``axon_learn`` /
+    ``post_learn`` profile (profile 0 where the table says fixed: such a trace is kept but
+    no plastic synapse reads it); REVPTR / REVERSE are the image's ``rev_*`` tables.
+
+    Raises
+    ------
+    ValueError
+        The core has no learning, fewer learning profiles or reverse-index entries than the
+        image needs, or the tables do not fit the image (ImageError from ``check``).
+    """
+    c = chip.core
+    if not c.learning:
+        raise ValueError(
+            "learning_writes: the core has no learning (CoreConfig.learning_profiles 0); "
+            "the image's core learns"
+        )
+    learning.check(image, chip)
+    prof = np.asarray(learning.learn_profiles, dtype=np.int64)
+    if prof.shape[0] > c.learning_profiles:
+        raise ValueError(
+            f"the image's core uses {prof.shape[0]} learning profiles, the core holds "
+            f"{c.learning_profiles} (CoreConfig.learning_profiles)"
+        )
+    al = np.asarray(learning.axon_learn, dtype=np.int64)
+    pl = np.asarray(learning.post_learn, dtype=np.int64)
+    s = image.syn_target.size
+    plastic = np.zeros(s, dtype=np.int64)
+    lprof = np.zeros(s, dtype=np.int64)
+    length = np.asarray(image.axon_len, dtype=np.int64)
+    for a in np.flatnonzero((al > 0) & (length > 0)).tolist():
+        lo = int(image.axon_base[a])
+        plastic[lo : lo + length[a]] = 1
+        lprof[lo : lo + length[a]] = al[a] - 1
+    rev = (learning.rev_base, learning.rev_len, learning.rev_syn, learning.rev_axon)
+    return learning_config_writes(
+        chip,
+        lprofiles=prof.tolist(),
+        syn_plastic=plastic,
+        syn_lprofile=lprof,
+        image=image,
+        pre=[(0, 0, max(int(x) - 1, 0)) for x in al],
+        post=[(0, 0, max(int(x) - 1, 0)) for x in pl],
+        rev=rev,
+    )
 
 
 # --- generated docs -------------------------------------------------------------------
