@@ -378,8 +378,8 @@ def core_config_writes(chip: ChipConfig, image: CoreImage, *, acc=True) -> list:
             exp=int(image.axon_exp[a]),
             **delay,
         )
-    # a learning core's synapses load as not plastic (images carry no learning state yet;
-    # learning_config_writes adds it)
+    # a learning core's synapses load as not plastic here; learning_writes (the image's
+    # CoreLearning tables) writes them again with their plastic flag and profile
     static = {"plastic": 0, "lprofile": 0} if c.learning else {}
     for k, (t, w) in enumerate(
         zip(image.syn_target.tolist(), image.syn_weight.tolist(), strict=True)
