@@ -104,6 +104,11 @@ class Core(wiring.Component):
         delays), sampled with ``start``: the update loop reads and clears acc[parity];
         an event over a row of delay d goes to acc[(parity + d) mod (D + 1)] (acc[parity ^
         1] without delays) from the next cycle on.
+    learn_only : In(1)
+        Only on a learning core, sampled with ``start``: that start runs the pending
+        learning phase (the last loop's STDP and trace commit) and no update loop; the
+        bank (``parity``) is kept, ``done`` rises two cycles after the phase's end (two
+        cycles after ``start`` when nothing is pending). The host link's LEARN_FLUSH.
     done : Out(1)
         High from reset and from the cycle after the loop of the last
         ``start`` has updated every neuron and sent every flit (o_flit empty).
@@ -139,6 +144,7 @@ class Core(wiring.Component):
                 **counter_members(chip),
                 **(
                     {  # read-back of the learned state (rtl/core_learn.py)
+                        "learn_only": In(1),
                         "i_lread": In(stream.Signature(unsigned(config_addr_bits(chip)))),
                         "o_lread": Out(stream.Signature(unsigned(config_data_bits(chip)))),
                     }
@@ -167,10 +173,11 @@ class Core(wiring.Component):
         if learn:  # the learning of tick t runs on the start of t + 1, before its loop
             lu = m.submodules.learning_unit = LearningUnit(chip)
             learning, pending = Signal(), Signal()  # learning phase; a loop not yet learnt
+            lonly = Signal()  # this start only learns (learn_only): no update loop
             m.d.comb += [
                 begin.eq(self.start & ~running),
                 lu.start.eq(begin & pending),
-                up.start.eq((begin & ~pending) | lu.finish),
+                up.start.eq((begin & ~pending & ~self.learn_only) | (lu.finish & ~lonly)),
                 up.running.eq(running & ~learning),
                 ev.hold.eq(learning),
                 self.done.eq(done),
@@ -182,7 +189,10 @@ class Core(wiring.Component):
                 m.d.sync += learning.eq(0)
             with m.If(up.start):
                 m.d.sync += pending.eq(1)
-            end = running & ~learning & up.drained & fo.idle
+            with m.If(begin):
+                m.d.sync += lonly.eq(self.learn_only)
+            end = running & ~learning & (lonly | (up.drained & fo.idle))
+            new_parity = Mux(self.learn_only, parity, self.parity)  # no tick: bank kept
         else:
             m.d.comb += [
                 begin.eq(self.start & ~running),
@@ -192,8 +202,9 @@ class Core(wiring.Component):
                 self.idle.eq(ev.idle),
             ]
             end = running & up.drained & fo.idle
+            new_parity = self.parity
         with m.If(begin):
-            m.d.sync += [running.eq(1), done.eq(0), parity.eq(self.parity)]
+            m.d.sync += [running.eq(1), done.eq(0), parity.eq(new_parity)]
         with m.Elif(end):
             m.d.sync += [running.eq(0), done.eq(1)]
 

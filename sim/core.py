@@ -377,13 +377,15 @@ class CoreModel(CoreLearning):
         lread_valid=0,
         lread_addr=0,
         lread_ready=0,
+        learn_only=0,
     ):
         """Advance one clock edge with these input values (held during the cycle).
 
         ``event_valid``/``event`` = i_event.valid/payload, ``flit_ready`` = o_flit.ready,
         ``start``, ``parity``, ``config_*`` = i_config, ``read_valid``/``read_index`` =
         i_read, ``read_ready`` = o_read.ready, ``cnt_index`` / ``cnt_clear`` = the counter
-        selection (None: not tracked) and clear. Returns True when an event was accepted
+        selection (None: not tracked) and clear, ``lread_*`` = i_lread / o_lread.ready and
+        ``learn_only`` (learning cores). Returns True when an event was accepted
         in this cycle (``event_valid & event_ready``).
 
         Raises
@@ -400,7 +402,8 @@ class CoreModel(CoreLearning):
             self._check_start(ev_idle)
         begin = start and not running
         if self.learn:  # the learning of the last tick first (sim/core_learn.py)
-            up_start, up_running = self._learn_comb(ev, begin), running and not self.learning
+            up_start = self._learn_comb(ev, begin, learn_only)
+            up_running = running and not self.learning
             lr_take = lread_valid and self._lread_ready(running, ev_idle)
             lr_word = self._lread_word() if self.lr_pend else 0
         else:
@@ -456,12 +459,15 @@ class CoreModel(CoreLearning):
             self.acc_mem[par][up.acc_wp__addr] = up.acc_wp__data  # U1 clears
 
         # ---- registers ----
+        lonly = self.learn and self.lonly  # a learn_only start: no loop to wait for
         if begin:
-            self.running, self.done, self.parity = 1, 0, parity & (self.banks - 1)
-        elif running and up.drained and fo.idle and not (self.learn and self.learning):
+            keep = self.learn and learn_only  # no tick: the bank is kept
+            self.running, self.done = 1, 0
+            self.parity = self.parity if keep else parity & (self.banks - 1)
+        elif running and (lonly or (up.drained and fo.idle)) and not (self.learn and self.learning):
             self.running, self.done = 0, 1
         if self.learn:
-            self._learn_clock(up_start)
+            self._learn_clock(up_start, begin, learn_only)
             self._lread_clock(lr_take, lread_addr, lread_ready, lr_word)
         self.ro_valid = int(rq_take or (self.ro_valid and not read_ready))
         ev.clock()

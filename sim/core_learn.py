@@ -203,7 +203,7 @@ class CoreLearning:
     def _learn_reset(self):
         if not self.learn:
             return
-        self.learning = self.pending = 0
+        self.learning = self.pending = self.lonly = 0
         self.learning_unit.reset()
         self.post_rp_data, self.pre_rp_data = PostTraceWord(0, 0, 0), PreTraceWord(0, 0, 0)
         self.post_fired_rp_data = self.pre_fired_rp_data = 0
@@ -266,9 +266,20 @@ class CoreLearning:
             return False
         return True
 
-    def _learn_comb(self, ev, begin):
+    def learn_flush(self):
+        """Timed mode: one ``start`` with ``learn_only`` (the pending learning phase, no
+        update loop, no tick), clocked until ``done & idle``; returns its cycles."""
+        cyc = 0
+        while True:
+            o = self.outputs()
+            if cyc and o.done and o.idle:
+                return cyc
+            self.clock(start=int(cyc == 0), learn_only=1, flit_ready=1)
+            cyc += 1
+
+    def _learn_comb(self, ev, begin, learn_only):
         """Inputs and combinational outputs of the event pipeline's depression and of the
-        learning unit; returns (up.start, up.running gate)."""
+        learning unit; returns up.start (none for a ``learn_only`` start)."""
         lu = self.learning_unit
         ev.hold = self.learning
         ev.post_rp__data = self.post_rp_data
@@ -280,7 +291,9 @@ class CoreLearning:
         lu.revptr_rp__data, lu.rev_rp__data = self.revptr_rp_data, self.rev_rp_data
         lu.syn_rp__data = self.syn_rp_data
         lu.comb()
-        return int((begin and not self.pending) or lu.finish)
+        return int(
+            (begin and not self.pending and not learn_only) or (lu.finish and not self.lonly)
+        )
 
     def _learn_read_ports(self, ev):
         """The read ports of a learning core (before this edge's writes)."""
@@ -320,9 +333,11 @@ class CoreLearning:
             if src.pre_fired_wp__en:
                 self.pre_fired_mem[src.pre_fired_wp__addr] = src.pre_fired_wp__data
 
-    def _learn_clock(self, up_start):
-        """The learning / pending registers at this edge, then the unit's."""
+    def _learn_clock(self, up_start, begin, learn_only):
+        """The learning / pending / learn-only registers at this edge, then the unit's."""
         lu = self.learning_unit
+        if begin:
+            self.lonly = int(bool(learn_only))
         if lu.start:
             self.learning, self.pending = 1, 0
         elif lu.finish:

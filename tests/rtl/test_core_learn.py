@@ -163,7 +163,18 @@ class LearnLockstep(Lockstep):
         ctx.set(d.i_lread.valid, inp.get("lread_valid", 0))
         ctx.set(d.i_lread.payload, inp.get("lread_addr", 0))
         ctx.set(d.o_lread.ready, inp.get("lread_ready", 0))
+        ctx.set(d.learn_only, inp.get("learn_only", 0))
         await super().step(ctx, **inp)
+
+    async def flush(self, ctx):
+        """One ``start`` with ``learn_only`` (the host link's LEARN_FLUSH); its cycles."""
+        cyc = 0
+        while True:
+            o = self.outputs(ctx)
+            if cyc and o["done"] and o["idle"]:
+                return cyc
+            await self.step(ctx, start=int(cyc == 0), learn_only=1, flit_ready=1, parity=1)
+            cyc += 1
 
     async def lread(self, ctx, region, *, ready_p=0.7):
         """Every word of ``region`` through i_lread / o_lread (random o_lread.ready)."""
@@ -435,6 +446,63 @@ def test_learning_phase_cycles():
         fo = a._fo
         fired = [(f >> fo["payload"]) & (c.neurons - 1) for f in fa if (f >> fo["kind"]) & 1]
     assert walked > 3
+
+
+def test_learn_only_flush():
+    """``learn_only`` with ``start`` (RTL == twin every cycle): the last tick's learning
+    without another tick, in N + A + 5 + entries (+1) + 2 cycles, no flit, the bank kept;
+    a second flush has nothing pending (2 cycles); the next tick has no phase. The learned
+    state equals the rule's for every tick run, and ticks run after a flush learn on."""
+    rng = np.random.default_rng(11)
+    img = learning_image(LCHIP, rng, host_all=True, fan_max=1)
+    img.profiles[:, 2] = rng.integers(0, 400, len(img.profiles))
+    learn = random_learning(LCHIP, img, rng, plastic_p=0.9)
+    inputs = [_events(rng, LCHIP, 0.35) for _ in range(16)]
+    writes = load_writes(LCHIP, img, learn)
+    c = LCHIP.core
+    got = {}
+
+    async def body(ls, ctx):
+        await ls.configure(ctx, writes)
+        got["row"] = [w.len for w in ls.model.revptr_mem]
+        for ev in inputs[:8]:
+            await ls.learn_tick(ctx, ev)
+        fired = sorted(ls.seen[-1][1])
+        n0 = len(ls.ticks)
+        got["flush"] = await ls.flush(ctx), fired
+        got["again"] = await ls.flush(ctx)
+        got["mem1"] = learned(ls)
+        await ls.compare_memories(ctx)
+        for ev in inputs[8:]:
+            await ls.learn_tick(ctx, ev)
+        got["after"] = ls.ticks[n0][0]
+        await ls.flush(ctx)
+        await ls.compare_memories(ctx)
+
+    ls = run(LCHIP, body, seed=11, cls=LearnLockstep)
+    cyc, fired = got["flush"]
+    row = got["row"]
+    extra = sum(row[i] for i in fired) + int((c.neurons - 1) in fired and row[-1] > 0)
+    assert cyc == c.neurons + c.axons + 5 + extra + 2
+    assert got["again"] == 2
+    assert sum(len(s) for _, s in ls.seen) > 5
+    w, x_pre, x_post = reference(LCHIP, img, learn, ls.seen[:8])
+    assert (got["mem1"][0][: len(w)] == w).all()
+    assert (got["mem1"][1] == x_pre).all() and (got["mem1"][2] == x_post).all()
+    w, x_pre, x_post = reference(LCHIP, img, learn, ls.seen)
+    cw, cx_pre, cx_post = learned(ls)
+    assert (cw[: len(w)] == w).all() and (cx_pre == x_pre).all() and (cx_post == x_post).all()
+    # the tick after a flush has no learning phase: two twins, with and without the flush
+    a, b = (CoreModel(LCHIP, x=TILE[0], y=TILE[1]) for _ in range(2))
+    for md in (a, b):
+        for addr, data in writes:
+            md.config_write(addr, data)
+        for ev in inputs[:8]:
+            md.run_tick(ev)
+    assert a.learn_flush() == cyc
+    ca, fa = a.run_tick(inputs[8])
+    cb, fb = b.run_tick(inputs[8])
+    assert fa == fb and ca == got["after"] and cb - ca == cyc - 2
 
 
 def test_functional_tick_refuses_a_learning_core():
