@@ -39,7 +39,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from spikemesh.config import ChipConfig, refuse_learning_chip
+from spikemesh.config import ChipConfig
 from spikemesh.errors import ConfigError
 from spikemesh.faults import start_tables
 from spikemesh.hostlink import command_layout, response_layout
@@ -89,7 +89,6 @@ def check_buildable(chip: ChipConfig) -> None:
             f"The RTL is generated for meshes up to {RTL_MAX_SIDE} x {RTL_MAX_SIDE}, not "
             f"{chip.width} x {chip.height}; the tlm and tlm-timed backends run this chip"
         )
-    refuse_learning_chip(chip, "The RTL chip")
     bits = core_memory_bits(chip)
     if bits > RTL_MAX_CORE_BITS:
         raise ConfigError(
@@ -242,7 +241,39 @@ class Chip(wiring.Component):
             self._route_writes(m, host, mesh)
         if chip.counter_bits:
             self._counters(m, host, mesh)
+        if chip.core.learning:
+            self._learning(m, host, platform)
         return m
+
+    def _learning(self, m, host, platform):
+        """A learning chip (docs/learning.md): LEARN_FLUSH's ``learn_only`` is registered
+        beside ``start`` on its way to every core; READ_LEARNED goes to the addressed core's
+        ``i_lread`` and its ``o_lread`` answer back to the host link, as READ_STATE does
+        (one read outstanding: at most one core answers, so an OR of gated words is a mux)."""
+        chip = self.chip
+        learn_only = Signal()
+        m.d.sync += learn_only.eq(host.learn_only)
+        req, ready, answers = host.o_lread, [], []
+        for y in range(chip.height):
+            for x in range(chip.width):
+                core = self.blocks[f"core_{x}_{y}"]
+                sel = (req.payload.tile_x == x) & (req.payload.tile_y == y)
+                m.d.comb += [
+                    core.learn_only.eq(learn_only),
+                    core.i_lread.valid.eq(req.valid & sel),
+                    core.i_lread.payload.eq(req.payload.addr),
+                    core.o_lread.ready.eq(host.i_lread.ready),
+                ]
+                ready.append(sel & core.i_lread.ready)
+                answers.append(core.o_lread)
+        valids = Cat(o.valid for o in answers)
+        at_most_one(m, platform, valids, "more than one core answers a READ_LEARNED: {:b}", valids)
+        n = len(host.i_lread.payload)
+        m.d.comb += [
+            req.ready.eq(_any(ready)),
+            host.i_lread.valid.eq(_any(o.valid for o in answers)),
+            host.i_lread.payload.eq(_any(o.payload & o.valid.replicate(n) for o in answers)),
+        ]
 
     def _counters(self, m, host, mesh):
         """READ_COUNTER's path (docs/counters.md): the host link's selection and clear go to

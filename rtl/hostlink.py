@@ -58,6 +58,13 @@ def read_req_layout(chip: ChipConfig):
     )
 
 
+def lread_req_layout(chip: ChipConfig):
+    """READ_LEARNED's request to a learning core's ``i_lread``: tile and config address."""
+    return data.StructLayout(
+        {"tile_x": chip.x_bits, "tile_y": chip.y_bits, "addr": config_addr_bits(chip)}
+    )
+
+
 def read_rsp_layout():
     return data.StructLayout({"u": STATE_BITS, "v": STATE_BITS})
 
@@ -86,6 +93,10 @@ class HostLink(wiring.Component):
     flits_in, flits_out : the mesh's total flit counters (for status)
     misroute : the mesh saw a flit routed off an edge
     tick, running, errors : status outputs (LEDs, tests)
+    learn_only, o_lread, i_lread
+        Only on a learning chip (docs/learning.md): ``learn_only`` goes with ``start`` (a
+        LEARN_FLUSH: the cores learn, no tick); READ_LEARNED's request (tile, config
+        address) to the cores' ``i_lread`` and the word a core's ``o_lread`` answers.
     cnt_tile_x, cnt_tile_y, cnt_index, cnt_clear, cnt_value, cnt_wrapped
         Only with ``chip.counter_bits`` (docs/counters.md): READ_COUNTER's selection
         (registers, to every tile; the chip muxes the addressed tile's registered value back
@@ -126,6 +137,7 @@ class HostLink(wiring.Component):
                 "running": Out(1),
                 "errors": Out(8),
                 **self._counter_members(chip),
+                **self._learning_members(chip),
             }
         )
         if chip.counter_bits:  # the host link's own counter registers (tests reach them)
@@ -133,6 +145,16 @@ class HostLink(wiring.Component):
                 host_injected=Signal(chip.counter_bits, name="cnt_host_injected"),
                 cycles=Signal(chip.counter_bits, name="cnt_cycles"),
             )
+
+    @staticmethod
+    def _learning_members(chip):
+        if not chip.core.learning:
+            return {}
+        return {
+            "learn_only": Out(1),
+            "o_lread": Out(stream.Signature(lread_req_layout(chip))),
+            "i_lread": In(stream.Signature(config_data_bits(chip))),
+        }
 
     @staticmethod
     def _counter_members(chip):
@@ -199,6 +221,15 @@ class HostLink(wiring.Component):
 
         op = cmd.op
         cnt = self._counter_state(m) if chip.counter_bits else None
+        learn = chip.core.learning
+        if learn:  # LEARN_FLUSH's barrier, READ_LEARNED's answer slot
+            flushing, flush_go = Signal(), Signal()
+            learned_pending, learned_word = Signal(), Signal(RSP_B_BITS)
+            m.d.comb += [
+                self.o_lread.payload.tile_x.eq(cmd.tile_x),
+                self.o_lread.payload.tile_y.eq(cmd.tile_y),
+                self.o_lread.payload.addr.eq(cmd.arg),
+            ]
         # Error flags are sticky; each cycle's new ones are OR-ed in at one place.
         bad_cmd = Signal()
         watchdog = Signal()
@@ -288,6 +319,20 @@ class HostLink(wiring.Component):
                         m.d.sync += [tick.eq(0), ticks_left.eq(0), host_in.eq(0), last_cycles.eq(0)]
                 with m.Case(Cmd.NOP):
                     m.d.comb += cmd_done.eq(1)
+                if learn:
+                    with m.Case(Cmd.LEARN_FLUSH):
+                        # between ticks: every core runs its pending learning, no tick
+                        with m.If(owed):
+                            m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
+                        with m.Elif(no_tick & ~read_outstanding):
+                            m.d.comb += [cmd_done.eq(1), flush_go.eq(1)]
+                    with m.Case(Cmd.READ_LEARNED):
+                        with m.If(owed):
+                            m.d.comb += [cmd_done.eq(1), bad_cmd.eq(1)]
+                        with m.Elif(~running & ~read_outstanding):  # as READ_STATE
+                            m.d.comb += [self.o_lread.valid.eq(1), cmd_done.eq(self.o_lread.ready)]
+                            with m.If(self.o_lread.ready):
+                                m.d.sync += read_outstanding.eq(1)
                 if cnt is not None:
                     with m.Case(Cmd.READ_COUNTER):
                         # any time, once the previous counter read has left its slot
@@ -312,6 +357,17 @@ class HostLink(wiring.Component):
             between_ticks_cmd = cmd_valid & (
                 (op == Cmd.RESET) | (op == Cmd.CONFIG_WRITE) | (op == Cmd.READ_STATE)
             )
+            if learn:
+                between_ticks_cmd = between_ticks_cmd | (cmd_valid & (op == Cmd.READ_LEARNED))
+                with m.If(flush_go):  # a barrier with no tick and no END_TICK owed
+                    m.d.comb += [self.start.eq(1), self.learn_only.eq(1)]
+                    m.d.sync += [
+                        running.eq(1),
+                        cycles.eq(1),
+                        host_done.eq(1),
+                        first.eq(START_SETTLE),
+                        flushing.eq(1),
+                    ]
             with m.If(
                 (ticks_left != 0) & ~tick_done_pending & ~between_ticks_cmd & ~read_outstanding
             ):
@@ -339,7 +395,10 @@ class HostLink(wiring.Component):
                 self.flits_in,
                 self.flits_out,
             )
-            with m.If((first == 0) & self.all_done & host_done):
+            tick_end = (first == 0) & self.all_done & host_done
+            if learn:
+                tick_end = tick_end & ~flushing
+            with m.If(tick_end):
                 m.d.sync += [
                     running.eq(0),
                     tick.eq(tick + 1),
@@ -348,6 +407,9 @@ class HostLink(wiring.Component):
                     td_tick.eq(tick),
                     td_cycles.eq(cycles),
                 ]
+            if learn:
+                with m.Elif((first == 0) & self.all_done & flushing):  # LEARN_FLUSH: no tick
+                    m.d.sync += [running.eq(0), flushing.eq(0)]
             with m.Else():
                 m.d.sync += cycles.eq(cycles + 1)
                 m.d.comb += watchdog.eq(cycles == chip.watchdog_cycles)
@@ -363,6 +425,10 @@ class HostLink(wiring.Component):
             self.i_host.ready.eq(~spike_pending | free),
             self.i_read.ready.eq(~state_pending | (free & ~spike_pending)),
         ]
+        if learn:
+            m.d.comb += self.i_lread.ready.eq(
+                ~learned_pending | (free & ~spike_pending & ~state_pending)
+            )
 
         # --- response register, fixed priority SPIKE > STATE > STATUS > TICK_DONE ---
         # TICK_DONE goes last so that every SPIKE of a tick precedes its TICK_DONE.
@@ -387,6 +453,15 @@ class HostLink(wiring.Component):
                     rsp.b.eq(Cat(state_u, state_v)),
                     state_pending.eq(0),
                 ]
+            if learn:
+                with m.Elif(learned_pending):
+                    m.d.sync += [
+                        rsp_valid.eq(1),
+                        rsp.op.eq(Rsp.LEARNED),
+                        rsp.a.eq(0),
+                        rsp.b.eq(learned_word),
+                        learned_pending.eq(0),
+                    ]
             with m.Elif(status_pending):
                 m.d.sync += [
                     rsp_valid.eq(1),
@@ -416,12 +491,10 @@ class HostLink(wiring.Component):
             with m.If(bad_cmd | watchdog | self.misroute):
                 m.d.sync += errors.eq(errors | Cat(watchdog, self.misroute, bad_cmd))
         else:
-            wrap = self._counter_updates(
-                m,
-                cnt,
-                cycles=cycles,
-                end=running & (first == 0) & self.all_done & host_done,
-            )
+            end = running & (first == 0) & self.all_done & host_done
+            if learn:
+                end = end & ~flushing  # LEARN_FLUSH's barrier adds no tick's cycles
+            wrap = self._counter_updates(m, cnt, cycles=cycles, end=end)
             with m.If(bad_cmd | watchdog | self.misroute | wrap):
                 m.d.sync += errors.eq(errors | Cat(watchdog, self.misroute, bad_cmd, wrap))
             m.d.sync += cnt.clear.eq(do_reset)
@@ -441,6 +514,13 @@ class HostLink(wiring.Component):
                 state_u.eq(self.i_read.payload.u),
                 state_v.eq(self.i_read.payload.v),
             ]
+        if learn:
+            with m.If(self.i_lread.valid & self.i_lread.ready):
+                m.d.sync += [
+                    learned_pending.eq(1),
+                    read_outstanding.eq(0),
+                    learned_word.eq(self.i_lread.payload),
+                ]
         with m.If(do_reset):  # last, so that RESET wins over flags and counters set this cycle
             m.d.sync += [errors.eq(0), host_out.eq(0)]
         return m
@@ -515,6 +595,15 @@ class HostLink(wiring.Component):
             if chk.counter_indexes:
                 with m.Case(Cmd.READ_COUNTER):
                     m.d.comb += ok.eq(tile & (p.arg < chk.counter_indexes))
+            if chk.learning:
+                with m.Case(Cmd.LEARN_FLUSH):
+                    m.d.comb += ok.eq(1)
+                with m.Case(Cmd.READ_LEARNED):
+                    with m.Switch(p.arg[ib : chk.addr_bits]):
+                        for region, depth in enumerate(chk.learned_depth):
+                            if depth:
+                                with m.Case(region):
+                                    m.d.comb += ok.eq(tile & arg_hi_zero & (index < depth))
             with m.Case(Cmd.CONFIG_WRITE):
                 with m.Switch(p.arg[ib : chk.addr_bits]):
                     for region, (depth, bits) in enumerate(

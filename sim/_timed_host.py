@@ -108,7 +108,11 @@ MASK24 = (1 << 24) - 1
 ) = range(20)
 
 _NONE, _END_TICK, _RUN, _STATUS, _RESET, _COUNTER = range(6)
-C_NOP, C_CONFIG, C_INPUT, C_END, C_RUN, C_READ, C_STATUS, C_RESET, C_COUNTER = (int(c) for c in Cmd)
+C_NOP, C_CONFIG, C_INPUT, C_END, C_RUN, C_READ, C_STATUS, C_RESET, C_COUNTER = (
+    int(c)
+    for c in Cmd
+    if c <= Cmd.READ_COUNTER  # LEARN_FLUSH, READ_LEARNED: learning chips
+)
 R_SPIKE, R_TICK_DONE, R_STATE, R_STATUS, R_COUNTER = (
     int(Rsp.SPIKE),
     int(Rsp.TICK_DONE),

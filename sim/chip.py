@@ -223,7 +223,7 @@ class TimedChipModel:
     """
 
     def __init__(self, chip):
-        from spikemesh.config import flit_layout, refuse_learning_chip
+        from spikemesh.config import flit_layout
         from spikemesh.faults import start_tables
         from spikemesh.layouts import config_addr_bits
 
@@ -231,7 +231,6 @@ class TimedChipModel:
         from .hostlink import HostLinkModel, SyncFIFOBufferedModel
         from .mesh import MeshModel
 
-        refuse_learning_chip(chip, "The chip's cycle model")
         self.chip = chip
         self.cores = [
             CoreModel(chip, x=t % chip.width, y=t // chip.width) for t in range(chip.tiles)
@@ -256,6 +255,8 @@ class TimedChipModel:
         self.rsp_blocked = 0
         # the chip's registers on start, parity (to the cores) and all_done (to the host link)
         self._start_r = self._parity_r = self._all_done_r = 0
+        self._learn_only_r = 0  # a learning chip's learn_only register (LEARN_FLUSH)
+        self.learn = bool(chip.core.learning)
         # activity counters (docs/counters.md): the tiles' registered selected value, the
         # chip's register of the addressed tile's, the chip's wrap-flag OR register, and
         # the registers at every tick's end
@@ -367,6 +368,7 @@ class TimedChipModel:
         mv, mp, mr = mesh_out
         ev_valid, ev_payload, o_ready = mesh_in
         start, parity = self._start_r, self._parity_r
+        learn = {"learn_only": self._learn_only_r} if self.learn else {}
         if cmd is not None:
             cfg_addr, cfg_data = cmd["arg"] & self._addr_mask, cmd["data"]
             rd_index = cmd["arg"] & self._neuron_mask
@@ -388,6 +390,16 @@ class TimedChipModel:
                 read_valid=int(o["read_valid"] and mine),
                 read_index=rd_index,
                 read_ready=o["read_in_ready"],
+                **learn,
+                **(
+                    {
+                        "lread_valid": int(o["lread_valid"] and mine),
+                        "lread_addr": cfg_addr,
+                        "lread_ready": o["lread_in_ready"],
+                    }
+                    if self.learn
+                    else {}
+                ),
             )
             ev_valid[k] = outs[k].flit_valid
             ev_payload[k] = outs[k].flit
@@ -443,6 +455,11 @@ class TimedChipModel:
             inp["read_valid"] = int(reader is not None)
             inp["read_u"] = reader.read_u & 0xFFFFFF if reader else 0
             inp["read_v"] = reader.read_v & 0xFFFFFF if reader else 0
+            if self.learn:  # READ_LEARNED: the addressed core's i_lread, any core's o_lread
+                answer = next((o for o in outs if o.lread_valid), None)
+                inp["lread_ready"] = sel.lread_ready if sel else 0
+                inp["lread_valid"] = int(answer is not None)
+                inp["lread_data"] = answer.lread_data if answer else 0
             inp["host_valid"] = mv[end]
             inp["host_payload"] = (mp[end] >> self._payload_off) & self._payload_mask
             # start, parity and all_done pass through registers (rtl/chip.py)
@@ -469,6 +486,7 @@ class TimedChipModel:
             cmd_fifo.clock(offer, pending[pos] if offer else None, o["cmd_ready"])
             host.clock(inp)
             self._start_r, self._parity_r, self._all_done_r = o["start"], o["parity"], all_done
+            self._learn_only_r = o["learn_only"]
             if counters:
                 self._counters_after(cnt)
             pos += taken
@@ -485,6 +503,8 @@ class TimedChipModel:
                 and host.rsp is None
                 and host.spike is None
                 and host.state is None
+                and host.learned is None
+                and not host.read_outstanding
                 and host.status is None
                 and not host.counter_busy
             )

@@ -7,7 +7,10 @@ the RTL ports (``cmd_valid``, ``cmd`` = dict of command fields, ``rsp_ready``,
 ``read_v``, ``host_valid``, ``host_payload``, ``all_done``, ``flits_in``,
 ``flits_out``, ``misroute``; with ``counter_bits``: ``counter_value`` (the chip's registered
 value of the addressed tile's selected counter) and ``counter_wrapped`` (the chip's
-registered OR of the tiles' wrap flags), both 0 when absent).
+registered OR of the tiles' wrap flags), both 0 when absent; on a learning chip
+``lread_ready`` (the addressed core's i_lread.ready), ``lread_valid`` / ``lread_data`` (a
+core's o_lread), absent = 0). Outputs add ``learn_only`` (with ``start``: LEARN_FLUSH),
+``lread_valid`` (READ_LEARNED's request to the command's tile) and ``lread_in_ready``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ import collections
 
 from spikemesh.config import ChipConfig
 from spikemesh.counters import HW_TILE_COUNT, hw_index
-from spikemesh.hostlink import START_SETTLE, Cmd, CommandCheck, ErrorFlag, Rsp, StatusReg
+from spikemesh.hostlink import (
+    RSP_B_BITS,
+    START_SETTLE,
+    Cmd,
+    CommandCheck,
+    ErrorFlag,
+    Rsp,
+    StatusReg,
+)
 from spikemesh.noc import ContractError
 
 MASK32 = (1 << 32) - 1
@@ -88,6 +99,8 @@ class HostLinkModel:
         self.status = None  # (index, value) of a pending STATUS
         self.state = None  # (u, v) of a pending STATE
         self.spike = None  # (src, tick) of a pending SPIKE
+        self.learned = None  # the word of a pending LEARNED (READ_LEARNED's answer)
+        self.flushing = False  # the running barrier is LEARN_FLUSH's, not a tick's
         self.rsp = None  # (op, a, b) in the response register
         self.read_outstanding = False
         # READ_COUNTER (docs/counters.md): the selection registers (tile_x, tile_y, index),
@@ -115,6 +128,7 @@ class HostLinkModel:
         out = dict(
             cfg_valid=0, inject_valid=0, read_valid=0, cmd_done=0, bad_cmd=0, start=0, effect=None
         )
+        out["learn_only"] = out["lread_valid"] = 0
         if c is not None:
             op = c["op"]
             accepting = self.running and not self.host_done
@@ -158,9 +172,22 @@ class HostLinkModel:
             elif op == Cmd.READ_COUNTER:  # any time (only ok with counters)
                 if not self.counter_busy:
                     out.update(cmd_done=1, effect="counter")
+            elif op == Cmd.LEARN_FLUSH:  # only ok on a learning chip
+                if owed:
+                    out.update(cmd_done=1, bad_cmd=1)
+                elif no_tick and not self.read_outstanding:
+                    out.update(cmd_done=1, effect="flush", start=1, learn_only=1)
+            elif op == Cmd.READ_LEARNED:
+                if owed:
+                    out.update(cmd_done=1, bad_cmd=1)
+                elif not self.running and not self.read_outstanding:
+                    out.update(lread_valid=1, cmd_done=inp.get("lread_ready", 0))
             else:  # NOP
                 out.update(cmd_done=1)
-        between = c is not None and c["op"] in (Cmd.RESET, Cmd.CONFIG_WRITE, Cmd.READ_STATE)
+        between_ops = (Cmd.RESET, Cmd.CONFIG_WRITE, Cmd.READ_STATE)
+        if self.check.learning:
+            between_ops += (Cmd.READ_LEARNED,)
+        between = c is not None and c["op"] in between_ops
         if (
             not self.running
             and self.ticks_left
@@ -174,6 +201,9 @@ class HostLinkModel:
         out["free"] = free
         out["host_ready"] = int(self.spike is None or free)
         out["read_in_ready"] = int(self.state is None or (free and self.spike is None))
+        out["lread_in_ready"] = int(
+            self.learned is None or (free and self.spike is None and self.state is None)
+        )
         out["rsp_valid"] = int(self.rsp is not None)
         out["rsp"] = self.rsp
         out["parity"] = self.tick & (self.chip.core.acc_banks - 1)  # the tick's acc bank
@@ -251,8 +281,11 @@ class HostLinkModel:
             tick, ticks_left, last_cycles = 0, 0, 0
             self.host_in = 0
         watchdog = 0
+        flushing = self.flushing
         if not self.running:
-            if o["start"]:
+            if eff == "flush":  # LEARN_FLUSH: a barrier with no tick and no END_TICK owed
+                running, cycles, host_done, first, flushing = True, 1, True, START_SETTLE, True
+            elif o["start"]:
                 running, ticks_left, cycles, host_done, first = (
                     True,
                     self.ticks_left - 1,
@@ -262,7 +295,9 @@ class HostLinkModel:
                 )
         else:
             first = max(self.first - 1, 0)
-            if self.first == 0 and inp["all_done"] and self.host_done:
+            if self.first == 0 and inp["all_done"] and self.flushing:
+                running, flushing = False, False  # no tick, no TICK_DONE
+            elif self.first == 0 and inp["all_done"] and self.host_done:
                 # The barrier's flit conservation, as asserted by the RTL.
                 if not inp["misroute"] and inp["flits_in"] != inp["flits_out"]:
                     raise ContractError(
@@ -291,6 +326,8 @@ class HostLinkModel:
             elif self.state is not None:
                 u, v = self.state
                 rsp, state = (Rsp.STATE, 0, (u & MASK24) | ((v & MASK24) << 24)), None
+            elif self.learned is not None:
+                rsp, self.learned = (Rsp.LEARNED, 0, self.learned), None
             elif self.status is not None:
                 rsp, status = (Rsp.STATUS, self.status[0], self.status[1]), None
             elif self.cnt_slot is not None:
@@ -316,6 +353,12 @@ class HostLinkModel:
         if inp["read_valid"] and o["read_in_ready"]:
             state = (inp["read_u"], inp["read_v"])
             self.read_outstanding = False
+        if o["lread_valid"] and inp.get("lread_ready", 0):
+            self.read_outstanding = True
+        if inp.get("lread_valid", 0) and o["lread_in_ready"]:
+            self.learned = inp["lread_data"] & ((1 << RSP_B_BITS) - 1)
+            self.read_outstanding = False
+        self.flushing = flushing
         if eff == "reset":
             errors, host_out = 0, 0
         (

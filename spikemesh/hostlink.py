@@ -16,6 +16,10 @@ RUN            run ``arg`` ticks (the inputs of each tick follow, each tick's
 READ_STATE     read (u, v) of neuron ``arg`` of core ``tile``
 READ_STATUS    read status register ``arg`` (see :data:`STATUS_REGS`)
 RESET          clear neuron state to the image's initial state, tick = 0
+READ_COUNTER   read activity counter ``arg`` of tile ``tile``
+LEARN_FLUSH    learning chips: apply the last tick's pending learning (no tick)
+READ_LEARNED   learning chips: read the SYNAPSE / PRETRACE / POSTTRACE word at
+               config address ``arg`` of core ``tile``
 =============  ======================================================
 
 Responses
@@ -25,6 +29,8 @@ SPIKE          a HOST_OUT event: ``a`` = tick, ``b`` = source (x, y, neuron)
 TICK_DONE      ``a`` = tick that ended, ``b`` = cycles it took
 STATE          ``a`` = tile << 16 | neuron, ``b`` = u (low 24 bits) | v << 24
 STATUS         ``a`` = register index, ``b`` = value
+COUNTER        ``a`` = counter index, ``b`` = value
+LEARNED        ``a`` = 0, ``b`` = the word READ_LEARNED asked for
 =============  ======================================================
 """
 
@@ -39,7 +45,6 @@ from .bitfields import Layout
 from .config import ChipConfig
 from .counters import HW_INDEXES
 from .layouts import (
-    REGION_BITS,
     ROUTE_PORT_BITS,
     ROUTE_PORTS,
     ROUTE_REGION,
@@ -47,6 +52,7 @@ from .layouts import (
     RouteIndex,
     config_data_bits,
     config_index_bits,
+    region_bits,
     region_layouts,
     route_layouts,
 )
@@ -66,6 +72,8 @@ class Cmd(enum.IntEnum):
     READ_STATUS = 6
     RESET = 7
     READ_COUNTER = 8  # arg = counter index (spikemesh.counters.HW_REGISTERS), any time
+    LEARN_FLUSH = 9  # learning chips, between ticks: run the pending learning, no tick
+    READ_LEARNED = 10  # learning chips, between ticks: arg = config address of a learned word
 
 
 class Rsp(enum.IntEnum):
@@ -75,6 +83,7 @@ class Rsp(enum.IntEnum):
     STATE = 3
     STATUS = 4
     COUNTER = 5  # a = the counter index, b = its value (ChipConfig.counter_bits wide)
+    LEARNED = 6  # a = 0, b = the SYNAPSE / PRETRACE / POSTTRACE word READ_LEARNED read
 
 
 class StatusReg(enum.IntEnum):
@@ -95,6 +104,8 @@ class ErrorFlag(enum.IntFlag):
 
 
 STATUS_REGS = list(StatusReg)
+# the regions READ_LEARNED reads (a learning core's i_lread answers them, rtl/core_learn.py)
+LEARNED_REGIONS = (Region.SYNAPSE, Region.PRETRACE, Region.POSTTRACE)
 OP_BITS = 4
 # Cycles after a tick's start cycle in which the host link ignores all_done: the chip
 # registers start on its way to the cores and all_done on its way back (rtl/chip.py), so
@@ -149,6 +160,11 @@ class CommandCheck:
     READ_STATUS               ``arg`` < the number of status registers
     READ_COUNTER              only with ``counter_bits`` > 0: tile inside the mesh;
                               ``arg`` < HW_INDEXES (18, spikemesh.counters)
+    LEARN_FLUSH               only on a learning chip (``learning_profiles`` > 0)
+    READ_LEARNED              only on a learning chip: tile inside the mesh; ``arg`` =
+                              region << index_bits | index, region SYNAPSE,
+                              PRETRACE or POSTTRACE, ``index`` < its depth, no bit
+                              above ``addr_bits``
     NOP, END_TICK, RUN,       no argument is checked (the fields they do not use are
     RESET                     ignored; RUN takes any 32-bit tick count)
     other opcodes             always refused
@@ -164,16 +180,23 @@ class CommandCheck:
         self.status_regs = len(StatusReg)
         self.counter_indexes = HW_INDEXES if chip.counter_bits else 0
         self.index_bits = config_index_bits(chip)
-        self.addr_bits = REGION_BITS + self.index_bits
+        self.rbits = region_bits(chip)  # the region field: 4 bits on a learning chip
+        self.addr_bits = self.rbits + self.index_bits
         regions = region_layouts(chip)
-        # per region code (0 .. 2**REGION_BITS - 1): depth and word width, 0 for no region
+        # per region code (0 .. 2**rbits - 1): depth and word width, 0 for no region
+        known = [r in Region._value2member_map_ and Region(r) in regions
+                 for r in range(1 << self.rbits)]  # fmt: skip
         self.region_depth = tuple(
-            regions[Region(r)][1] if r in Region._value2member_map_ else 0
-            for r in range(1 << REGION_BITS)
+            regions[Region(r)][1] if known[r] else 0 for r in range(1 << self.rbits)
         )
         self.region_bits = tuple(
-            regions[Region(r)][0].width if r in Region._value2member_map_ else 0
-            for r in range(1 << REGION_BITS)
+            regions[Region(r)][0].width if known[r] else 0 for r in range(1 << self.rbits)
+        )
+        # READ_LEARNED: the depth of each readable learned region, by region code
+        self.learning = bool(chip.core.learning)
+        self.learned_depth = tuple(
+            self.region_depth[r] if self.learning and r in LEARNED_REGIONS else 0
+            for r in range(1 << self.rbits)
         )
         # the ROUTE region (router.route_tables): data width per RouteIndex
         self.route_tables = chip.router.route_tables
@@ -188,7 +211,10 @@ class CommandCheck:
         op = Cmd(op)
         if op == Cmd.READ_COUNTER and not self.counter_indexes:
             return "READ_COUNTER on a chip built without counters (ChipConfig.counter_bits = 0)"
-        if op in (Cmd.CONFIG_WRITE, Cmd.INPUT, Cmd.READ_STATE, Cmd.READ_COUNTER) and not (
+        if op in (Cmd.LEARN_FLUSH, Cmd.READ_LEARNED) and not self.learning:
+            return f"{op.name} on a chip built without learning (CoreConfig.learning_profiles = 0)"
+        learned = (Cmd.READ_LEARNED,)
+        if op in (Cmd.CONFIG_WRITE, Cmd.INPUT, Cmd.READ_STATE, Cmd.READ_COUNTER, *learned) and not (
             tile_x < self.width and tile_y < self.height
         ):
             return f"tile ({tile_x}, {tile_y}) is outside the {self.width} x {self.height} mesh"
@@ -200,6 +226,8 @@ class CommandCheck:
             return f"READ_STATUS register {arg} is not below {self.status_regs}"
         if op == Cmd.READ_COUNTER and arg >= self.counter_indexes:
             return f"READ_COUNTER index {arg} is not below {self.counter_indexes}"
+        if op == Cmd.READ_LEARNED:
+            return self._learned_reason(arg)
         if op == Cmd.CONFIG_WRITE:
             if arg >> self.addr_bits:
                 return (
@@ -220,6 +248,20 @@ class CommandCheck:
                     f"CONFIG_WRITE {name} data {data:#x} has bits set above the "
                     f"{self.region_bits[region]}-bit word"
                 )
+        return None
+
+    def _learned_reason(self, arg) -> str | None:
+        if arg >> self.addr_bits:
+            bits = self.addr_bits
+            return f"READ_LEARNED address {arg:#x} does not fit the {bits}-bit config address"
+        region, index = arg >> self.index_bits, arg & ((1 << self.index_bits) - 1)
+        depth = self.learned_depth[region]
+        if depth == 0:
+            names = ", ".join(r.name for r in LEARNED_REGIONS)
+            return f"READ_LEARNED address {arg:#x} is in region {region}, not one of {names}"
+        if index >= depth:
+            name = Region(region).name
+            return f"READ_LEARNED {name} index {index} is not below its depth {depth}"
         return None
 
     def _route_reason(self, index, data) -> str | None:
@@ -244,7 +286,7 @@ class CommandCheck:
         rows = np.asarray(rows, dtype=np.int64).reshape(-1, 5)
         op, tx, ty, arg, data = (rows[:, k] for k in range(5))
         tile = (tx < self.width) & (ty < self.height)
-        region = np.clip(arg >> self.index_bits, 0, (1 << REGION_BITS) - 1)
+        region = np.clip(arg >> self.index_bits, 0, (1 << self.rbits) - 1)
         index = arg & ((1 << self.index_bits) - 1)
         depth = np.asarray(self.region_depth, dtype=np.int64)[region]
         bits = np.asarray(self.region_bits, dtype=np.int64)[region]
@@ -265,6 +307,10 @@ class CommandCheck:
         ok |= (op == Cmd.READ_STATE) & tile & (arg < self.neurons)
         ok |= (op == Cmd.READ_STATUS) & (arg < self.status_regs)
         ok |= (op == Cmd.READ_COUNTER) & tile & (arg < self.counter_indexes)
+        if self.learning:
+            ldepth = np.asarray(self.learned_depth, dtype=np.int64)[region]
+            learned = tile & ((arg >> self.addr_bits) == 0) & (index < ldepth)
+            ok |= (op == Cmd.LEARN_FLUSH) | ((op == Cmd.READ_LEARNED) & learned)
         return ok
 
 
@@ -349,6 +395,12 @@ class HostCommands:
 
     def reset(self) -> int:
         return self.encode(Cmd.RESET)
+
+    def learn_flush(self) -> int:
+        return self.encode(Cmd.LEARN_FLUSH)
+
+    def read_learned(self, tile, addr: int) -> int:
+        return self.encode(Cmd.READ_LEARNED, tile=tile, arg=addr)
 
 
 def encode_response(op: Rsp, a: int = 0, b: int = 0) -> int:

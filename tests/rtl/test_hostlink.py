@@ -15,6 +15,8 @@ from tests.helpers import run_sim
 CHIP = ChipConfig(width=3, height=2, core=CoreConfig(neurons=16), watchdog_cycles=40)
 # the same with activity counters (docs/counters.md): READ_COUNTER, COUNTER, COUNTER_WRAP
 CHIP_CNT = dataclasses.replace(CHIP, counter_bits=16)
+# a learning chip (docs/learning.md): LEARN_FLUSH, READ_LEARNED, LEARNED, 4-bit regions
+CHIP_LRN = dataclasses.replace(CHIP, core=CoreConfig(neurons=16, learning_profiles=2))
 CHECK = CommandCheck(CHIP)
 DATA = config_data_bits(CHIP)
 
@@ -39,7 +41,19 @@ def edge_argument(rng, op):
     return rng.choice([limit - 1, limit, rng.randrange(limit, 1 << 32)]), 0
 
 
-def random_command(rng, op=None, *, counters=False):
+def learned_argument(rng, chk):
+    """READ_LEARNED's address: a learned region's word (SYNAPSE, PRETRACE, POSTTRACE) at or
+    past its depth, another region, or bits above the address."""
+    region = rng.choice([3, 9, 10, 3, 9, 10, 0, 8, 12, 15])
+    depth = max(chk.region_depth[region], 1)
+    index = rng.choice([0, rng.randrange(depth), depth - 1, depth, (1 << chk.index_bits) - 1])
+    arg = (region << chk.index_bits | index) % (1 << chk.addr_bits)
+    if rng.random() < 0.05:
+        arg |= 1 << rng.randrange(chk.addr_bits, 32)
+    return arg
+
+
+def random_command(rng, op=None, *, counters=False, learning=None):
     ops = [
         Cmd.CONFIG_WRITE,
         Cmd.INPUT,
@@ -53,6 +67,9 @@ def random_command(rng, op=None, *, counters=False):
     # READ_COUNTER often with counters (mid-tick, between ticks, back to back); without,
     # now and then (refused: BAD_COMMAND, no answer)
     ops += [Cmd.READ_COUNTER] * (4 if counters else 1)
+    # LEARN_FLUSH / READ_LEARNED: often on a learning chip (``learning`` = its CommandCheck),
+    # now and then without (refused)
+    ops += [Cmd.LEARN_FLUSH, Cmd.READ_LEARNED] * (3 if learning else 1)
     op = op if op is not None else rng.choice(ops)
     arg = rng.randrange(1, 4) if op == Cmd.RUN else rng.randrange(0, 8)
     data = rng.randrange(0, 1 << DATA)
@@ -64,6 +81,8 @@ def random_command(rng, op=None, *, counters=False):
         op == Cmd.CONFIG_WRITE or rng.random() < 0.3
     ):
         arg, data = edge_argument(rng, op)
+    if op == Cmd.READ_LEARNED and learning:
+        arg = learned_argument(rng, learning)
     return dict(
         op=int(op),
         tile_x=rng.randrange(0, 4),
@@ -73,17 +92,20 @@ def random_command(rng, op=None, *, counters=False):
     )
 
 
-def command_stream(rng, counters=False):
+def command_stream(rng, counters=False, learning=None):
     """Mostly well-formed traffic (RUN k, then k ticks of INPUTs + END_TICK), stray commands."""
     while True:
         for _ in range(rng.randrange(0, 4)):
-            yield random_command(rng, counters=counters)
+            yield random_command(rng, counters=counters, learning=learning)
         run = random_command(rng, Cmd.RUN)
         yield run
         for _ in range(run["arg"]):
             for _ in range(rng.randrange(0, 5)):
                 yield random_command(
-                    rng, Cmd.INPUT if rng.random() < 0.8 else None, counters=counters
+                    rng,
+                    Cmd.INPUT if rng.random() < 0.8 else None,
+                    counters=counters,
+                    learning=learning,
                 )
             yield random_command(rng, Cmd.END_TICK)
 
@@ -97,6 +119,8 @@ def command_stream(rng, counters=False):
         (4, CHIP_CNT, 0),
         (5, CHIP_CNT, 1),
         (6, CHIP_CNT, 2),
+        (7, CHIP_LRN, 0),
+        (8, CHIP_LRN, 0),
     ],
 )
 def test_hostlink_matches_model_cycle_by_cycle(seed, chip, preset):
@@ -107,8 +131,10 @@ def test_hostlink_matches_model_cycle_by_cycle(seed, chip, preset):
     print(f"seed {seed}")
     dut = HostLink(chip)
     model = HostLinkModel(chip)
-    seen = {"rsp": [], "starts": 0}
+    seen = {"rsp": [], "starts": 0, "flushes": 0}
     counters = bool(chip.counter_bits)
+    learning = model.check if chip.core.learning else None
+    lbits = config_data_bits(chip)
 
     async def bench(ctx):
         if preset:
@@ -122,8 +148,9 @@ def test_hostlink_matches_model_cycle_by_cycle(seed, chip, preset):
         cmd_pending = None
         host_pending = None
         read_pending = None
+        lread_pending = None
         flits = 0
-        commands = command_stream(rng, counters)
+        commands = command_stream(rng, counters, learning)
         for cycle in range(3000):
             if cmd_pending is None and rng.random() < 0.7:
                 cmd_pending = next(commands)
@@ -152,6 +179,15 @@ def test_hostlink_matches_model_cycle_by_cycle(seed, chip, preset):
                 flits_out=flits if all_done else flits // 2,
                 misroute=int(rng.random() < 0.002),
             )
+            if learning:  # a core's o_lread answer, the addressed core's i_lread.ready
+                if lread_pending is None and rng.random() < 0.2:
+                    lread_pending = rng.randrange(0, 1 << lbits)
+                inp["lread_ready"] = int(rng.random() < 0.7)
+                inp["lread_valid"] = int(lread_pending is not None)
+                inp["lread_data"] = lread_pending or 0
+                ctx.set(dut.o_lread.ready, inp["lread_ready"])
+                ctx.set(dut.i_lread.valid, inp["lread_valid"])
+                ctx.set(dut.i_lread.payload, inp["lread_data"])
             if counters:
                 inp["counter_value"] = rng.randrange(0, 1 << 16)
                 inp["counter_wrapped"] = int(rng.random() < 0.001)
@@ -185,6 +221,15 @@ def test_hostlink_matches_model_cycle_by_cycle(seed, chip, preset):
                 rsp_valid=ctx.get(dut.o_rsp.valid),
                 parity=ctx.get(dut.parity),
             )
+            if learning:
+                got["learn_only"] = ctx.get(dut.learn_only)
+                got["lread_valid"] = ctx.get(dut.o_lread.valid)
+                got["lread_in_ready"] = ctx.get(dut.i_lread.ready)
+                if o["lread_valid"]:  # the request comes from the command register
+                    p = dut.o_lread.payload
+                    req = (ctx.get(p.tile_x), ctx.get(p.tile_y), ctx.get(p.addr))
+                    c = model.cmd
+                    assert req == (c["tile_x"], c["tile_y"], c["arg"]), f"cycle {cycle}"
             want = {k: int(o[k]) for k in got}
             got["errors"], want["errors"] = ctx.get(dut.errors), model.errors
             if counters:
@@ -224,6 +269,9 @@ def test_hostlink_matches_model_cycle_by_cycle(seed, chip, preset):
                 host_pending = None
             if inp["read_valid"] and o["read_in_ready"]:
                 read_pending = None
+            if learning and inp["lread_valid"] and o["lread_in_ready"]:
+                lread_pending = None
+            seen["flushes"] += o["learn_only"]
             model.clock(inp)
             await ctx.tick()
 
@@ -237,6 +285,10 @@ def test_hostlink_matches_model_cycle_by_cycle(seed, chip, preset):
         assert Rsp.COUNTER not in seen["rsp"]
     if preset:  # the preset register wrapped: COUNTER_WRAP
         assert seen["wrap"]
+    if learning:  # flushes ran, READ_LEARNED answered, and the tick count only counts ticks
+        assert seen["flushes"] > 3 and seen["rsp"].count(Rsp.LEARNED) > 3
+    else:
+        assert Rsp.LEARNED not in seen["rsp"] and not seen["flushes"]
 
 
 def test_hostlink_constructor_errors():

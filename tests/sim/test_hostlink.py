@@ -218,7 +218,7 @@ def test_command_check_reasons_and_array_form():
     assert chk.reason(Cmd.CONFIG_WRITE, 0, 0, 1 << 10, 1 << 62) == (
         "CONFIG_WRITE PROFILE data 0x4000000000000000 has bits set above the 62-bit word"
     )
-    assert chk.reason(14, 0, 0, 0, 0) == "opcode 14 is not a command (0 .. 8)"
+    assert chk.reason(14, 0, 0, 0, 0) == "opcode 14 is not a command (0 .. 10)"
     with pytest.raises(TypeError, match="CommandCheck needs a ChipConfig"):
         CommandCheck({"width": 2})
     # the vectorised form (the compiled model's) equals the scalar one (the Python twin's)
@@ -310,3 +310,51 @@ def test_read_counter_own_registers_and_refusals():
     ):
         m, out = _counter_run(cmds, chip=chip)
         assert out == [] and m.errors == ErrorFlag.BAD_COMMAND
+
+
+def test_learning_commands_checks():
+    """LEARN_FLUSH / READ_LEARNED: refused (named) without learning; on a learning chip the
+    4-bit region field, READ_LEARNED of SYNAPSE / PRETRACE / POSTTRACE words only, below
+    their depths; the array form agrees."""
+    import dataclasses
+
+    from spikemesh.config import CoreConfig
+    from spikemesh.layouts import Region, config_addr, config_index_bits
+
+    assert CommandCheck(ChipConfig()).reason(Cmd.LEARN_FLUSH, 0, 0, 0, 0) == (
+        "LEARN_FLUSH on a chip built without learning (CoreConfig.learning_profiles = 0)"
+    )
+    chip = dataclasses.replace(
+        ChipConfig(), core=CoreConfig(neurons=16, axons=32, synapses=64, learning_profiles=2)
+    )
+    chk = CommandCheck(chip)
+    ib = config_index_bits(chip)
+    assert chk.addr_bits == 4 + ib
+    assert chk.reason(Cmd.LEARN_FLUSH, 0, 0, 0, 0) is None
+    syn, post = config_addr(chip, Region.SYNAPSE, 63), config_addr(chip, Region.POSTTRACE, 15)
+    assert chk.reason(Cmd.READ_LEARNED, 1, 1, syn, 0) is None
+    assert chk.reason(Cmd.READ_LEARNED, 0, 0, post, 0) is None
+    assert chk.reason(Cmd.READ_LEARNED, 0, 0, post + 1, 0) == (
+        "READ_LEARNED POSTTRACE index 16 is not below its depth 16"
+    )
+    assert chk.reason(Cmd.READ_LEARNED, 0, 0, 12 << ib, 0) == (
+        f"READ_LEARNED address {12 << ib:#x} is in region 12, not one of SYNAPSE, PRETRACE, "
+        "POSTTRACE"
+    )
+    assert chk.reason(Cmd.READ_LEARNED, 2, 0, 0, 0) == "tile (2, 0) is outside the 2 x 2 mesh"
+    assert "does not fit the" in chk.reason(Cmd.READ_LEARNED, 0, 0, 1 << (ib + 4), 0)
+    assert chk.reason(Cmd.CONFIG_WRITE, 0, 0, config_addr(chip, Region.REVERSE, 0), 0) is None
+    rng = np.random.default_rng(3)
+    rows = [
+        [
+            int(rng.choice([Cmd.LEARN_FLUSH, Cmd.READ_LEARNED, Cmd.CONFIG_WRITE])),
+            int(rng.integers(0, 3)),
+            int(rng.integers(0, 3)),
+            (int(rng.integers(0, 16)) << ib) | int(rng.integers(0, 80)),
+            int(rng.integers(0, 1 << 20)),
+        ]
+        for _ in range(3000)
+    ]
+    want = [chk.ok(*r) for r in rows]
+    assert chk.ok_array(np.array(rows, dtype=np.int64)).tolist() == want
+    assert 0.2 < np.mean(want) < 0.8
