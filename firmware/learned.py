@@ -198,3 +198,62 @@ def learned_words(responses) -> list[int]:
     """The ``b`` of every LEARNED response (op, a, b rows), in order."""
     rsp = np.asarray(responses, dtype=np.int64).reshape(-1, 3)
     return rsp[rsp[:, 0] == Rsp.LEARNED, 2].tolist()
+
+
+PLASTIC_CHIP_BACKENDS = ("tlm-cycle", "rtl")
+
+
+def run_plastic(net, image, inputs, ticks, *, backend, on_tick=None, runner="verilator"):
+    """Run the plastic ``net`` (compiled to ``image``) on its learning chip: load over the
+    host link (the core's writes and learning tables), run, read every neuron's state, then
+    LEARN_FLUSH and READ_LEARNED. ``backend``: "tlm-cycle" (sim/chip.py TimedChipModel) or
+    "rtl" (the RTL chip, firmware/rtl_loader.py run_rtl with ``runner``).
+
+    Returns (Result, responses (cycle, op, a, b)); ``Result.extra`` adds what golden
+    reports of a plastic run (``weights``, ``weight_labels``, ``pre_trace``,
+    ``post_trace``).
+    """
+    from spikemesh.hostlink import command_layout
+    from spikemesh.layouts import config_data_bits
+
+    from .loader import (
+        decode_run,
+        read_state_commands,
+        route_commands,
+        run_commands,
+        unpack_responses,
+    )
+
+    if backend not in PLASTIC_CHIP_BACKENDS:
+        raise SpikemeshError(
+            f"backend {backend!r} does not run a plastic image here; one of "
+            f"{', '.join(PLASTIC_CHIP_BACKENDS)}"
+        )
+    chip = learning_chip(image)
+    read_cmds, reads = learned_read_commands(net, image, chip)
+    cmds = (
+        route_commands(image)
+        + learning_config_commands(image, chip)
+        + run_commands(image, inputs, ticks)
+        + read_state_commands(image)
+        + read_cmds
+    )
+    if backend == "tlm-cycle":
+        from spikemesh.sim.chip import TimedChipModel
+
+        rsp = TimedChipModel(chip).run(cmds, on_tick=on_tick)
+    else:
+        from .rtl_loader import run_rtl
+
+        lay = command_layout(chip, config_data_bits(chip))
+        case = {"seed": image.network_name, "words": [lay.pack(**c) for c in cmds]}
+        (got,) = run_rtl(chip, [case], runner=runner)
+        rows = unpack_responses([w for _, w in got])
+        rsp = [(int(cy), *(int(x) for x in r)) for (cy, _), r in zip(got, rows, strict=True)]
+    rows = [(op, a, b) for _, op, a, b in rsp]
+    try:
+        result = decode_run(image, rows, ticks, inputs, backend=backend)
+    except SpikemeshError as e:
+        raise SpikemeshError(f"the {backend} run's responses do not decode: {e}") from None
+    result.extra.update(decode_learned(net, image, chip, reads, learned_words(rows)))
+    return result, rsp

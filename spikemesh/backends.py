@@ -188,8 +188,32 @@ def get_backend(name: str) -> Backend:
         ) from None
 
 
-# Backends that run learning (docs/learning.md); the image has no learning profiles yet.
-PLASTIC_BACKENDS = ("golden", "tlm")
+# Backends that run learning (docs/learning.md): golden and -b tlm from the network, tlm-cycle
+# and rtl from the image on a chip of learning cores (firmware/learned.py).
+PLASTIC_BACKENDS = ("golden", "tlm", "tlm-cycle", "rtl")
+
+
+def _run_plastic_chip(name):
+    def run(net, ticks, args):
+        from spikemesh.firmware.learned import run_plastic
+
+        image = compile_for(net, args)
+        bar = TickProgress(args, ticks, name)
+        try:
+            result, _ = run_plastic(
+                net,
+                image,
+                net.input_raster(ticks),
+                ticks,
+                backend=name,
+                on_tick=bar,
+                runner=getattr(args, "runner", None) or "verilator",
+            )
+        finally:
+            bar.close()
+        return result
+
+    return run
 
 
 def run_backend(name: str, net: Network, ticks: int, args: argparse.Namespace) -> Result:
@@ -198,9 +222,11 @@ def run_backend(name: str, net: Network, ticks: int, args: argparse.Namespace) -
     if net.plastic:
         if name not in PLASTIC_BACKENDS:
             raise UsageError(
-                f"backend {name!r} cannot run a plastic network: plasticity runs on golden "
-                "and -b tlm only so far (docs/learning.md)"
+                f"backend {name!r} cannot run a plastic network: plasticity runs on golden, "
+                "tlm, tlm-cycle and rtl so far (docs/learning.md)"
             )
+        if name in ("tlm-cycle", "rtl"):  # the image on a chip of learning cores
+            backend = _run_plastic_chip(name)
         if name == "tlm":  # the network's own CSR: chip images carry no learning state yet
             from spikemesh.sim.fast import run_fast
 
