@@ -224,8 +224,7 @@ def region_layouts(chip: ChipConfig) -> Mapping:
 
 def region_bits(chip: ChipConfig) -> int:
     """Bits of a configuration address's region field: REGION_BITS, LEARN_REGION_BITS on
-    a learning core (the host link's own checks still assume REGION_BITS: a learning chip
-    is not buildable at chip level yet, docs/learning.md)."""
+    a learning core (the host link's CommandCheck uses this width too)."""
     return LEARN_REGION_BITS if chip.core.learning else REGION_BITS
 
 
