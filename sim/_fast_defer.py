@@ -25,7 +25,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from spikemesh.plasticity import DECAY_BITS, TRACE_MAX
 
-from ._fast_stdp import MIXED, _commit_traces, _read_traces
+from ._fast_stdp import MIXED
 from .fast import _compact_flags, _update_all
 
 HISTORY = 128  # ticks of post-spike history: a trace is 0 after at most 127 decays
@@ -192,14 +192,19 @@ def _deliver_defer(ids, ta, net, st):
 @nb.njit(cache=True, nogil=True, boundscheck=False)
 def flush(upto, net, st, only_silent):
     """Bring rows up to date through tick ``upto``: all of them, or (``only_silent``) those
-    whose element last fired at upto - 127 (their trace is 0 from then on)."""
+    whose element last fired at upto - 127 (their trace is 0 from then on).
+
+    The per-tick ``only_silent`` call looks at t_last alone first (one compare per element,
+    rarely true): a row without plastic synapses keeps t_last = NEVER, so it never matches.
+    """
     indptr, post, weight, lp, row_kind = net[0], net[1], net[2], net[4], net[5]
     pot, whi, hist, itab, pd = st[1], st[3], st[4], st[5], st[6]
     x_last, t_last, t_done = st[8], st[9], st[10]
+    silent = upto - (HISTORY - 1)
     for p in range(t_last.size):
-        if row_kind[p] == 0 or t_done[p] >= upto:
+        if only_silent and t_last[p] != silent:
             continue
-        if only_silent and t_last[p] != upto - (HISTORY - 1):
+        if row_kind[p] == 0 or t_done[p] >= upto:
             continue
         t_done[p] = _catch_up(
             p,
@@ -221,6 +226,32 @@ def flush(upto, net, st, only_silent):
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
+def _next_tick(ta, hist, x_post, d_post, post_dec):
+    """Make ready for tick ``ta``: forget tick ta - 128 in its reused history slot and read
+    D_post = (X_post * decay) >> 8, the values every read of tick ta sees."""
+    col = ta & (HISTORY - 1)
+    word = col >> 6
+    keep = ~(np.uint64(1) << np.uint64(col & 63))
+    for i in range(x_post.size):
+        hist[2 * i + word] &= keep
+        d_post[i] = (np.int32(x_post[i]) * post_dec[i]) >> DECAY_BITS
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _end_tick(ta, hist, x_post, d_post, post_inc, post_dec, flag):
+    """Commit X_post = min(D + inc * fired, 127) for tick ta and, in the same pass, make
+    ready for tick ta + 1 (:func:`_next_tick`): one sweep over the neurons per tick."""
+    col = (ta + 1) & (HISTORY - 1)
+    word = col >> 6
+    keep = ~(np.uint64(1) << np.uint64(col & 63))
+    for i in range(x_post.size):
+        x = min(d_post[i] + post_inc[i] * np.int32(flag[i]), TRACE_MAX)
+        x_post[i] = x
+        d_post[i] = (x * post_dec[i]) >> DECAY_BITS
+        hist[2 * i + word] &= keep
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
 def run_ticks_defer(
     t0, t1, net, st, seg, u, v, ref, acc_bits, x_post, post_inc, post_dec, io, u_tr, v_tr, events
 ):
@@ -231,6 +262,9 @@ def run_ticks_defer(
     n = u.size
     words = flag.view(np.uint64)
     ev = events[0]
+    # Each tick ends by making ready for the next (_end_tick); the first is made ready here
+    # (again after an early return: both steps only rewrite what they wrote).
+    _next_tick(tbase + t0, hist, x_post, d_post, post_dec)
     for t in range(t0, t1):
         k = spk_ptr[t]
         if k + n > spk_buf.size:
@@ -241,8 +275,6 @@ def run_ticks_defer(
         col = ta & (HISTORY - 1)
         word = col >> 6
         bit = np.uint64(1) << np.uint64(col & 63)
-        for i in range(n):  # this tick's history slot is reused: forget tick ta - 128
-            hist[2 * i + word] &= ~bit
         _update_all(seg, u, v, ref, acc, acc_bits, (ta % ring) * n, flag)
         k = _compact_flags(words, spk_buf, k)
         spk_ptr[t + 1] = k
@@ -252,11 +284,10 @@ def run_ticks_defer(
         for r in range(rec.size):
             u_tr[t, r] = u[rec[r]]
             v_tr[t, r] = v[rec[r]]
-        _read_traces(x_post, post_dec, d_post)
         ev += _deliver_defer(spk, ta, net, st)
         ev += _deliver_defer(in_ids[in_ptr[t] : in_ptr[t + 1]], ta, net, st)
         flush(ta, net, st, True)
-        _commit_traces(d_post, post_inc, flag[:n], x_post)
+        _end_tick(ta, hist, x_post, d_post, post_inc, post_dec, flag)
     events[0] = ev
     flush(tbase + t1 - 1, net, st, False)
     return t1

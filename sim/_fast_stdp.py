@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from spikemesh.plasticity import DECAY_BITS, PROFILE_COLUMNS, TRACE_MAX, plastic_arrays
+from spikemesh.plasticity import PROFILE_COLUMNS, TRACE_MAX, plastic_arrays
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
@@ -25,20 +25,6 @@ def _csr_pos(pre_idx, pre_base, fill, pos, k0):
         p = pre_idx[k] + pre_base
         pos[k0 + k] = fill[p]
         fill[p] += 1
-
-
-@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
-def _read_traces(x, decay, d):
-    """D = (X * decay) >> 8 for every trace: the values every read of this tick sees."""
-    for i in range(x.size):
-        d[i] = (np.int32(x[i]) * decay[i]) >> DECAY_BITS
-
-
-@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
-def _commit_traces(d, inc, fired, x):
-    """X = min(D + inc * fired, 127): the stored traces at the end of the tick."""
-    for i in range(x.size):
-        x[i] = min(d[i] + inc[i] * fired[i], TRACE_MAX)
 
 
 MIXED = 255  # row_kind of a row whose synapses do not all share one profile and exponent
