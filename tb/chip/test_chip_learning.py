@@ -13,6 +13,14 @@ import pytest
 SEEDS = [1, 4, 6, 9, 19]  # random_plastic_net seeds that learn within 40 ticks; 4, 19 delays
 SHAPES = {"auto": None, "n64": 64}  # auto_chip's core size; 64 neurons per core
 TICKS = 40
+# Each case builds its own Verilated learning chip (~1 min each): CI runs one case per shape
+# (seed 4 has delays), the long run (SPIKEMESH_LONG=1 / -m slow) all ten.
+CI_CASES = {(1, "auto"), (4, "n64")}
+CASES = [
+    pytest.param(seed, shape, marks=() if (seed, shape) in CI_CASES else pytest.mark.slow)
+    for seed in SEEDS
+    for shape in SHAPES
+]
 
 
 def _learned_equal(a, b):
@@ -23,8 +31,7 @@ def _learned_equal(a, b):
 
 
 @pytest.mark.cocotb
-@pytest.mark.parametrize("shape", list(SHAPES))
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(("seed", "shape"), CASES)
 def test_plastic_four_way(seed, shape):
     from spikemesh.firmware import auto_chip, compile_network
     from spikemesh.firmware.learned import run_plastic
