@@ -18,7 +18,7 @@ from spikemesh.golden import Result
 from spikemesh.plasticity import PROFILE_COLUMNS
 
 from ._fast_stdp import Learning
-from .chip import image_neurons
+from .chip import image_neurons, result_in_network_order
 from .fast import FastSim
 
 _PRE_INC, _PRE_DECAY = PROFILE_COLUMNS.index("pre_inc"), PROFILE_COLUMNS.index("pre_decay")
@@ -159,15 +159,4 @@ class PlasticImageModel:
             pre_trace=np.concatenate([x_pre[slot], x_pre[n_slots:]]),
             post_trace=x_post[slot],
         )
-        return Result(
-            spikes=r.spikes[:, slot],
-            inputs=r.inputs,
-            recorded=img.recorded,
-            u=r.u,
-            v=r.v,
-            final_u=r.final_u[slot].astype(np.int32),
-            final_v=r.final_v[slot].astype(np.int32),
-            backend="tlm",
-            wall_time=time.perf_counter() - t0,
-            extra=extra,
-        )
+        return result_in_network_order(img, r, r.inputs, t0, extra)

@@ -164,6 +164,24 @@ def fast_from_image(image):
     return sim
 
 
+def result_in_network_order(img, r, inputs, t0: float, extra) -> Result:
+    """A functional run over the image's neuron slots (``r``) as the network's Result:
+    spikes and final state in network neuron order (``img.neuron_slot``)."""
+    slot = img.neuron_slot
+    return Result(
+        spikes=r.spikes[:, slot],
+        inputs=inputs,
+        recorded=img.recorded,
+        u=r.u,
+        v=r.v,
+        final_u=r.final_u[slot].astype(np.int32),
+        final_v=r.final_v[slot].astype(np.int32),
+        backend="tlm",
+        wall_time=time.perf_counter() - t0,
+        extra=extra,
+    )
+
+
 class ChipModel:
     """Functional chip model over a ChipImage (``backend="tlm"`` results).
 
@@ -187,19 +205,7 @@ class ChipModel:
                 f"inputs must have shape ({ticks}, {img.num_sources}), not {inputs.shape}"
             )
         r = self.sim.run(ticks, inputs, progress=progress)
-        slot = img.neuron_slot
-        return Result(
-            spikes=r.spikes[:, slot],
-            inputs=inputs,
-            recorded=img.recorded,
-            u=r.u,
-            v=r.v,
-            final_u=r.final_u[slot].astype(np.int32),
-            final_v=r.final_v[slot].astype(np.int32),
-            backend="tlm",
-            wall_time=time.perf_counter() - t0,
-            extra=r.extra,
-        )
+        return result_in_network_order(img, r, inputs, t0, r.extra)
 
 
 class TimedChipModel:
