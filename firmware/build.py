@@ -382,6 +382,26 @@ def build_board(
     )
 
 
+def build_is_current(board: str, chip_config: ChipConfig, out_dir, *, design="chip") -> bool:
+    """Whether ``out_dir`` holds a build of exactly this design: the board top's RTLIL,
+    generated now from the working tree, equals the ``top.il`` the build was made from
+    (source locations aside).
+    (bench/boards.py --search re-reads such a build instead of repeating it.)"""
+    from spikemesh.rtl.boards import BOARDS, BoardTop
+
+    il = Path(out_dir) / "top.il"
+    if board not in BOARDS or not il.exists():
+        return False
+    spec = BOARDS[board]
+    top = BoardTop(spec, _make_chip(design, chip_config))
+    plan = _platform(spec).prepare(top, name="top")
+
+    def logic(text):  # without the source locations (line numbers move with any edit)
+        return [ln for ln in text.splitlines() if not ln.lstrip().startswith("attribute \\src")]
+
+    return logic(plan.files.get("top.il", "")) == logic(il.read_text())
+
+
 def read_build(
     board: str,
     out_dir,

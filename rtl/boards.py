@@ -272,7 +272,14 @@ BOARDS = {
         "ecp5",
         leds=(0, 1, 2, 3),
         programmer="openFPGALoader -b ulx3s {bitstream}",
-        chip=ChipConfig(width=2, height=2),  # 44 % of the LUTs, 65 MHz (2026-12-01)
+        # One large core (bench/boards.py --search, 2026-12-01): 1,024 neurons, 32k synapses,
+        # 3,884 LUT4s (16 %), 43 of 56 DP16KD, 60.7 MHz. It holds examples/ei_random.yaml,
+        # which the 2 x 2 chip of 64-neuron cores (256 neurons, 4k synapses) did not.
+        chip=ChipConfig(
+            width=1,
+            height=1,
+            core=CoreConfig(neurons=1024, axons=1024, synapses=32768, fanout=1024),
+        ),
     ),
     "ulx3s-85f": Board(
         "ulx3s-85f",

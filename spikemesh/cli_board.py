@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .errors import SpikemeshError
+from .errors import CompileError, SpikemeshError
 from .golden import Result
 from .network import Network
 
@@ -96,7 +96,18 @@ def run_board_backend(net: Network, ticks: int, args: argparse.Namespace) -> Res
         )
     args.chip = chip
     args.acc_bits = chip.core.acc_bits
-    image = compile_for(net, args)
+    try:
+        image = compile_for(net, args)
+    except CompileError as e:
+        where = f"the {board} board's chip" if board else "the board's chip (--chip)"
+        c = chip.core
+        tiles = chip.width * chip.height
+        raise BoardUsageError(
+            f"{net.name} does not fit {where}, a {chip.width} x {chip.height} chip of "
+            f"{c.neurons}-neuron cores ({tiles * c.neurons:,} neurons, {tiles * c.synapses:,} "
+            f"synapses, {c.axons:,} axons per core): {e}. Use a board with a larger chip "
+            f"(--board {'|'.join(_boards())}) or the chip its bitstream was built with (--chip)"
+        ) from None
     return run_image_board(image, net.input_raster(ticks), ticks, port=port, baud=baud, board=board)
 
 
