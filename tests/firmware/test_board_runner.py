@@ -1,8 +1,11 @@
 """The board backend: a network loaded and run through the UART bridge, on the simulated board.
 
-The simulator tests share one Verilator build of the iCEBreaker's board top (1 x 1 chip of
-64-neuron cores; ~1 min to build once, cached under ``$SPIKEMESH_CACHE/rtl``) and one running
+The simulator tests share one Verilator build of the iCEBreaker's board top (1 x 1 chip of a
+16-neuron core; ~1 min to build once, cached under ``$SPIKEMESH_CACHE/rtl``) and one running
 simulated board (a module fixture), so they run on one xdist worker (``xdist_group``).
+Issue 17's done-when, ``spikemesh run examples/ei_random.yaml -b board --check golden``,
+runs on the simulated ULX3S-25F (its default chip, one 1,024-neuron core), started as a user
+starts it (``spikemesh board-sim``, a subprocess; ~1.5 min to build once).
 The error paths that need no simulator (no port, nothing answering, a bridge of another
 chip) run against sockets, pyserial's ``loop://`` and the bridge's Python twin.
 """
@@ -13,6 +16,7 @@ import argparse
 import socket
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -346,3 +350,102 @@ def test_cli_run_on_the_board_checked_against_golden(board, tmp_path, capsys):
     assert cli.main([*argv[:-1], "/dev/ttyNOSUCH", "-t", "3"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot open the board's port /dev/ttyNOSUCH"), err
+
+
+# --- issue 17's done-when: examples/ei_random.yaml on the simulated ULX3S-25F -----------------
+
+EI_RANDOM = Path(__file__).resolve().parents[2] / "examples" / "ei_random.yaml"
+SIM25 = pytest.mark.xdist_group("board-sim-ulx3s-25f")
+
+
+@pytest.fixture(scope="module")
+def board25():
+    """`spikemesh board-sim --board ulx3s-25f -q` as a user starts it: a subprocess that
+    builds the board's RTL (cached) and prints the URL of its UART once it listens."""
+    import select
+    import subprocess
+    import sys
+
+    from tb.runner import require_simulator
+
+    require_simulator("verilator")
+    cmd = [sys.executable, "-m", "spikemesh.cli", "board-sim", "--board", "ulx3s-25f", "-q"]
+    proc = subprocess.Popen(
+        [*cmd, "--max-seconds", "900"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 900)  # a cold Verilator build
+        url = proc.stdout.readline().strip() if ready else ""
+        if not url.startswith("socket://127.0.0.1:"):
+            proc.kill()
+            pytest.fail(f"spikemesh board-sim printed {url!r}: {proc.stderr.read()}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+@SIM25
+@pytest.mark.cocotb
+def test_ei_random_on_the_simulated_ulx3s_25f_equals_golden(board25, capsys):
+    """`spikemesh run examples/ei_random.yaml -b board --board ulx3s-25f --port URL --check
+    golden`: the 500-neuron network on the 25F's default chip (one 1,024-neuron core),
+    loaded over the board's real UART and bridge (4 clock cycles per bit), bit-exact."""
+    from spikemesh import cli
+
+    argv = ["run", str(EI_RANDOM), "-b", "board", "--board", "ulx3s-25f", "--port", board25]
+    t0 = time.monotonic()
+    assert cli.main([*argv, "-t", "20", "--check", "golden"]) == 0
+    seconds = time.monotonic() - t0
+    out = capsys.readouterr().out
+    assert "board and golden agree" in out, out
+    compared = out.split("board and golden agree", 1)[1]
+    assert "spikes" in compared and "final" in compared, compared
+    assert "500 neurons" in out or "500" in out, out
+    with capsys.disabled():
+        print(f"\nei_random on the simulated ULX3S-25F: load, 20 ticks, check in {seconds:.1f} s")
+
+
+@SIM25
+@pytest.mark.cocotb
+def test_ei_random_refusals_name_the_problem(board25, tmp_path, capsys):
+    """Through the CLI, each a one-line error and exit 2: the network on a board whose chip
+    is too small (naming the limit), and a bitstream of another chip on the port."""
+    from spikemesh import cli
+
+    # 500 neurons on the iCEBreaker's 16-neuron chip: refused before any port is opened
+    argv = ["run", str(EI_RANDOM), "-b", "board", "--board", "icebreaker", "--port", board25]
+    assert cli.main([*argv, "-t", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ei_random does not fit the icebreaker board's chip"), err
+    assert "the network has 500 neurons, the chip holds 16" in err, err
+    # a network that fits the iCEBreaker's chip, sent to the 25F's bitstream
+    net = tmp_path / "ring.yaml"
+    net.write_text(RING)
+    argv = ["run", str(net), "-b", "board", "--board", "icebreaker", "--port", board25]
+    assert cli.main([*argv, "-t", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the board on socket://") and "another chip" in err, err
+
+
+def test_cli_an_unreachable_port_is_a_clear_error(capsys):
+    """No simulator: a TCP port where nothing listens, through `spikemesh run -b board`."""
+    from spikemesh import cli
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    url = f"socket://127.0.0.1:{port}"
+    argv = ["run", str(EI_RANDOM), "-b", "board", "--board", "ulx3s-25f", "--port", url]
+    t0 = time.monotonic()
+    assert cli.main([*argv, "-t", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot open the board's port {url}"), err
+    assert time.monotonic() - t0 < 10
