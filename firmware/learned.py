@@ -200,13 +200,14 @@ def learned_words(responses) -> list[int]:
     return rsp[rsp[:, 0] == Rsp.LEARNED, 2].tolist()
 
 
-PLASTIC_CHIP_BACKENDS = ("tlm-cycle", "rtl")
+PLASTIC_CHIP_BACKENDS = ("tlm-cycle", "tlm-timed", "rtl")
 
 
 def run_plastic(net, image, inputs, ticks, *, backend, on_tick=None, runner="verilator"):
     """Run the plastic ``net`` (compiled to ``image``) on its learning chip: load over the
     host link (the core's writes and learning tables), run, read every neuron's state, then
-    LEARN_FLUSH and READ_LEARNED. ``backend``: "tlm-cycle" (sim/chip.py TimedChipModel) or
+    LEARN_FLUSH and READ_LEARNED. ``backend``: "tlm-cycle" (sim/chip.py TimedChipModel),
+    "tlm-timed" (sim/timed.py CompiledChipModel, the same responses on the same cycles) or
     "rtl" (the RTL chip, firmware/rtl_loader.py run_rtl with ``runner``).
 
     Returns (Result, responses (cycle, op, a, b)); ``Result.extra`` adds what golden
@@ -242,6 +243,12 @@ def run_plastic(net, image, inputs, ticks, *, backend, on_tick=None, runner="ver
         from spikemesh.sim.chip import TimedChipModel
 
         rsp = TimedChipModel(chip).run(cmds, on_tick=on_tick)
+    elif backend == "tlm-timed":
+        from spikemesh.sim.timed import CompiledChipModel, command_array, warm_up
+
+        compile_s = warm_up()
+        arr = CompiledChipModel(chip).run_array(command_array(cmds), on_tick=on_tick)
+        rsp = [tuple(r) for r in arr.tolist()]
     else:
         from .rtl_loader import run_rtl
 
@@ -256,4 +263,6 @@ def run_plastic(net, image, inputs, ticks, *, backend, on_tick=None, runner="ver
     except SpikemeshError as e:
         raise SpikemeshError(f"the {backend} run's responses do not decode: {e}") from None
     result.extra.update(decode_learned(net, image, chip, reads, learned_words(rows)))
+    if backend == "tlm-timed":
+        result.extra["compile_s"] = compile_s
     return result, rsp

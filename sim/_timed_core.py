@@ -72,8 +72,11 @@ inlined = nb.njit(cache=True, nogil=True, _nrt=False, inline="always")
     P_BANKS,  # accumulator banks, max_delay + 1 (a power of two)
     P_DELAYBITS,  # width of the axon word's delay field (0 without delays)
     P_CMASK,  # the hardware counters' mask, 2**counter_bits - 1 (0: a chip without them)
+    P_LEARN,  # the cores learn (CoreConfig.learning_profiles > 0, sim/_timed_learn.py)
+    P_LPMASK,  # the learning-profile index mask, learning_profiles - 1
+    P_R,  # reverse-index entries (CoreConfig.reverse_depth)
     P_LEN,
-) = range(32)
+) = range(35)
 
 # --- core registers: columns of the int64 matrix ``cr`` [tiles, CR_LEN] ----------------------
 (
@@ -115,8 +118,21 @@ inlined = nb.njit(cache=True, nogil=True, _nrt=False, inline="always")
     C_SLEEP_A,
     C_HOST_FLIT,  # this core's HOST_OUT flit with neuron 0 (constant, set at construction)
     C_U5SPK,  # the neuron in U5 spiked (whatever its fan-out): the ``spikes`` counter
+    # a learning core (sim/_timed_learn.py): the learning phase (0 none, 1 until the update
+    # loop starts at C_WAKE, 2 until running falls at C_WAKE: learn_only), the cycle its
+    # ``finish`` is high (events are held up to it), the ``pending`` register; the event
+    # pipeline's axon in AX, walker address, S1's synapse address, S2's plastic flag, S3, S4
+    C_LPH,
+    C_LEND,
+    C_PEND,
+    C_AXIDX,
+    C_WADDR,
+    C_S1A,
+    C_S2P,
+    C_S3V,
+    C_S4V,
     CR_LEN,
-) = range(39)
+) = range(48)
 
 # --- hardware counters (ChipConfig.counter_bits > 0): columns of ``hc`` [tiles + 1, HC_LEN] --
 # Rows 0 .. tiles - 1: the tile's 16 registers in spikemesh.counters.HW_TILE_REGISTERS order
@@ -190,6 +206,7 @@ def lif_enter_u5(k, j, cr, st, prof, fp, acc):
     st[k, j, 0] = u
     st[k, j, 1] = v
     st[k, j, 2] = ref
+    st[k, j, 4] = 1 if spike else 0  # a learning core's post "fired" bit (U5 writes it)
     need = spike and (fp[k, j, 1] != 0 or fp[k, j, 2] != 0)
     cr[k, C_U5NEED] = 1 if need else 0
     cr[k, C_U5SPK] = 1 if spike else 0
@@ -407,8 +424,16 @@ def event_step(k, cr, pm, ev_valid, ev_flit, ax, syn, acc, hc):
 
 @inlined
 def event_busy(k, cr):
-    """Not ``idle``: a row waiting, being walked, or in S1/S2."""
-    return cr[k, C_AXV] != 0 or cr[k, C_WCNT] != 0 or cr[k, C_S1V] != 0 or cr[k, C_S2V] != 0
+    """Not ``idle``: a row waiting, being walked, or in S1/S2 (S3/S4: a learning core's
+    depression, sim/_timed_learn.py)."""
+    return (
+        cr[k, C_AXV] != 0
+        or cr[k, C_WCNT] != 0
+        or cr[k, C_S1V] != 0
+        or cr[k, C_S2V] != 0
+        or cr[k, C_S3V] != 0
+        or cr[k, C_S4V] != 0
+    )
 
 
 @inlined
@@ -426,7 +451,8 @@ def config_write(k, addr, data, pm, fl, depth, st, prof, ax, syn, fp, fo, acc):
     """One configuration write into core ``k``, decoded as ``layouts.decode_config_write``:
     region = addr >> index_bits (7 writes nothing), index masked to the region's depth, each
     field of the region's word taken from ``data`` (``fl[region, field] = offset, width,
-    signed``, from spikemesh.layouts)."""
+    signed``, from spikemesh.layouts). A learning core's regions 8..12 are written by
+    ``_timed_learn.learn_config_write``."""
     ib = pm[P_INDEX_BITS]
     reg = addr >> ib
     if reg > 6:
@@ -441,8 +467,8 @@ def config_write(k, addr, data, pm, fl, depth, st, prof, ax, syn, fp, fo, acc):
     elif reg == 2:  # AXON: base, len, exp and, with delays, delay - 1
         for f in range(4 if pm[P_DELAYBITS] != 0 else 3):
             ax[k, i, f] = _field(data, fl, reg, f)
-    elif reg == 3:  # SYNAPSE: target, weight
-        for f in range(2):
+    elif reg == 3:  # SYNAPSE: target, weight and, on a learning core, plastic, lprofile
+        for f in range(4 if pm[P_LEARN] != 0 else 2):
             syn[k, i, f] = _field(data, fl, reg, f)
     elif reg == 4:  # FANPTR: base, len, host_out
         for f in range(3):

@@ -10,9 +10,9 @@ the RTL registers beside the command word.
 from __future__ import annotations
 
 from spikemesh.counters import HW_TILE_COUNT
-from spikemesh.hostlink import START_SETTLE, Cmd, ErrorFlag, Rsp, StatusReg
+from spikemesh.hostlink import RSP_B_BITS, START_SETTLE, Cmd, ErrorFlag, Rsp, StatusReg
 
-from ._timed_core import P_BANKS, P_CMASK, P_W, P_WATCHDOG, inlined
+from ._timed_core import P_BANKS, P_CMASK, P_LEARN, P_W, P_WATCHDOG, inlined
 
 MASK32 = (1 << 32) - 1
 MASK24 = (1 << 24) - 1
@@ -67,8 +67,12 @@ MASK24 = (1 << 24) - 1
     H_CSX,
     H_WOR,  # the chip's registered OR of the tiles' ``wrapped`` (into ERRORS next cycle)
     H_CLR,  # the registered counter clear pulse (the cycle after RESET)
+    H_FLUSHING,  # the running barrier is LEARN_FLUSH's, not a tick's
+    H_LNV,  # pending LEARNED (READ_LEARNED's word)
+    H_LNB,
+    H_DHI,  # the command register's data above bit 62 (a learning profile's 68-bit word)
     H_LEN,
-) = range(50)
+) = range(54)
 
 # comb outputs: indices into the int64 vector ``o``
 (
@@ -80,8 +84,11 @@ MASK24 = (1 << 24) - 1
     O_HOST_READY,
     O_READ_IN_READY,
     O_CMD_READY,
+    O_LONLY,  # learn_only, with start: LEARN_FLUSH
+    O_LREAD,  # READ_LEARNED's request to the command's tile (its i_lread.valid)
+    O_LREAD_IN_READY,  # o_lread.ready of every core
     O_LEN,
-) = range(9)
+) = range(12)
 
 # inputs: indices into the int64 vector ``i``
 (
@@ -104,22 +111,27 @@ MASK24 = (1 << 24) - 1
     I_FLITS_IN,
     I_FLITS_OUT,
     I_MISROUTE,
+    I_LREAD_READY,  # the command tile's i_lread.ready
+    I_LREAD_VALID,  # a core's o_lread (valid, word)
+    I_LREAD_DATA,
+    I_DHI,  # the offered command's data above bit 62 (column 6 of the command rows)
     I_LEN,
-) = range(20)
+) = range(24)
 
-_NONE, _END_TICK, _RUN, _STATUS, _RESET, _COUNTER = range(6)
+_NONE, _END_TICK, _RUN, _STATUS, _RESET, _COUNTER, _FLUSH = range(7)
 C_NOP, C_CONFIG, C_INPUT, C_END, C_RUN, C_READ, C_STATUS, C_RESET, C_COUNTER = (
-    int(c)
-    for c in Cmd
-    if c <= Cmd.READ_COUNTER  # LEARN_FLUSH, READ_LEARNED: learning chips
+    int(c) for c in Cmd if c <= Cmd.READ_COUNTER
 )
-R_SPIKE, R_TICK_DONE, R_STATE, R_STATUS, R_COUNTER = (
+C_FLUSH, C_LREAD = int(Cmd.LEARN_FLUSH), int(Cmd.READ_LEARNED)  # learning chips only
+R_SPIKE, R_TICK_DONE, R_STATE, R_STATUS, R_COUNTER, R_LEARNED = (
     int(Rsp.SPIKE),
     int(Rsp.TICK_DONE),
     int(Rsp.STATE),
     int(Rsp.STATUS),
     int(Rsp.COUNTER),
+    int(Rsp.LEARNED),
 )
+MASK_B = (1 << RSP_B_BITS) - 1
 COUNTER_WRAP = int(ErrorFlag.COUNTER_WRAP)
 TILE_REGS = HW_TILE_COUNT  # 16: indices 16 and 17 are the host link's own registers
 S_TICK, S_LAST, S_FIN, S_FOUT, S_ERR, S_HIN, S_HOUT = (int(s) for s in StatusReg)
@@ -148,7 +160,7 @@ def _status_value(h, index, i):
 def host_comb(h, pm, i, o):
     """This cycle's outputs (``o``) from the state and the inputs; returns (cmd_done,
     bad_cmd, effect, free) for :func:`host_clock`."""
-    cfg = inj = rd = done = bad = start = 0
+    cfg = inj = rd = done = bad = start = lonly = lread = 0
     eff = _NONE
     running = h[H_RUNNING] != 0
     if h[H_CMDV]:
@@ -202,9 +214,24 @@ def host_comb(h, pm, i, o):
             if h[H_CNP] == 0 and h[H_CSV] == 0:
                 done = 1
                 eff = _COUNTER
+        elif op == C_FLUSH:  # only ok on a learning chip: a barrier with learn_only
+            if owed:
+                done = bad = 1
+            elif no_tick and h[H_RDO] == 0:
+                done = start = lonly = 1
+                eff = _FLUSH
+        elif op == C_LREAD:
+            if owed:
+                done = bad = 1
+            elif not running and h[H_RDO] == 0:
+                lread = 1
+                done = i[I_LREAD_READY]
         else:  # NOP
             done = 1
-    between = h[H_CMDV] != 0 and (h[H_OP] == C_RESET or h[H_OP] == C_CONFIG or h[H_OP] == C_READ)
+    op = h[H_OP]
+    between = h[H_CMDV] != 0 and (
+        op in (C_RESET, C_CONFIG, C_READ) or (op == C_LREAD and pm[P_LEARN] != 0)
+    )
     if not running and h[H_TLEFT] != 0 and h[H_TDV] == 0 and not between and h[H_RDO] == 0:
         start = 1
     # rsp_ready is the response FIFO's w_rdy (its memory not full)
@@ -217,20 +244,25 @@ def host_comb(h, pm, i, o):
     o[O_HOST_READY] = 1 if (h[H_SPV] == 0 or free) else 0
     o[O_READ_IN_READY] = 1 if (h[H_SSV] == 0 or (free and h[H_SPV] == 0)) else 0
     o[O_CMD_READY] = 1 if (h[H_CMDV] == 0 or done) else 0
+    o[O_LONLY] = lonly
+    o[O_LREAD] = lread
+    o[O_LREAD_IN_READY] = 1 if (h[H_LNV] == 0 or (free and h[H_SPV] == 0 and h[H_SSV] == 0)) else 0
     return done, bad, eff, free
 
 
 @inlined
 def _respond(h, free):
     """The response register's next value: when it is free (empty or taken by the response
-    FIFO), refilled from the pending slots with fixed priority SPIKE > STATE > STATUS >
-    COUNTER > TICK_DONE, or emptied; else held. Returns (valid, op, a, b, the H_* valid
+    FIFO), refilled from the pending slots with fixed priority SPIKE > STATE > LEARNED >
+    STATUS > COUNTER > TICK_DONE, or emptied; else held. Returns (valid, op, a, b, the H_* valid
     column of the slot it came from or -1)."""
     if free:
         if h[H_SPV]:
             return 1, R_SPIKE, h[H_SPT], h[H_SPP], H_SPV
         if h[H_SSV]:
             return 1, R_STATE, 0, (h[H_SSU] & MASK24) | ((h[H_SSW] & MASK24) << 24), H_SSV
+        if h[H_LNV]:
+            return 1, R_LEARNED, 0, h[H_LNB], H_LNV
         if h[H_STV]:
             return 1, R_STATUS, h[H_STI], h[H_STX], H_STV
         if h[H_CSV]:
@@ -315,12 +347,17 @@ def host_clock(h, pm, i, o, done, bad, eff, free):
         h[H_HIN] = 0
     watchdog = 0
     ended = False
+    flushing = h[H_FLUSHING]
     if not h[H_RUNNING]:
-        if o[O_START]:
+        if eff == _FLUSH:  # LEARN_FLUSH: a barrier with no tick and no END_TICK owed
+            running, cycles, host_done, first, flushing = 1, 1, 1, START_SETTLE, 1
+        elif o[O_START]:
             running, ticks_left, cycles, host_done, first = 1, h[H_TLEFT] - 1, 1, 0, START_SETTLE
     else:
         first = h[H_FIRST] - 1 if h[H_FIRST] > 0 else 0
-        if h[H_FIRST] == 0 and i[I_ALL_DONE] and h[H_HDONE]:
+        if h[H_FIRST] == 0 and i[I_ALL_DONE] and flushing:
+            running, flushing = 0, 0  # no tick, no TICK_DONE
+        elif h[H_FIRST] == 0 and i[I_ALL_DONE] and h[H_HDONE]:
             running = 0
             tick = (h[H_TICK] + 1) & MASK32
             last_cycles = h[H_CYC]
@@ -330,11 +367,13 @@ def host_clock(h, pm, i, o, done, bad, eff, free):
             cycles = (h[H_CYC] + 1) & MASK32
             watchdog = 1 if h[H_CYC] == pm[P_WATCHDOG] else 0
     rsv, rsop, rsa, rsb, sent = _respond(h, free)
-    spv, ssv = h[H_SPV], h[H_SSV]
+    spv, ssv, lnv = h[H_SPV], h[H_SSV], h[H_LNV]
     if sent == H_SPV:
         spv = 0
     elif sent == H_SSV:
         ssv = 0
+    elif sent == H_LNV:
+        lnv = 0
     elif sent == H_STV:
         stv = 0
     elif sent == H_TDV:
@@ -356,6 +395,11 @@ def host_clock(h, pm, i, o, done, bad, eff, free):
     if i[I_READ_VALID] and o[O_READ_IN_READY]:
         ssv, h[H_SSU], h[H_SSW] = 1, i[I_READ_U], i[I_READ_V]
         h[H_RDO] = 0
+    if o[O_LREAD] and i[I_LREAD_READY]:
+        h[H_RDO] = 1
+    if i[I_LREAD_VALID] and o[O_LREAD_IN_READY]:
+        lnv, h[H_LNB] = 1, i[I_LREAD_DATA] & MASK_B
+        h[H_RDO] = 0
     if eff == _RESET:
         errors, host_out = 0, 0
     if cmd_taken:
@@ -365,6 +409,7 @@ def host_clock(h, pm, i, o, done, bad, eff, free):
         h[H_TY] = i[I_TY]
         h[H_ARG] = i[I_ARG]
         h[H_DATA] = i[I_DATA]
+        h[H_DHI] = i[I_DHI]
         h[H_OK] = i[I_OK]
     elif done:
         h[H_CMDV] = 0
@@ -375,7 +420,7 @@ def host_clock(h, pm, i, o, done, bad, eff, free):
     h[H_CYC], h[H_FIRST] = cycles, first
     h[H_TDV], h[H_TDT], h[H_TDC] = tdv, tdt, tdc
     h[H_RSV], h[H_RSOP], h[H_RSA], h[H_RSB] = rsv, rsop, rsa, rsb
-    h[H_SPV], h[H_SSV] = spv, ssv
+    h[H_SPV], h[H_SSV], h[H_LNV], h[H_FLUSHING] = spv, ssv, lnv, flushing
     h[H_ERR], h[H_HOUT] = errors, host_out
     return ended
 
@@ -425,4 +470,6 @@ def host_quiet(h, pos, ncmd):
         and h[H_STV] == 0
         and h[H_CNP] == 0
         and h[H_CSV] == 0
+        and h[H_LNV] == 0
+        and h[H_RDO] == 0
     )

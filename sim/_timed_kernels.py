@@ -29,6 +29,7 @@ import numpy as np
 
 from ._timed_core import (
     C_A,
+    C_LPH,
     C_OV,
     C_PAR,
     C_ROV,
@@ -45,6 +46,8 @@ from ._timed_core import (
     P_DX_BITS,
     P_DX_OFF,
     P_DY_OFF,
+    P_INDEX_BITS,
+    P_LEARN,
     P_NEURON_MASK,
     P_PAY_MASK,
     P_PAY_OFF,
@@ -75,10 +78,12 @@ from ._timed_host import (
     H_CSV,
     H_CYC,
     H_DATA,
+    H_DHI,
     H_ERR,
     H_FIFO_DEPTH,
     H_FIRST,
     H_HDONE,
+    H_LNV,
     H_RQ,
     H_RQ_LEVEL,
     H_RQ_OV,
@@ -99,12 +104,16 @@ from ._timed_host import (
     I_CFG_READY,
     I_CMD_VALID,
     I_DATA,
+    I_DHI,
     I_FLITS_IN,
     I_FLITS_OUT,
     I_HOST_PAYLOAD,
     I_HOST_VALID,
     I_INJECT_READY,
     I_LEN,
+    I_LREAD_DATA,
+    I_LREAD_READY,
+    I_LREAD_VALID,
     I_MISROUTE,
     I_OK,
     I_OP,
@@ -121,6 +130,9 @@ from ._timed_host import (
     O_HOST_READY,
     O_INJ,
     O_LEN,
+    O_LONLY,
+    O_LREAD,
+    O_LREAD_IN_READY,
     O_PARITY,
     O_READ,
     O_READ_IN_READY,
@@ -130,6 +142,16 @@ from ._timed_host import (
     host_clock,
     host_comb,
     host_quiet,
+)
+from ._timed_learn import (
+    LR_NONE,
+    LR_PEND,
+    LR_VALID,
+    event_step_learn,
+    learn_config_write,
+    learn_start,
+    learn_wake,
+    lread_word,
 )
 from ._timed_noc import (
     LOCAL,
@@ -144,7 +166,10 @@ from ._timed_noc import (
 
 # run-level scalars: indices into the int64 vector ``g``
 # G_HELD: see run_chip; G_START_R, G_PARITY_R, G_ALL_DONE_R: the chip's registers on start,
-# parity (to the cores) and all_done (to the host link), rtl/chip.py
+# parity (to the cores) and all_done (to the host link), rtl/chip.py; G_LONLY_R: a learning
+# chip's learn_only register; G_LR_TILE, G_LR_ST, G_LR_DATA: the read-back of the learned
+# state in flight (one at a time: the host link's read_outstanding), its core, LR_PEND (the
+# word is read) or LR_VALID (o_lread offers it), the word
 (
     G_CYCLE,
     G_POS,
@@ -156,8 +181,12 @@ from ._timed_noc import (
     G_PARITY_R,
     G_ALL_DONE_R,
     G_NTREG,  # rows of ``treg`` written in this call of run_chip
+    G_LONLY_R,
+    G_LR_TILE,
+    G_LR_ST,
+    G_LR_DATA,
     G_LEN,
-) = range(11)
+) = range(15)
 # why run_chip returned
 ST_QUIET, ST_FULL, ST_TICK, ST_MAX_CYCLES, ST_STUCK = range(5)
 R_TICK_DONE = 2
@@ -186,6 +215,7 @@ def _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir):
         i[I_TY] = cq[d1, 2]
         i[I_ARG] = cq[d1, 3]
         i[I_DATA] = cq[d1, 4]
+        i[I_DHI] = cq[d1, 6]
         i[I_OK] = cq[d1, 5]
     else:
         i[I_CMD_VALID] = 0
@@ -198,9 +228,15 @@ def _host_inputs(i, g, h, cq, cr, pm, mc, ov, op, ir):
         idle_ev = not event_busy(tile, cr)
         i[I_CFG_READY] = 1 if (cr[tile, C_RUN] == 0 and idle_ev) else 0
         i[I_READ_READY] = 1 if (cr[tile, C_RUN] == 0 and cr[tile, C_ROV] == 0) else 0
+        lr_free = g[G_LR_TILE] != tile
+        i[I_LREAD_READY] = 1 if (cr[tile, C_RUN] == 0 and idle_ev and lr_free) else 0
     else:
         i[I_CFG_READY] = 0
         i[I_READ_READY] = 0
+        i[I_LREAD_READY] = 0
+    lrv = g[G_LR_ST] == LR_VALID
+    i[I_LREAD_VALID] = 1 if lrv else 0
+    i[I_LREAD_DATA] = g[G_LR_DATA] if lrv else 0
     i[I_INJECT_READY] = ir[0, WEST]
     rd = g[G_READER]
     if rd >= 0:
@@ -248,6 +284,8 @@ def _try_jump(g, h, cr, pm, mc, i, o, cmds, sv, max_cycles, hc):
     if mc[M_NACT] != 0 or h[H_RUNNING] == 0 or h[H_FIRST] != 0 or g[G_START_R] != 0:
         return c
     if h[H_RSV] or h[H_SPV] or h[H_SSV] or h[H_STV] or h[H_TDV] or g[G_READER] >= 0:
+        return c
+    if h[H_LNV] or g[G_LR_TILE] >= 0:
         return c
     if h[H_RQ_LEVEL] != 0 or h[H_RQ_OV] != 0:
         return c
@@ -304,31 +342,40 @@ def _try_jump(g, h, cr, pm, mc, i, o, cmds, sv, max_cycles, hc):
 
 @inlined
 def _cores_cycle(
-    cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj, hc
+    cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj, hc, lm
 ):
     """One cycle of every core with something to do: event pipelines with an event offered
-    or in flight, update loops running and awake. Returns how many flits the routers take
-    (written to ``inj``). With hardware counters the update loops never sleep (each write-
-    back counts in its own cycle), and a core's o_flit offered to a full LOCAL input counts
-    as a blocked cycle of that input."""
+    or in flight, update loops running and awake, learning phases ending. Returns how many
+    flits the routers take (written to ``inj``). With hardware counters the update loops
+    never sleep (each write-back counts in its own cycle), and a core's o_flit offered to a
+    full LOCAL input counts as a blocked cycle of that input."""
     n_tiles = pm[P_T]
-    if g[G_START_R]:  # the registered start (rtl/chip.py)
+    learn = pm[P_LEARN] != 0
+    if g[G_START_R] and g[G_LONLY_R] == 0:  # the registered start (rtl/chip.py)
         for k in range(n_tiles):
-            if cr[k, C_RUN] == 0:
+            if cr[k, C_RUN] == 0:  # (learn_only keeps the bank: no tick)
                 cr[k, C_PAR] = g[G_PARITY_R]  # before the events: see event_step
     n_inj = 0
     for k in range(n_tiles):
         ev_valid = ov[k, LOCAL] != 0
-        if (ev_valid or event_busy(k, cr)) and event_step(
-            k, cr, pm, ev_valid, op[k, LOCAL], ax, syn, acc, hc
-        ):
-            ldrain[k] = 1
+        if ev_valid or event_busy(k, cr):
+            if learn:
+                took = event_step_learn(
+                    k, cycle, cr, pm, ev_valid, op[k, LOCAL], ax, syn, acc, hc, lm
+                )
+            else:
+                took = event_step(k, cr, pm, ev_valid, op[k, LOCAL], ax, syn, acc, hc)
+            if took:
+                ldrain[k] = 1
         if cr[k, C_OV] != 0 and ir[k, LOCAL] == 0:
             bump(hc, k, K_BLK + LOCAL, pm)
         if cr[k, C_RUN] != 0:
             w = cr[k, C_WAKE]
             if w >= 0:
                 if w > cycle:
+                    continue
+                if cr[k, C_LPH] != 0:  # the learning phase ends (sim/_timed_learn.py)
+                    learn_wake(k, cr)
                     continue
                 loop_wake(k, cr)
             fr = ir[k, LOCAL] != 0
@@ -346,20 +393,27 @@ def _cores_cycle(
 
 
 @inlined
-def _host_to_cores(tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, fo, acc, nbr):
-    """The host link's configuration write, read-back and start, as the cores clock them
+def _host_to_cores(
+    cycle, tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, fo, acc, nbr, lm
+):
+    """The host link's configuration write, read-backs and start, as the cores clock them
     (after this cycle's reads: the read ports are not transparent); a ROUTE write goes to
     the router's table instead (sim/_timed_noc.py::route_write)."""
+    addr = h[H_ARG] & pm[P_ADDR_MASK]
     if (
         tile >= 0
         and o[O_CFG]
         and i[I_CFG_READY]
-        and not route_write(tile, h[H_ARG] & pm[P_ADDR_MASK], h[H_DATA], pm, nbr)
+        and not route_write(tile, addr, h[H_DATA], pm, nbr)
     ):
-        config_write(
-            tile, h[H_ARG] & pm[P_ADDR_MASK], h[H_DATA], pm, fl, depth,
-            st, prof, ax, syn, fp, fo, acc,
-        )  # fmt: skip
+        reg = addr >> pm[P_INDEX_BITS]
+        if reg > 7 and pm[P_LEARN] != 0 and reg < depth.shape[0]:
+            idx = (addr & ((1 << pm[P_INDEX_BITS]) - 1)) & (depth[reg] - 1)
+            learn_config_write(tile, reg, idx, h[H_DATA], h[H_DHI], fl, st, lm)
+        else:
+            config_write(tile, addr, h[H_DATA], pm, fl, depth, st, prof, ax, syn, fp, fo, acc)
+    if pm[P_LEARN] != 0:
+        _lread_clock(tile, addr, g, i, o, pm, fl, depth, syn, st, lm)
     rd = g[G_READER]
     if rd >= 0 and o[O_READ_IN_READY]:
         cr[rd, C_ROV] = 0
@@ -373,10 +427,29 @@ def _host_to_cores(tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, f
     if g[G_START_R]:
         for k in range(pm[P_T]):
             if cr[k, C_RUN] == 0:
+                if pm[P_LEARN] != 0:
+                    learn_start(k, cycle, g[G_LONLY_R] != 0, cr, pm, st, syn, lm)
+                    continue
                 cr[k, C_RUN] = 1
                 cr[k, C_A] = 0
                 cr[k, C_U5NEED] = 0
                 cr[k, C_WAKE] = -1
+
+
+@inlined
+def _lread_clock(tile, addr, g, i, o, pm, fl, depth, syn, st, lm):
+    """READ_LEARNED at a core (``CoreLearning._lread_clock``): the word read in the cycle
+    the request is taken is offered from the second cycle on, until the host link takes it."""
+    st_ = g[G_LR_ST]
+    if st_ == LR_PEND:
+        g[G_LR_ST] = LR_VALID
+    elif st_ == LR_VALID and o[O_LREAD_IN_READY]:
+        g[G_LR_ST] = LR_NONE
+        g[G_LR_TILE] = -1
+    if tile >= 0 and o[O_LREAD] and i[I_LREAD_READY]:
+        g[G_LR_TILE] = tile
+        g[G_LR_ST] = LR_PEND
+        g[G_LR_DATA] = lread_word(tile, addr, pm, fl, depth, syn, st, lm)
 
 
 def make_scratch(n_tiles):
@@ -405,7 +478,7 @@ def counter_registers(hc) -> np.ndarray:
 def run_chip(
     pm, fl, depth, st, prof, ax, syn, fp, fo, acc, cr, nbr, fifo, froute, fhead, fcnt,
     ov, op, last, ir, rs, act, mc, h, cq, rq, g, scratch, cmds, sv, sr, rsp, max_cycles,
-    fast, stop_on_tick, hc, treg,
+    fast, stop_on_tick, hc, treg, lm,
 ):  # fmt: skip
     """Run cycles until the chip is quiet (ST_QUIET), ``rsp`` is full (ST_FULL), a TICK_DONE
     was answered and ``stop_on_tick`` (ST_TICK), ``max_cycles`` (ST_MAX_CYCLES), or, with
@@ -417,7 +490,8 @@ def run_chip(
     schedule (firmware.loader.host_schedule): in cycle c the host may raise i_cmd.valid if
     ``sv[c % len]`` (a raised valid holds until taken: ``g[G_HELD]``) and o_rsp.ready is
     ``sr[c % len]``. ``hc``: the hardware counters (make_counters); on a chip with them,
-    each cycle a tick ends appends counter_registers(hc) to ``treg`` (ST_FULL when full)."""
+    each cycle a tick ends appends counter_registers(hc) to ``treg`` (ST_FULL when full).
+    ``lm``: the learning memories (sim/_timed_learn.py, one row each without learning)."""
     ldrain, inj, mv, i, o = scratch
     nr = 0
     cap = rsp.shape[0]
@@ -452,9 +526,11 @@ def run_chip(
             ticked = rq[d1, 0] == R_TICK_DONE
         # --- cores (their router's LOCAL output and i_ready as of the start of the cycle)
         n_inj = _cores_cycle(
-            cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj, hc
+            cycle, fast, g, pm, cr, st, prof, ax, syn, fp, fo, acc, ov, op, ir, ldrain, inj, hc, lm
         )
-        _host_to_cores(tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, fo, acc, nbr)
+        _host_to_cores(
+            cycle, tile, g, h, i, o, pm, fl, depth, cr, st, prof, ax, syn, fp, fo, acc, nbr, lm
+        )
         # --- mesh
         if o[O_INJ]:
             if i[I_INJECT_READY]:
@@ -480,7 +556,7 @@ def run_chip(
         offer = pos < cmds.shape[0] and (g[G_HELD] != 0 or sv[phase] != 0)
         slot = fifo_clock(h, cq, H_CQ, offer, o[O_CMD_READY] != 0)
         if slot >= 0:
-            for k in range(6):
+            for k in range(cmds.shape[1]):
                 cq[slot, k] = cmds[pos, k]
             g[G_POS] = pos + 1
         g[G_HELD] = 1 if (offer and slot < 0) else 0
@@ -498,6 +574,7 @@ def run_chip(
                 row[n_t * HC_WRAP + 1] = hc[n_t, 1]
                 g[G_NTREG] += 1
         g[G_START_R], g[G_PARITY_R], g[G_ALL_DONE_R] = o[O_START], o[O_PARITY], all_done
+        g[G_LONLY_R] = o[O_LONLY]
         g[G_CYCLE] = cycle + 1
         if host_quiet(h, g[G_POS], cmds.shape[0]):
             g[G_IDLE] += 1

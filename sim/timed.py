@@ -13,6 +13,11 @@ Loading: the image goes in through CONFIG_WRITE commands on the host link, as on
 :meth:`CompiledChipModel.load_image` (``load="direct"``), which gives the same state, so
 the same responses and cycles per tick for everything that follows.
 
+Learning chips (``core.learning_profiles`` > 0, docs/learning.md): the learning cores'
+memories, learning phase, depression and read-back are in sim/_timed_learn.py; LEARN_FLUSH
+and READ_LEARNED run in the host link as on the chip. Their memories load over the host
+link only (firmware/learned.py).
+
 Hardware counters (``chip.counter_bits`` > 0, docs/counters.md): the registers are kept
 cycle for cycle as the cycle contract says (``hc`` in sim/_timed_core.py), READ_COUNTER runs
 its pipeline in the host link, :meth:`CompiledChipModel.counter_registers` and
@@ -25,13 +30,8 @@ import time
 
 import numpy as np
 
-from spikemesh.config import (
-    KIND_HOST_OUT,
-    ChipConfig,
-    flit_layout,
-    host_source_layout,
-    refuse_learning_chip,
-)
+from spikemesh import plasticity
+from spikemesh.config import KIND_HOST_OUT, ChipConfig, flit_layout, host_source_layout
 from spikemesh.coreimage import NPROF
 from spikemesh.errors import ImageError, SpikemeshError
 from spikemesh.faults import start_tables
@@ -42,7 +42,7 @@ from spikemesh.layouts import (
     region_layouts,
 )
 
-from . import _timed_cache, _timed_host, _timed_kernels, _timed_noc
+from . import _timed_cache, _timed_host, _timed_kernels, _timed_learn, _timed_noc, core_learn
 from . import _timed_core as K
 from ._timed_core import core_tick
 from ._timed_host import H_FIFO_DEPTH, H_LEN, H_TICK
@@ -52,6 +52,7 @@ from ._timed_kernels import (
     G_IDLE,
     G_ITER,
     G_LEN,
+    G_LR_TILE,
     G_NTREG,
     G_POS,
     G_READER,
@@ -65,6 +66,7 @@ from ._timed_kernels import (
     make_scratch,
     run_chip,
 )
+from ._timed_learn import DATA_LO_BITS
 from ._timed_noc import (
     EAST,
     M_LEN,
@@ -78,17 +80,28 @@ from ._timed_noc import (
     topology,
 )
 
-# numba would keep a cycle loop compiled from older helper sources (sim/_timed_cache.py).
-_timed_cache.flush_stale((K, _timed_host, _timed_kernels, _timed_noc))
+# numba would keep a cycle loop compiled from older helper sources (sim/_timed_cache.py);
+# the learning kernels compile the rule's functions of plasticity.py and core_learn.py.
+_timed_cache.flush_stale(
+    (K, _timed_host, _timed_kernels, _timed_learn, _timed_noc, core_learn, plasticity)
+)
 
 __all__ = ["CompiledChipModel", "TimedRunError", "command_array", "run_image_timed"]
 
 _CMD_FIELDS = ("op", "tile_x", "tile_y", "arg", "data")
+_DATA_TOP = DATA_LO_BITS + 62  # a command's data: two int64 columns
 
 
 class TimedRunError(SpikemeshError, RuntimeError):
     """A timed run did not finish within its cycle budget (a command stream that never
     closes its tick, or too small a ``max_cycles``)."""
+
+
+def _data_hi(cmds) -> np.ndarray:
+    """The (n, 1) column of a command array's data bits 62.. (zeros for an (n, 5) array)."""
+    if cmds.shape[1] > len(_CMD_FIELDS):
+        return cmds[:, len(_CMD_FIELDS) :]
+    return np.zeros((cmds.shape[0], 1), dtype=np.int64)
 
 
 def chip_params(chip: ChipConfig):
@@ -120,10 +133,14 @@ def chip_params(chip: ChipConfig):
     pm[K.P_XBITS], pm[K.P_YBITS] = chip.x_bits, chip.y_bits
     pm[K.P_BANKS], pm[K.P_DELAYBITS] = c.acc_banks, c.delay_bits
     pm[K.P_CMASK] = (1 << chip.counter_bits) - 1 if chip.counter_bits else 0
+    pm[K.P_LEARN] = int(c.learning)
+    pm[K.P_LPMASK] = max(c.learning_profiles - 1, 0)
+    pm[K.P_R] = c.reverse_depth
     regions = region_layouts(chip)
     nfields = max(len(lay.fields) for lay, _ in regions.values())
-    fl = np.zeros((len(regions), nfields, 3), dtype=np.int64)
-    depth = np.zeros(len(regions), dtype=np.int64)
+    nreg = max(int(r) for r in regions) + 1  # a learning core's regions are 8..12
+    fl = np.zeros((nreg, nfields, 3), dtype=np.int64)
+    depth = np.zeros(nreg, dtype=np.int64)
     for r, (lay, dep) in regions.items():
         depth[int(r)] = dep
         for f, fld in enumerate(lay.fields):
@@ -154,17 +171,23 @@ def neighbours(chip: ChipConfig):
 
 
 def command_array(commands) -> np.ndarray:
-    """Command dicts (firmware/loader.py) -> int64 rows (op, tile_x, tile_y, arg, data)."""
+    """Command dicts (firmware/loader.py) -> int64 rows (op, tile_x, tile_y, arg, data).
+
+    A ``data`` of 62 bits or more (a learning profile's CONFIG_WRITE is 68 bits wide) makes
+    the array (n, 6): ``data`` keeps bits 0..61 and a sixth column holds the rest."""
     if isinstance(commands, np.ndarray):
         arr = commands
-        if arr.ndim != 2 or arr.shape[1] != len(_CMD_FIELDS):
-            raise SpikemeshError(f"a command array must have shape (n, 5), not {arr.shape}")
+        if arr.ndim != 2 or arr.shape[1] not in (len(_CMD_FIELDS), len(_CMD_FIELDS) + 1):
+            raise SpikemeshError(
+                f"a command array must have shape (n, 5) or (n, 6), not {arr.shape}"
+            )
         arr = np.ascontiguousarray(arr, dtype=np.int64)
         if arr.size and arr.min() < 0:
             n = int(np.argwhere(arr < 0)[0, 0])
             raise SpikemeshError(f"command {n}: fields must be non-negative, not {arr[n].tolist()}")
         return arr
     arr = np.zeros((len(commands), len(_CMD_FIELDS)), dtype=np.int64)
+    wide = {}  # row -> data bits 62.. (only a learning profile's words have them)
     for n, c in enumerate(commands):
         if not isinstance(c, dict):
             raise SpikemeshError(
@@ -175,9 +198,19 @@ def command_array(commands) -> np.ndarray:
             v = c.get(key, 0)
             if v is None or isinstance(v, bool) or not isinstance(v, int | np.integer):
                 raise SpikemeshError(f"command {n}: field {key!r} must be an integer, not {v!r}")
-            if not 0 <= v < 1 << 62:
-                raise SpikemeshError(f"command {n}: field {key!r} = {v} is outside 0 .. 2**62 - 1")
+            top = _DATA_TOP if key == "data" else 62
+            if not 0 <= v < 1 << top:
+                raise SpikemeshError(
+                    f"command {n}: field {key!r} = {v} is outside 0 .. 2**{top} - 1"
+                )
+            if v >> DATA_LO_BITS:
+                wide[n] = int(v) >> DATA_LO_BITS
+                v = int(v) & ((1 << DATA_LO_BITS) - 1)
             arr[n, f] = v
+    if wide:
+        hi = np.zeros((len(commands), 1), dtype=np.int64)
+        hi[list(wide), 0] = list(wide.values())
+        arr = np.concatenate([arr, hi], axis=1)
     return arr
 
 
@@ -203,17 +236,20 @@ class CompiledChipModel:
     def __init__(self, chip: ChipConfig, *, fast: bool = True):
         if not isinstance(chip, ChipConfig):
             raise TypeError(f"CompiledChipModel needs a ChipConfig, not {chip!r}")
-        refuse_learning_chip(chip, "The compiled chip model")
         self.chip = chip
         self.fast = bool(fast)
         c = chip.core
         t = chip.tiles
         self.pm, self.fl, self.depth = chip_params(chip)
         self.check = CommandCheck(chip)
-        self.st = np.zeros((t, c.neurons, 4), dtype=np.int64)  # u, v, ref, profile
+        # u, v, ref, profile and a learning core's post "fired" bit (sim/_timed_learn.py)
+        self.st = np.zeros((t, c.neurons, 5), dtype=np.int64)
         self.prof = np.zeros((t, c.profiles, NPROF), dtype=np.int64)  # PROFILE_COLUMNS
         self.ax = np.zeros((t, c.axons, 4), dtype=np.int32)  # base, len, exp, delay - 1
-        self.syn = np.zeros((t, c.synapses, 2), dtype=np.int32)  # target, weight
+        # target, weight; a learning core's plastic, lprofile
+        self.syn = np.zeros((t, c.synapses, 4), dtype=np.int32)
+        # the learning cores' memories (lprof, pre, post, revptr, rev), sim/_timed_learn.py
+        self.lm = _timed_learn.learning_memories(chip)
         self.fp = np.zeros((t, c.neurons, 3), dtype=np.int32)  # base, len, host_out
         self.fo = np.zeros((t, c.fanout, 3), dtype=np.int32)  # x, y, axon
         self.acc = np.zeros((t, c.acc_banks, c.neurons), dtype=np.int64)  # bank, neuron
@@ -241,10 +277,11 @@ class CompiledChipModel:
         self.h = np.zeros(H_LEN, dtype=np.int64)
         self.h[H_FIFO_DEPTH] = chip.host_fifo_depth
         # the command and response FIFOs: memory rows 0 .. depth - 2, output register last
-        self.cq = np.zeros((chip.host_fifo_depth, 6), dtype=np.int64)
+        self.cq = np.zeros((chip.host_fifo_depth, 7), dtype=np.int64)
         self.rq = np.zeros((chip.host_fifo_depth, 3), dtype=np.int64)
         self.g = np.zeros(G_LEN, dtype=np.int64)
         self.g[G_READER] = -1
+        self.g[G_LR_TILE] = -1
         self.scratch = make_scratch(t)
         # the hardware counters (docs/counters.md), zero on a chip without them
         self.hc = make_counters(t)
@@ -277,6 +314,11 @@ class CompiledChipModel:
         """Place ``image`` in the memories (the state config_commands(image) leaves behind:
         what CoreModel.load does for each core). Call it before the first run."""
         image.check()
+        if self.chip.core.learning:
+            raise ImageError(
+                "a learning chip's memories are loaded over the host link "
+                "(firmware/learned.py learning_config_commands), not directly"
+            )
         if image.chip != self.chip:
             raise ImageError(
                 f"the image is compiled for a {image.chip.width} x {image.chip.height} chip "
@@ -324,6 +366,19 @@ class CompiledChipModel:
         rsp = self.run_array(commands, max_cycles=max_cycles, on_tick=on_tick, schedule=schedule)
         return [tuple(r) for r in rsp.tolist()]
 
+    def _ok(self, cmds) -> np.ndarray:
+        """CommandCheck.ok of every row; rows whose word may be 62 bits or wider (a learning
+        profile's) are checked on their whole data in Python."""
+        ok = self.check.ok_array(cmds[:, :5]).astype(np.int64)
+        region = np.clip(cmds[:, 3] >> self.check.index_bits, 0, (1 << self.check.rbits) - 1)
+        wide = np.asarray(self.check.region_bits, dtype=np.int64)[region] >= DATA_LO_BITS
+        for r in np.flatnonzero(wide | (_data_hi(cmds)[:, 0] != 0)).tolist():
+            op, tx, ty, arg, data = (int(v) for v in cmds[r, :5])
+            ok[r] = self.check.ok(
+                op, tx, ty, arg, data | (int(_data_hi(cmds)[r, 0]) << DATA_LO_BITS)
+            )
+        return ok
+
     def run_array(self, commands, *, max_cycles=10_000_000, on_tick=None, schedule=None):
         """:meth:`run`, the responses as an (N, 4) int64 array of (cycle, op, a, b)."""
         from spikemesh.firmware.loader import check_schedule
@@ -333,8 +388,9 @@ class CompiledChipModel:
         else:
             sv, sr = (a.astype(np.int64) for a in check_schedule(schedule))
         cmds = command_array(commands)
-        # the host link's argument check, registered beside the command word (column 5)
-        cmds = np.column_stack([cmds, self.check.ok_array(cmds).astype(np.int64)])
+        # the host link's argument check, registered beside the command word (column 5), and
+        # the data's bits 62.. (column 6)
+        cmds = np.column_stack([cmds[:, :5], self._ok(cmds), _data_hi(cmds)])
         self.g[G_POS] = 0  # a new stream
         self.g[G_IDLE] = 0
         self.g[G_HELD] = 0
@@ -351,7 +407,7 @@ class CompiledChipModel:
                 self.fcnt, self.ov, self.op, self.last, self.ir, self.rs, self.act, self.mc,
                 self.h, self.cq, self.rq, self.g, self.scratch, cmds, sv, sr, rsp,
                 int(max_cycles), self.fast,
-                on_tick is not None, self.hc, treg,
+                on_tick is not None, self.hc, treg, self.lm,
             )  # fmt: skip
             out.append(rsp[:n].copy())
             if self.g[G_NTREG]:
@@ -414,6 +470,10 @@ class CompiledChipModel:
         """CoreModel.run_tick on the compiled core ``tile`` alone (docs/timing.md protocol):
         ``flit_ready`` an array of o_flit.ready per cycle (repeated), default always 1.
         Returns (cycles, flits)."""
+        if self.chip.core.learning:
+            raise SpikemeshError(
+                "core_run_tick runs a core without learning; learning cores run at chip level (run)"
+            )
         x, y = tile % self.chip.width, tile // self.chip.width
         ready = np.ones(1, dtype=np.int64) if flit_ready is None else np.asarray(flit_ready)
         ev = list(events)

@@ -188,9 +188,10 @@ def get_backend(name: str) -> Backend:
         ) from None
 
 
-# Backends that run learning (docs/learning.md): golden and -b tlm from the network, tlm-cycle
-# and rtl from the image on a chip of learning cores (firmware/learned.py).
-PLASTIC_BACKENDS = ("golden", "tlm", "tlm-cycle", "rtl")
+# Backends that run learning (docs/learning.md): golden and -b tlm from the network,
+# tlm-cycle, tlm-timed and rtl from the image on a chip of learning cores
+# (firmware/learned.py).
+PLASTIC_BACKENDS = ("golden", "tlm", "tlm-cycle", "tlm-timed", "rtl")
 
 
 def _run_plastic_chip(name):
@@ -222,10 +223,10 @@ def run_backend(name: str, net: Network, ticks: int, args: argparse.Namespace) -
     if net.plastic:
         if name not in PLASTIC_BACKENDS:
             raise UsageError(
-                f"backend {name!r} cannot run a plastic network: plasticity runs on golden, "
-                "tlm, tlm-cycle and rtl so far (docs/learning.md)"
+                f"backend {name!r} cannot run a plastic network: plasticity runs on "
+                f"{', '.join(PLASTIC_BACKENDS)} so far (docs/learning.md)"
             )
-        if name in ("tlm-cycle", "rtl"):  # the image on a chip of learning cores
+        if name in ("tlm-cycle", "tlm-timed", "rtl"):  # the image on learning cores
             backend = _run_plastic_chip(name)
         if name == "tlm":  # the network's own CSR: chip images carry no learning state yet
             from spikemesh.sim.fast import run_fast

@@ -89,23 +89,6 @@ def _check_range(owner, what, name, value, lo, hi):
         )
 
 
-def refuse_learning_chip(chip, model: str) -> None:
-    """A ConfigError for a chip whose cores learn, in a chip-level model that cannot drive them.
-
-    The learning core (rtl/core_learn.py, sim/core_learn.py) is built and checked at core
-    level; the host link, the loaders and the chip-level models do not configure or read it
-    yet (docs/learning.md, "What is not done yet"), so a chip of such cores is refused rather
-    than built with learning that nothing can switch on.
-    """
-    n = chip.core.learning_profiles
-    if n:
-        raise ConfigError(
-            f"{model}: cores with learning (core.learning_profiles = {n}) are built and "
-            "checked at core level only; the chip's host link and models do not drive them "
-            "yet (docs/learning.md); use core.learning_profiles = 0"
-        )
-
-
 class _YamlMixin:
     """to_dict / from_dict / YAML for the config dataclasses, with key-path errors."""
 
