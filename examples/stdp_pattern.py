@@ -8,7 +8,11 @@ neurons listen to every afferent through plastic synapses and inhibit each other
 learning they fire at random; after, they fire at the pattern's occurrences and rarely
 elsewhere.
 
-    python examples/stdp_pattern.py [--ticks 40000] [--backend tlm|golden] [--seed 1]
+    python examples/stdp_pattern.py [--ticks 40000] [--backend tlm] [--seed 1]
+
+Every backend that learns runs it: golden and tlm from the network; tlm-timed, tlm-cycle
+and rtl from its chip image on a chip of learning cores, loaded and read back over the
+host link (firmware/learned.py); all learn the same weights.
 
 It prints the hit rate (pattern occurrences with a spike of some neuron inside them) and
 the false alarms (spikes outside every occurrence, per 1,000 ticks), over the first and
@@ -88,18 +92,33 @@ def score(spikes, onsets, lo, hi):
     return hits / max(len(occ), 1), 1000 * false / (hi - lo), share, len(occ)
 
 
+def run(net, ticks: int, backend: str):
+    """The run's Result on ``backend`` (spikemesh.backends.PLASTIC_BACKENDS)."""
+    if backend == "tlm":
+        from spikemesh.sim.fast import run_fast
+
+        return run_fast(net, ticks)
+    if backend == "golden":
+        from spikemesh.golden import run_golden
+
+        return run_golden(net, ticks)
+    from spikemesh.firmware import auto_chip, compile_network
+    from spikemesh.firmware.learned import run_plastic
+
+    image, _ = compile_network(net, auto_chip(net))
+    return run_plastic(net, image, net.input_raster(ticks), ticks, backend=backend)[0]
+
+
 def main(argv=None):
+    from spikemesh.backends import PLASTIC_BACKENDS
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ticks", type=int, default=40000)
-    ap.add_argument("--backend", choices=["tlm", "golden"], default="tlm")
+    ap.add_argument("--backend", choices=PLASTIC_BACKENDS, default="tlm")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     net, onsets = make(args.ticks, args.seed)
-    if args.backend == "tlm":
-        from spikemesh.sim.fast import run_fast as run
-    else:
-        from spikemesh.golden import run_golden as run
-    r = run(net, args.ticks)
+    r = run(net, args.ticks, args.backend)
     fifth = args.ticks // 5
     for label, lo, hi in (("first", 0, fifth), ("last", args.ticks - fifth, args.ticks)):
         hit, fa, share, n = score(r.spikes, onsets, lo, hi)

@@ -247,7 +247,9 @@ def run_plastic(net, image, inputs, ticks, *, backend, on_tick=None, runner="ver
         from spikemesh.sim.timed import CompiledChipModel, command_array, warm_up
 
         compile_s = warm_up()
-        arr = CompiledChipModel(chip).run_array(command_array(cmds), on_tick=on_tick)
+        arr = CompiledChipModel(chip).run_array(
+            command_array(cmds), on_tick=on_tick, max_cycles=1 << 40
+        )  # a well-formed stream ends; one that cannot is reported as stuck
         rsp = [tuple(r) for r in arr.tolist()]
     else:
         from .rtl_loader import run_rtl

@@ -32,3 +32,17 @@ def test_learning_finds_the_pattern():
         assert fa1 < fa0 / 3 and fa1 < 3  # false alarms per 1,000 ticks
         assert share1 > 0.65 > share0 + 0.2  # spikes move into the occurrences
         assert hit1 >= 0.65
+
+
+def test_the_example_learns_alike_on_the_compiled_chip_model():
+    """--backend tlm-timed: the example's image on a chip of learning cores, run by the
+    compiled cycle model, learns golden's weights (and spikes, u/v, traces)."""
+    net, _ = ex.make(1000, seed=1)
+    r = ex.run(net, 1000, "tlm-timed")
+    g = run_golden(net, 1000)
+    assert g.diff(r) == []
+    for key in ("pre_trace", "post_trace"):
+        assert np.array_equal(g.extra[key], r.extra[key])
+    for a, b in zip(g.extra["weights"], r.extra["weights"], strict=True):
+        assert np.array_equal(a, b)
+    assert int(np.sum(r.extra["weights"][0] != net.projections[0].weight)) > 100
