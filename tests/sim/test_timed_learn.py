@@ -7,6 +7,8 @@ learning state or rules are caught; and the paths it does not model refuse by na
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from spikemesh.firmware import auto_chip, compile_network
@@ -20,6 +22,7 @@ from spikemesh.firmware.learned import (
 )
 from spikemesh.firmware.loader import (
     command,
+    counter_commands,
     decode_run,
     host_schedule,
     read_state_commands,
@@ -145,6 +148,20 @@ def test_run_plastic_tlm_timed_equals_golden(seed, core_neurons):
     assert g.diff(r) == []
     assert learned_differences(g.extra, r.extra) == []
     assert all(isinstance(c, int) for c in rsp[0])
+
+
+def test_learning_chip_with_hardware_counters():
+    """A learning chip with counters (docs/counters.md): READ_COUNTER of every register
+    after loading and at the end, the registers at every tick's end, all equal."""
+    s = PlasticStream(4, None, ticks=10)
+    chip = dataclasses.replace(s.chip, counter_bits=16)
+    reads = counter_commands(chip)
+    cmds = s.config + reads + s.run + reads
+    ref_model, model = TimedChipModel(chip), CompiledChipModel(chip)
+    ref, got = ref_model.run(cmds), model.run(cmds)
+    assert got == ref, first_difference(ref, got)
+    assert np.array_equal(model.tick_registers, ref_model.tick_registers)
+    assert np.array_equal(model.counter_registers(), ref_model.counter_registers())
 
 
 def _loaded(s: PlasticStream) -> CompiledChipModel:
