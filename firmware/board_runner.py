@@ -398,6 +398,8 @@ def run_image_board(
     board: str | None = None,
     timeout: float = 0.5,
     retries: int = 4,
+    load=None,
+    after=None,
 ):
     """Load ``image`` onto the board on ``port``, run ``ticks`` ticks, read the final state.
 
@@ -415,6 +417,10 @@ def run_image_board(
     timeout, retries :
         Per-frame answer timeout (s) and attempts while connecting; the run itself allows
         more time per frame (a frame's words wait for the ticks they belong to).
+    load, after : optional
+        The load's commands instead of ``config_commands(image)``, and ``after(link)``, called
+        after the state is read, whose dict joins ``Result.extra`` (a plastic network's
+        learning tables and read-back: firmware/board_learned.py).
 
     Returns
     -------
@@ -439,7 +445,7 @@ def run_image_board(
         # the responses ahead of their ACK: allow more time than the connection did.
         link.timeout = max(timeout, 5.0)
         load_s = time.perf_counter()
-        link.send_words(pack_commands(image, config_commands(image)))
+        link.send_words(pack_commands(image, config_commands(image) if load is None else load))
         load_s = time.perf_counter() - load_s
         run_s = time.perf_counter()
         responses = []
@@ -458,6 +464,7 @@ def run_image_board(
             until=lambda r: sum(op == Rsp.STATE for op, _, _ in r) >= image.num_neurons,
             timeout=60.0,
         )
+        later = {} if after is None else after(link)
         errors = link.read_status(StatusReg.ERRORS)
     except HostLinkError as e:
         raise BoardError(f"the run on {name} failed: {e}") from None
@@ -480,6 +487,7 @@ def run_image_board(
         link=dict(link.stats),
         info=dict(link.info or {}),
         watchdog=bool(errors & ErrorFlag.WATCHDOG),
+        **later,
     )
     return result
 

@@ -190,8 +190,8 @@ def get_backend(name: str) -> Backend:
 
 # Backends that run learning (docs/learning.md): golden and -b tlm from the network,
 # tlm-cycle, tlm-timed and rtl from the image on a chip of learning cores
-# (firmware/learned.py).
-PLASTIC_BACKENDS = ("golden", "tlm", "tlm-cycle", "tlm-timed", "rtl")
+# (firmware/learned.py), board on a board built with one (firmware/board_learned.py).
+PLASTIC_BACKENDS = ("golden", "tlm", "tlm-cycle", "tlm-timed", "rtl", "board")
 
 
 def _run_plastic_chip(name):

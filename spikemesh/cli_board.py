@@ -108,6 +108,12 @@ def run_board_backend(net: Network, ticks: int, args: argparse.Namespace) -> Res
             f"synapses, {c.axons:,} axons per core): {e}. Use a board with a larger chip "
             f"(--board {'|'.join(_boards())}) or the chip its bitstream was built with (--chip)"
         ) from None
+    if net.plastic:  # learning tables and read-back: firmware/board_learned.py (L2)
+        from spikemesh.firmware.board_learned import run_plastic_board
+
+        return run_plastic_board(
+            net, image, net.input_raster(ticks), ticks, port=port, baud=baud, board=board
+        )
     return run_image_board(image, net.input_raster(ticks), ticks, port=port, baud=baud, board=board)
 
 
