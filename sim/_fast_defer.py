@@ -116,7 +116,7 @@ def _catch_up(p, upto, lo, hi, post, weight, lp, pot, whi, hist, itab, pd, x_las
 def _deliver_defer(ids, ta, net, st):
     """Deliver the rows of ``ids`` (events of tick ta) with the rule's learning."""
     indptr, post, weight, wexp, lp, row_kind, row_e, acc, dly, ring = net
-    dep, pot, wlo, whi, hist, itab, pd, pre_inc, x_last, t_last, t_done, d_post, flag = st
+    dep, pot, wlo, whi, hist, itab, pd, pre_inc, x_last, t_last, t_done, pstate, flag = st
     n = acc.size // ring
     ev = 0
     for j in range(ids.size):
@@ -150,8 +150,9 @@ def _deliver_defer(ids, ta, net, st):
                     if h0 | h1:
                         w = min(w + _owed(h0, h1, end, tl, pk, itab_x), w_hi)
                 acc[tgt] += w << e
-                w = max(w - dk[d_post[tgt]], w_lo)
-                if flag[tgt]:
+                ps = pstate[tgt]
+                w = max(w - dk[ps & TRACE_MAX], w_lo)
+                if ps >> 7:
                     w = min(w + up, w_hi)
                 weight[q] = w
         else:
@@ -179,7 +180,7 @@ def _deliver_defer(ids, ta, net, st):
                 acc[slot + tgt] += w << wexp[q]
                 f = lp[q]
                 if f:
-                    w = max(w - dep[f, d_post[tgt]], wlo[f])
+                    w = max(w - dep[f, pstate[tgt] & TRACE_MAX], wlo[f])
                     if flag[tgt]:
                         w = min(w + pot[f, d_now], whi[f])
                     weight[q] = w
@@ -189,82 +190,115 @@ def _deliver_defer(ids, ta, net, st):
     return ev
 
 
+@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _flush_row(p, upto, net, st):
+    """Bring row p up to date through tick ``upto`` (a no-op for rows without plastic
+    synapses or already done)."""
+    indptr, post, weight, lp, row_kind = net[0], net[1], net[2], net[4], net[5]
+    pot, whi, hist, itab, pd = st[1], st[3], st[4], st[5], st[6]
+    x_last, t_last, t_done = st[8], st[9], st[10]
+    if row_kind[p] == 0 or t_done[p] >= upto:
+        return
+    t_done[p] = _catch_up(
+        p,
+        upto,
+        indptr[p],
+        indptr[p + 1],
+        post,
+        weight,
+        lp,
+        pot,
+        whi,
+        hist,
+        itab,
+        pd,
+        x_last,
+        t_last,
+        t_done,
+    )
+
+
 @nb.njit(cache=True, nogil=True, boundscheck=False)
 def flush(upto, net, st, only_silent):
     """Bring rows up to date through tick ``upto``: all of them, or (``only_silent``) those
     whose element last fired at upto - 127 (their trace is 0 from then on).
 
-    The per-tick ``only_silent`` call looks at t_last alone first (one compare per element,
-    rarely true): a row without plastic synapses keeps t_last = NEVER, so it never matches.
+    The ``only_silent`` scan looks at t_last alone first (one compare per element, rarely
+    true): a row without plastic synapses keeps t_last = NEVER, so it never matches. The
+    tick loop uses it only where it does not know the events of tick upto - 127.
     """
-    indptr, post, weight, lp, row_kind = net[0], net[1], net[2], net[4], net[5]
-    pot, whi, hist, itab, pd = st[1], st[3], st[4], st[5], st[6]
-    x_last, t_last, t_done = st[8], st[9], st[10]
+    t_last = st[9]
     silent = upto - (HISTORY - 1)
     for p in range(t_last.size):
         if only_silent and t_last[p] != silent:
             continue
-        if row_kind[p] == 0 or t_done[p] >= upto:
-            continue
-        t_done[p] = _catch_up(
-            p,
-            upto,
-            indptr[p],
-            indptr[p + 1],
-            post,
-            weight,
-            lp,
-            pot,
-            whi,
-            hist,
-            itab,
-            pd,
-            x_last,
-            t_last,
-            t_done,
-        )
+        _flush_row(p, upto, net, st)
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _flush_silent(ids, upto, net, st):
+    """flush(upto, only_silent) over the candidates ``ids``: the events of tick upto - 127
+    (an element that fired since has a later t_last and is skipped)."""
+    t_last = st[9]
+    silent = upto - (HISTORY - 1)
+    for j in range(ids.size):
+        p = ids[j]
+        if t_last[p] == silent:
+            _flush_row(p, upto, net, st)
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
-def _next_tick(ta, hist, x_post, d_post, post_dec):
-    """Make ready for tick ``ta``: forget tick ta - 128 in its reused history slot and read
-    D_post = (X_post * decay) >> 8, the values every read of tick ta sees."""
-    col = ta & (HISTORY - 1)
-    word = col >> 6
-    keep = ~(np.uint64(1) << np.uint64(col & 63))
+def _read_traces(x_post, pstate, post_dec):
+    """pstate = D_post = (X_post * decay) >> 8 (flag bit clear): the post traces every read
+    of the next tick sees."""
     for i in range(x_post.size):
-        hist[2 * i + word] &= keep
-        d_post[i] = (np.int32(x_post[i]) * post_dec[i]) >> DECAY_BITS
+        pstate[i] = (np.int32(x_post[i]) * np.int32(post_dec[i])) >> DECAY_BITS
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
-def _end_tick(ta, hist, x_post, d_post, post_inc, post_dec, flag):
-    """Commit X_post = min(D + inc * fired, 127) for tick ta and, in the same pass, make
-    ready for tick ta + 1 (:func:`_next_tick`): one sweep over the neurons per tick."""
-    col = (ta + 1) & (HISTORY - 1)
-    word = col >> 6
-    keep = ~(np.uint64(1) << np.uint64(col & 63))
+def _end_tick(x_post, pstate, post_inc, post_dec):
+    """Commit X_post = min(D + inc * fired, 127) for this tick and read D_post for the next
+    (:func:`_read_traces`) in one branch-free pass over uint8 arrays, which LLVM vectorises.
+    ``pstate`` holds D_post in bits 0..6 and the neuron's spike of this tick in bit 7."""
     for i in range(x_post.size):
-        x = min(d_post[i] + post_inc[i] * np.int32(flag[i]), TRACE_MAX)
+        s = np.int32(pstate[i])
+        x = min((s & TRACE_MAX) + np.int32(post_inc[i]) * (s >> 7), TRACE_MAX)
         x_post[i] = x
-        d_post[i] = (x * post_dec[i]) >> DECAY_BITS
-        hist[2 * i + word] &= keep
+        pstate[i] = (x * np.int32(post_dec[i])) >> DECAY_BITS
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _clear_slot(hist, word, keep, ids, n):
+    """Forget the history slot about to be reused: in the neurons ``ids`` that set it 128
+    ticks ago, or, when those are not known (ids is None), in every neuron."""
+    if ids is None:
+        for i in range(n):
+            hist[2 * i + word] &= keep
+    else:
+        for j in range(ids.size):
+            hist[2 * ids[j] + word] &= keep
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
 def run_ticks_defer(
     t0, t1, net, st, seg, u, v, ref, acc_bits, x_post, post_inc, post_dec, io, u_tr, v_tr, events
 ):
-    """sim.fast._run_ticks with deferred-potentiation STDP (module docstring)."""
+    """sim.fast._run_ticks with deferred-potentiation STDP (module docstring).
+
+    Per-tick work is kept proportional to the events where it can be: ``t`` counts ticks
+    from the start of the caller's run (spk_buf holds every tick of it), so from t = 128 on
+    the history slot a tick reuses is cleared in the neurons that set it (the spikes of
+    t - 128) and the rows that may have gone silent are the events of t - 127; before that
+    (state from an earlier run) every neuron / element is looked at.
+    """
     tbase, in_ptr, in_ids, spk_buf, spk_ptr, rec = io
     acc, ring = net[7], net[9]
-    hist, d_post, flag = st[4], st[11], st[12]
+    hist, pstate, flag = st[4], st[11], st[12]
     n = u.size
     words = flag.view(np.uint64)
     ev = events[0]
-    # Each tick ends by making ready for the next (_end_tick); the first is made ready here
-    # (again after an early return: both steps only rewrite what they wrote).
-    _next_tick(tbase + t0, hist, x_post, d_post, post_dec)
+    # Both steps only rewrite what they wrote, so an early return can run them again.
+    _read_traces(x_post, pstate, post_dec)
     for t in range(t0, t1):
         k = spk_ptr[t]
         if k + n > spk_buf.size:
@@ -275,19 +309,31 @@ def run_ticks_defer(
         col = ta & (HISTORY - 1)
         word = col >> 6
         bit = np.uint64(1) << np.uint64(col & 63)
+        if t >= HISTORY:
+            _clear_slot(
+                hist, word, ~bit, spk_buf[spk_ptr[t - HISTORY] : spk_ptr[t - HISTORY + 1]], n
+            )
+        else:
+            _clear_slot(hist, word, ~bit, None, n)
         _update_all(seg, u, v, ref, acc, acc_bits, (ta % ring) * n, flag)
         k = _compact_flags(words, spk_buf, k)
         spk_ptr[t + 1] = k
         spk = spk_buf[spk_ptr[t] : k]
         for j in range(spk.size):
             hist[2 * spk[j] + word] |= bit
+            pstate[spk[j]] |= 128
         for r in range(rec.size):
             u_tr[t, r] = u[rec[r]]
             v_tr[t, r] = v[rec[r]]
         ev += _deliver_defer(spk, ta, net, st)
         ev += _deliver_defer(in_ids[in_ptr[t] : in_ptr[t + 1]], ta, net, st)
-        flush(ta, net, st, True)
-        _end_tick(ta, hist, x_post, d_post, post_inc, post_dec, flag)
+        s = t - (HISTORY - 1)
+        if s >= 0:
+            _flush_silent(spk_buf[spk_ptr[s] : spk_ptr[s + 1]], ta, net, st)
+            _flush_silent(in_ids[in_ptr[s] : in_ptr[s + 1]], ta, net, st)
+        else:
+            flush(ta, net, st, True)
+        _end_tick(x_post, pstate, post_inc, post_dec)
     events[0] = ev
     flush(tbase + t1 - 1, net, st, False)
     return t1
@@ -308,7 +354,7 @@ class Deferred:
         self.t_done = np.full(ids, DONE, dtype=np.int64)
         self.hist = np.zeros(2 * n, dtype=np.uint64)
         self.flag = np.zeros((n + 7) // 8 * 8, dtype=np.uint8)
-        self.d_post = np.zeros(n, dtype=np.int32)
+        self.pstate = np.zeros(n, dtype=np.uint8)
         self.last_tick = -1
         self.net = (
             sim.indptr,
@@ -334,7 +380,7 @@ class Deferred:
             self.x_last,
             self.t_last,
             self.t_done,
-            self.d_post,
+            self.pstate,
             self.flag,
         )
 

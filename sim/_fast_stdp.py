@@ -89,8 +89,8 @@ class Learning:
         self.dep, self.pot, self.wlo, self.whi = _tables(table)
         self.pre_inc = np.asarray(pre_inc, dtype=np.int32)
         self.pre_decay = np.asarray(pre_decay, dtype=np.int32)
-        self.post_inc = np.asarray(post_inc, dtype=np.int32)
-        self.post_decay = np.asarray(post_decay, dtype=np.int32)
+        self.post_inc = np.asarray(post_inc, dtype=np.uint8)
+        self.post_decay = np.asarray(post_decay, dtype=np.uint8)
         self.x_post = np.zeros(self.post_inc.size, dtype=np.uint8)
         self.row_kind, self.row_e = self._rows(np.asarray(indptr, dtype=np.int64), pre_inc.size)
         self.net = None
