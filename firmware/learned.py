@@ -214,16 +214,8 @@ def run_plastic(net, image, inputs, ticks, *, backend, on_tick=None, runner="ver
     reports of a plastic run (``weights``, ``weight_labels``, ``pre_trace``,
     ``post_trace``).
     """
-    from spikemesh.hostlink import command_layout
-    from spikemesh.layouts import config_data_bits
-
-    from .loader import (
-        decode_run,
-        read_state_commands,
-        route_commands,
-        run_commands,
-        unpack_responses,
-    )
+    from .learned_batch import decode_plastic, pack, plastic_commands
+    from .loader import unpack_responses
 
     if backend not in PLASTIC_CHIP_BACKENDS:
         raise SpikemeshError(
@@ -231,14 +223,7 @@ def run_plastic(net, image, inputs, ticks, *, backend, on_tick=None, runner="ver
             f"{', '.join(PLASTIC_CHIP_BACKENDS)}"
         )
     chip = learning_chip(image)
-    read_cmds, reads = learned_read_commands(net, image, chip)
-    cmds = (
-        route_commands(image)
-        + learning_config_commands(image, chip)
-        + run_commands(image, inputs, ticks)
-        + read_state_commands(image)
-        + read_cmds
-    )
+    cmds, reads = plastic_commands(net, image, chip, inputs, ticks)
     if backend == "tlm-cycle":
         from spikemesh.sim.chip import TimedChipModel
 
@@ -254,17 +239,12 @@ def run_plastic(net, image, inputs, ticks, *, backend, on_tick=None, runner="ver
     else:
         from .rtl_loader import run_rtl
 
-        lay = command_layout(chip, config_data_bits(chip))
-        case = {"seed": image.network_name, "words": [lay.pack(**c) for c in cmds]}
+        case = {"seed": image.network_name, "words": pack(chip, cmds)}
         (got,) = run_rtl(chip, [case], runner=runner)
         rows = unpack_responses([w for _, w in got])
         rsp = [(int(cy), *(int(x) for x in r)) for (cy, _), r in zip(got, rows, strict=True)]
     rows = [(op, a, b) for _, op, a, b in rsp]
-    try:
-        result = decode_run(image, rows, ticks, inputs, backend=backend)
-    except SpikemeshError as e:
-        raise SpikemeshError(f"the {backend} run's responses do not decode: {e}") from None
-    result.extra.update(decode_learned(net, image, chip, reads, learned_words(rows)))
+    result = decode_plastic(net, image, chip, reads, rows, ticks, inputs, backend=backend)
     if backend == "tlm-timed":
         result.extra["compile_s"] = compile_s
     return result, rsp
