@@ -19,7 +19,10 @@ equal at the core's boundary:
   order. So the row is added when the event is taken; the pipeline keeps only what decides
   its timing (``ax_valid``, the pending row length, the walker count, S1/S2 valid).
 
-The fan-out path (spike queue, walker, RD, o_flit) is kept register for register.
+The fan-out path (spike queue, walker, RD, o_flit) is kept register for register. A
+learning core (``pm[P_LEARN]``) has its own event step and learning phase in
+sim/_timed_learn.py (a row is then added when the walker takes it); ``st[:, :, 4]`` holds
+its neurons' "fired" bits, which U5 writes here with every neuron's state.
 """
 
 from __future__ import annotations

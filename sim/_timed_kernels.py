@@ -21,6 +21,10 @@ Shortcuts (``fast``), each equal to stepping (tests compare both paths cycle for
 On a chip with hardware counters the update loops do not sleep (each U5 write-back
 increments ``neuron_updates`` in its own cycle); the other shortcuts stay, as nothing is
 counted in the cycles they skip.
+
+A learning core's learning phase (sim/_timed_learn.py) is applied in its start cycle and
+the core sleeps until the phase's ``finish``, with either path: the wake-up is where its
+update loop starts (or, after LEARN_FLUSH's learn_only, where ``running`` falls).
 """
 
 from __future__ import annotations
