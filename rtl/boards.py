@@ -256,14 +256,16 @@ BOARDS = {
         leds=(1, 0, 2, 3),
         extra_resources="break_off_pmod",
         programmer="iceprog {bitstream}",
-        # 1 x 1 with a 16-neuron core: with the host FIFOs (2 words each, in logic: the UART,
-        # not the FIFO, sets the pace) and the host link's argument checks, the 64-neuron core
-        # took 92 % of the UP5K's logic cells and did not place (2026-12-01)
+        # 1 x 1 with a 64-neuron core, 2 profiles, 256 axons and fan-out entries and 2-word
+        # host FIFOs in logic (the UART, not the FIFO, sets the pace): 4,593 logic cells (87 %),
+        # 18 of 30 EBRs, 23.3 MHz (bench/boards.py --search, 2026-12-01). The 64-neuron core
+        # with the default 1,024-entry fan-out did not place (92 %); logic cells barely grow
+        # with the neuron count (16 neurons: 4,410), and a second tile does not fit (6,427).
         chip=ChipConfig(
             width=1,
             height=1,
             host_fifo_depth=2,
-            core=CoreConfig(neurons=16, axons=64, synapses=256, fanout=64, profiles=2),
+            core=CoreConfig(neurons=64, axons=256, synapses=1024, fanout=256, profiles=2),
         ),
     ),
     "ulx3s-25f": Board(
