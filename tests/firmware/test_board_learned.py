@@ -102,3 +102,25 @@ def test_a_board_without_learning_cores_refuses_a_plastic_network(tmp_path, caps
     err = capsys.readouterr().err
     assert "a plastic network runs on a board whose chip has learning cores" in err, err
     assert "learning_profiles = 0" in err
+
+
+@pytest.mark.cocotb
+@pytest.mark.slow
+def test_random_plastic_networks_on_a_simulated_2x2_learning_board():
+    """SPIKEMESH_LONG=1: three of tb/chip's random plastic networks x 200 ticks on a
+    simulated board holding its 2 x 2 learning chip (a build of its own): golden's spikes,
+    u/v, weights and traces."""
+    from spikemesh.firmware.board_learned import run_plastic_board
+    from spikemesh.firmware.board_runner import BoardSim
+
+    from tb.chip.test_chip_learning import SHAPES, plastic_networks
+    from tb.runner import require_simulator
+
+    require_simulator("verilator")
+    ticks, name = 200, "2x2-n32"
+    nets, _ = plastic_networks(3, ticks)
+    with BoardSim("icebreaker", chip=SHAPES[name], max_seconds=1800) as sim:
+        for seed, net, images, g in nets:
+            r = run_plastic_board(net, images[name], net.input_raster(ticks), ticks, port=sim.url)
+            assert r.diff(g) == [], f"seed {seed}: the board differs from golden"
+            assert r.backend == "board" and r.extra["link"].get("rsp_frames_lost", 0) == 0
