@@ -10,9 +10,10 @@ elsewhere.
 
     python examples/stdp_pattern.py [--ticks 40000] [--backend tlm] [--seed 1]
 
-Every backend that learns runs it: golden and tlm from the network; tlm-timed, tlm-cycle
-and rtl from its chip image on a chip of learning cores, loaded and read back over the
-host link (firmware/learned.py); all learn the same weights.
+Every backend that learns runs it here but the board (which needs a board and its port):
+golden and tlm from the network; tlm-timed, tlm-cycle and rtl from its chip image on a chip
+of learning cores, loaded and read back over the host link (firmware/learned.py); all learn
+the same weights.
 
 It prints the hit rate (pattern occurrences with a spike of some neuron inside them) and
 the false alarms (spikes outside every occurrence, per 1,000 ticks), over the first and
@@ -114,7 +115,8 @@ def main(argv=None):
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ticks", type=int, default=40000)
-    ap.add_argument("--backend", choices=PLASTIC_BACKENDS, default="tlm")
+    here = [b for b in PLASTIC_BACKENDS if b != "board"]
+    ap.add_argument("--backend", choices=here, default="tlm")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     net, onsets = make(args.ticks, args.seed)
