@@ -14,6 +14,7 @@ can be rebuilt without losing the others); build directories go to build/boards/
     python bench/boards.py --reread        # rows from the earlier build directories
     python bench/boards.py --search --board ulx3s-25f   # the largest chip (boards_search.py)
     python bench/boards.py --search --dry-run           # only print the candidates
+    python bench/boards.py --search --board ulx3s-85f --direction cores --router router2
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from boards_search import TARGETS, largest, search
+from boards_search import TARGETS, largest, name_of, search
 from spikemesh.firmware.build import (
     BuildError,
     FitError,
@@ -37,7 +38,7 @@ from spikemesh.firmware.build import (
 )
 from spikemesh.rtl.boards import BOARDS
 
-from spikemesh.config import ChipConfig
+from spikemesh.config import ChipConfig, CoreConfig
 from spikemesh.hostlink import frame_format_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,23 +48,33 @@ RESULTS = ROOT / "bench" / "boards_results.json"
 SEARCH = OUT / "search"
 
 CONFIGS = {
-    # the iCEBreaker's own chip (rtl/boards.py): 16 neurons, host FIFOs of 2 words in logic
-    "1x1 n16 fifo2 (iCEBreaker default)": BOARDS["icebreaker"].chip,
+    # the iCEBreaker's chip before issue 17: 16 neurons, host FIFOs of 2 words in logic
+    "1x1 n16 fifo2 (iCEBreaker default before issue 17)": ChipConfig(
+        width=1,
+        height=1,
+        host_fifo_depth=2,
+        core=CoreConfig(neurons=16, axons=64, synapses=256, fanout=64, profiles=2),
+    ),
     "1x1 n64": ChipConfig(width=1, height=1),
-    "2x2 n64 (default)": ChipConfig(),
+    "2x2 n64 (ChipConfig())": ChipConfig(),
     "4x4 n64": ChipConfig(width=4, height=4),
+    # the boards' own chips (rtl/boards.py), found by --search
+    "1x1 n256 a512 s2048 f512 p2 fifo2 (iCEBreaker default)": BOARDS["icebreaker"].chip,
+    "1x1 n1024 a1024 s32768 f1024 (ULX3S-25F default)": BOARDS["ulx3s-25f"].chip,
 }
 
 # (board, design, config name); design "loopback" is the TEST-ONLY stand-in:
 # the board infrastructure alone (UART + HostBridge + LEDs).
 RUNS = [
-    ("icebreaker", "loopback", "2x2 n64 (default)"),
-    ("icebreaker", "chip", "1x1 n16 fifo2 (iCEBreaker default)"),
+    ("icebreaker", "loopback", "2x2 n64 (ChipConfig())"),
+    ("icebreaker", "chip", "1x1 n256 a512 s2048 f512 p2 fifo2 (iCEBreaker default)"),
+    ("icebreaker", "chip", "1x1 n16 fifo2 (iCEBreaker default before issue 17)"),
     ("icebreaker", "chip", "1x1 n64"),
-    ("icebreaker", "chip", "2x2 n64 (default)"),
-    ("ulx3s-25f", "loopback", "2x2 n64 (default)"),
-    ("ulx3s-25f", "chip", "2x2 n64 (default)"),
-    ("ulx3s-85f", "chip", "2x2 n64 (default)"),
+    ("icebreaker", "chip", "2x2 n64 (ChipConfig())"),
+    ("ulx3s-25f", "loopback", "2x2 n64 (ChipConfig())"),
+    ("ulx3s-25f", "chip", "1x1 n1024 a1024 s32768 f1024 (ULX3S-25F default)"),
+    ("ulx3s-25f", "chip", "2x2 n64 (ChipConfig())"),
+    ("ulx3s-85f", "chip", "2x2 n64 (ChipConfig())"),
     ("ulx3s-85f", "chip", "4x4 n64"),
 ]
 
@@ -234,27 +245,30 @@ def _target_gap(board, best) -> str:
 def search_doc(search_rows: dict) -> str:
     """The search section of docs/boards.md: the largest chip per board, then every row."""
     lines = [
-        "| board | target | largest passing chip | neurons | synapses | Fmax (MHz) | vs target | "
-        "what stopped the larger shapes |",
-        "|---|---|---|---|---|---|---|---|",
+        "| board | target | board's default (rtl/boards.py) | largest passing chip | neurons | "
+        "synapses | Fmax (MHz) | vs target | what stopped the larger shapes |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for board, t in TARGETS.items():
         rows = search_rows.get(board, [])
         best = largest(rows)
         target = f">= {t['neurons']:,} n" + (f", {t['synapses']:,} s" if t["synapses"] else "")
         target += f", {t['mhz']:g} MHz"
+        default = f"{name_of(BOARDS[board].chip)}"
         if not rows:
-            lines.append(f"| {board} | {target} | not searched yet | - | - | - | - | - |")
+            lines.append(
+                f"| {board} | {target} | {default} | not searched yet | - | - | - | - | - |"
+            )
             continue
         stops = "; ".join(
             f"{r['direction']}: {r['config']} {r['stopped_by']}" for r in rows if not r["passed"]
         )
         lines.append(
-            f"| {board} | {target} | {best['config'] if best else '-'} | "
+            f"| {board} | {target} | {default} | {best['config'] if best else '-'} | "
             f"{best['neurons']:,} | {best['synapses']:,} | {best['fmax_mhz']:.1f} | "
             f"{_target_gap(board, best)} | {stops or 'no direction stopped'} |"
             if best
-            else f"| {board} | {target} | none | - | - | - | - | {stops} |"
+            else f"| {board} | {target} | {default} | none | - | - | - | - | {stops} |"
         )
     out = ["\n".join(lines)]
     for board, rows in search_rows.items():
@@ -290,12 +304,17 @@ def run_search(args, data):
                 out=SEARCH,
             )
 
-        def save(rows, board=board):
-            found[board] = rows
+        old_rows = [r for r in found.get(board, []) if args.direction]
+
+        def save(rows, board=board, keep=old_rows):
+            tried = {(r["direction"], r["config"]) for r in rows}
+            found[board] = [r for r in keep if (r["direction"], r["config"]) not in tried] + rows
             data["date"] = time.strftime("%Y-%m-%d")
             RESULTS.write_text(json.dumps(data, indent=1))  # after each row: nothing lost
 
-        rows = search(board, build_row, dry_run=args.dry_run, on_row=save)
+        rows = search(
+            board, build_row, dry_run=args.dry_run, on_row=save, directions=args.direction
+        )
         if args.dry_run:
             continue
         best = largest(rows)
@@ -325,6 +344,12 @@ def main(argv=None):
         "direction stopped at its first shape that does not fit, route or meet the clock)",
     )
     ap.add_argument("--dry-run", action="store_true", help="--search: only print the candidates")
+    ap.add_argument(
+        "--direction",
+        action="append",
+        help="--search: only these directions of bench/boards_search.py (the default is not "
+        "built; the board's other rows are kept)",
+    )
     ap.add_argument(
         "--rebuild-default",
         action="store_true",

@@ -71,6 +71,10 @@ DIRECTIONS = {
             _ice(1, 1, 32, 128, 512, 128),
             _ice(1, 1, 64, 256, 1024, 256),
             _ice(1, 1, 128, 512, 2048, 512),
+            # the 256 neurons with the 128-neuron core's tables (the neuron
+            # count is the target; block RAM runs out before logic does)
+            _ice(1, 1, 256, 512, 2048, 512),
+            _ice(1, 1, 512, 512, 2048, 512),
         ],
     },
     "ulx3s-25f": {

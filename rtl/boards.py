@@ -256,16 +256,17 @@ BOARDS = {
         leds=(1, 0, 2, 3),
         extra_resources="break_off_pmod",
         programmer="iceprog {bitstream}",
-        # 1 x 1 with a 64-neuron core, 2 profiles, 256 axons and fan-out entries and 2-word
-        # host FIFOs in logic (the UART, not the FIFO, sets the pace): 4,593 logic cells (87 %),
-        # 18 of 30 EBRs, 23.3 MHz (bench/boards.py --search, 2026-12-01). The 64-neuron core
-        # with the default 1,024-entry fan-out did not place (92 %); logic cells barely grow
-        # with the neuron count (16 neurons: 4,410), and a second tile does not fit (6,427).
+        # 1 x 1 with a 256-neuron core, 512 axons, 2,048 synapses, 512 fan-out entries, 2
+        # profiles and 2-word host FIFOs in logic (the UART, not the FIFO, sets the pace):
+        # 4,688 logic cells (89 %), 25 of 30 EBRs, 23.0 MHz (bench/boards.py --search,
+        # 2026-12-01). Logic cells barely grow with the neuron count (16: 4,410; 64: 4,593),
+        # so one large core, not more tiles (a second tile: 6,427 cells), gives the neurons;
+        # 512 neurons need 32 EBRs.
         chip=ChipConfig(
             width=1,
             height=1,
             host_fifo_depth=2,
-            core=CoreConfig(neurons=64, axons=256, synapses=1024, fanout=256, profiles=2),
+            core=CoreConfig(neurons=256, axons=512, synapses=2048, fanout=512, profiles=2),
         ),
     ),
     "ulx3s-25f": Board(

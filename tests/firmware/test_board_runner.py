@@ -1,7 +1,7 @@
 """The board backend: a network loaded and run through the UART bridge, on the simulated board.
 
 The simulator tests share one Verilator build of the iCEBreaker's board top (1 x 1 chip of a
-64-neuron core; ~1 min to build once, cached under ``$SPIKEMESH_CACHE/rtl``) and one running
+256-neuron core; ~1 min to build once, cached under ``$SPIKEMESH_CACHE/rtl``) and one running
 simulated board (a module fixture), so they run on one xdist worker (``xdist_group``).
 Issue 17's done-when, ``spikemesh run examples/ei_random.yaml -b board --check golden``,
 runs on the simulated ULX3S-25F (its default chip, one 1,024-neuron core), started as a user
@@ -269,7 +269,7 @@ def test_board_runs_a_network_bit_exact_with_golden(board, seed):
     [
         (ChipConfig(width=2, height=2), r"it has no tile \(1, 1\): its mesh is smaller"),
         (
-            ChipConfig(width=1, height=1, core=CoreConfig(neurons=128)),
+            ChipConfig(width=1, height=1, core=CoreConfig(neurons=512)),
             r"reads back as .*: its cores have fewer neurons",
         ),
         (
@@ -277,10 +277,10 @@ def test_board_runs_a_network_bit_exact_with_golden(board, seed):
             r"its cores have a neuron at index 32: more than 32 per core",
         ),
     ],
-    ids=["2x2", "n128", "n32"],
+    ids=["2x2", "n512", "n32"],
 )
 def test_an_image_for_another_chip_is_refused(board, chip, problem):
-    """The board holds the iCEBreaker's 1 x 1 n64 chip; images for other chips are refused
+    """The board holds the iCEBreaker's 1 x 1 n256 chip; images for other chips are refused
     before anything is loaded, naming what differs."""
     net, img = _network(3, chip=chip)
     t0 = time.monotonic()
@@ -419,12 +419,12 @@ def test_ei_random_refusals_name_the_problem(board25, tmp_path, capsys):
     is too small (naming the limit), and a bitstream of another chip on the port."""
     from spikemesh import cli
 
-    # 500 neurons on the iCEBreaker's 64-neuron chip: refused before any port is opened
+    # 500 neurons on the iCEBreaker's 256-neuron chip: refused before any port is opened
     argv = ["run", str(EI_RANDOM), "-b", "board", "--board", "icebreaker", "--port", board25]
     assert cli.main([*argv, "-t", "3"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ei_random does not fit the icebreaker board's chip"), err
-    assert "the network has 500 neurons, the chip holds 64" in err, err
+    assert "the network has 500 neurons, the chip holds 256" in err, err
     # a network that fits the iCEBreaker's chip, sent to the 25F's bitstream
     net = tmp_path / "ring.yaml"
     net.write_text(RING)
