@@ -242,7 +242,9 @@ def bench_size(n, ticks, repeats, check, tmp, log, sims):
         med["neuron_spikes"] = rs[0]["neuron_spikes"]
         med["input_spikes"] = rs[0]["input_spikes"]
         rows[name] = med
-    return {"n": n, "ticks": ticks, "exact": exact, "rows": rows}
+    loads = [r["load"] for rs in runs.values() for r in rs]
+    load = [round(min(loads), 2), round(max(loads), 2)]
+    return {"n": n, "ticks": ticks, "exact": exact, "rows": rows, "load": load}
 
 
 def _f(x, spec):
@@ -255,8 +257,9 @@ def write_doc(results, args):
         "",
         f"Measured by `python bench/run_stdp.py --sizes N --ticks {args.ticks}` (medians; "
         "when, at which commit and with how many repeats: per size below), on the machine of "
-        "the section above, while other jobs shared its two cores (the load column of "
-        "bench/stdp_results.json). Profile of the recurrent projection: "
+        "the section above, while other jobs shared its two cores (the 1-min load average "
+        "over each size's runs is given per size and in bench/stdp_results.json). "
+        "Profile of the recurrent projection: "
         + ", ".join(f"{k} {v}" for k, v in PROFILE.items())
         + ". Brian2's float STDP (no floor on small weight changes) drives the network to "
         "many more spikes than spikemesh's integer rule; events/s is per event, each "
@@ -281,8 +284,11 @@ def write_doc(results, args):
         ours = rows.get("spikemesh fast TLM, STDP")
         fixed = rows.get("spikemesh fast TLM, fixed weights")
         e = res["exact"]
+        load = res.get("load")
+        load = f", 1-min load {load[0]:.1f}-{load[1]:.1f}" if load else ""
         lines.append(
-            f"- N = {res['n']:,}: measured {res.get('measured', 'before measurement dates')}; "
+            f"- N = {res['n']:,}: measured {res.get('measured', 'before measurement dates')}"
+            f"{load}; "
             f"fast TLM with STDP == golden over the first {e['ticks']} "
             f"ticks ({e['spikes']:,} spikes, {e['weights_changed']:,} weights changed)."
         )
@@ -307,14 +313,29 @@ def write_doc(results, args):
             )
     lines += [
         "",
-        "Where the plastic fast TLM's time goes (N = 4,096, profiled by taking parts out of "
-        "the kernel and by interleaved A/B runs): per tick one sweep over the neurons (commit "
-        "the post traces, read them for the next tick, clear the next history slot) and one "
-        "compare per presynaptic element for rows gone silent 127 ticks ago; per plastic "
-        "event the target's 16-byte history read, the owed potentiations (one branchy loop "
-        "over the target's spikes since the row's last event), the depression table lookup "
-        "and the weight store. A branch-free variant of the owed-potentiation loop (one "
-        "history word, table per trace value) was measured no faster and is not used.",
+        "Where the plastic fast TLM's time goes (N = 4,096, 70-80 ms of CPU for 1,000 ticks; "
+        "parts timed in isolation, kernels compared in paired runs, one per core at once, "
+        "since single runs on this shared machine vary by 30 %): per tick the neurons' "
+        "update (~8 us, as without learning) and one vectorised uint8 pass that commits the "
+        "post traces and reads them for the next tick (~2 us). Clearing the history slot a "
+        "tick reuses and finding rows gone silent follow the events of 128 / 127 ticks "
+        "before (until commit 3b8cd54 a strided sweep over the neurons and a compare per "
+        "element, ~15 us a tick, a fifth of the run; that change gave 10-15 %). Per plastic "
+        "event, ~6 ns against ~1.2 ns without learning: the target's 16-byte history read, "
+        "the owed potentiations (a loop over the target's spikes since the row's last "
+        "event), one byte of post state (D_post and this tick's spike together), the "
+        "depression table lookup and the weight store. Measured no faster and not used: a "
+        "branch-free owed-potentiation loop (one history word, table per trace value); and "
+        "stopping the owed window at the row's support (the last tick its trace still "
+        "potentiates, ~20 ticks at this profile) so that it fits one rotated 64-bit history "
+        "word whose first two spikes are summed without a branch, with that row loop in a "
+        "function of its own (no register spills, no wraparound tests): within 1-2 % in "
+        "paired runs. Not tried yet: a 32- or 64-tick history when every support is shorter, "
+        "so that it fits L1 beside the accumulators. The spread: a 3-repeat run of the same "
+        "code at 14:49 UTC, load 4.9-17, gave 83 vs 24 Mevents/s CPU at N = 4,096 (3.4x; "
+        "fast TLM runs of 78, 83 and 123): a 0.1 s run loses more to a loaded machine than "
+        "Brian2's 3 s one, so the ratio at N = 4,096 is above 5x on a quiet or moderately "
+        "loaded machine and not reliably above it under heavy load.",
         "",
         END,
     ]
