@@ -355,6 +355,11 @@ def build_board(
         # synth_ice40 leaves multipliers in logic cells unless asked for the
         # UP5K's SB_MAC16 blocks (synth_ecp5 infers MULT18X18D by itself)
         overrides["synth_opts"] = "-dsp"
+        if chip_config.core.single_port:  # SPRAM for the single-port memories (M, issue 17)
+            from spikemesh.rtl.core_ports import single_port_yosys
+
+            overrides["synth_opts"] += " -spram"
+            overrides["script_after_read"] += "; " + single_port_yosys(chip_config)
     start = time.monotonic()
     error = None
     with _yowasp_env():

@@ -59,7 +59,7 @@ from spikemesh.layouts import (
 from .core_event import EventPipeline
 from .core_fanout import FanoutUnit
 from .core_learn import LearningUnit, connect_learning, learning_memories, learning_readback
-from .core_ports import check_component
+from .core_ports import SINGLE_PORT_MEMORIES, check_component, single_port
 from .core_update import UpdatePipeline
 from .counters import counter_bank, counter_members, counter_regs
 
@@ -279,6 +279,10 @@ class Core(wiring.Component):
             lay, full = layouts[region]
             mem = Memory(shape=lay.struct(), depth=depth or full, init=[])
             m.submodules[name] = self.memories[name] = mem
+            if self.chip.core.single_port and SINGLE_PORT_MEMORIES.get(region) == name:
+                # one address (rtl/core_ports.py): the same accesses, in the same cycles
+                return single_port(m, name, mem, shape=lay.struct())
+            # (ports made in the return statement: their Verilog names are the default core's)
             return mem.read_port(), mem.write_port()
 
         # State: U0 reads neuron i, U5 writes neuron i back five or more cycles later

@@ -13,7 +13,7 @@ relies on (``firmware/rtl_memories.py``).
 
 from __future__ import annotations
 
-from amaranth.hdl import unsigned
+from amaranth.hdl import Assert, Mux, Signal, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In
@@ -25,10 +25,13 @@ from spikemesh.layouts import Region, region_layouts
 from .contracts import mark_unused
 
 __all__ = [
+    "SINGLE_PORT_MEMORIES",
     "bit_read_port",
     "bit_write_port",
     "check_tile",
     "read_port",
+    "single_port",
+    "single_port_yosys",
     "spike_layout",
     "word",
     "write_port",
@@ -97,3 +100,59 @@ def bit_read_port(addr_width: int) -> In:
 def bit_write_port(addr_width: int) -> In:
     """A write port of a 1-bit memory."""
     return In(WritePort.Signature(addr_width=addr_width, shape=unsigned(1)))
+
+
+# The memories a ``single_port`` core builds with one address (CoreConfig.single_port):
+# only the config path writes them, and only while ``i_config.ready = ~running & idle``,
+# when neither the event pipeline's walker (synapses) nor the fan-out unit (fan-out list)
+# reads. The axon table is not among them: an event can be taken (and its axon word read)
+# in the very cycle a configuration write is taken, since both only need an idle core.
+SINGLE_PORT_MEMORIES = {Region.SYNAPSE: "synapse_mem", Region.FANOUT: "fanout_mem"}
+
+
+def single_port(m, name, mem, *, shape):
+    """One address for the read and the write port of the single-port memory ``mem``;
+    returns the (read, write) port interfaces its users drive, shaped like the memory's.
+
+    The address is the write's while ``wp.en``, else the read's: yosys's memory mapping then
+    sees one shared address, the ``srsw`` port of the iCE40 SPRAM. The users never read and
+    write in the same cycle (``SINGLE_PORT_MEMORIES``), which the simulation check states;
+    with that, the memory behaves exactly as the two-port one.
+    """
+    rp, wp = mem.read_port(), mem.write_port()
+    addr_width = len(rp.addr)
+    user_rp = ReadPort.Signature(addr_width=addr_width, shape=shape).create(path=(name, "rp"))
+    user_wp = WritePort.Signature(addr_width=addr_width, shape=shape).create(path=(name, "wp"))
+    addr = Signal(addr_width, name=f"{name}_addr")
+    m.d.comb += [
+        addr.eq(Mux(user_wp.en, user_wp.addr, user_rp.addr)),
+        rp.addr.eq(addr),
+        # never both (asserted below); the gate lets yosys prove it (SPRAM: no_change)
+        rp.en.eq(user_rp.en & ~user_wp.en),
+        user_rp.data.eq(rp.data),
+        wp.addr.eq(addr),
+        wp.data.eq(user_wp.data),
+        wp.en.eq(user_wp.en),
+    ]
+    with m.If(user_rp.en & user_wp.en):
+        m.d.sync += Assert(0, f"{name}: single-port memory read and written in the same cycle")
+    return user_rp, user_wp
+
+
+def single_port_yosys(chip: ChipConfig) -> str:
+    """Yosys commands (after reading the design) that let ``synth_ice40 -spram`` put the
+    single-port memories of ``chip``'s cores in SPRAM; empty for other chips.
+
+    Amaranth gives every memory an initial content (zeros), which the SPRAM cannot have,
+    so yosys would keep them in block RAM: the zeros are dropped. Nothing reads a synapse
+    or fan-out word that was not configured first (rows and lists come from the axon table
+    and the fan-out pointers, which keep their zero initial content: empty). yosys picks
+    the cheapest RAM, and a SPRAM costs it as much as 32 block RAMs: ``ram_style``
+    asks for SPRAM whatever the depth.
+    """
+    if not chip.core.single_port:
+        return ""
+    names = SINGLE_PORT_MEMORIES.values()
+    inits = " ".join(f"r:MEMID=*{n}*" for n in names) + " %u" * (len(names) - 1)
+    mems = " ".join(f"m:*{n}*" for n in names) + " %u" * (len(names) - 1)
+    return f'delete t:$meminit_v2 {inits} %i; setattr -set ram_style "huge" {mems}'

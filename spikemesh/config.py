@@ -183,6 +183,14 @@ class CoreConfig(_YamlMixin):
         the core holds D + 1 accumulator banks of ``neurons`` words (bank = tick mod
         (D + 1)) and every axon word a (D - 1)-bit-wide delay field. D = 1 is the chip
         without delays (two banks by tick parity, no delay field).
+    single_port : bool
+        Build the synapse and fan-out memories as single-port RAMs: one address, the
+        configuration write's while it writes, else the reader's (docs/core-resources.md).
+        Only the config path writes them, and only while nothing reads them, so cycles and
+        results are those of the default core; what changes is that iCE40 synthesis
+        (``synth_ice40 -spram``) can place them in the UP5K's 256-kbit SPRAMs
+        (``rtl/core_ports.py``). Not on a learning core: STDP writes synapses while the
+        event pipeline reads them. Off (default): two-port memories, the Verilog of before.
     """
 
     neurons: int = 64
@@ -194,6 +202,7 @@ class CoreConfig(_YamlMixin):
     max_delay: int = 1
     learning_profiles: int = 0
     reverse_entries: int = 0
+    single_port: bool = False
 
     def __post_init__(self):
         o = "CoreConfig"
@@ -224,6 +233,14 @@ class CoreConfig(_YamlMixin):
                 )
             _check_pow2(
                 o, "Reverse-index depth", "reverse_entries", self.reverse_entries, 16, self.synapses
+            )
+        if not isinstance(self.single_port, bool):
+            raise ConfigError(f"{o}.single_port must be true or false, not {self.single_port!r}")
+        if self.single_port and self.learning_profiles:
+            raise ConfigError(
+                f"Single-port synapse memory ({o}.single_port) cannot learn: STDP writes "
+                "synapses back while the event pipeline reads them (two ports); set "
+                "learning_profiles = 0 or single_port = false"
             )
 
     # --- derived widths ---

@@ -175,7 +175,7 @@ def test_unknown_keys_name_the_known_keys():
     )
     assert msg(ChipConfig.from_dict, data={"core": {"bar": 1, "alpha": 2}}) == (
         "ChipConfig.core: unknown key(s) alpha, bar; known keys are acc_bits, axons, fanout, "
-        "learning_profiles, max_delay, neurons, profiles, reverse_entries, synapses"
+        "learning_profiles, max_delay, neurons, profiles, reverse_entries, single_port, synapses"
     )
     assert msg(ChipConfig.from_dict, data={"router": {"depth": 4}}) == (
         "ChipConfig.router: unknown key(s) depth; known keys are fifo_depth, route_tables"
