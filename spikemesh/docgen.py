@@ -104,8 +104,16 @@ def gen_delay_memory() -> str:
     )
 
 
+def gen_core_memories() -> str:
+    """Bits held and occupied per core memory, per FPGA family (docs/core-resources.md)."""
+    from .memory_geometry import memory_markdown
+
+    return memory_markdown()
+
+
 GENERATORS = {
     "delay-memory": gen_delay_memory,
+    "core-memories": gen_core_memories,
     "flit": gen_flit,
     "hostlink": gen_hostlink,
     "route-region": gen_route_region,
