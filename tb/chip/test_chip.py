@@ -63,7 +63,27 @@ CONFIGS = {
         counter_bits=40,
     ),
 }
+# The iCEBreaker's memory variant (CoreConfig.single_port: synapse and fan-out memories
+# in SPRAM, docs/core-resources.md): a small chip of it in CI (test_chip_single_port), the
+# board's core when long. build_cases wants networks over more than one core: 2 tiles.
+SINGLE_PORT = ChipConfig(
+    width=2,
+    height=1,
+    host_fifo_depth=2,
+    core=CoreConfig(neurons=32, axons=256, synapses=1024, fanout=512, single_port=True),
+    counter_bits=16,
+)
 LONG_CONFIGS = {
+    "2x1-n256-sp": ChipConfig(
+        width=2,
+        height=1,
+        host_fifo_depth=2,
+        core=CoreConfig(
+            neurons=256, axons=1024, synapses=16384, fanout=4096, profiles=2, single_port=True
+        ),
+        counter_bits=16,
+    ),
+    "2x2-n64-sp": ChipConfig(width=2, height=2, core=CoreConfig(single_port=True), counter_bits=16),
     "4x3-n32": ChipConfig(
         width=4,
         height=3,
@@ -280,6 +300,14 @@ def test_chip_counters(name):
         name, CONFIGS[name], networks=20, ticks=30, seed0=seed0, scheduled=0,
         counter_every=10, loads=("direct",),
     )  # fmt: skip
+
+
+@pytest.mark.cocotb
+def test_chip_single_port():
+    """CI, issue 17: the single-port (SPRAM) memory variant on a 2 x 1 chip of 32-neuron
+    cores, 2 networks x 100 ticks, loaded through the host link and directly: golden = TLMs =
+    RTL, every response word on the compiled model's cycle."""
+    _run("2x1-n32-sp", SINGLE_PORT, networks=2, ticks=100, seed0=17_000)
 
 
 @pytest.mark.cocotb

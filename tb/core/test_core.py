@@ -377,6 +377,13 @@ CONFIGS = {
         ticks=1000,
         episode=500,
     ),
+    # the iCE40 SPRAM variant (CoreConfig.single_port): synapse and fan-out memories with
+    # one address; reconfigured every episode, shorter (the two-port n256 covers the rest)
+    "n256-sp": dict(
+        core=dict(neurons=256, axons=256, synapses=2048, fanout=1024, profiles=8, single_port=True),
+        ticks=300,
+        episode=100,
+    ),
 }
 
 
