@@ -25,6 +25,11 @@ def test_totals_match_the_measured_mappings():
     chip takes 17 DP16KD on the ECP5; the single-port 1 x 1 core 18 EBR and 2 SPRAM on the
     UP5K (synapse_mem and fanout_mem in SPRAM, the profile table in flip-flops)."""
     assert totals(memory_rows(ChipConfig(width=4, height=4, core=N256), "ecp5"))["DP16KD"] == 17
+    # synth_ecp5 of the 85F candidates' cores: N=512 (4 x 2) 17, N=256 with 4,096 synapses 11
+    n512 = CoreConfig(neurons=512, axons=1024, synapses=8192, fanout=2048)
+    n256s = CoreConfig(neurons=256, axons=512, synapses=4096, fanout=1024)
+    assert totals(memory_rows(ChipConfig(width=4, height=2, core=n512), "ecp5"))["DP16KD"] == 17
+    assert totals(memory_rows(ChipConfig(width=4, height=4, core=n256s), "ecp5"))["DP16KD"] == 11
     t = totals(memory_rows(ChipConfig(width=1, height=1, core=ICE_SP), "ice40"))
     assert (t["EBR"], t["SPRAM"]) == (18, 2)
     # the same core with two-port memories would need 57 EBR: the UP5K has 30
