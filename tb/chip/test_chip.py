@@ -303,8 +303,10 @@ def test_chip_counters(name):
 
 
 @pytest.mark.cocotb
+@pytest.mark.slow  # no board's default chip uses the variant; tb/core n256-sp and
+# tests/rtl/test_core_single_port.py cover it in CI, this and LONG_CONFIGS' chips when long
 def test_chip_single_port():
-    """CI, issue 17: the single-port (SPRAM) memory variant on a 2 x 1 chip of 32-neuron
+    """Long run, issue 17: the single-port (SPRAM) memory variant on a 2 x 1 chip of 32-neuron
     cores, 2 networks x 100 ticks, loaded through the host link and directly: golden = TLMs =
     RTL, every response word on the compiled model's cycle."""
     _run("2x1-n32-sp", SINGLE_PORT, networks=2, ticks=100, seed0=17_000)
