@@ -135,11 +135,21 @@ def build_cases(
     from spikemesh.hostlink import response_layout
     from tests.firmware.random_nets import random_network
 
+    if chip.tiles < 2:
+        raise ValueError(
+            f"build_cases needs a chip of 2 or more tiles (networks over more than one core "
+            f"exercise the mesh); this chip has {chip.width} x {chip.height}"
+        )
     rsp_lay = response_layout()
     cases, goldens, images = [], [], []
     seed = seed0
     while len(goldens) < networks:
         seed += 1
+        if seed - seed0 > 200 * networks:
+            raise RuntimeError(
+                f"build_cases: {seed - seed0} seeds from {seed0} gave {len(goldens)} of the "
+                f"{networks} networks that fit this chip, span two cores and spike"
+            )
         net = random_network(seed, max_neurons=int(chip.neurons * 0.8), recurrent=seed % 3 != 0)
         try:
             img, _ = compile_network(net, chip)
