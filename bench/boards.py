@@ -61,6 +61,7 @@ CONFIGS = {
     # the boards' own chips (rtl/boards.py), found by --search
     "1x1 n256 a512 s2048 f512 p2 fifo2 (iCEBreaker default)": BOARDS["icebreaker"].chip,
     "1x1 n1024 a1024 s32768 f1024 (ULX3S-25F default)": BOARDS["ulx3s-25f"].chip,
+    "3x2 n1024 a1024 s16384 f1024 (ULX3S-85F default)": BOARDS["ulx3s-85f"].chip,
 }
 
 # (board, design, config name); design "loopback" is the TEST-ONLY stand-in:
@@ -75,6 +76,7 @@ RUNS = [
     ("ulx3s-25f", "chip", "1x1 n1024 a1024 s32768 f1024 (ULX3S-25F default)"),
     ("ulx3s-25f", "chip", "2x2 n64 (ChipConfig())"),
     ("ulx3s-85f", "chip", "2x2 n64 (ChipConfig())"),
+    ("ulx3s-85f", "chip", "3x2 n1024 a1024 s16384 f1024 (ULX3S-85F default)"),
     ("ulx3s-85f", "chip", "4x4 n64"),
 ]
 
@@ -347,8 +349,8 @@ def main(argv=None):
     ap.add_argument(
         "--direction",
         action="append",
-        help="--search: only these directions of bench/boards_search.py (the default is not "
-        "built; the board's other rows are kept)",
+        help="--search: only these directions of bench/boards_search.py (and the default, "
+        "from the table's row; the board's other rows are kept)",
     )
     ap.add_argument(
         "--rebuild-default",

@@ -290,7 +290,15 @@ BOARDS = {
         "ecp5",
         leds=(0, 1, 2, 3),
         programmer="openFPGALoader -b ulx3s {bitstream}",
-        chip=ChipConfig(width=4, height=4),  # 48 % of the LUTs packed; not yet routed (2026-12-01)
+        # Six of the 25F's 1,024-neuron cores with 16,384 synapses each (bench/boards.py
+        # --search, 2026-12-01): 6,144 neurons, 98,304 synapses, 14,278 LUT4s (17 %), 157 of
+        # 208 DP16KD, 52.9 MHz. 3 x 3 of them needs more block RAM than the board has; the
+        # 4 x 4 chip of 64-neuron cores (1,024 neurons, 48 % of the LUTs) did not route.
+        chip=ChipConfig(
+            width=3,
+            height=2,
+            core=CoreConfig(neurons=1024, axons=1024, synapses=16384, fanout=1024),
+        ),
     ),
 }
 
