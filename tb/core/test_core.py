@@ -387,6 +387,19 @@ CONFIGS = {
 }
 
 
+# Long run only (~75 s each with the build): the ULX3S boards' core (rtl/boards.py: the 85F's
+# six and, with 32,768 synapses, the 25F's one): 1,024 neurons, 10-bit neuron and axon
+# fields, a 14-bit synapse address. CI runs the 25F's chip of it on Verilator through the
+# board (tests/firmware/test_board_runner.py, ei_random bit-exact with golden).
+LONG_ONLY = {
+    "n1024": dict(
+        core=dict(neurons=1024, axons=1024, synapses=16384, fanout=1024, profiles=4),
+        ticks=120,
+        episode=60,
+    ),
+}
+
+
 def _run(name, params, simulator="verilator", seed=None):
     from spikemesh.rtl.core import Core
 
@@ -421,9 +434,9 @@ def test_core_icarus_short():
 
 @pytest.mark.cocotb
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(CONFIGS))
+@pytest.mark.parametrize("name", list(CONFIGS) + list(LONG_ONLY))
 def test_core_verilator_long(name):
-    p = CONFIGS[name]
+    p = {**CONFIGS, **LONG_ONLY}[name]
     _run(f"{name}-long", dict(p, ticks=p["ticks"] * 10), seed=4242)
 
 
