@@ -28,6 +28,7 @@ import pytest
 
 from spikemesh.config import ChipConfig, CoreConfig, RouterConfig
 from tb.runner import require_simulator
+from tests.firmware.test_learning_chip import learned_differences
 
 # Fixed learning chips: every network is compiled for each of them; a seed whose network
 # does not fit one (too many neurons, synapses, or learning profiles on a core) is passed
@@ -115,18 +116,6 @@ def learned_changes(net, result) -> int:
     """How many synapse weights ``result`` reports changed from the network's initial ones."""
     pairs = zip(result.extra["weights"], net.projections, strict=True)
     return sum(int((w != p.weight).sum()) for w, p in pairs)
-
-
-def learned_differences(want, got) -> list[str]:
-    """Every projection's weights and both traces: where ``got`` differs from ``want``."""
-    out = []
-    for label, a, b in zip(want["weight_labels"], want["weights"], got["weights"], strict=True):
-        if not np.array_equal(a, b):
-            out.append(f"{label}: weights differ at {np.flatnonzero(a != b)[:5]}")
-    for key in ("pre_trace", "post_trace"):
-        if not np.array_equal(want[key], got[key]):
-            out.append(f"{key} differs at {np.flatnonzero(want[key] != got[key])[:5]}")
-    return out
 
 
 def same_as_golden(g, r, what):

@@ -9,9 +9,6 @@ learned weight and trace. The board's Verilator build is cached (``$SPIKEMESH_CA
 from __future__ import annotations
 
 import dataclasses
-import select
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -34,31 +31,12 @@ def learning_chip():
 @pytest.fixture(scope="module")
 def learning_board(tmp_path_factory):
     """`spikemesh board-sim --board icebreaker --chip learn.yaml -q` as a user starts it."""
-    from tb.runner import require_simulator
+    from tests.firmware.board_sim_proc import board_sim_process
 
-    require_simulator("verilator")
     chip_file = tmp_path_factory.mktemp("board") / "learn.yaml"
     chip_file.write_text(learning_chip().to_yaml())
-    cmd = [sys.executable, "-m", "spikemesh.cli", "board-sim", "--board", "icebreaker"]
-    proc = subprocess.Popen(
-        [*cmd, "--chip", str(chip_file), "-q", "--max-seconds", "900"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 900)  # a cold Verilator build
-        url = proc.stdout.readline().strip() if ready else ""
-        if not url.startswith("socket://127.0.0.1:"):
-            proc.kill()
-            pytest.fail(f"spikemesh board-sim printed {url!r}: {proc.stderr.read()}")
+    with board_sim_process("icebreaker", "--chip", str(chip_file)) as url:
         yield url, chip_file
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 @SIM

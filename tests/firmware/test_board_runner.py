@@ -362,33 +362,10 @@ SIM25 = pytest.mark.xdist_group("board-sim-ulx3s-25f")
 def board25():
     """`spikemesh board-sim --board ulx3s-25f -q` as a user starts it: a subprocess that
     builds the board's RTL (cached) and prints the URL of its UART once it listens."""
-    import select
-    import subprocess
-    import sys
+    from tests.firmware.board_sim_proc import board_sim_process
 
-    from tb.runner import require_simulator
-
-    require_simulator("verilator")
-    cmd = [sys.executable, "-m", "spikemesh.cli", "board-sim", "--board", "ulx3s-25f", "-q"]
-    proc = subprocess.Popen(
-        [*cmd, "--max-seconds", "900"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 900)  # a cold Verilator build
-        url = proc.stdout.readline().strip() if ready else ""
-        if not url.startswith("socket://127.0.0.1:"):
-            proc.kill()
-            pytest.fail(f"spikemesh board-sim printed {url!r}: {proc.stderr.read()}")
+    with board_sim_process("ulx3s-25f") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 @SIM25
