@@ -169,7 +169,8 @@ def table(rows) -> str:
         dsps = _cell(r, "dsps", "ICESTORM_DSP" if ice else "MULT18X18D")
         fmax = f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"
         clk = f"{r['clk_mhz']:g} MHz" if r.get("clk_mhz") else "-"
-        status = r["status"] + (f" ({r['router']})" if r.get("router") else "")
+        router = r.get("router", "router1")  # rows before the report named it: router1
+        status = r["status"] + (f" ({router})" if router != "router1" else "")
         lines.append(
             f"| {r['board']} | {r['design']} | {r['config']} | {luts} | {ffs} | {cells} | "
             f"{brams} | {dsps} | {fmax} | {clk} | {status} | {r.get('commit', '?')} |"
@@ -336,8 +337,8 @@ def main(argv=None):
     ap.add_argument(
         "--router",
         choices=["router1", "router2"],
-        help="nextpnr's router (default: nextpnr's, router1); router2 routes large ECP5 "
-        "designs in a fraction of router1's time, and the row says which was used",
+        help="nextpnr's router (default: the board's Board.router, else router1); router2 "
+        "routes large designs in a fraction of router1's time; the row says which was used",
     )
     ap.add_argument(
         "--search",

@@ -309,7 +309,8 @@ def build_board(
     seed : int
         nextpnr placement seed.
     router : {"router1", "router2"}, optional
-        nextpnr's router (default: nextpnr's own, router1).
+        nextpnr's router (default: the board's ``Board.router``, else nextpnr's own,
+        router1).
     allow_timing_fail : bool
         Return the report (``timing_met`` False) instead of raising TimingError when the
         design misses the board clock. Paths nextpnr did not check
@@ -320,7 +321,7 @@ def build_board(
     dict
         ``board, device, design, clk_mhz, fmax_mhz, timing_met, luts, ffs,
         brams, sprams, dsps, ios`` (each resource as ``[used, available]``),
-        ``utilisation`` (every nextpnr BEL type), ``bitstream``, ``seconds``,
+        ``utilisation`` (every nextpnr BEL type), ``bitstream``, ``seconds``, ``router``,
         ``program`` (the command to flash it), ``timing_problems`` (empty).
 
     Raises
@@ -344,6 +345,7 @@ def build_board(
         report_json.unlink()
     # relative: the YoWASP tools see only their working directory (the build dir)
     nextpnr_opts = f"--seed {seed} --report report.json --timing-allow-fail"
+    router = spec.router if router is None else router
     if router is not None:
         if router not in ("router1", "router2"):
             raise BuildError(f"Unknown nextpnr router {router!r}; choose router1 or router2")
@@ -385,6 +387,13 @@ def build_board(
         flow_ran=True,
         allow_timing_fail=allow_timing_fail,
     )
+
+
+def _router_of(out: Path) -> str:
+    """The nextpnr router the build in ``out`` used, from its build script."""
+    script = out / "build_top.sh"
+    m = re.search(r"--router (\S+)", script.read_text()) if script.exists() else None
+    return m.group(1) if m else "router1"
 
 
 def build_is_current(board: str, chip_config: ChipConfig, out_dir, *, design="chip") -> bool:
@@ -490,6 +499,7 @@ def read_build(
         "fmax_mhz": round(achieved, 2) if achieved is not None else None,
         "timing_met": achieved is not None and achieved >= clk_mhz,
         "seconds": round(seconds, 1) if seconds is not None else None,
+        "router": _router_of(out),
         "bitstream": str(bitstream),
         "program": spec.programmer.format(bitstream=bitstream),
         "utilisation": {k: list(v) for k, v in util.items()},
@@ -542,6 +552,7 @@ def format_report(report: dict) -> str:
         f"LUTs {ratio('luts')}, FFs {ratio('ffs')}, BRAMs {ratio('brams')}"
         + (f", SPRAMs {ratio('sprams')}" if report.get("sprams", (0, 0))[1] else "")
         + f"; Fmax {report['fmax_mhz']} MHz vs {report['clk_mhz']:g} MHz board clock "
-        f"(timing {met}); {report['bitstream']} in {report['seconds']} s\n"
+        f"(timing {met}, nextpnr {report.get('router', 'router1')}); {report['bitstream']} "
+        f"in {report['seconds']} s\n"
         f"program: {report['program']}"
     )

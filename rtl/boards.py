@@ -245,6 +245,8 @@ class Board:
     # The chip `spikemesh build` puts on the board without --chip: the largest config
     # built and measured to fit (docs/boards.md has the table).
     chip: ChipConfig = field(default_factory=ChipConfig)
+    # nextpnr's router for this board's builds (None: nextpnr's default, router1)
+    router: str | None = None
 
 
 BOARDS = {
@@ -258,7 +260,7 @@ BOARDS = {
         programmer="iceprog {bitstream}",
         # 1 x 1 with a 256-neuron core, 512 axons, 2,048 synapses, 512 fan-out entries, 2
         # profiles and 2-word host FIFOs in logic (the UART, not the FIFO, sets the pace):
-        # 4,688 logic cells (89 %), 25 of 30 EBRs, 23.0 MHz (bench/boards.py --search,
+        # 4,688 logic cells (89 %), 25 of 30 EBRs, 22.9 MHz (bench/boards.py --search,
         # 2026-12-01). Logic cells barely grow with the neuron count (16: 4,410; 64: 4,593),
         # so one large core, not more tiles (a second tile: 6,427 cells), gives the neurons;
         # 512 neurons need 32 EBRs.
@@ -268,6 +270,9 @@ BOARDS = {
             host_fifo_depth=2,
             core=CoreConfig(neurons=256, axons=512, synapses=2048, fanout=512, profiles=2),
         ),
+        # router2 routes the default chip (89 % of the cells) in 11 s where router1 takes
+        # 55 s, to the same Fmax (22.92 vs 22.98 MHz, seed 1; measured 2026-12-01)
+        router="router2",
     ),
     "ulx3s-25f": Board(
         "ulx3s-25f",

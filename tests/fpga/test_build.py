@@ -25,6 +25,7 @@ def test_icebreaker_bitstream(tmp_path):
     bitstream = tmp_path / "icebreaker" / "top.bin"
     assert bitstream.exists() and bitstream.stat().st_size > 100_000  # a full UP5K image
     assert report["timing_met"] and report["fmax_mhz"] > report["clk_mhz"] == 12.0
+    assert report["router"] == "router2"  # the board's Board.router
     used, available = report["lcs"]
     assert 0 < used < available == 5280
     assert report["luts"][0] > 0 and report["ffs"][0] > 0
@@ -42,7 +43,7 @@ def test_cli_builds_the_icebreaker_chip(tmp_path, capsys):
     rc = cli.main(["build", "--board", "icebreaker", "-o", str(tmp_path / "ib")])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "icebreaker" in out and "timing met" in out
+    assert "icebreaker" in out and "timing met, nextpnr router2" in out  # Board.router
     assert (tmp_path / "ib" / "top.bin").stat().st_size > 100_000
 
 
