@@ -53,6 +53,8 @@ from spikemesh.golden import Result
 from spikemesh.network import Network, Population
 from spikemesh.neuron import DECAY_ONE, SAT_MAX
 
+from . import _compile_lock
+
 __all__ = ["FastSim", "run_fast"]
 
 _STATE_HALF = 1 << (STATE_BITS - 1)
@@ -556,7 +558,8 @@ class FastSim:
         """Run zero ticks: numba loads (or compiles) the kernel for these dtypes now, in setup."""
         z64 = np.zeros(1, dtype=np.int64)
         tr = np.zeros((0, self.recorded.size), dtype=np.int32)
-        _run_ticks(
+        _compile_lock.call(
+            _run_ticks,
             0,
             0,
             *self._kernel_state(),
@@ -695,14 +698,15 @@ class FastSim:
         """One call of the tick kernel (the learning one for a plastic network)."""
         io = (self.tick, in_ptr, in_ids, spk_buf, spk_ptr, self.recorded, u_tr, v_tr, ev)
         if self.learning is None:
-            return _run_ticks(t, t_end, *self._kernel_state(), *io)
+            return _compile_lock.call(_run_ticks, t, t_end, *self._kernel_state(), *io)
         from ._fast_defer import Deferred, run_ticks_defer
 
         lr = self.learning
         if lr.kernel is None:
             lr.kernel = Deferred(self, lr)
         k = lr.kernel
-        t_new = run_ticks_defer(
+        t_new = _compile_lock.call(
+            run_ticks_defer,
             t,
             t_end,
             k.net,

@@ -42,7 +42,15 @@ from spikemesh.layouts import (
     region_layouts,
 )
 
-from . import _timed_cache, _timed_host, _timed_kernels, _timed_learn, _timed_noc, core_learn
+from . import (
+    _compile_lock,
+    _timed_cache,
+    _timed_host,
+    _timed_kernels,
+    _timed_learn,
+    _timed_noc,
+    core_learn,
+)
 from . import _timed_core as K
 from ._timed_core import core_tick
 from ._timed_host import H_FIFO_DEPTH, H_LEN, H_TICK
@@ -361,9 +369,9 @@ class CompiledChipModel:
             rsp = np.zeros((cap, 4), dtype=np.int64)
             treg = np.zeros((256 if self.chip.counter_bits else 0, n_reg), dtype=np.int64)
             self.g[G_NTREG] = 0
-            status, n = run_chip(
-                self.pm, self.fl, self.depth, self.st, self.prof, self.ax, self.syn, self.fp,
-                self.fo, self.acc, self.cr, self.nbr, self.fifo, self.froute, self.fhead,
+            status, n = _compile_lock.call(
+                run_chip, self.pm, self.fl, self.depth, self.st, self.prof, self.ax, self.syn,
+                self.fp, self.fo, self.acc, self.cr, self.nbr, self.fifo, self.froute, self.fhead,
                 self.fcnt, self.ov, self.op, self.last, self.ir, self.rs, self.act, self.mc,
                 self.h, self.cq, self.rq, self.g, self.scratch, cmds, sv, sr, rsp,
                 int(max_cycles), self.fast,
@@ -417,8 +425,8 @@ class CompiledChipModel:
         arrivals = np.full(n, -1, dtype=np.int64)
         accepted = np.full(n, -1, dtype=np.int64)
         ldrain, inj, mv, _, _ = self.scratch
-        mesh_run(
-            self.pm, self.nbr, self.fifo, self.froute, self.fhead, self.fcnt, self.ov,
+        _compile_lock.call(
+            mesh_run, self.pm, self.nbr, self.fifo, self.froute, self.fhead, self.fcnt, self.ov,
             self.op, self.last, self.ir, self.rs, self.act, self.mc, ldrain, inj, mv,
             t_at, words, order, first, np.zeros(tiles + 1, dtype=np.int64), tag, arrivals,
             accepted, (1 << 62) if max_cycles is None else int(max_cycles), self.hc,
@@ -442,8 +450,8 @@ class CompiledChipModel:
         queue[: len(ev)] = ev
         flits = np.zeros(size + self.chip.core.neurons, dtype=np.int64)
         bank = tick % self.chip.core.acc_banks
-        cycles, nf, _ = core_tick(
-            tile, x, y, bank, self.cr, self.pm, self.st, self.prof, self.ax, self.syn,
+        cycles, nf, _ = _compile_lock.call(
+            core_tick, tile, x, y, bank, self.cr, self.pm, self.st, self.prof, self.ax, self.syn,
             self.fp, self.fo, self.acc, queue, len(ev), ready.astype(np.int64), flits,
             bool(loopback), self.fast, self.hc,
         )  # fmt: skip
