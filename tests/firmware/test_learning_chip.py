@@ -1,8 +1,9 @@
 """A plastic network through the whole chip (issue 13, docs/learning.md): compiled, loaded
 over the host link with its learning tables (firmware/learned.py), run, LEARN_FLUSH, every
 plastic synapse word and trace read back with READ_LEARNED. The chip's cycle model
-(sim/chip.py TimedChipModel) ends with golden's spikes, u/v, weights and traces; the RTL chip
-(Amaranth's simulator) answers every command on the same cycle as the model."""
+(sim/chip.py TimedChipModel) ends with golden's spikes, u/v, weights and traces; in the long
+run (-m slow) the RTL chip (Amaranth's simulator) answers every command on the same cycle as
+the model."""
 
 import numpy as np
 import pytest
@@ -84,6 +85,11 @@ def test_a_wrong_expected_weight_fails():
     assert learned_differences(g.extra, learned) != []
 
 
+# Long run only (~40 s of Amaranth simulation): CI checks the same RTL against the same
+# model on every response and cycle through Verilator, 20 networks x 200 ticks on two
+# learning chips (tb/chip/test_chip_learning.py: RTL == tlm-timed, tlm-timed == this
+# Python cycle model), and each learning block on Amaranth's simulator (tests/rtl).
+@pytest.mark.slow
 @pytest.mark.parametrize("core_neurons", SHAPES)
 def test_rtl_chip_answers_as_the_cycle_model(core_neurons):
     """The RTL chip (Amaranth's simulator), every response (spikes, TICK_DONE with its
