@@ -171,7 +171,7 @@ def _run_cocotb(chip, cases, simulator, build_dir, waves, waves_ticks):
 
     from spikemesh.hdlsim import HdlSimError, build_and_test
 
-    from .rtl_runner import cache_root, chip_verilog
+    from .rtl_runner import KEEP_COCOTB_BUILDS, _prune, cache_root, chip_verilog
 
     key = hashlib.sha256(
         json.dumps([chip.to_dict(), sys.prefix, cocotb.__version__], sort_keys=True).encode()
@@ -196,7 +196,10 @@ def _run_cocotb(chip, cases, simulator, build_dir, waves, waves_ticks):
         for k, c in enumerate(cases)
     ]
     window = None if waves_ticks is None else [int(t) for t in waves_ticks]
-    case_file.write_text(json.dumps({"cases": serial, "waves_ticks": window}))
+    case_file.write_text(json.dumps({"cases": serial, "waves_ticks": window}))  # = last use
+    if build_dir.parent == cache_root():
+        _prune(cache_root(), keep=build_dir, pattern="chip-*", stamp=case_file.name,
+               n=KEEP_COCOTB_BUILDS)  # fmt: skip
     for stale in (out_file, build_dir / "mismatch.txt"):
         if stale.exists():
             stale.unlink()

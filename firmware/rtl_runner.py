@@ -254,17 +254,23 @@ def build_chip_sim(chip: ChipConfig, *, trace=None, verilog=None, cache=None) ->
     return Build(exe, folder, key, True, seconds)
 
 
-KEEP_BUILDS = 8
+# The test suite alone uses ten of these builds (~2 MB each); with fewer kept, each run of it
+# evicted builds the next run needed again (a 3 x 3 chip's build is ~45 s).
+KEEP_BUILDS = 32
+# The cocotb runner's builds (rtl_loader.py) keep their objects (~160 MB each) and are one
+# per environment, so a new clone or venv makes a new one.
+KEEP_COCOTB_BUILDS = 4
 
 
-def _prune(root: Path, *, keep: Path) -> None:
-    """Keep only the KEEP_BUILDS most recently used builds (each edit of the RTL makes one)."""
+def _prune(root: Path, *, keep: Path, pattern="sim-*", stamp="built.json", n=KEEP_BUILDS):
+    """Keep only the ``n`` most recently used builds matching ``pattern`` (each edit of the
+    RTL makes one), by the time of their ``stamp`` file (a build's last use)."""
     builds = sorted(
-        (p for p in root.glob("sim-*") if (p / "built.json").exists() and p != keep),
-        key=lambda p: (p / "built.json").stat().st_mtime,
+        (p for p in root.glob(pattern) if (p / stamp).exists() and p != keep),
+        key=lambda p: (p / stamp).stat().st_mtime,
         reverse=True,
     )
-    for old in builds[KEEP_BUILDS - 1 :]:
+    for old in builds[n - 1 :]:
         shutil.rmtree(old, ignore_errors=True)
 
 

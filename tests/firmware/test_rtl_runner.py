@@ -126,6 +126,23 @@ def test_a_changed_verilog_or_harness_gets_a_new_build(monkeypatch, tmp_path):
     assert built == [a.folder, b.folder, c.folder]
 
 
+def test_old_builds_are_pruned_by_last_use(tmp_path):
+    """The most recently used builds of a kind stay (the one in use always), older ones
+    go; another kind's builds are not touched."""
+    import os
+
+    from spikemesh.firmware.rtl_runner import _prune
+
+    for k in range(6):
+        for kind, stamp in (("sim", "built.json"), ("chip", "cases.json")):
+            (tmp_path / f"{kind}-{k}").mkdir()
+            (tmp_path / f"{kind}-{k}" / stamp).write_text("")
+            os.utime(tmp_path / f"{kind}-{k}" / stamp, (1000 + k, 1000 + k))
+    _prune(tmp_path, keep=tmp_path / "chip-0", pattern="chip-*", stamp="cases.json", n=3)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["chip-0", "chip-4", "chip-5", *(f"sim-{k}" for k in range(6))]
+
+
 # --- Verilator (fast runner) and cocotb ---------------------------------------------------
 
 
