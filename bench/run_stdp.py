@@ -331,11 +331,13 @@ def write_doc(results, args):
         "word whose first two spikes are summed without a branch, with that row loop in a "
         "function of its own (no register spills, no wraparound tests): within 1-2 % in "
         "paired runs. Not tried yet: a 32- or 64-tick history when every support is shorter, "
-        "so that it fits L1 beside the accumulators. The spread: a 3-repeat run of the same "
-        "code at 14:49 UTC, load 4.9-17, gave 83 vs 24 Mevents/s CPU at N = 4,096 (3.4x; "
-        "fast TLM runs of 78, 83 and 123): a 0.1 s run loses more to a loaded machine than "
-        "Brian2's 3 s one, so the ratio at N = 4,096 is above 5x on a quiet or moderately "
-        "loaded machine and not reliably above it under heavy load.",
+        "so that it fits L1 beside the accumulators. The spread at N = 4,096 (Mevents/s of "
+        "CPU, fast TLM STDP vs Brian2, same code): 83 vs 24 (3.4x) in 3 repeats at load "
+        "4.9-17, 125 vs 20 (6.2x) in 5 at load 2.3-15.7, and 142 vs 27 (5.2x) in the 7 "
+        "above, the quietest (the load rises during Brian2's own compiles). Both run faster "
+        "on a quieter machine, Brian2 more: the ratio on a quiet machine is 5.2x, above the "
+        "5x target by a thin margin, and a 0.07 s run is more exposed to other jobs than "
+        "Brian2's 2.6 s one.",
         "",
         END,
     ]
