@@ -3,7 +3,7 @@
 numba's ``cache=True`` saves a kernel's machine code for the next process, but two processes
 that start at once (pytest's xdist workers, the ranks of an MPI run, two terminals) both
 find the cache empty and both compile: the timed model's cycle loop takes ~45 s of CPU to
-compile, the fast model's learning loop ~40 s. :func:`call` compiles (or loads) a kernel's
+compile, the fast model's learning loop ~30 s. :func:`call` compiles (or loads) a kernel's
 first signature in this process while holding a file lock next to numba's cache of it, so a
 second process waits for the first one's compile and then loads it from the cache.
 
@@ -45,6 +45,9 @@ def compile_for(disp, args) -> None:
 
 
 def call(disp, *args):
-    """``disp(*args)``, its compile done under the machine-wide lock (:func:`compile_for`)."""
-    compile_for(disp, args)
+    """``disp(*args)``; the first call in this process compiles (or loads) under the
+    machine-wide lock (:func:`compile_for`). Later calls go straight to numba's dispatch,
+    which compiles any further signature by itself (sim/warm.py compiles the usual ones)."""
+    if not disp.overloads:
+        compile_for(disp, args)
     return disp(*args)
