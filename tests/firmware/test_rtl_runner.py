@@ -1,8 +1,9 @@
 """The fast RTL runner (Verilator + a C++ harness), direct image loading and waveforms.
 
-The simulator tests share one 2x2-n16 Verilator build (the cache under
-``$SPIKEMESH_CACHE/rtl``) and the cocotb build of tb/chip, so they run on one xdist
-worker (``xdist_group``), like tb/chip/test_chip.py.
+The simulator tests run tb/chip's 2x2-n16 chip (with its 40-bit hardware counters) and
+share its builds: the fast runner's Verilator build (the cache under
+``$SPIKEMESH_CACHE/rtl``) and the cocotb runner's, so they run on one xdist worker
+(``xdist_group``), like tb/chip/test_chip.py.
 """
 
 from __future__ import annotations
@@ -12,16 +13,14 @@ import re
 import numpy as np
 import pytest
 
-from spikemesh.config import ChipConfig, CoreConfig
 from spikemesh.errors import CompileError
 from spikemesh.hdlsim import HdlSimError
+from tb.chip.test_chip import CONFIGS
 from tests.firmware.random_nets import random_network
 
-CHIP = ChipConfig(
-    width=2,
-    height=2,
-    core=CoreConfig(neurons=16, axons=128, synapses=1024, fanout=256, profiles=4),
-)
+# tb/chip's chip, not a copy of it: a chip that differs in one field (it once lacked the
+# counters) is another Verilator build and another cocotb build, ~1 min each
+CHIP = CONFIGS["2x2-n16"]
 SHARED_BUILD = pytest.mark.xdist_group("chip-2x2-n16-build")
 
 
@@ -353,18 +352,18 @@ def test_hardware_counters_over_the_harness():
     a chip without counters is refused before any build."""
     import dataclasses
 
+    from spikemesh.firmware import compile_network
     from spikemesh.firmware.rtl_loader import run_image_rtl
     from spikemesh.sim.timed import run_image_timed
 
     from spikemesh.counters import COUNTER_BITS
 
+    assert CHIP.counter_bits == COUNTER_BITS
     net, img = _network(21)
+    bare, _ = compile_network(net, dataclasses.replace(CHIP, counter_bits=0))
     with pytest.raises(HdlSimError, match="no hardware counters"):
-        run_image_rtl(img, net.input_raster(5), 5, counters=None)
+        run_image_rtl(bare, net.input_raster(5), 5, counters=None)
     _need_verilator()
-    from spikemesh.firmware import compile_network
-
-    img, _ = compile_network(net, dataclasses.replace(CHIP, counter_bits=COUNTER_BITS))
     ticks = 25
     inputs = net.input_raster(ticks)
     rtl, got = run_image_rtl(img, inputs, ticks, counters=10)
