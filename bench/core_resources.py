@@ -168,6 +168,14 @@ def measure_ice40(core: CoreConfig, workdir: Path) -> dict:
     return out
 
 
+def _describe(core) -> str:
+    """A core config in words, the tables' "core" column."""
+    return (
+        f"{core.neurons} neurons, {core.axons} axons, {core.synapses} synapses, "
+        f"{core.fanout} fan-out, {core.profiles} profiles"
+    )
+
+
 def ice40_markdown(rows: dict) -> str:
     lines = [
         "| config | core | LUT4 | CARRY | FF | EBR (of 30) | SPRAM (of 4) | MAC16 |",
@@ -175,10 +183,7 @@ def ice40_markdown(rows: dict) -> str:
     ]
     for name, core in ICE40_CONFIGS.items():
         r = rows[name]
-        desc = (
-            f"{core.neurons} neurons, {core.axons} axons, {core.synapses} synapses, "
-            f"{core.fanout} fan-out, {core.profiles} profiles"
-        )
+        desc = _describe(core)
         lines.append(
             f"| {name} | {desc} | {r['LUT4']} | {r['CARRY']} | {r['FF']} | {r['EBR']} | "
             f"{r['SPRAM']} | {r['MAC16']} |"
@@ -337,10 +342,9 @@ def main():
     ]
     for name, core in CONFIGS.items():
         r = rows[name]
-        desc = (
-            f"{core.neurons} neurons, {core.axons} axons, {core.synapses} synapses, "
-            f"{core.fanout} fan-out, {core.profiles} profiles, acc {core.acc_bits}"
-        ) + (f", max_delay {core.max_delay}" if core.max_delay > 1 else "")
+        desc = f"{_describe(core)}, acc {core.acc_bits}" + (
+            f", max_delay {core.max_delay}" if core.max_delay > 1 else ""
+        )
         lines.append(
             f"| {name} | {desc} | {r['LUT4']} | {r['FF']} | {r['DP16KD']} | "
             f"{r['DPR16X4']} | {r['MULT18X18D']} | {r['Fmax_MHz']:.1f} |"

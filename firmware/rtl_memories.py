@@ -18,6 +18,7 @@ from spikemesh.config import MAX_DELAYS, ChipConfig
 from spikemesh.coreimage import PROFILE_COLUMNS
 from spikemesh.hdlsim import HdlSimError
 from spikemesh.layouts import Region, config_index_bits, region_layouts
+from spikemesh.memory_geometry import CORE_MEMORIES
 
 # The memories of rtl/core.py::Core by the names it gives them, in slot order; a memory's
 # id in the harness is tile * len(MEMORIES) + slot, tile = y * width + x. A core has
@@ -26,12 +27,7 @@ from spikemesh.layouts import Region, config_index_bits, region_layouts
 # :func:`memory_shapes` lists the ones a chip has.
 _ACC0 = 6
 MEMORIES = (
-    ("state_mem", Region.NEURON),
-    ("profile_mem", Region.PROFILE),
-    ("axon_mem", Region.AXON),
-    ("synapse_mem", Region.SYNAPSE),
-    ("fanptr_mem", Region.FANPTR),
-    ("fanout_mem", Region.FANOUT),
+    *CORE_MEMORIES,
     *((f"acc{b}_mem", Region.ACC) for b in range(MAX_DELAYS[-1] + 1)),
 )
 _SLOT = {region: k for k, (_, region) in enumerate(MEMORIES) if region != Region.ACC}

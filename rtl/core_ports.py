@@ -21,6 +21,7 @@ from amaranth.utils import ceil_log2
 
 from spikemesh.config import ChipConfig
 from spikemesh.layouts import Region, region_layouts
+from spikemesh.memory_geometry import SINGLE_PORT_MEMORIES  # defined once, on the ground floor
 
 from .contracts import mark_unused
 
@@ -100,14 +101,6 @@ def bit_read_port(addr_width: int) -> In:
 def bit_write_port(addr_width: int) -> In:
     """A write port of a 1-bit memory."""
     return In(WritePort.Signature(addr_width=addr_width, shape=unsigned(1)))
-
-
-# The memories a ``single_port`` core builds with one address (CoreConfig.single_port):
-# only the config path writes them, and only while ``i_config.ready = ~running & idle``,
-# when neither the event pipeline's walker (synapses) nor the fan-out unit (fan-out list)
-# reads. The axon table is not among them: an event can be taken (and its axon word read)
-# in the very cycle a configuration write is taken, since both only need an idle core.
-SINGLE_PORT_MEMORIES = {Region.SYNAPSE: "synapse_mem", Region.FANOUT: "fanout_mem"}
 
 
 def single_port(m, name, mem, *, shape):

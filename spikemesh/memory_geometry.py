@@ -38,8 +38,9 @@ PRIMITIVES = {
 }
 FAMILY_RAM = {"ecp5": "DP16KD", "ice40": "EBR"}
 
-# the core's memories, by rtl/core.py's names (the accumulators: one per bank)
-_MEMORIES = (
+# The core's memories by rtl/core.py's names, in the fast runner's slot order
+# (firmware/rtl_memories.py adds the accumulators, one per bank, after them).
+CORE_MEMORIES = (
     ("state_mem", Region.NEURON),
     ("profile_mem", Region.PROFILE),
     ("axon_mem", Region.AXON),
@@ -47,7 +48,13 @@ _MEMORIES = (
     ("fanptr_mem", Region.FANPTR),
     ("fanout_mem", Region.FANOUT),
 )
-_SINGLE_PORT = (Region.SYNAPSE, Region.FANOUT)  # rtl/core_ports.py's SINGLE_PORT_MEMORIES
+# The memories a ``single_port`` core builds with one address (CoreConfig.single_port):
+# only the config path writes them, and only while ``i_config.ready = ~running & idle``,
+# when neither the event pipeline's walker (synapses) nor the fan-out unit (fan-out list)
+# reads. The axon table is not among them: an event can be taken (and its axon word read)
+# in the very cycle a configuration write is taken, since both only need an idle core.
+# rtl/core_ports.py builds them; the tables here count them as SPRAM on the iCE40.
+SINGLE_PORT_MEMORIES = {Region.SYNAPSE: "synapse_mem", Region.FANOUT: "fanout_mem"}
 
 
 def fill(primitive: str, depth: int, width: int) -> tuple[int, str]:
@@ -84,7 +91,7 @@ def memory_rows(chip: ChipConfig, family: str) -> list[MemoryRow]:
         raise ValueError(f"FPGA family must be one of {', '.join(FAMILY_RAM)}, not {family!r}")
     c = chip.core
     lays = region_layouts(chip)
-    mems = [(n, r, lays[r][0].width, lays[r][1]) for n, r in _MEMORIES]
+    mems = [(n, r, lays[r][0].width, lays[r][1]) for n, r in CORE_MEMORIES]
     mems += [
         (f"acc{b}_mem", Region.ACC, lays[Region.ACC][0].width, c.neurons)
         for b in range(c.acc_banks)
@@ -92,7 +99,7 @@ def memory_rows(chip: ChipConfig, family: str) -> list[MemoryRow]:
     rows = []
     for name, region, width, depth in mems:
         prim = FAMILY_RAM[family]
-        if family == "ice40" and c.single_port and region in _SINGLE_PORT:
+        if family == "ice40" and c.single_port and region in SINGLE_PORT_MEMORIES:
             prim = "SPRAM"
         if region == Region.PROFILE:
             prim, count, shape = "logic", 0, "LUT RAM / flip-flops"
