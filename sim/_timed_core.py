@@ -381,6 +381,13 @@ def loop_wake(k, cr):
 
 
 @inlined
+def event_ready(k, cr):
+    """i_event.ready of core ``k``: AX is empty, or the walker is on its row's last synapse
+    (or done) so AX moves on at this edge."""
+    return cr[k, C_AXV] == 0 or cr[k, C_WCNT] <= 1
+
+
+@inlined
 def event_step(k, cr, pm, ev_valid, ev_flit, ax, syn, acc, hc):
     """One cycle of the event pipeline of core ``k``; returns True when it took the event
     (i_event.valid & ready), whose synapse row is added at once to bank
@@ -392,9 +399,8 @@ def event_step(k, cr, pm, ev_valid, ev_flit, ax, syn, acc, hc):
     beginning of the start cycle (an event taken in that very cycle writes under it)."""
     axv = cr[k, C_AXV]
     wcnt = cr[k, C_WCNT]
-    w_free = wcnt <= 1
-    ax_load = axv != 0 and w_free
-    take = ev_valid and (axv == 0 or w_free)
+    ax_load = axv != 0 and wcnt <= 1
+    take = ev_valid and event_ready(k, cr)
     if cr[k, C_S2V] != 0:  # S2 writes its synapse's sum: one SOP
         bump(hc, k, K_SOP, pm)
     if take:
@@ -485,7 +491,7 @@ def config_write(k, addr, data, pm, fl, depth, st, prof, ax, syn, fp, fo, acc):
 
 @kernel
 def core_tick(k, x, y, parity, cr, pm, st, prof, ax, syn, fp, fo, acc, queue, n_ev, ready,
-              flits, loopback, fast, hc):  # fmt: skip
+              flits, loopback, fast, hc, trace):  # fmt: skip
     """CoreModel.run_tick on the kernels: core ``k`` (at (x, y)) runs one tick alone.
 
     Cycle 0 pulses start; ``queue[:n_ev]`` (axon ids) are offered back to back from cycle 0;
@@ -494,6 +500,12 @@ def core_tick(k, x, y, parity, cr, pm, st, prof, ax, syn, fp, fo, acc, queue, n_
     that begins with done & idle and no event left. Fills ``flits`` with the flits taken;
     returns (cycles, flits taken, events offered), or (-1, ...) when ``queue`` or ``flits``
     is too small.
+
+    ``trace`` (int64 [L, 3], L = 0: none) records the core's boundary in every cycle c <= the
+    last (returns (-2, ...) when L is too small): ``trace[c, 0]`` its outputs as the cycle
+    begins, i_event.ready | o_flit.valid << 1 | done << 2 | idle << 3; ``trace[c, 1]``
+    o_flit.payload when valid (else 0); ``trace[c, 2]`` the inputs held during the cycle,
+    i_event.valid | o_flit.ready << 1 | i_event.payload << 2 (start is cycle 0's).
     """
     nq = n_ev
     ke = 0
@@ -501,8 +513,21 @@ def core_tick(k, x, y, parity, cr, pm, st, prof, ax, syn, fp, fo, acc, queue, n_
     cyc = 0
     pay = pm[P_PAY_OFF]
     dx_mask = (1 << pm[P_DX_BITS]) - 1
+    tl = trace.shape[0]
     while True:
-        if cyc > 0 and cr[k, C_RUN] == 0 and not event_busy(k, cr) and ke == nq:
+        idle = not event_busy(k, cr)
+        if tl > 0:
+            if cyc == tl:
+                return -2, nf, nq
+            ov = cr[k, C_OV] != 0
+            trace[cyc, 0] = (
+                int(event_ready(k, cr))
+                | int(ov) << 1
+                | int(cr[k, C_RUN] == 0) << 2
+                | int(idle) << 3
+            )
+            trace[cyc, 1] = cr[k, C_OFLIT] if ov else 0
+        if cyc > 0 and cr[k, C_RUN] == 0 and idle and ke == nq:
             return cyc, nf, nq
         if cyc == 0 and cr[k, C_RUN] == 0:
             cr[k, C_PAR] = parity  # before the events: see event_step
@@ -522,6 +547,8 @@ def core_tick(k, x, y, parity, cr, pm, st, prof, ax, syn, fp, fo, acc, queue, n_
                 queue[nq] = (f >> pay) & pm[P_AXON_MASK]
                 nq += 1
         ev_valid = ke < nq
+        if tl > 0:
+            trace[cyc, 2] = int(ev_valid) | int(fr) << 1 | (queue[ke] << 2 if ev_valid else 0)
         if event_step(k, cr, pm, ev_valid, (queue[ke] << pay) if ev_valid else 0, ax, syn, acc, hc):
             ke += 1
         if cr[k, C_RUN] != 0:

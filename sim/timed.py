@@ -52,7 +52,7 @@ from . import (
     core_learn,
 )
 from . import _timed_core as K
-from ._timed_core import core_tick
+from ._timed_core import config_write, core_tick
 from ._timed_host import H_FIFO_DEPTH, H_LEN, H_TICK
 from ._timed_kernels import (
     G_CYCLE,
@@ -434,10 +434,27 @@ class CompiledChipModel:
         none = lambda a: [None if v < 0 else int(v) for v in a]
         return none(arrivals), none(accepted)
 
-    def core_run_tick(self, tile, events=(), *, tick=0, flit_ready=None, loopback=False):
+    def core_config_write(self, tile, addr, data) -> None:
+        """One i_config write into core ``tile`` (``layouts.core_config_writes``' words, as
+        CoreModel.config_write takes them)."""
+        if self.chip.core.learning:
+            raise SpikemeshError(
+                "core_config_write writes a core without learning; a learning chip is loaded "
+                "over the host link (firmware/learned.py)"
+            )
+        _compile_lock.call(
+            config_write, tile, int(addr), int(data), self.pm, self.fl, self.depth, self.st,
+            self.prof, self.ax, self.syn, self.fp, self.fo, self.acc,
+        )  # fmt: skip
+
+    def core_run_tick(self, tile, events=(), *, tick=0, flit_ready=None, loopback=False,
+                      trace=False):  # fmt: skip
         """CoreModel.run_tick on the compiled core ``tile`` alone (docs/timing.md protocol):
         ``flit_ready`` an array of o_flit.ready per cycle (repeated), default always 1.
-        Returns (cycles, flits)."""
+        Returns (cycles, flits), and with ``trace`` a third item: int64 [cycles + 1, 3], the
+        core's boundary in every cycle (outputs as it begins, o_flit.payload, the inputs held
+        in it; the columns of ``_timed_core.core_tick``), what a testbench compares the RTL
+        with cycle by cycle."""
         if self.chip.core.learning:
             raise SpikemeshError(
                 "core_run_tick runs a core without learning; learning cores run at chip level (run)"
@@ -450,14 +467,33 @@ class CompiledChipModel:
         queue[: len(ev)] = ev
         flits = np.zeros(size + self.chip.core.neurons, dtype=np.int64)
         bank = tick % self.chip.core.acc_banks
-        cycles, nf, _ = _compile_lock.call(
-            core_tick, tile, x, y, bank, self.cr, self.pm, self.st, self.prof, self.ax, self.syn,
-            self.fp, self.fo, self.acc, queue, len(ev), ready.astype(np.int64), flits,
-            bool(loopback), self.fast, self.hc,
-        )  # fmt: skip
+        rows = 0
+        if trace:  # a first guess; a longer tick runs again from a copy of the core's state
+            rows = trace_rows(len(ev), self.chip.core.neurons)
+            saved = (self.cr[tile].copy(), self.st[tile].copy(), self.acc[tile].copy())
+            saved_hc = self.hc.copy()
+        while True:
+            tr = np.zeros((rows, 3), dtype=np.int64)
+            cycles, nf, _ = _compile_lock.call(
+                core_tick, tile, x, y, bank, self.cr, self.pm, self.st, self.prof, self.ax,
+                self.syn, self.fp, self.fo, self.acc, queue, len(ev), ready.astype(np.int64),
+                flits, bool(loopback), self.fast, self.hc, tr,
+            )  # fmt: skip
+            if cycles != -2:
+                break
+            self.cr[tile], self.st[tile], self.acc[tile] = saved
+            self.hc[...] = saved_hc
+            rows *= 4
         if cycles < 0:
             raise SpikemeshError(f"core_run_tick: more than {size} events or flits in one tick")
+        if trace:
+            return int(cycles), flits[:nf].tolist(), tr[: cycles + 1]
         return int(cycles), flits[:nf].tolist()
+
+
+def trace_rows(events: int, neurons: int) -> int:
+    """core_run_tick's first guess of a traced tick's cycles (x4 on each retry)."""
+    return 4 * (events + neurons) + 64
 
 
 # --- whole runs -----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """cocotb testbench of rtl/core.py::Core: random ticks, scoreboarded against the golden
-reference and, cycle for cycle, against the timed CoreModel.
+reference and, cycle for cycle, against the timed TLM's compiled core.
 
 Structure (cocotb's matrix_multiplier pattern): :class:`TB` owns the clock,
 reset, the bulk config loader, the event driver (host inputs plus the
@@ -13,32 +13,35 @@ checks every tick against
   HOST_OUT flits), the exact flit sequence expected from the golden spikes
   and the image's fan-out lists, and u, v of every neuron read back through
   i_read/o_read;
-- the timed CoreModel, stepped in lockstep with the DUT: i_event.ready,
-  o_flit.valid/payload, done and idle in every cycle, hence the cycles of
-  every tick.
+- the timed TLM's compiled core (``CompiledChipModel.core_run_tick``, the
+  kernels the chip-level runs use), which runs each tick first and traces its
+  boundary: i_event.ready, o_flit.valid/payload, done and idle in every cycle,
+  hence the cycles of every tick, and the inputs it was given (the events, own
+  SPIKE flits looped back, random o_flit.ready), which the testbench then
+  drives into the DUT cycle by cycle (tests/sim/test_timed.py pins the trace
+  to the readable CoreModel's every cycle).
 
 The run is described by the JSON in ``SPIKEMESH_CORE_TB`` (core config,
 ticks, episode length, seed); a new random image is loaded through i_config
 at the start of every episode. Seeds are printed.
 
 Python is woken once per clock (at the falling edge); to keep that cheap, all
-per-cycle work is one loop with cached handles, and inputs are written only
-when they change.
+per-cycle work is one loop with cached handles over the model's trace, and
+inputs are written only when they change.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import time
 
 import cocotb
 import numpy as np
 import pytest
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge
-from spikemesh.sim.core import CoreModel
+from cocotb.triggers import FallingEdge, Timer
+from spikemesh.sim.timed import CompiledChipModel
 
 from spikemesh.config import ChipConfig, CoreConfig, flit_layout, host_source_layout
 from spikemesh.golden import run_golden
@@ -47,16 +50,34 @@ from spikemesh.neuron import wrap
 from tb.core.scenarios import TILE, image_network, random_image, random_inputs, scenario_chip
 
 ENV = "SPIKEMESH_CORE_TB"
+PERIOD_NS = 10
+READY_PERIOD = 4099  # cycles of random o_flit.ready, repeated in a longer tick
+
+
+def _bits(outputs):
+    """(event_ready, flit_valid, done, idle) of a trace word."""
+    return tuple((outputs >> j) & 1 for j in range(4))
 
 
 class TB:
-    """Clock, reset, drivers and monitors around one Core."""
+    """Clock, reset, drivers and monitors around one Core.
+
+    Every register of the core changes at a rising edge, so the testbench reads and
+    drives in the low half of the clock: at a falling edge (``fe``), or 1 ns after one
+    and then in steps of whole cycles by Timer (``after_edge``, ``one_cycle``,
+    ``two_cycles``), which wakes Python faster than an edge trigger. It never waits for
+    a Timer that ends on an edge: the two could come in either order in that time step.
+    """
 
     def __init__(self, dut, chip: ChipConfig, seed: int):
         self.dut, self.chip = dut, chip
-        self.model = CoreModel(chip, x=TILE[0], y=TILE[1])
-        self.rng = random.Random(seed)
+        self.model = CompiledChipModel(chip)
+        self.tile = TILE[1] * chip.width + TILE[0]
+        self.rng = np.random.default_rng(seed)
         self.fe = FallingEdge(dut.clk)
+        self.two_cycles = Timer(2 * PERIOD_NS, unit="ns")
+        self.after_edge = Timer(1, unit="ns")
+        self.one_cycle = Timer(PERIOD_NS, unit="ns")
         self.h = {
             name: getattr(dut, name)
             for name in (
@@ -80,14 +101,10 @@ class TB:
                 "done",
                 "idle",
                 "rst",
+                "probe",
             )
         }
         self._driven = {}
-        fl = flit_layout(chip)
-        self._fo = fl.offsets
-        self._dx_mask = (1 << fl["dest_x"].width) - 1
-        self._y_mask = (1 << chip.y_bits) - 1
-        self._ax_mask = (1 << chip.core.axon_bits) - 1
         self.cycles = 0
 
     def drive(self, name, value):
@@ -96,7 +113,7 @@ class TB:
             self._driven[name] = value
 
     async def start(self):
-        Clock(self.dut.clk, 10, unit="ns").start(start_high=False)
+        Clock(self.dut.clk, PERIOD_NS, unit="ns").start(start_high=False)
         for name in (
             "i_event__valid",
             "o_flit__ready",
@@ -126,82 +143,87 @@ class TB:
             self.drive("i_config__payload", (a << data_bits) | d)
             await self.fe
             if int(h["i_config__ready"].value):
-                self.model.config_write(a, d)
+                self.model.core_config_write(self.tile, a, d)
                 k += 1
         self.drive("i_config__valid", 0)
         await self.fe
 
-    async def tick(self, events, parity, bp):
-        """One tick with the protocol of docs/timing.md; returns (cycles, flits).
+    async def tick(self, events, t, bp):
+        """Tick ``t`` of the episode with the protocol of docs/timing.md, o_flit.ready low
+        with probability ``bp`` in each cycle; returns (cycles, flits taken).
 
-        Lockstep: before each edge the DUT's outputs are compared with the
-        model's, then both get the same inputs.
+        The model runs the tick first; then in every cycle the DUT's outputs are compared
+        with the model's trace before the edge, and the DUT gets the trace's inputs.
         """
-        h, m, rnd = self.h, self.model, self.rng.random
-        er_h, fv_h, fp_h = h["i_event__ready"], h["o_flit__valid"], h["o_flit__payload"]
-        done_h, idle_h = h["done"], h["idle"]
-        fo, own = self._fo, TILE
-        queue, k, cyc, flits = list(events), 0, 0, []
-        self.drive("parity", parity)
-        while True:
-            er, fv, dn, idl = int(er_h.value), int(fv_h.value), int(done_h.value), int(idle_h.value)
-            mo = m.outputs()
-            if (er, fv, dn, idl) != (mo.event_ready, mo.flit_valid, mo.done, mo.idle):
+        ready = np.ones(1, dtype=np.int64)
+        if bp:
+            ready = (self.rng.random(READY_PERIOD) >= bp).astype(np.int64)
+        cycles, _, trace = self.model.core_run_tick(
+            self.tile, events, tick=t, flit_ready=ready, loopback=True, trace=True
+        )
+        outs, want_flit, ins = (trace[:, j].tolist() for j in range(3))
+        probe, drive, cycle, flits = self.h["probe"], self.drive, self.one_cycle, []
+        drive("parity", t & 1)
+        for c in range(cycles + 1):
+            p = int(probe.value)  # tb/core/probe.py: the outputs in one read
+            got = p & 15
+            if got != outs[c]:
                 raise AssertionError(
-                    f"cycle {cyc}: (event_ready, flit_valid, done, idle) RTL {(er, fv, dn, idl)} "
-                    f"model {(mo.event_ready, mo.flit_valid, mo.done, mo.idle)}"
+                    f"cycle {c}: (event_ready, flit_valid, done, idle) RTL {_bits(got)} "
+                    f"model {_bits(outs[c])}"
                 )
-            if cyc and dn and idl and k == len(queue):
+            if c == cycles:
                 break
-            fr = 1 if bp == 0.0 else int(rnd() >= bp)
-            if fv:
-                f = int(fp_h.value)
-                if f != mo.flit:
-                    raise AssertionError(f"cycle {cyc}: flit RTL {f:#x} model {mo.flit:#x}")
+            i = ins[c]
+            fr = (i >> 1) & 1
+            if got & 2:
+                f = p >> 4
+                if f != want_flit[c]:
+                    raise AssertionError(f"cycle {c}: flit RTL {f:#x} model {want_flit[c]:#x}")
                 if fr:
                     flits.append(f)
-                    if (
-                        not (f >> fo["kind"]) & 1
-                        and (
-                            (f >> fo["dest_x"]) & self._dx_mask,
-                            (f >> fo["dest_y"]) & self._y_mask,
-                        )
-                        == own
-                    ):
-                        queue.append((f >> fo["payload"]) & self._ax_mask)
-            ev = k < len(queue)
-            ax = queue[k] if ev else 0
-            self.drive("i_event__valid", int(ev))
-            if ev:
-                self.drive("i_event__payload", ax)
-            self.drive("o_flit__ready", fr)
-            self.drive("start", int(cyc == 0))
-            m.clock(event_valid=ev, event=ax, flit_ready=fr, start=int(cyc == 0), parity=parity)
-            if ev and er:
-                k += 1
-            cyc += 1
-            await self.fe
-        self.drive("i_event__valid", 0)
-        self.drive("o_flit__ready", 0)
-        m.tick_no += 1
-        self.cycles += cyc
-        return cyc, flits
+            drive("i_event__valid", i & 1)
+            if i & 1:
+                drive("i_event__payload", i >> 2)
+            drive("o_flit__ready", fr)
+            drive("start", int(c == 0))
+            if c:
+                await cycle
+            else:  # from a falling edge or just after one: to the next, then 1 ns on
+                await self.fe
+                await self.after_edge
+        drive("i_event__valid", 0)
+        drive("o_flit__ready", 0)
+        self.cycles += cycles
+        return cycles, flits
 
     async def read_back(self):
-        """(u, v) of every neuron through i_read/o_read (2 cycles per neuron)."""
+        """(u, v) of every neuron through i_read/o_read, at its rate: 2 cycles per neuron.
+
+        i_read.valid stays high and o_read.ready too: the request for neuron i is taken at a
+        rising edge, its answer is valid from then on and taken (with the request for i + 1
+        refused, i_read.ready = ~o_read.valid) at the next, and the next request is taken at
+        the one after. So the testbench wakes once every two cycles, reads neuron i and puts
+        i + 1 on i_read.payload.
+        """
         h, n = self.h, self.chip.core.neurons
+        valid, payload = h["o_read__valid"], h["o_read__payload"]
         us, vs = [], []
         self.drive("o_read__ready", 1)
+        self.drive("i_read__valid", 1)
+        self.drive("i_read__payload", 0)
+        await self.fe  # neuron 0 was taken at the rising edge before
+        await self.after_edge
         for i in range(n):
-            self.drive("i_read__valid", 1)
-            self.drive("i_read__payload", i)
-            await self.fe  # the request was taken at the rising edge before
-            self.drive("i_read__valid", 0)
-            assert int(h["o_read__valid"].value), f"read-back of neuron {i}: o_read not valid"
-            w = int(h["o_read__payload"].value)
+            assert int(valid.value), f"read-back of neuron {i}: o_read not valid"
+            w = int(payload.value)
             us.append(((w & 0xFFFFFF) ^ 0x800000) - 0x800000)
             vs.append(((w >> 24) ^ 0x800000) - 0x800000)
-            await self.fe  # o_read is consumed (ready = 1) at this edge
+            if i + 1 < n:
+                self.drive("i_read__payload", i + 1)
+                await self.two_cycles
+        self.drive("i_read__valid", 0)
+        await self.fe  # the last answer is taken at this cycle's rising edge
         self.drive("o_read__ready", 0)
         await self.fe
         return us, vs
@@ -326,7 +348,6 @@ async def _run_random(dut, p, bp_choices):
         sb = Scoreboard(chip, img, inputs)
         wrapped += sb.wrapped
         await tb.configure(core_config_writes(chip, img), db)
-        tb.model.tick_no = 0
         dut._log.info(
             f"episode seed {ep_seed}: {ep} ticks, input rate {rate}, "
             f"golden spike rate {sb.golden.spikes.mean():.3f}"
@@ -335,11 +356,11 @@ async def _run_random(dut, p, bp_choices):
             events = np.flatnonzero(inputs[t])
             erng.shuffle(events)
             bp = float(erng.choice(bp_choices))
-            cyc, flits = await tb.tick(events.tolist(), t & 1, bp)
+            cyc, flits = await tb.tick(events.tolist(), t, bp)
             total_cycles.append(cyc)
             if t % read_every == 0 or t == ep - 1:
                 us, vs = await tb.read_back()
-                mu, mv, _ = tb.model.state()
+                mu, mv, _ = tb.model.core_state(tb.tile)
                 assert us == mu.tolist() and vs == mv.tolist(), f"tick {t}: state vs model"
             else:
                 us = vs = None
@@ -401,8 +422,7 @@ LONG_ONLY = {
 
 
 def _run(name, params, simulator="verilator", seed=None):
-    from spikemesh.rtl.core import Core
-
+    from tb.core.probe import ProbedCore
     from tb.runner import run_cocotb
 
     chip = scenario_chip(CoreConfig.from_dict(params["core"]))
@@ -410,7 +430,7 @@ def _run(name, params, simulator="verilator", seed=None):
     params = dict(params, seed=seed)
     print(f"config {name}, seed {seed}")
     run_cocotb(
-        Core(chip, x=TILE[0], y=TILE[1]),
+        ProbedCore(chip, x=TILE[0], y=TILE[1]),
         toplevel="core",
         test_module="tb.core.test_core",
         name=f"core-{name}",

@@ -27,11 +27,13 @@ from spikemesh.sim.timed import (
     read_state_array,
     run_command_array,
     run_image_timed,
+    trace_rows,
 )
 
 from spikemesh.config import ChipConfig, CoreConfig, RouterConfig, flit_layout
 from spikemesh.errors import CompileError, ImageError, SpikemeshError
 from spikemesh.hostlink import Cmd, Rsp, StatusReg
+from spikemesh.layouts import core_config_writes
 from tb.core.scenarios import random_image, random_inputs, scenario_chip
 from tests.firmware.random_nets import random_network
 
@@ -188,6 +190,57 @@ def test_core_matches_core_model(fast, bp, max_delay):
         assert m.acc[1].tolist() == twin.acc, f"tick {t}: accumulator banks"
         spiked += len(want[1])
     assert spiked > 20
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_core_trace_is_the_core_models_every_cycle(fast):
+    """core_run_tick(trace=True), what tb/core compares the RTL with cycle by cycle: the
+    configuration written word by word (core_config_write), then in every cycle of every
+    tick the outputs (i_event.ready, o_flit.valid/payload, done, idle) equal CoreModel's,
+    stepped with the trace's own inputs; and a tick longer than the first trace guess (o_flit
+    ready 1 cycle in 50) runs again from a copy of the core, with the same state after."""
+    core = CoreConfig(neurons=64, axons=256, synapses=1024, fanout=1024, profiles=4)
+    chip = scenario_chip(core)
+    rng = np.random.default_rng(3)
+    tile = 1  # (1, 0)
+    m, twin = CompiledChipModel(chip, fast=fast), CoreModel(chip, x=1, y=0)
+    for a, d in core_config_writes(chip, random_image(chip, rng, host_p=1.0)):
+        m.core_config_write(tile, a, d)
+        twin.config_write(a, d)
+    inputs = random_inputs(rng, 30, core.axons, 0.2)
+    retried = 0
+    for t in range(inputs.shape[0]):
+        ev = np.flatnonzero(inputs[t]).tolist()
+        ready = (rng.random(4999) >= (0.0, 0.5, 0.98)[t % 3]).astype(np.int64)
+        cycles, flits, tr = m.core_run_tick(tile, ev, tick=t, flit_ready=ready, loopback=True,
+                                            trace=True)  # fmt: skip
+        assert tr.shape == (cycles + 1, 3)
+        taken = []
+        for c in range(cycles + 1):
+            o = twin.outputs()
+            want = o.event_ready | o.flit_valid << 1 | o.done << 2 | o.idle << 3
+            assert (tr[c, 0], tr[c, 1]) == (want, o.flit if o.flit_valid else 0), (t, c)
+            if c < cycles:
+                i = int(tr[c, 2])
+                fr = (i >> 1) & 1
+                assert fr == ready[c % ready.size] and (i & 1 or i >> 2 == 0)
+                if o.flit_valid and fr:
+                    taken.append(o.flit)
+                twin.clock(event_valid=i & 1, event=i >> 2, flit_ready=fr, start=int(c == 0),
+                           parity=t & 1)  # fmt: skip
+        assert flits == taken, f"tick {t}: flits"
+        twin.tick_no += 1
+        for a, b in zip(m.core_state(tile), twin.state(), strict=True):
+            assert np.array_equal(a, b), f"tick {t}: state"
+        retried += cycles + 1 > trace_rows(len(ev), core.neurons)
+    assert retried >= 3
+
+
+def test_core_trace_refuses_a_learning_core():
+    chip = ChipConfig(width=2, height=1, core=CoreConfig(neurons=16, axons=16, synapses=16,
+                      fanout=16, profiles=1, learning_profiles=1))  # fmt: skip
+    with pytest.raises(SpikemeshError, match="core_config_write writes a core without learning"):
+        CompiledChipModel(chip).core_config_write(0, 0, 0)
 
 
 # ---- whole chip ---------------------------------------------------------------------------
