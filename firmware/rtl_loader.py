@@ -34,11 +34,6 @@ from pathlib import Path
 
 from spikemesh.errors import SpikemeshError
 
-# Where the cocotb runner's builds go by default (read again on every run, like the fast
-# runner's: rtl_runner.cache_root()); kept for callers that import it.
-CACHE = Path(os.environ.get("SPIKEMESH_CACHE", Path.home() / ".cache" / "spikemesh")) / "rtl"
-
-
 RUNNERS = ("verilator", "cocotb")
 LOADS = ("direct", "hostlink")
 

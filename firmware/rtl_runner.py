@@ -43,6 +43,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from spikemesh import hdlsim
 from spikemesh.config import ChipConfig
 from spikemesh.hdlsim import HdlSimError, simulator_available, verilator_make_env
 
@@ -79,7 +80,7 @@ TRACE_FLAGS = {None: (), "fst": ("--trace-fst",), "vcd": ("--trace",)}
 
 def cache_root() -> Path:
     """Where builds are cached: ``$SPIKEMESH_CACHE/rtl`` or ``~/.cache/spikemesh/rtl``."""
-    return Path(os.environ.get("SPIKEMESH_CACHE", Path.home() / ".cache" / "spikemesh")) / "rtl"
+    return hdlsim.cache_root() / "rtl"
 
 
 # --- build cache -------------------------------------------------------------------------

