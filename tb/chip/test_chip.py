@@ -241,6 +241,12 @@ def check_counters(net, img, golden, timed, model, seed):
     assert c.forwarded.sum() > 0, f"seed {seed}: nothing counted"
 
 
+def cocotb_build(name, simulator="verilator"):
+    """The cocotb runner's build folder for chip ``name`` in this clone: tests of one chip
+    share it (one build), and ccache hits from another clone's (spikemesh/hdlsim.py)."""
+    return BUILD / f"chip-{name}-{simulator}"
+
+
 def _run(
     name,
     chip,
@@ -267,7 +273,7 @@ def _run(
     if runner == "cocotb":  # cocotb drives the host link only: the hostlink cases
         cases = [c for c in cases if "image" not in c]
     # The RTL loader raises if any response word is not on the timed TLM's cycle.
-    build = BUILD / f"chip-{name}-{simulator}" if runner == "cocotb" else None
+    build = cocotb_build(name, simulator) if runner == "cocotb" else None
     observed = run_rtl(chip, cases, runner=runner, simulator=simulator, build_dir=build)
     assert len(observed) == len(cases)
     for case, obs in zip(cases, observed, strict=True):

@@ -15,7 +15,7 @@ import pytest
 
 from spikemesh.errors import CompileError
 from spikemesh.hdlsim import HdlSimError
-from tb.chip.test_chip import CONFIGS
+from tb.chip.test_chip import CONFIGS, cocotb_build
 from tests.firmware.random_nets import random_network
 
 # tb/chip's chip, not a copy of it: a chip that differs in one field (it once lacked the
@@ -174,7 +174,7 @@ def test_fast_runner_equals_cocotb_runner():
         {"seed": "direct", "words": _words(img, inputs, ticks, hostlink=False), "image": img},
     ]
     fast = run_rtl(CHIP, cases, runner="verilator")
-    slow = run_rtl(CHIP, cases, runner="cocotb")
+    slow = run_rtl(CHIP, cases, runner="cocotb", build_dir=cocotb_build("2x2-n16"))
     assert fast == slow
     assert len(fast[0]) == len(fast[1]) > ticks
     # the direct case skips the load: its responses come earlier
