@@ -25,8 +25,8 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from spikemesh.plasticity import DECAY_BITS, TRACE_MAX
 
+from ._fast_kernels import _compact_flags, _update_all
 from ._fast_stdp import MIXED
-from .fast import _compact_flags, _update_all
 
 HISTORY = 128  # ticks of post-spike history: a trace is 0 after at most 127 decays
 NEVER = -(1 << 40)  # t_last of an element that never fired
@@ -283,7 +283,7 @@ def _clear_slot(hist, word, keep, ids, n):
 def run_ticks_defer(
     t0, t1, net, st, seg, u, v, ref, acc_bits, x_post, post_inc, post_dec, io, u_tr, v_tr, events
 ):
-    """sim.fast._run_ticks with deferred-potentiation STDP (module docstring).
+    """sim._fast_kernels._run_ticks with deferred-potentiation STDP (module docstring).
 
     Per-tick work is kept proportional to the events where it can be: ``t`` counts ticks
     from the start of the caller's run (spk_buf holds every tick of it), so from t = 128 on

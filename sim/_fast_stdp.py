@@ -20,7 +20,7 @@ from spikemesh.plasticity import PROFILE_COLUMNS, TRACE_MAX, plastic_arrays
 @nb.njit(cache=True, nogil=True, boundscheck=False)
 def _csr_pos(pre_idx, pre_base, fill, pos, k0):
     """pos[k0 + k] = the CSR position of synapse k of one projection (the order of
-    sim.fast._csr_fill: a stable counting sort by presynaptic id)."""
+    sim._fast_kernels._csr_fill: a stable counting sort by presynaptic id)."""
     for k in range(pre_idx.size):
         p = pre_idx[k] + pre_base
         pos[k0 + k] = fill[p]

@@ -333,8 +333,8 @@ def topology(chip, routing=None):
     of router r (-1 off the mesh edge or over a dead link, -2 the host at router 0's West
     port; LOCAL, p = 0, is the core and unused), ``nbr[r, TOPO_X]``/``nbr[r, TOPO_Y]`` the
     router's coordinates and, with ``routing`` (:class:`spikemesh.noc.RouteTables`), its
-    route table from column ``TOPO_TABLE`` on. Without ``routing`` it equals
-    ``sim/timed.py::neighbours``."""
+    route table from column ``TOPO_TABLE`` on. Without ``routing`` it equals the mesh's
+    neighbours written out (tests/sim/test_timed_faults.py)."""
     w, h = chip.width, chip.height
     cols = TOPO_TABLE if routing is None else TOPO_TABLE + routing.table.shape[1]
     nbr = np.full((chip.tiles, cols), -1, dtype=np.int64)

@@ -36,11 +36,7 @@ from spikemesh.coreimage import NPROF
 from spikemesh.errors import ImageError, SpikemeshError
 from spikemesh.faults import start_tables
 from spikemesh.hostlink import Cmd, CommandCheck, Rsp
-from spikemesh.layouts import (
-    config_addr_bits,
-    config_index_bits,
-    region_layouts,
-)
+from spikemesh.layouts import config_addr_bits, config_index_bits, region_layouts
 
 from . import (
     _compile_lock,
@@ -75,18 +71,7 @@ from ._timed_kernels import (
     run_chip,
 )
 from ._timed_learn import DATA_LO_BITS
-from ._timed_noc import (
-    EAST,
-    M_LEN,
-    N_PORTS,
-    NORTH,
-    SOUTH,
-    TOPO_X,
-    TOPO_Y,
-    WEST,
-    mesh_run,
-    topology,
-)
+from ._timed_noc import M_LEN, N_PORTS, mesh_run, topology
 from .timed_commands import (
     _CMD_FIELDS,
     command_array,
@@ -158,28 +143,6 @@ def chip_params(chip: ChipConfig):
         for f, fld in enumerate(lay.fields):
             fl[int(r), f] = (lay.offsets[fld.name], fld.width, int(fld.signed))
     return pm, fl, depth
-
-
-def neighbours(chip: ChipConfig):
-    """The topology table: nbr[r, p] is the router behind output p of router r (-1 off the
-    mesh edge, -2 the host at router 0's West port; LOCAL, p = 0, is the core and unused),
-    nbr[r, TOPO_X] and nbr[r, TOPO_Y] the router's coordinates."""
-    w, h = chip.width, chip.height
-    nbr = np.full((chip.tiles, N_PORTS + 2), -1, dtype=np.int64)
-    for y in range(h):
-        for x in range(w):
-            r = y * w + x
-            nbr[r, TOPO_X], nbr[r, TOPO_Y] = x, y
-            for p, nx, ny in (
-                (NORTH, x, y + 1),
-                (EAST, x + 1, y),
-                (SOUTH, x, y - 1),
-                (WEST, x - 1, y),
-            ):
-                if 0 <= nx < w and 0 <= ny < h:
-                    nbr[r, p] = ny * w + nx
-    nbr[0, WEST] = -2
-    return nbr
 
 
 class CompiledChipModel:

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from spikemesh.sim._timed_noc import topology
+from spikemesh.sim._timed_noc import EAST, N_PORTS, NORTH, SOUTH, TOPO_X, TOPO_Y, WEST, topology
 from spikemesh.sim.mesh import MeshModel
-from spikemesh.sim.timed import CompiledChipModel, neighbours
+from spikemesh.sim.timed import CompiledChipModel
 
 from spikemesh.config import ChipConfig, CoreConfig, flit_layout
 from spikemesh.faultroute import fault_routing
@@ -23,6 +23,24 @@ def _traffic(chip, faults, rng, n, rate):
         word = lay.pack(kind=int(rng.integers(0, 2)), dest_x=dx, dest_y=dy, payload=i & 15)
         sched.append((int(i * rate), srcs[int(rng.integers(len(srcs)))], word))
     return sched
+
+
+def neighbours(chip: ChipConfig):
+    """The fault-free topology table, written out: nbr[r, p] is the router behind output p
+    of router r (-1 off the mesh edge, -2 the host at router 0's West port; LOCAL, p = 0,
+    is the core and unused), nbr[r, TOPO_X] and nbr[r, TOPO_Y] the router's coordinates."""
+    w, h = chip.width, chip.height
+    nbr = np.full((chip.tiles, N_PORTS + 2), -1, dtype=np.int64)
+    for y in range(h):
+        for x in range(w):
+            r = y * w + x
+            nbr[r, TOPO_X], nbr[r, TOPO_Y] = x, y
+            steps = ((NORTH, x, y + 1), (EAST, x + 1, y), (SOUTH, x, y - 1), (WEST, x - 1, y))
+            for p, nx, ny in steps:
+                if 0 <= nx < w and 0 <= ny < h:
+                    nbr[r, p] = ny * w + nx
+    nbr[0, WEST] = -2
+    return nbr
 
 
 def test_topology_without_faults_is_neighbours():
