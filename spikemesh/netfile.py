@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .connectivity import CONNECTIVITY
 from .errors import NetworkError
-from .network import CONNECTIVITY, Network, Population
+from .network import Network, Population
 
 TOP_KEYS = ("name", "populations", "sources", "projections")
 POPULATION_KEYS = (

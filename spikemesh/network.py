@@ -14,8 +14,6 @@ Numbering, used by every model and output file:
 
 from __future__ import annotations
 
-import functools
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,129 +26,10 @@ from .config import (
     WEIGHT_EXP_RANGE,
     WEIGHT_RANGE,
 )
+from .connectivity import connection_pairs
 from .errors import NetworkError
+from .netcheck import I64_MAX, as_int, check_in, check_name, int_array, memory_error, param
 from .plasticity import LearningProfile, check_shared_traces
-
-_NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
-
-
-@contextmanager
-def _param(key):
-    """Tag a NetworkError raised inside with the parameter it is about.
-
-    The YAML loader (netfile.py) turns ``key`` into a key path and line number,
-    so one set of checks serves the Python API and the file format alike.
-    """
-    try:
-        yield
-    except NetworkError as e:
-        if getattr(e, "key", None) is None:
-            e.key = key
-        raise
-
-
-def _memory_error(describe):
-    """Turn numpy's MemoryError inside a building method into a NetworkError.
-
-    A population or projection can ask for more than the machine holds (2**24 neurons onto
-    2**24 all-to-all is 2**48 synapses); numpy's message names the array it could not make.
-    """
-
-    def wrap(method):
-        @functools.wraps(method)
-        def guarded(self, *args, **kwargs):
-            try:
-                return method(self, *args, **kwargs)
-            except MemoryError as e:
-                raise NetworkError(
-                    f"{describe(*args)} needs more memory than this machine has ({e}); "
-                    "make it smaller"
-                ) from None
-
-        return guarded
-
-    return wrap
-
-
-def _check_name(name, what):
-    if not isinstance(name, str) or not name or not set(name) <= _NAME_OK:
-        raise NetworkError(
-            f"{what} name must be a non-empty string of letters, digits, '_', '-', '.', "
-            f"not {name!r}"
-        )
-
-
-def _as_int(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise NetworkError(f"{what} must be an integer, not {value!r}")
-    return int(value)
-
-
-def _check_in(value, lo, hi, what):
-    v = _as_int(value, what)
-    if not lo <= v <= hi:
-        raise NetworkError(f"{what} must be between {lo:,} and {hi:,}, not {v:,}")
-    return v
-
-
-_I64_MAX = (1 << 63) - 1
-_BORROWED_SEED_STREAM = 0x5EED_0F_3E16  # spawn key of ranges that borrow a seed
-
-
-def _int_array(values, n, lo, hi, what, *, seed=None):
-    """Per-element integers from a scalar, a sequence of length n, or a seeded uniform range.
-
-    ``{"uniform": [lo, hi]}`` draws integers from the half-open range [lo, hi).
-    """
-    if isinstance(values, dict):
-        keys = set(values)
-        if keys - {"uniform", "seed"} or "uniform" not in keys:
-            raise NetworkError(
-                f"{what}: a random range is written {{uniform: [lo, hi], seed: S}}, not {values!r}"
-            )
-        rng_spec = values["uniform"]
-        if not (isinstance(rng_spec, (list, tuple)) and len(rng_spec) == 2):
-            raise NetworkError(f"{what}: uniform needs [lo, hi], not {rng_spec!r}")
-        a = _as_int(rng_spec[0], f"{what} uniform lo")
-        b = _as_int(rng_spec[1], f"{what} uniform hi")
-        if b <= a:
-            raise NetworkError(f"{what}: uniform range [{a}, {b}) is empty")
-        if a < lo or b - 1 > hi:
-            raise NetworkError(f"{what}: uniform range [{a}, {b}) must lie within {lo:,}..{hi:,}")
-        own = "seed" in values
-        s = values["seed"] if own else seed
-        if s is None:
-            raise NetworkError(f"{what}: a random range needs a seed")
-        s = _as_int(s, f"{what} seed")
-        if s < 0:
-            raise NetworkError(f"{what} seed must be >= 0, not {s}")
-        # Without a seed of its own, the range borrows the caller's (e.g. a projection's
-        # connectivity seed); it must then draw from an independent stream, or with
-        # fixed_fanout the weights would repeat the target draws (r = 0.97 seen).
-        rng = np.random.default_rng(s if own else [s, _BORROWED_SEED_STREAM])
-        return rng.integers(a, b, size=n, dtype=np.int64)
-    if np.isscalar(values) or isinstance(values, (int, np.integer)):
-        v = _check_in(values, lo, hi, what)
-        return np.full(n, v, dtype=np.int64)
-    try:
-        arr = np.asarray(values)
-    except (ValueError, TypeError):  # ragged nesting, unconvertible objects
-        raise NetworkError(
-            f"{what} must be an integer, a list of integers, or a uniform range"
-        ) from None
-    if arr.size == 0 and n == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.dtype == object or arr.dtype.kind not in "iub":
-        raise NetworkError(f"{what} must contain integers, not {arr.dtype} values")
-    if arr.dtype.kind == "b":
-        raise NetworkError(f"{what} must contain integers, not booleans")
-    if arr.shape != (n,):
-        raise NetworkError(f"{what} must have {n:,} entries, not {arr.size:,} (shape {arr.shape})")
-    arr = arr.astype(np.int64)
-    if n and (arr.min() < lo or arr.max() > hi):
-        bad = int(np.flatnonzero((arr < lo) | (arr > hi))[0])
-        raise NetworkError(f"{what}[{bad}] = {int(arr[bad]):,} is outside {lo:,}..{hi:,}")
-    return arr
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,8 +65,8 @@ class NeuronParams:
 
     def __post_init__(self):
         for key, (lo, hi) in PARAM_RANGES.items():
-            with _param(key):
-                _check_in(getattr(self, key), lo, hi, f"neuron parameter {key}")
+            with param(key):
+                check_in(getattr(self, key), lo, hi, f"neuron parameter {key}")
         if not isinstance(self.reset, str) or self.reset not in RESET_MODES:
             err = NetworkError(
                 f"neuron parameter reset must be one of {', '.join(RESET_MODES)}, "
@@ -221,17 +100,17 @@ class Population:
     """
 
     def __init__(self, name, size, params, *, u0=0, v0=0, record=False):
-        _check_name(name, "Population")
+        check_name(name, "Population")
         self.name = name
-        with _param("size"):
-            self.size = _check_in(size, 1, 1 << 24, f"population {name!r} size")
+        with param("size"):
+            self.size = check_in(size, 1, 1 << 24, f"population {name!r} size")
         self.params = params
         lo, hi = STATE_RANGE
-        with _param("u0"):
-            self.u0 = _int_array(u0, self.size, lo, hi, f"population {name!r} u0")
-        with _param("v0"):
-            self.v0 = _int_array(v0, self.size, lo, hi, f"population {name!r} v0")
-        with _param("record"):
+        with param("u0"):
+            self.u0 = int_array(u0, self.size, lo, hi, f"population {name!r} u0")
+        with param("v0"):
+            self.v0 = int_array(v0, self.size, lo, hi, f"population {name!r} v0")
+        with param("record"):
             if not isinstance(record, (bool, np.bool_)):
                 raise NetworkError(
                     f"population {name!r} record must be true or false, not {record!r}"
@@ -259,10 +138,10 @@ class SpikeSource:
     """
 
     def __init__(self, name, size, *, spikes=None, bernoulli=None, poisson=None, seed=None):
-        _check_name(name, "Spike source")
+        check_name(name, "Spike source")
         self.name = name
-        with _param("size"):
-            self.size = _check_in(size, 1, 1 << 24, f"source {name!r} size")
+        with param("size"):
+            self.size = check_in(size, 1, 1 << 24, f"source {name!r} size")
         given = [
             k
             for k, v in (("spikes", spikes), ("bernoulli", bernoulli), ("poisson", poisson))
@@ -274,16 +153,16 @@ class SpikeSource:
                 f"got {given or 'none'}"
             )
         self.kind = given[0]
-        with _param("seed"):
-            self.seed = None if seed is None else _as_int(seed, f"source {name!r} seed")
+        with param("seed"):
+            self.seed = None if seed is None else as_int(seed, f"source {name!r} seed")
             if self.seed is not None and self.seed < 0:
                 raise NetworkError(f"source {name!r} seed must be >= 0, not {self.seed}")
         self.offset = 0
         if self.kind == "spikes":
-            with _param("spikes"):
+            with param("spikes"):
                 self.events = self._parse_events(spikes)
             return
-        with _param(self.kind):
+        with param(self.kind):
             p = bernoulli if self.kind == "bernoulli" else poisson
             if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
                 raise NetworkError(f"source {name!r} {self.kind} must be a number, not {p!r}")
@@ -305,7 +184,7 @@ class SpikeSource:
         pairs = []
         if isinstance(spikes, dict):
             for t, idx in spikes.items():
-                t = _as_int(t, f"source {name!r} spikes tick")
+                t = as_int(t, f"source {name!r} spikes tick")
                 idx = [idx] if isinstance(idx, (int, np.integer)) else idx
                 if not isinstance(idx, (list, tuple, np.ndarray)):
                     raise NetworkError(
@@ -324,8 +203,8 @@ class SpikeSource:
             pairs = [tuple(p) for p in arr.tolist()] if arr.size else []
         ev = np.zeros((len(pairs), 2), dtype=np.int64)
         for k, (t, i) in enumerate(pairs):
-            t = _as_int(t, f"source {name!r} spikes[{k}] tick")
-            i = _as_int(i, f"source {name!r} spikes[{k}] index")
+            t = as_int(t, f"source {name!r} spikes[{k}] tick")
+            i = as_int(i, f"source {name!r} spikes[{k}] index")
             if t < 0:
                 raise NetworkError(f"source {name!r} spikes[{k}]: tick must be >= 0, not {t}")
             if not 0 <= i < self.size:
@@ -349,55 +228,6 @@ class SpikeSource:
 
     def __repr__(self):
         return f"SpikeSource({self.name!r}, {self.size}, {self.kind})"
-
-
-def _distinct_targets(rng, counts, n_post, exclude=None):
-    """For row r draw counts[r] distinct targets in 0..n_post-1 (never exclude[r]).
-
-    Rows that want at most half of the available targets use vectorised
-    rejection (draw all, redraw duplicates until none remain); it converges in
-    a few rounds there, but would need ~pool rounds for a nearly full row, so
-    denser rows take the smallest ``count`` of ``pool`` random keys instead.
-    Deterministic for a given generator state; rows come out in order.
-    """
-    counts = np.asarray(counts, dtype=np.int64)
-    pool = n_post - (0 if exclude is None else 1)
-    dense = 2 * counts > pool
-    if dense.any():
-        sparse_rows, sparse_tgt = _distinct_targets(
-            rng, np.where(dense, 0, counts), n_post, exclude
-        )
-        d_rows = np.flatnonzero(dense)
-        order = np.argsort(rng.random((d_rows.size, pool)), axis=1, kind="stable")
-        take = np.arange(pool)[None, :] < counts[d_rows][:, None]
-        dense_rows = np.broadcast_to(d_rows[:, None], order.shape)[take]
-        dense_tgt = order[take].astype(np.int64)
-        if exclude is not None:
-            dense_tgt += dense_tgt >= exclude[dense_rows]
-        rows = np.concatenate([sparse_rows, dense_rows])
-        tgt = np.concatenate([sparse_tgt, dense_tgt])
-        by_row = np.argsort(rows, kind="stable")
-        return rows[by_row], tgt[by_row]
-    rows = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
-
-    def draw(k, r):
-        t = rng.integers(0, pool, size=k, dtype=np.int64)
-        if exclude is not None:
-            t += t >= exclude[r]  # skip the excluded index: uniform over the others
-        return t
-
-    tgt = draw(rows.size, rows)
-    while True:
-        # One int64 sort key (row, target) is much faster than a lexsort.
-        key = rows * n_post + tgt
-        order = np.argsort(key, kind="stable")
-        ks = key[order]
-        dup = np.zeros(rows.size, dtype=bool)
-        dup[1:] = ks[1:] == ks[:-1]
-        if not dup.any():
-            return rows, tgt
-        idx = np.sort(order[dup])
-        tgt[idx] = draw(idx.size, rows[idx])
 
 
 class Projection:
@@ -447,15 +277,12 @@ class Projection:
         )
 
 
-CONNECTIVITY = ("explicit", "one_to_one", "all_to_all", "fixed_fanout", "fixed_probability")
-
-
 class Network:
     """A spiking network: populations, spike sources and projections."""
 
     def __init__(self, name="network"):
-        with _param("name"):
-            _check_name(name, "Network")
+        with param("name"):
+            check_name(name, "Network")
         self.name = name
         self.populations: list[Population] = []
         self.sources: list[SpikeSource] = []
@@ -464,12 +291,12 @@ class Network:
 
     # --- building ---
     def _claim(self, name, what):
-        with _param("name"):
-            _check_name(name, what)
+        with param("name"):
+            check_name(name, what)
             if name in self._names:
                 raise NetworkError(f"name {name!r} is already used by a {self._names[name]}")
 
-    @_memory_error(lambda name, size=None, *a: f"population {name!r} of {size!r} neurons")
+    @memory_error(lambda name, size=None, *a: f"population {name!r} of {size!r} neurons")
     def population(
         self,
         name,
@@ -499,7 +326,7 @@ class Network:
                 reset=reset,
             )
         except NetworkError as e:
-            with _param(getattr(e, "key", None)):
+            with param(getattr(e, "key", None)):
                 raise NetworkError(f"population {name!r}: {e}") from None
         pop = Population(name, size, params, u0=u0, v0=v0, record=record)
         pop.offset = self.num_neurons
@@ -507,7 +334,7 @@ class Network:
         self._names[name] = "population"
         return pop
 
-    @_memory_error(lambda name, size=None, *a: f"source {name!r} of {size!r} channels")
+    @memory_error(lambda name, size=None, *a: f"source {name!r} of {size!r} channels")
     def source(
         self, name, size, *, spikes=None, bernoulli=None, poisson=None, seed=None
     ) -> SpikeSource:
@@ -521,7 +348,7 @@ class Network:
         self._names[name] = "source"
         return src
 
-    @_memory_error(
+    @memory_error(
         lambda pre, post, *a: (
             f"projection {getattr(pre, 'name', pre)!r} -> {getattr(post, 'name', post)!r}"
         )
@@ -569,72 +396,41 @@ class Network:
         pre_name = getattr(pre, "name", pre)
         post_name = getattr(post, "name", post)
         where = f"projection {pre_name!r} -> {post_name!r}"
-        with _param("pre"):
+        with param("pre"):
             pre_obj = self._lookup(pre_name, where, ("population", "source"))
-        with _param("post"):
+        with param("post"):
             post_obj = self._lookup(post_name, where, ("population",))
         n_pre, n_post = pre_obj.size, post_obj.size
-        with _param("weight_exp"):
-            exp = _check_in(weight_exp, *WEIGHT_EXP_RANGE, f"{where} weight_exp")
-        with _param("delay"):
-            dly = _check_in(delay, *DELAY_RANGE, f"{where} delay")
-        with _param("seed"):
-            if seed is not None and _as_int(seed, f"{where} seed") < 0:
+        with param("weight_exp"):
+            exp = check_in(weight_exp, *WEIGHT_EXP_RANGE, f"{where} weight_exp")
+        with param("delay"):
+            dly = check_in(delay, *DELAY_RANGE, f"{where} delay")
+        with param("seed"):
+            if seed is not None and as_int(seed, f"{where} seed") < 0:
                 raise NetworkError(f"{where} seed must be >= 0, not {seed}")
-        with _param("allow_self"):
+        with param("allow_self"):
             if not isinstance(allow_self, (bool, np.bool_)):
                 raise NetworkError(f"{where} allow_self must be true or false, not {allow_self!r}")
-        self_proj = pre_obj is post_obj
-        explicit_w = None
-        if connectivity == "explicit":
-            with _param("pairs"):
-                pi, po, explicit_w = self._explicit_pairs(pairs, n_pre, n_post, where)
-        elif connectivity == "one_to_one":
-            if n_pre != n_post:
-                raise NetworkError(
-                    f"{where}: one_to_one needs equal sizes, not {n_pre} and {n_post}"
-                )
-            pi = np.arange(n_pre, dtype=np.int64)
-            po = pi.copy()
-        elif connectivity == "all_to_all":
-            pi = np.repeat(np.arange(n_pre, dtype=np.int64), n_post)
-            po = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
-            if self_proj and not allow_self:
-                keep = pi != po
-                pi, po = pi[keep], po[keep]
-        elif connectivity in ("fixed_fanout", "fixed_probability"):
-            if seed is None:
-                with _param("seed"):
-                    raise NetworkError(f"{where}: {connectivity} needs a seed")
-            rng = np.random.default_rng(int(seed))
-            excl = np.arange(n_pre, dtype=np.int64) if (self_proj and not allow_self) else None
-            avail = n_post - (1 if excl is not None else 0)
-            if connectivity == "fixed_fanout":
-                with _param("fanout"):
-                    k = _check_in(fanout, 0, avail, f"{where} fanout")
-                counts = np.full(n_pre, k, dtype=np.int64)
-            else:
-                if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-                    with _param("p"):
-                        raise NetworkError(
-                            f"{where}: fixed_probability needs p within 0..1, not {p!r}"
-                        )
-                counts = rng.binomial(avail, float(p), size=n_pre).astype(np.int64)
-            pi, po = _distinct_targets(rng, counts, n_post, excl)
-        else:
-            with _param("connectivity"):
-                raise NetworkError(
-                    f"{where}: unknown connectivity {connectivity!r}; "
-                    f"known: {', '.join(CONNECTIVITY)}"
-                )
-        with _param("pairs" if explicit_w is not None else "weight"):
+        pi, po, explicit_w = connection_pairs(
+            connectivity,
+            n_pre,
+            n_post,
+            where,
+            self_proj=pre_obj is post_obj,
+            allow_self=allow_self,
+            seed=seed,
+            pairs=pairs,
+            fanout=fanout,
+            p=p,
+        )
+        with param("pairs" if explicit_w is not None else "weight"):
             if explicit_w is not None:
-                w = _int_array(explicit_w, pi.size, *WEIGHT_RANGE, f"{where} pair weight")
+                w = int_array(explicit_w, pi.size, *WEIGHT_RANGE, f"{where} pair weight")
             else:
-                w = _int_array(weight, pi.size, *WEIGHT_RANGE, f"{where} weight", seed=seed)
+                w = int_array(weight, pi.size, *WEIGHT_RANGE, f"{where} weight", seed=seed)
         lp = None
         if plasticity is not None:
-            with _param("plasticity"):
+            with param("plasticity"):
                 try:
                     lp = LearningProfile.from_spec(plasticity)
                 except NetworkError as e:
@@ -651,33 +447,6 @@ class Network:
                 raise err from None
         self.projections.append(proj)
         return proj
-
-    @staticmethod
-    def _explicit_pairs(pairs, n_pre, n_post, where):
-        """(pre, post) index arrays and the per-pair weights (or None) of explicit connectivity."""
-        if pairs is None:
-            raise NetworkError(f"{where}: explicit connectivity needs pairs")
-        if isinstance(pairs, np.ndarray):
-            pairs = pairs.tolist()
-        if not isinstance(pairs, (list, tuple)):
-            raise NetworkError(
-                f"{where}: pairs must be a list of (pre, post) or (pre, post, weight)"
-            )
-        pi = np.zeros(len(pairs), dtype=np.int64)
-        po = np.zeros(len(pairs), dtype=np.int64)
-        ws = []
-        for k, row in enumerate(pairs):
-            if not isinstance(row, (list, tuple)) or len(row) not in (2, 3):
-                raise NetworkError(
-                    f"{where}: pairs[{k}] must be (pre, post) or (pre, post, weight), not {row!r}"
-                )
-            pi[k] = _check_in(row[0], 0, n_pre - 1, f"{where} pairs[{k}] pre index")
-            po[k] = _check_in(row[1], 0, n_post - 1, f"{where} pairs[{k}] post index")
-            if len(row) == 3:
-                ws.append(row[2])
-        if ws and len(ws) != len(pairs):
-            raise NetworkError(f"{where}: either every pair carries a weight or none does")
-        return pi, po, (ws or None)
 
     def _lookup(self, name, where, kinds):
         if not isinstance(name, str):
@@ -809,7 +578,7 @@ class Network:
         Raises NetworkError when ``ticks`` is not a count or the raster (ticks x S bytes,
         and the neurons' as many again in every model) cannot be allocated.
         """
-        ticks = _check_in(ticks, 0, _I64_MAX, "ticks")
+        ticks = check_in(ticks, 0, I64_MAX, "ticks")
         if not self.sources:
             return np.zeros((ticks, 0), dtype=bool)
         try:
