@@ -25,9 +25,10 @@ The run is described by the JSON in ``SPIKEMESH_CORE_TB`` (core config,
 ticks, episode length, seed); a new random image is loaded through i_config
 at the start of every episode. Seeds are printed.
 
-Python is woken once per clock (at the falling edge); to keep that cheap, all
-per-cycle work is one loop with cached handles over the model's trace, and
-inputs are written only when they change.
+Python is woken once per clock (in its low half, see :class:`TB`); to keep that
+cheap, all per-cycle work is one loop with cached handles over the model's trace,
+the DUT's outputs are read as one signal (tb/core/probe.py), and inputs are
+written only when they change.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def _bits(outputs):
 
 
 class TB:
-    """Clock, reset, drivers and monitors around one Core.
+    """Clock, reset, drivers and monitors around one Core (a ProbedCore: tb/core/probe.py).
 
     Every register of the core changes at a rising edge, so the testbench reads and
     drives in the low half of the clock: at a falling edge (``fe``), or 1 ns after one
@@ -163,7 +164,7 @@ class TB:
         )
         outs, want_flit, ins = (trace[:, j].tolist() for j in range(3))
         probe, drive, cycle, flits = self.h["probe"], self.drive, self.one_cycle, []
-        drive("parity", t & 1)
+        drive("parity", t % self.chip.core.acc_banks)  # the bank the model's tick t uses
         for c in range(cycles + 1):
             p = int(probe.value)  # tb/core/probe.py: the outputs in one read
             got = p & 15
