@@ -68,6 +68,27 @@ class _SerialComm:
         raise SystemExit(code)
 
 
+ABORT_DRAIN_S = 0.5  # what a failing rank waits, its error written, before it aborts
+
+
+def abort_launch(comm, error: BaseException) -> None:
+    """End the whole launch after ``error`` on this rank (the others wait in a collective),
+    saying so on stderr first: ``error: rank R failed during the run: Type: message``.
+
+    MPI_Abort has mpiexec kill every process at once, hydra's stdio forwarders too, so a
+    message still in a rank's pipe can be lost (seen once in CI: the launch ended with
+    exit code 1 and an empty stderr). The rank waits :data:`ABORT_DRAIN_S` for its line to
+    be forwarded before it aborts.
+    """
+    print(
+        f"error: rank {comm.rank} failed during the run: {type(error).__name__}: {error}",
+        file=sys.stderr,
+        flush=True,
+    )
+    time.sleep(ABORT_DRAIN_S)
+    comm.Abort(1)
+
+
 def world():
     """MPI's COMM_WORLD, or a one-process stand-in when mpi4py is not installed."""
     try:
@@ -434,12 +455,7 @@ class DistributedSim:
             )
             return out
         except BaseException as e:  # the others wait in a collective: end the whole launch
-            print(
-                f"error: rank {self.rank} failed during the run: {type(e).__name__}: {e}",
-                file=sys.stderr,
-                flush=True,
-            )
-            comm.Abort(1)
+            abort_launch(comm, e)
             raise
 
     @property

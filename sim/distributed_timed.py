@@ -39,7 +39,7 @@ import time
 
 import numpy as np
 
-from .distributed import _agree, _same_everywhere, chip_ranges, world
+from .distributed import _agree, _same_everywhere, abort_launch, chip_ranges, world
 from .timed_system import (
     TimedSystemError,
     build_chips,
@@ -241,12 +241,7 @@ class DistributedTimedSim:
                 self._step()
         except BaseException as e:  # the others wait in an exchange: end the whole launch
             if self.size > 1:
-                print(
-                    f"error: rank {self.rank} failed during the run: {type(e).__name__}: {e}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                self.comm.Abort(1)
+                abort_launch(self.comm, e)
             raise
         wall = time.perf_counter() - t0
         part = {
