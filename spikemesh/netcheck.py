@@ -1,9 +1,6 @@
-"""The checks of the network API's inputs, each error naming the parameter and the limit.
-
-:func:`param` tags an error with the key it is about, which the YAML loader (netfile.py)
-turns into a key path and a line number, so one set of checks serves the Python API and
-the file format alike.
-"""
+"""The checks of the network API's inputs (spikemesh/network.py, spikemesh/connectivity.py):
+each error names the parameter, the value and the limit, and :func:`param` tags it with
+its key for the YAML loader."""
 
 from __future__ import annotations
 

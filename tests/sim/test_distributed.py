@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -172,7 +173,10 @@ def _worker(mode, tmp):
         else:
             _crash(comm)
     except BaseException as e:  # an assertion on one rank must not leave the others waiting
+        from spikemesh.sim.distributed import ABORT_DRAIN_S
+
         print(f"worker rank {comm.rank}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        time.sleep(ABORT_DRAIN_S)  # for mpiexec to forward the line (sim/distributed.py)
         comm.Abort(3)
 
 
