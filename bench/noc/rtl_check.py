@@ -16,13 +16,14 @@ import sys
 import time
 from pathlib import Path
 
+from spikemesh.firmware.rtl_mesh import noc_chip, run_schedule, tagged_schedule
 from spikemesh.sim.mesh import MeshModel
 
 from bench.noc.sweep import MEASURE, WARMUP, stats
 from bench.noc.traffic import schedule
-from tb.mesh.test_mesh import run_schedule, tagged_schedule, tb_chip
 
 HERE = Path(__file__).resolve().parent
+BUILD = HERE.parent.parent / "build" / "noc"  # the Verilator builds, one per mesh size
 POINTS = [
     (4, 4, "uniform", 0.1),
     (4, 4, "uniform", 0.3),
@@ -39,11 +40,11 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     out = []
     for w, h, pattern, rate in POINTS:
-        chip = tb_chip(w, h)
+        chip = noc_chip(w, h)
         sched, hops = schedule(chip, pattern, rate, WARMUP + MEASURE, seed=1)
         sched = tagged_schedule(chip, sched)
         t0 = time.time()
-        rtl = run_schedule(chip, sched, f"bench-{w}x{h}")
+        rtl = run_schedule(chip, sched, BUILD / f"bench-{w}x{h}")
         dt = time.time() - t0
         tlm, _ = MeshModel(chip).run(sched)
         same = sum(a == b for a, b in zip(rtl, tlm, strict=True))

@@ -1,10 +1,10 @@
 """Shared NoC testbench plumbing for tb/router and tb/mesh.
 
-:class:`Flatten` wraps a router or a mesh so that all its endpoint streams
-appear as a handful of packed vectors (one bit / one flit per endpoint). The
-cocotb loop then touches six signals per cycle whatever the mesh size, which
-keeps a cycle-by-cycle scoreboard affordable (toolchain.md: Python per cycle
-is the bottleneck).
+The DUT is a router or a mesh behind ``spikemesh.firmware.rtl_mesh.Flatten``, which
+makes all its endpoint streams a handful of packed vectors (one bit / one flit per
+endpoint). The cocotb loop then touches six signals per cycle whatever the mesh size,
+which keeps a cycle-by-cycle scoreboard affordable (toolchain.md: Python per cycle is
+the bottleneck).
 
 :class:`NocTB` is the testbench: random-idle drivers on every input, random
 backpressure on every output, a monitor on every output, a per-(source,
@@ -17,56 +17,6 @@ from __future__ import annotations
 
 import random
 from collections import deque
-
-from amaranth import Cat, Module
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
-
-
-class Flatten(wiring.Component):
-    """Expose the endpoint streams of ``dut`` as packed vectors (endpoint k = bits of slot k).
-
-    Parameters
-    ----------
-    dut : Component
-    ins, outs : lists of the dut's In / Out stream interfaces, endpoint order
-    width : int
-        Flit width.
-    extra : dict of name -> (width, dut signal)
-        Status outputs passed through (counters, flags).
-    """
-
-    def __init__(self, dut, ins, outs, width, extra):
-        self.dut, self._ins, self._outs, self._extra = dut, ins, outs, extra
-        n = len(ins)
-        members = {
-            "in_valid": In(n),
-            "in_payload": In(n * width),
-            "in_ready": Out(n),
-            "out_valid": Out(n),
-            "out_payload": Out(n * width),
-            "out_ready": In(n),
-        }
-        members.update({name: Out(w) for name, (w, _) in extra.items()})
-        self.width = width
-        super().__init__(members)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.dut = self.dut
-        w = self.width
-        for k, (i, o) in enumerate(zip(self._ins, self._outs, strict=True)):
-            m.d.comb += [
-                i.valid.eq(self.in_valid[k]),
-                i.payload.eq(self.in_payload[k * w : (k + 1) * w]),
-                self.in_ready[k].eq(i.ready),
-                self.out_valid[k].eq(o.valid),
-                o.ready.eq(self.out_ready[k]),
-            ]
-        m.d.comb += self.out_payload.eq(Cat(o.payload for o in self._outs))
-        for name, (_, sig) in self._extra.items():
-            m.d.comb += getattr(self, name).eq(sig)
-        return m
 
 
 def random_mask(rng, n, p):

@@ -19,8 +19,15 @@ import os
 import time
 
 import pytest
+from spikemesh.firmware.rtl_mesh import (
+    mesh_top,
+    noc_chip,
+    routing_from_env,
+    schedule_env,
+    tagged_schedule,
+)
 
-from spikemesh.config import ChipConfig, CoreConfig, bits_for, flit_layout
+from spikemesh.config import ChipConfig, bits_for, flit_layout
 from tb.runner import BUILD, long_run, run_cocotb
 
 SIZES = [(2, 2), (3, 3), (4, 4), (3, 2)]
@@ -35,22 +42,6 @@ def check_fifos_filled(tb, bp):
     tb.log.info(f"{tb.refused} offers refused by a full input FIFO")
     if bp == FILLS_FIFOS:
         assert tb.refused > 0, f"backpressure {bp} never filled an input FIFO"
-
-
-def routing_from_env(chip):
-    """The route tables for NOC_FAULTS (None without faults: XY)."""
-    spec = os.environ.get("NOC_FAULTS")
-    if not spec:
-        return None
-    from spikemesh.faultroute import fault_routing
-    from spikemesh.faults import FaultMap
-
-    return fault_routing(chip, FaultMap.from_dict(json.loads(spec), chip=chip))
-
-
-def tb_chip(w, h) -> ChipConfig:
-    # 65,536 axons make the payload 16 bits: enough for (source, per-pair sequence number).
-    return ChipConfig(width=w, height=h, core=CoreConfig(axons=65536))
 
 
 def flit_codec(chip):
@@ -131,175 +122,68 @@ try:
             "every arrival cycle equal to MeshModel's"
         )
 
-    @cocotb.test(skip="NOC_SCHEDULE" not in os.environ)
-    async def test_schedule(dut):
-        """Play an injection schedule (unbounded source queues, outputs always ready).
-
-        The RTL's arrival cycle of every flit is written to NOC_RESULT and must equal
-        MeshModel.run's for the same schedule. Flits are told apart by their payload
-        (the schedule index modulo the payload width).
-        """
-        from collections import deque
-
-        from cocotb.triggers import FallingEdge
-        from spikemesh.sim.mesh import MeshModel
-
-        from tb.mesh.harness import NocTB
-
-        chip = ChipConfig.from_dict(json.loads(os.environ["NOC_CHIP"]))
-        with open(os.environ["NOC_SCHEDULE"]) as f:
-            sched = [tuple(e) for e in json.load(f)]
-        lay = flit_layout(chip)
-        w = lay.width
-        n = chip.tiles + 1
-        tb = NocTB(
-            dut,
-            None,
-            n=n,
-            width=w,
-            make_flit=None,
-            src_of=None,
-            seed=0,
-            p_offer=0,
-            p_ready=1,
-            log=dut._log,
-        )
-        await tb.reset()
-        dut.out_ready.value = (1 << n) - 1
-        pending = {}  # word -> deque of schedule indices in flight with that word
-        queues = [deque() for _ in range(n)]
-        arrivals = [None] * len(sched)
-        fmask = (1 << w) - 1
-        nxt = delivered = cycle = 0
-        fe = FallingEdge(dut.clk)
-        holding = 0
-        while delivered < len(sched) and cycle < 100 * len(sched) + 1000:
-            await fe
-            d_ov = dut.out_valid.value.to_unsigned()
-            d_ir = dut.in_ready.value.to_unsigned()
-            if d_ov:
-                d_op = dut.out_payload.value.to_unsigned()
-                while d_ov:
-                    k = (d_ov & -d_ov).bit_length() - 1
-                    d_ov &= d_ov - 1
-                    word = (d_op >> (k * w)) & fmask
-                    arrivals[pending[word].popleft()] = cycle
-                    delivered += 1
-            while nxt < len(sched) and sched[nxt][0] <= cycle:
-                queues[sched[nxt][1]].append(nxt)
-                pending.setdefault(sched[nxt][2], deque()).append(nxt)
-                nxt += 1
-            acc = holding & d_ir
-            while acc:
-                k = (acc & -acc).bit_length() - 1
-                acc &= acc - 1
-                queues[k].popleft()
-            holding = 0
-            pay = 0
-            for k in range(n):
-                if queues[k]:
-                    holding |= 1 << k
-                    pay |= sched[queues[k][0]][2] << (k * w)
-            dut.in_valid.value = holding
-            dut.in_payload.value = pay
-            cycle += 1
-        with open(os.environ["NOC_RESULT"], "w") as f:
-            json.dump(arrivals, f)
-        expect, _ = MeshModel(chip, routing=routing_from_env(chip)).run(sched)
-        bad = [i for i, (a, b) in enumerate(zip(arrivals, expect, strict=True)) if a != b]
-        assert not bad, f"{len(bad)} flits arrive at other cycles than MeshModel's, first {bad[:5]}"
-        dut._log.info(f"{len(sched)} flits: RTL arrival cycles equal MeshModel.run's")
-
 except ImportError:  # pragma: no cover - cocotb not installed
     pass
 
 
-def tagged_schedule(chip, sched):
-    """Put the schedule index (modulo the payload width) in each flit's payload."""
-    lay = flit_layout(chip)
-    off, mask = lay.offsets["payload"], (1 << lay["payload"].width) - 1
-    clear = ~(mask << off)
-    return [(t, k, (word & clear) | ((i & mask) << off)) for i, (t, k, word) in enumerate(sched)]
-
-
-def run_schedule(chip, sched, name):
-    """Play ``sched`` on the RTL through Verilator; return the RTL's arrival cycles."""
-    d = BUILD / f"{name}-verilator"
-    d.mkdir(parents=True, exist_ok=True)
-    sched_path, result_path = d / "schedule.json", d / "arrivals.json"
-    sched_path.write_text(json.dumps(sched))
-    if result_path.exists():
-        result_path.unlink()
-    run_cocotb(
-        mesh_top(chip),
-        toplevel="mesh_tb",
-        test_module="tb.mesh.test_mesh",
-        name=name,
-        env={
-            "NOC_CHIP": chip.to_dict(),
-            "NOC_SCHEDULE": str(sched_path),
-            "NOC_RESULT": str(result_path),
-        },
-    )
-    return json.loads(result_path.read_text())
-
-
-def mesh_top(chip, routing=None):
-    from spikemesh.rtl.mesh import Mesh
-
-    from tb.mesh.harness import Flatten
-
-    mesh = Mesh(chip, routing=routing)
-    ins = [mesh.i_local[y][x] for y in range(chip.height) for x in range(chip.width)]
-    outs = [mesh.o_local[y][x] for y in range(chip.height) for x in range(chip.width)]
-    extra = {
-        name: (len(getattr(mesh, name)), getattr(mesh, name))
-        for name in ("flits_in", "flits_out", "dropped", "misroute", "idle")
-    }
-    return Flatten(mesh, [*ins, mesh.i_host], [*outs, mesh.o_host], flit_layout(chip).width, extra)
-
-
 def _run(w, h, flits, seed, *, name, faults=None):
     """Random traffic with backpressure (test_random_traffic) and, in the same simulator
-    run, a uniform-random schedule at 0.3 flits/node/cycle (test_schedule): RTL == TLM.
+    run, a uniform-random schedule at 0.3 flits/node/cycle (play_schedule, in
+    firmware/rtl_mesh.py): RTL == TLM.
     ``faults``: a FaultMap (links only): the mesh and the twin route around it."""
     from bench.noc.traffic import schedule
 
-    chip = tb_chip(w, h)
+    chip = noc_chip(w, h)
     routing = None
-    env = {}
     if faults is not None:
         from spikemesh.faultroute import fault_routing
 
         routing = fault_routing(chip, faults)
-        env["NOC_FAULTS"] = json.dumps(faults.to_dict())
         print(f"tb/mesh {w}x{h}: faults {faults.describe()}, routing {routing.order}")
     seed = int(os.environ.get("NOC_SEED", seed))
     print(f"tb/mesh {w}x{h}: seed {seed}, {flits} flits")
     sched, _ = schedule(chip, "uniform", 0.3, 1000, seed=seed)
-    d = BUILD / f"{name}-verilator"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "schedule.json").write_text(json.dumps(tagged_schedule(chip, sched)))
+    played = schedule_env(chip, tagged_schedule(chip, sched), BUILD / f"{name}-verilator", faults)
     run_cocotb(
         mesh_top(chip, routing),
         toplevel="mesh_tb",
-        test_module="tb.mesh.test_mesh",
+        # random traffic here, then the schedule (firmware/rtl_mesh.py's play_schedule)
+        test_module=["tb.mesh.test_mesh", "spikemesh.firmware.rtl_mesh"],
         name=name,
-        env={
-            "NOC_CHIP": chip.to_dict(),
-            "NOC_SEED": str(seed),
-            "NOC_FLITS": str(flits),
-            "NOC_SCHEDULE": str(d / "schedule.json"),
-            "NOC_RESULT": str(d / "arrivals.json"),
-            **env,
-        },
+        env={"NOC_SEED": str(seed), "NOC_FLITS": str(flits), **played},
     )
 
 
+# test_mesh[2x2] and the schedule runner's test share the 2x2 build (--dist loadgroup)
+MESH_2X2 = pytest.mark.xdist_group("mesh-2x2-build")
+
+
 @pytest.mark.cocotb
-@pytest.mark.parametrize("w,h", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize(
+    "w,h",
+    [pytest.param(w, h, marks=MESH_2X2) if (w, h) == (2, 2) else (w, h) for w, h in SIZES],
+    ids=[f"{w}x{h}" for w, h in SIZES],
+)
 def test_mesh(w, h):
     _run(w, h, CI_FLITS, seed=1000 * w + 10 * h, name=f"mesh-{w}x{h}")
+
+
+@pytest.mark.cocotb
+@MESH_2X2
+def test_run_schedule_as_the_bench_does():
+    """firmware/rtl_mesh.run_schedule, bench/noc/rtl_check.py's way in: the arrival cycles
+    of a hotspot schedule come back equal to MeshModel.run's."""
+    from spikemesh.firmware.rtl_mesh import run_schedule
+    from spikemesh.sim.mesh import MeshModel
+
+    from bench.noc.traffic import schedule
+
+    chip = noc_chip(2, 2)
+    sched, _ = schedule(chip, "hotspot", 0.4, 200, seed=5)
+    sched = tagged_schedule(chip, sched)
+    arrivals = run_schedule(chip, sched, BUILD / "mesh-2x2-verilator")
+    assert arrivals == MeshModel(chip).run(sched)[0] and None not in arrivals
+    assert len(arrivals) > 100
 
 
 @pytest.mark.cocotb
@@ -324,7 +208,7 @@ def test_mesh_faults(size, links, seed):
     """Random link faults: every flit arrives once, in order, at MeshModel's cycle."""
     from spikemesh.faults import FaultMap
 
-    chip = tb_chip(*size)
+    chip = noc_chip(*size)
     faults = FaultMap.random(chip, seed=seed, links=links)
     _run(*size, 30_000, seed=seed, name=f"mesh-{size[0]}x{size[1]}-faults", faults=faults)
 
@@ -335,7 +219,7 @@ def test_mesh_faults(size, links, seed):
 def test_mesh_faults_long(size, links, seed):
     from spikemesh.faults import FaultMap
 
-    chip = tb_chip(*size)
+    chip = noc_chip(*size)
     faults = FaultMap.random(chip, seed=seed, links=links)
     flits = LONG_FLITS if long_run() else CI_FLITS
     _run(*size, flits, seed=seed, name=f"mesh-{size[0]}x{size[1]}-faults-long", faults=faults)
@@ -351,3 +235,17 @@ def test_fifo_coverage_check_can_fail():
     check_fifos_filled(SimpleNamespace(refused=3, log=log), FILLS_FIFOS)
     with pytest.raises(AssertionError, match=r"never filled an input FIFO"):
         check_fifos_filled(SimpleNamespace(refused=0, log=log), FILLS_FIFOS)
+
+
+def test_run_schedule_reports_a_failed_run(monkeypatch, tmp_path):
+    """A cocotb run that failed (arrival cycles other than MeshModel's, an RTL assertion)
+    is an HdlSimError naming the log, not arrival cycles read from a stale file."""
+    from spikemesh.firmware.rtl_mesh import run_schedule
+
+    from spikemesh import hdlsim
+
+    monkeypatch.setattr(hdlsim, "build_and_test", lambda *a, **k: (1, 1))
+    (tmp_path / "arrivals.json").write_text("[0]")  # a stale result: removed, never read
+    with pytest.raises(hdlsim.HdlSimError, match=r"the schedule's RTL run failed; log: .*sim\.log"):
+        run_schedule(noc_chip(2, 2), [(0, 0, 0)], tmp_path)
+    assert not (tmp_path / "arrivals.json").exists()

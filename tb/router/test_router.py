@@ -16,10 +16,11 @@ import json
 import os
 
 import pytest
+from spikemesh.firmware.rtl_mesh import Flatten, noc_chip
 
 from spikemesh.config import ChipConfig, flit_layout
 from spikemesh.noc import N_PORTS, Port, route
-from tb.mesh.test_mesh import BACKPRESSURE, check_fifos_filled, tb_chip
+from tb.mesh.test_mesh import BACKPRESSURE, check_fifos_filled
 from tb.runner import long_run, run_cocotb
 
 X, Y = 1, 1
@@ -124,8 +125,6 @@ except ImportError:  # pragma: no cover - cocotb not installed
 def router_top(chip):
     from spikemesh.rtl.router import Router
 
-    from tb.mesh.harness import Flatten
-
     r = Router(chip, x=X, y=Y)
     extra = {
         name: (len(getattr(r, name)), getattr(r, name))
@@ -135,7 +134,7 @@ def router_top(chip):
 
 
 def _run(flits, seed):
-    chip = tb_chip(3, 3)
+    chip = noc_chip(3, 3)
     seed = int(os.environ.get("NOC_SEED", seed))
     print(f"tb/router: seed {seed}, {flits} flits")
     run_cocotb(
@@ -163,7 +162,7 @@ def test_router():
 def test_router_assertion_fires(simulator):
     """The RTL's assertions are live in the Verilog: a driver that withdraws a refused flit
     makes the run fail, naming the broken contract (Verilator and Icarus alike)."""
-    chip = tb_chip(3, 3)
+    chip = noc_chip(3, 3)
     with pytest.raises(AssertionError, match=r"RTL assertion failure.*withdrawn or changed"):
         run_cocotb(
             router_top(chip),
