@@ -158,6 +158,22 @@ def run_schedule(chip, sched, build_dir, *, faults=None):
     return json.loads(Path(env["NOC_RESULT"]).read_text())
 
 
+async def reset_flattened(dut):
+    """Start the clock of a :class:`Flatten` top (10 ns) and reset it for two cycles with
+    nothing offered and no output ready; returns at a falling edge with reset released."""
+    from cocotb.clock import Clock
+    from cocotb.triggers import FallingEdge
+
+    Clock(dut.clk, 10, unit="ns").start(start_high=False)
+    dut.rst.value = 1
+    dut.in_valid.value = 0
+    dut.in_payload.value = 0
+    dut.out_ready.value = 0
+    for _ in range(2):
+        await FallingEdge(dut.clk)
+    dut.rst.value = 0
+
+
 try:
     import cocotb
 
@@ -171,7 +187,6 @@ try:
         """
         from collections import deque
 
-        from cocotb.clock import Clock
         from cocotb.triggers import FallingEdge
         from spikemesh.sim.mesh import MeshModel
 
@@ -181,14 +196,7 @@ try:
         w = flit_layout(chip).width
         n = chip.tiles + 1
         fe = FallingEdge(dut.clk)
-        Clock(dut.clk, 10, unit="ns").start(start_high=False)
-        dut.rst.value = 1
-        dut.in_valid.value = 0
-        dut.in_payload.value = 0
-        dut.out_ready.value = 0
-        for _ in range(2):
-            await fe
-        dut.rst.value = 0
+        await reset_flattened(dut)
         dut.out_ready.value = (1 << n) - 1
         pending = {}  # word -> deque of schedule indices in flight with that word
         queues = [deque() for _ in range(n)]

@@ -65,18 +65,9 @@ class NocTB:
         self.refused = 0  # (cycle, endpoint) offers refused by a full input FIFO
 
     async def reset(self):
-        from cocotb.clock import Clock
-        from cocotb.triggers import FallingEdge
+        from spikemesh.firmware.rtl_mesh import reset_flattened
 
-        dut = self.dut
-        Clock(dut.clk, 10, unit="ns").start(start_high=False)
-        dut.rst.value = 1
-        dut.in_valid.value = 0
-        dut.in_payload.value = 0
-        dut.out_ready.value = 0
-        for _ in range(2):
-            await FallingEdge(dut.clk)
-        dut.rst.value = 0
+        await reset_flattened(self.dut)
 
     async def run(self, n_flits, *, max_cycles):
         """Send ``n_flits`` flits in total, then drain; check every cycle against the twin."""
